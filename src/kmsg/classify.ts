@@ -1,0 +1,88 @@
+// Cheap classification of a raw kernel record into a storage system, so the
+// bus can route it to the parsers that want it (filter_system). Records of no
+// storage system stop here. Order: the record's SUBSYSTEM/DEVICE dictionary,
+// then the message prefix. No regex on the common path.
+import type { System } from '../events/schema.ts';
+import type { KernelRecord } from './record.ts';
+
+const BY_SUBSYSTEM: Record<string, System> = {
+  scsi: 'scsi',
+  scsi_disk: 'scsi',
+  scsi_device: 'scsi',
+  scsi_host: 'scsi',
+  ata_port: 'scsi',
+  ata_link: 'scsi',
+  ata_device: 'scsi',
+  nvme: 'nvme',
+  'nvme-subsystem': 'nvme',
+  block: 'block',
+};
+
+// Rate-limited kernel functions whose "N callbacks suppressed" lines mean lost storage messages.
+const SUPPRESSED_STORAGE = /^(?:blk_|print_req_error|buffer_io_error|end_buffer_|__?ext4|ext4|jbd2|xfs|btrfs|md_|raid|dm_|multipath|scsi|sd_|sr_|ata|nvme|loop_)/;
+
+/** A message from the block layer's request error printer: `<status> error, dev X, sector`. */
+function isBlockStatusLine(m: string): boolean {
+  const i = m.indexOf(' error, dev ');
+  return i > 0 && i < 60;
+}
+
+function byPrefix(m: string): System | null {
+  switch (m.charCodeAt(0)) {
+    case 66: // B
+      if (m.startsWith('Buffer I/O error')) return 'block';
+      if (m.startsWith('BTRFS')) return 'fs';
+      break;
+    case 69: // E
+      if (m.startsWith('EXT4-fs') || m.startsWith('EXT3-fs') || m.startsWith('EXT2-fs')) return 'fs';
+      break;
+    case 88: // X
+      if (m.startsWith('XFS')) return 'fs';
+      break;
+    case 74: // J
+      if (m.startsWith('JBD2')) return 'fs';
+      break;
+    case 65: // A
+      if (m.startsWith('Aborting journal on device')) return 'fs';
+      break;
+    case 73: // I
+      if (m.startsWith('INFO: task ')) return 'block';
+      break;
+    case 100: // d
+      if (m.startsWith('device-mapper: ')) {
+        if (m.startsWith('multipath', 15)) return 'multipath';
+        if (m.startsWith('thin', 15) || m.startsWith('snapshot', 15) || m.startsWith('cache', 15)) return 'lvm';
+        return 'dm';
+      }
+      break;
+    case 109: // m
+      if (m.startsWith('md/') || m.startsWith('md: ') || /^md\d+: /.test(m)) return 'mdraid';
+      break;
+    case 115: // s
+      if (m.startsWith('sd ') || m.startsWith('scsi ') || m.startsWith('sr ') || m.startsWith('scsi_')) return 'scsi';
+      break;
+    case 97: // a
+      if (m.startsWith('ata') && m.charCodeAt(3) >= 48 && m.charCodeAt(3) <= 57) return 'scsi';
+      break;
+    case 110: // n
+      if (m.startsWith('nvme')) return 'nvme';
+      break;
+  }
+  if (isBlockStatusLine(m)) return 'block';
+  const colon = m.indexOf(': ');
+  if (colon > 0 && colon < 48) {
+    const rest = m.slice(colon + 2);
+    if (rest.startsWith('detected capacity change')) return 'block';
+    if (rest.endsWith('callbacks suppressed') && SUPPRESSED_STORAGE.test(m)) return 'block';
+    if (rest.startsWith('I/O error, dev') || isBlockStatusLine(rest)) return 'block';
+  }
+  return null;
+}
+
+export function classify(rec: KernelRecord): System | null {
+  if (rec.subsystem !== '') {
+    const s = BY_SUBSYSTEM[rec.subsystem];
+    if (s) return s;
+  }
+  return byPrefix(rec.message);
+}

@@ -1,0 +1,174 @@
+// Pure parsing of kernel log records: /dev/kmsg records (EVENTS.md §5) and
+// the dmesg / journalctl text forms (§6). No I/O here.
+
+/** One kernel log record, as the collectors and `prpt parse` hand it on. */
+export interface KernelRecord {
+  /** kernel log level 0-7, or -1 when the input did not say (plain dmesg) */
+  level: number;
+  /** syslog facility: 0 is the kernel, 1 user space writing to /dev/kmsg */
+  facility: number;
+  /** record sequence number, or -1 when the input had none */
+  seq: number;
+  /** microseconds since boot (CLOCK_MONOTONIC), or -1 when unknown */
+  tsUsec: number;
+  /** `-` complete, `c` / `+` continuation fragments of older kernels */
+  flag: string;
+  /** the message, `\xNN` escapes undone */
+  message: string;
+  /** ` SUBSYSTEM=` of the continuation dictionary */
+  subsystem: string;
+  /** ` DEVICE=` of the continuation dictionary (`b8:16`, `+scsi:2:0:0:0`…) */
+  device: string;
+}
+
+export type RecordResult = { ok: true; record: KernelRecord } | { ok: false; error: string };
+
+/** Longest message we keep; longer ones are cut (the kernel's own limit is ~1 KiB). */
+export const MAX_MESSAGE = 4096;
+
+const BACKSLASH = 92;
+
+/**
+ * Undo the kernel's `\xNN` escaping (applied to bytes < 0x20, >= 0x7f and the
+ * backslash itself). Escaped bytes >= 0x80 are usually UTF-8; decode them as
+ * such. An invalid escape is kept as written.
+ */
+export function unescapeKmsg(s: string): string {
+  if (s.indexOf('\\') < 0) return s;
+  const bytes: number[] = [];
+  let highBytes = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === BACKSLASH && s.charCodeAt(i + 1) === 120 /* x */) {
+      const hex = s.slice(i + 2, i + 4);
+      if (/^[0-9a-fA-F]{2}$/.test(hex)) {
+        const b = parseInt(hex, 16);
+        if (b >= 0x80) highBytes = true;
+        bytes.push(b);
+        i += 3;
+        continue;
+      }
+    }
+    if (c < 0x80) bytes.push(c);
+    else for (const b of Buffer.from(s[i]!, 'utf8')) bytes.push(b);
+  }
+  const buf = Buffer.from(bytes);
+  return highBytes ? buf.toString('utf8') : buf.toString('latin1');
+}
+
+function isDigits(s: string): boolean {
+  if (s.length === 0 || s.length > 20) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/**
+ * Parse one /dev/kmsg record: `PRI,SEQ,TS_USEC,FLAG[,…];MESSAGE\n` followed by
+ * zero or more ` KEY=VALUE\n` continuation lines.
+ */
+export function parseKmsgRecord(text: string): RecordResult {
+  const semi = text.indexOf(';');
+  if (semi < 0) return { ok: false, error: 'no ";" between the prefix and the message' };
+  if (semi > 128) return { ok: false, error: 'prefix longer than 128 characters' };
+  const fields = text.slice(0, semi).split(',');
+  if (fields.length < 4) return { ok: false, error: `prefix has ${fields.length} fields, expected PRI,SEQ,TS_USEC,FLAG` };
+  const [priS, seqS, tsS, flag] = fields as [string, string, string, string];
+  if (!isDigits(priS)) return { ok: false, error: `PRI "${priS.slice(0, 20)}" is not a number` };
+  if (!isDigits(seqS)) return { ok: false, error: `SEQ "${seqS.slice(0, 20)}" is not a number` };
+  if (!isDigits(tsS)) return { ok: false, error: `TS_USEC "${tsS.slice(0, 20)}" is not a number` };
+  const pri = Number(priS);
+  const seq = Number(seqS);
+  const tsUsec = Number(tsS);
+  if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(tsUsec) || pri > 1023) {
+    return { ok: false, error: 'PRI, SEQ or TS_USEC out of range' };
+  }
+  let end = text.indexOf('\n', semi + 1);
+  if (end < 0) end = text.length;
+  let message = unescapeKmsg(text.slice(semi + 1, end));
+  if (message.length > MAX_MESSAGE) message = message.slice(0, MAX_MESSAGE);
+  let subsystem = '';
+  let device = '';
+  // continuation dictionary: lines that start with a space
+  let pos = end + 1;
+  while (pos < text.length) {
+    let next = text.indexOf('\n', pos);
+    if (next < 0) next = text.length;
+    if (text.charCodeAt(pos) === 32) {
+      const eq = text.indexOf('=', pos);
+      if (eq > pos && eq < next) {
+        const key = text.slice(pos + 1, eq);
+        const value = unescapeKmsg(text.slice(eq + 1, next)).slice(0, 256);
+        if (key === 'SUBSYSTEM') subsystem = value;
+        else if (key === 'DEVICE') device = value;
+      }
+    }
+    pos = next + 1;
+  }
+  return {
+    ok: true,
+    record: { level: pri & 7, facility: pri >> 3, seq, tsUsec, flag: flag.slice(0, 8), message, subsystem, device },
+  };
+}
+
+const DMESG_RE = /^(?:<(\d{1,4})>)?(?:(\w+)\s*:(\w+)\s*:\s)?\s*\[\s*(\d{1,10})\.(\d{1,9})\]\s?(.*)$/s;
+const JOURNAL_HOST_RE = /^\S+ kernel: /;
+const LEVEL_NAMES: Record<string, number> = { emerg: 0, alert: 1, crit: 2, err: 3, warn: 4, notice: 5, info: 6, debug: 7 };
+
+/**
+ * Parse one line of dmesg text: `[  613.524384] MSG`, `<3>[  613.524384] MSG`
+ * (`dmesg -r`), `kern  :err   : [  613.524384] MSG` (`dmesg -x`) or
+ * `[  613.524384] host kernel: MSG` (`journalctl -k -o short-monotonic`).
+ * A line without a timestamp is taken as a bare message of unknown level.
+ */
+export function parseDmesgLine(line: string): RecordResult {
+  const text = line.length > MAX_MESSAGE * 2 ? line.slice(0, MAX_MESSAGE * 2) : line;
+  const m = DMESG_RE.exec(text);
+  let level = -1;
+  let facility = 0;
+  let tsUsec = -1;
+  let message = text;
+  if (m) {
+    if (m[1] !== undefined) {
+      const pri = Number(m[1]);
+      level = pri & 7;
+      facility = pri >> 3;
+    } else if (m[3] !== undefined) {
+      level = LEVEL_NAMES[m[3]] ?? -1;
+      if (m[2] !== undefined && m[2] !== 'kern') facility = 1;
+    }
+    tsUsec = Number(m[4]) * 1_000_000 + Math.round(Number(`0.${m[5]}`) * 1_000_000);
+    message = m[6] ?? '';
+    const host = JOURNAL_HOST_RE.exec(message);
+    if (host) message = message.slice(host[0].length);
+  }
+  message = message.replace(/\r?\n$/, '');
+  if (message.trim() === '') return { ok: false, error: 'empty message' };
+  if (message.length > MAX_MESSAGE) message = message.slice(0, MAX_MESSAGE);
+  return { ok: true, record: { level, facility, seq: -1, tsUsec, flag: '-', message, subsystem: '', device: '' } };
+}
+
+const KMSG_PREFIX_RE = /^\d{1,4},\d{1,20},\d{1,20},[^;\n]{0,100};/;
+
+/**
+ * Split offline input (a file of /dev/kmsg records, dmesg text, or a mix) into
+ * parsed records. Each element is a result, so one bad record loses nothing else.
+ */
+export function* splitRecords(text: string): Generator<RecordResult & { line: number }> {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '') continue;
+    if (line.charCodeAt(0) === 32 && line.includes('=')) continue; // a stray dictionary line
+    const lineNo = i + 1;
+    if (KMSG_PREFIX_RE.test(line)) {
+      let record = line + '\n';
+      while (i + 1 < lines.length && lines[i + 1]!.charCodeAt(0) === 32) record += lines[++i]! + '\n';
+      yield { ...parseKmsgRecord(record), line: lineNo };
+    } else {
+      yield { ...parseDmesgLine(line), line: lineNo };
+    }
+  }
+}

@@ -1,0 +1,216 @@
+/*
+ * peripety_native: the few system calls Node.js cannot make on its own.
+ *
+ * /dev/kmsg (and, later, netlink sockets) must be read without blocking the
+ * event loop and without parking a libuv thread-pool thread in read() forever.
+ * Node offers no way to wait for readability of an arbitrary file descriptor,
+ * so this addon exposes libuv's uv_poll on a descriptor, plus non-blocking
+ * read() and lseek() that report errno as a negative number (EAGAIN and EPIPE
+ * are normal outcomes on /dev/kmsg, not exceptions).
+ *
+ * Built with N-API only, so one build works on every Node version >= 18.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/types.h>
+
+#define CHECK(call)                                                        \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      napi_throw_error(env, NULL, "peripety_native: " #call " failed");    \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
+
+typedef struct {
+  uv_poll_t handle;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context async_ctx;
+  int closing;      /* uv_close requested */
+  int closed;       /* uv_close callback ran */
+  int finalized;    /* the JS external was garbage collected */
+} poll_watch;
+
+static void watch_free(poll_watch *w) {
+  free(w);
+}
+
+static void on_close(uv_handle_t *h) {
+  poll_watch *w = (poll_watch *)h->data;
+  w->closed = 1;
+  if (w->finalized) watch_free(w);
+}
+
+static void watch_release_js(poll_watch *w) {
+  if (w->callback) {
+    napi_delete_reference(w->env, w->callback);
+    w->callback = NULL;
+  }
+  if (w->async_ctx) {
+    napi_async_destroy(w->env, w->async_ctx);
+    w->async_ctx = NULL;
+  }
+}
+
+static void watch_close(poll_watch *w) {
+  if (w->closing) return;
+  w->closing = 1;
+  uv_poll_stop(&w->handle);
+  watch_release_js(w);
+  uv_close((uv_handle_t *)&w->handle, on_close);
+}
+
+static void on_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  poll_watch *w = (poll_watch *)data;
+  w->finalized = 1;
+  if (!w->closing) {
+    watch_close(w); /* frees in on_close */
+  } else if (w->closed) {
+    watch_free(w);
+  }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  poll_watch *w = (poll_watch *)h->data;
+  if (w->closing || !w->callback) return;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[2], result;
+  if (napi_get_reference_value(env, w->callback, &cb) == napi_ok && cb != NULL &&
+      napi_get_undefined(env, &recv) == napi_ok &&
+      napi_create_int32(env, status, &argv[0]) == napi_ok &&
+      napi_create_int32(env, events, &argv[1]) == napi_ok) {
+    /* make_callback runs the microtask queue afterwards, as any I/O callback. */
+    napi_status s = napi_make_callback(env, w->async_ctx, recv, cb, 2, argv, &result);
+    if (s == napi_pending_exception) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* pollStart(fd, events, callback(status, events)) -> handle */
+static napi_value poll_start(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "pollStart(fd, events, callback)");
+    return NULL;
+  }
+  int32_t fd, events;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_int32(env, argv[1], &events));
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+
+  poll_watch *w = calloc(1, sizeof(*w));
+  if (!w) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  w->env = env;
+  int rc = uv_poll_init(loop, &w->handle, fd);
+  if (rc != 0) {
+    free(w);
+    napi_throw_error(env, uv_err_name(rc), uv_strerror(rc));
+    return NULL;
+  }
+  w->handle.data = w;
+  napi_value resource_name;
+  CHECK(napi_create_string_utf8(env, "peripety.poll", NAPI_AUTO_LENGTH, &resource_name));
+  CHECK(napi_async_init(env, NULL, resource_name, &w->async_ctx));
+  CHECK(napi_create_reference(env, argv[2], 1, &w->callback));
+  rc = uv_poll_start(&w->handle, events, on_poll);
+  if (rc != 0) {
+    watch_close(w);
+    w->finalized = 1; /* no JS object will own it */
+    napi_throw_error(env, uv_err_name(rc), uv_strerror(rc));
+    return NULL;
+  }
+  napi_value external;
+  CHECK(napi_create_external(env, w, on_finalize, NULL, &external));
+  return external;
+}
+
+/* pollStop(handle): idempotent. */
+static napi_value poll_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data = NULL;
+  if (argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data) {
+    napi_throw_type_error(env, NULL, "pollStop(handle)");
+    return NULL;
+  }
+  watch_close((poll_watch *)data);
+  return NULL;
+}
+
+/* read(fd, uint8array) -> bytes read, or -errno. Never blocks if fd is O_NONBLOCK. */
+static napi_value do_read(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  napi_typedarray_type type;
+  size_t length, offset;
+  void *data;
+  napi_value ab;
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, &ab, &offset));
+  ssize_t n;
+  do {
+    n = read(fd, data, length);
+  } while (n < 0 && errno == EINTR);
+  napi_value out;
+  CHECK(napi_create_int64(env, n < 0 ? -(int64_t)errno : (int64_t)n, &out));
+  return out;
+}
+
+/* lseek(fd, offset, whence) -> new offset, or -errno. */
+static napi_value do_lseek(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, whence;
+  int64_t off;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_int64(env, argv[1], &off));
+  CHECK(napi_get_value_int32(env, argv[2], &whence));
+  off_t r = lseek(fd, (off_t)off, whence);
+  napi_value out;
+  CHECK(napi_create_int64(env, r < 0 ? -(int64_t)errno : (int64_t)r, &out));
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_default, NULL},
+      {"pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_default, NULL},
+      {"read", NULL, do_read, NULL, NULL, NULL, napi_default, NULL},
+      {"lseek", NULL, do_lseek, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_value v;
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
+  /* constants the JS side needs */
+  napi_create_int32(env, UV_READABLE, &v); napi_set_named_property(env, exports, "READABLE", v);
+  napi_create_int32(env, UV_PRIORITIZED, &v); napi_set_named_property(env, exports, "PRIORITIZED", v);
+  napi_create_int32(env, EAGAIN, &v); napi_set_named_property(env, exports, "EAGAIN", v);
+  napi_create_int32(env, EPIPE, &v); napi_set_named_property(env, exports, "EPIPE", v);
+  napi_create_int32(env, EINVAL, &v); napi_set_named_property(env, exports, "EINVAL", v);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
