@@ -86,7 +86,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, argv[2], result;
   if (napi_get_reference_value(env, w->callback, &cb) == napi_ok && cb != NULL &&
-      napi_get_undefined(env, &recv) == napi_ok &&
+      napi_get_global(env, &recv) == napi_ok &&
       napi_create_int32(env, status, &argv[0]) == napi_ok &&
       napi_create_int32(env, events, &argv[1]) == napi_ok) {
     /* make_callback runs the microtask queue afterwards, as any I/O callback. */

@@ -1,0 +1,89 @@
+// `peripety agent [--config FILE] [--state-dir DIR]`: the node agent.
+import { readFileSync } from 'node:fs';
+import { DEFAULT_CONFIG_TOML } from '../config/default.ts';
+import { Agent, parseAgentConfig } from '../daemon/agent.ts';
+import { createLogger } from '../log/logger.ts';
+import { AgentMetrics } from '../metrics/agent-metrics.ts';
+import { parse, runCli, UsageError } from './args.ts';
+
+const USAGE = `usage:
+  peripety agent [--config FILE] [--state-dir DIR]   run the node agent (default: the embedded configuration)
+  peripety print-default-config                      print the embedded default configuration
+  peripety --version
+`;
+
+function readConfig(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the configuration ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+async function agentMain(args: string[]): Promise<number | void> {
+  const { values } = parse(args, {
+    config: { type: 'string', short: 'c' },
+    'state-dir': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  }, 0);
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const configPath = values.config;
+  const source = configPath ?? 'embedded default configuration';
+  const config = parseAgentConfig(configPath ? readConfig(configPath) : DEFAULT_CONFIG_TOML, source);
+  const log = createLogger(config.main.log_level);
+  const agent = new Agent({ log, metrics: new AgentMetrics(), stateDir: values['state-dir'] });
+  await agent.start(config);
+
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(async () => {
+      if (!configPath) {
+        log.warn('SIGHUP: running on the embedded default configuration; nothing to reload');
+        return;
+      }
+      let text: string;
+      try {
+        text = readConfig(configPath);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'SIGHUP: keeping the running configuration');
+        return;
+      }
+      await agent.reload(text, configPath);
+    });
+  });
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'draining and exiting');
+    void reloading.then(() => agent.stop()).then(() => process.exit(0), (err: unknown) => {
+      log.error({ err: (err as Error).message }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+await runCli('peripety', USAGE, async () => {
+  const [cmd, ...rest] = process.argv.slice(2);
+  switch (cmd) {
+    case 'agent':
+      return agentMain(rest);
+    case 'print-default-config':
+      process.stdout.write(DEFAULT_CONFIG_TOML);
+      return 0;
+    case '--version':
+    case 'version':
+      process.stdout.write('peripety 0.1.0\n');
+      return 0;
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${cmd}"`);
+  }
+});

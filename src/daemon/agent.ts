@@ -1,0 +1,215 @@
+// The agent: builds collectors → bus → parsers → receivers from a
+// configuration, swaps in a new configuration on reload (keeping the old one
+// when the new one is invalid), and drains on stop.
+import { mkdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { type AgentConfig, type PluginSection } from '../config/schema.ts';
+import { loadConfig } from '../config/load.ts';
+import { SysfsResolver } from '../device/resolver.ts';
+import { KmsgCollector, KmsgOptions } from '../kmsg/collector.ts';
+import type { Logger } from '../log/logger.ts';
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
+import { PARSERS } from '../parsers/index.ts';
+import type { QueuedReceiver } from '../receivers/queued.ts';
+import { StdoutOptions, StdoutReceiver } from '../receivers/stdout.ts';
+import { Bus, type ParserInstance } from './bus.ts';
+import { bootEpochUs } from './clock.ts';
+import { lookupPluginSchema } from './plugins.ts';
+
+export interface AgentOptions {
+  log: Logger;
+  metrics: AgentMetrics;
+  /** --state-dir: overrides [main] state_dir */
+  stateDir?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+interface Pipeline {
+  config: AgentConfig;
+  bus: Bus;
+  receivers: QueuedReceiver[];
+}
+
+export class ConfigError extends Error {}
+
+export function parseAgentConfig(text: string, source: string): AgentConfig {
+  const res = loadConfig(text, lookupPluginSchema);
+  if (!res.ok) throw new ConfigError(`${source}: ${res.error}`);
+  return res.config;
+}
+
+export class Agent {
+  private readonly opts: AgentOptions;
+  private pipeline: Pipeline | null = null;
+  private collectors: KmsgCollector[] = [];
+  private collectorKey = '';
+  private generation = 0;
+  private stopping = false;
+
+  constructor(opts: AgentOptions) {
+    this.opts = opts;
+  }
+
+  get config(): AgentConfig | null {
+    return this.pipeline?.config ?? null;
+  }
+
+  private stateDir(config: AgentConfig): string {
+    return this.opts.stateDir ?? config.main.state_dir;
+  }
+
+  private buildPipeline(config: AgentConfig): Pipeline {
+    const { log, metrics } = this.opts;
+    const env = this.opts.env ?? process.env;
+    const main = config.main;
+    const bootId = readBootId(main.boot_id_path);
+    const resolver = new SysfsResolver({ sysfs: main.sysfs_root, dev: main.dev_root, mountinfo: main.mountinfo });
+    const receivers: QueuedReceiver[] = [];
+    const parsers: ParserInstance[] = [];
+    for (const p of config.plugins) {
+      if (!p.enabled) continue;
+      if (p.type === 'receiver') receivers.push(createReceiver(p, config, { log, metrics }));
+      else if (p.type === 'parser') {
+        parsers.push({ name: p.name, parser: PARSERS[p.plugin]!, systems: p.filterSystems, filterType: p.filterType });
+        metrics.pluginUp.labels(p.name).set(1);
+      }
+    }
+    const bus = new Bus({
+      parsers,
+      receivers,
+      metrics,
+      log,
+      contextWindowMs: main.context_window_ms,
+      maxHeld: main.max_held,
+      synth: {
+        hostname: main.hostname ?? env.NODE_NAME ?? os.hostname(),
+        bootId,
+        bootEpochUs: bootEpochUs(),
+        resolver,
+        source: '/dev/kmsg',
+        onUnresolved: (system) => metrics.unresolved.labels(system).inc(),
+      },
+    });
+    return { config, bus, receivers };
+  }
+
+  private startCollectors(config: AgentConfig): void {
+    const { log, metrics } = this.opts;
+    const stateDir = this.stateDir(config);
+    try {
+      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new ConfigError(`cannot create the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
+    }
+    const bootId = readBootId(config.main.boot_id_path);
+    const started: KmsgCollector[] = [];
+    try {
+      for (const p of config.plugins) {
+        if (p.type !== 'collector' || !p.enabled) continue;
+        const c = new KmsgCollector(p.name, KmsgOptions.parse(p.options), { stateDir, bootId, log, metrics }, {
+          record: (rec, ticket) => this.pipeline!.bus.ingest(rec, ticket),
+          overrun: (lost, after, next, ticket) => this.pipeline!.bus.overrun(lost, after, next, ticket),
+        });
+        c.start();
+        metrics.pluginUp.labels(p.name).set(1);
+        started.push(c);
+      }
+    } catch (err) {
+      for (const c of started) c.stop();
+      throw err;
+    }
+    this.collectors = started;
+    this.collectorKey = collectorKey(config);
+  }
+
+  private async stopCollectors(): Promise<void> {
+    for (const c of this.collectors) {
+      c.stop();
+      this.opts.metrics.pluginUp.labels(c.name).set(0);
+    }
+  }
+
+  async start(config: AgentConfig): Promise<void> {
+    for (const w of config.warnings) this.opts.log.warn(w);
+    this.pipeline = this.buildPipeline(config);
+    this.startCollectors(config);
+    this.generation = 1;
+    this.opts.metrics.configGeneration.set(this.generation);
+    this.opts.log.info({ plugins: config.plugins.filter((p) => p.enabled).map((p) => `${p.name}(${p.type}:${p.plugin})`) }, 'agent started');
+  }
+
+  /** Apply a new configuration text; on any error keep the running one and return the error. */
+  async reload(text: string, source: string): Promise<string | null> {
+    const { log, metrics } = this.opts;
+    let config: AgentConfig;
+    let next: Pipeline;
+    try {
+      config = parseAgentConfig(text, source);
+      next = this.buildPipeline(config);
+    } catch (err) {
+      metrics.configReloads.labels('failed').inc();
+      log.error({ err: (err as Error).message }, 'configuration rejected; keeping the running configuration');
+      return (err as Error).message;
+    }
+    for (const w of config.warnings) log.warn(w);
+    const old = this.pipeline!;
+    const restartCollectors = collectorKey(config) !== this.collectorKey || this.stateDir(config) !== this.stateDir(old.config);
+    if (restartCollectors) await this.stopCollectors();
+    this.pipeline = next;
+    old.bus.drain();
+    await Promise.all(old.receivers.map((r) => r.close()));
+    for (const c of this.collectors) c.flush();
+    if (restartCollectors) {
+      try {
+        this.startCollectors(config);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'collectors failed to start with the new configuration; restoring the previous collectors');
+        this.startCollectors(old.config);
+        metrics.configReloads.labels('failed').inc();
+        return (err as Error).message;
+      }
+    }
+    this.generation++;
+    metrics.configGeneration.set(this.generation);
+    metrics.configReloads.labels('applied').inc();
+    log.info({ generation: this.generation }, 'configuration reloaded');
+    return null;
+  }
+
+  /** Stop reading, emit what is held, drain every receiver, save the read position. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.stopCollectors();
+    const p = this.pipeline;
+    if (p) {
+      p.bus.drain();
+      await Promise.all(p.receivers.map((r) => r.close()));
+    }
+    for (const c of this.collectors) c.flush();
+    this.opts.log.info('agent stopped');
+  }
+}
+
+function collectorKey(config: AgentConfig): string {
+  return JSON.stringify(config.plugins.filter((p) => p.type === 'collector').map((p) => [p.name, p.plugin, p.enabled, p.options]));
+}
+
+function createReceiver(p: PluginSection, config: AgentConfig, deps: { log: Logger; metrics: AgentMetrics }): QueuedReceiver {
+  switch (p.plugin) {
+    case 'stdout':
+      return new StdoutReceiver(p.name, StdoutOptions.parse(p.options), config.main.queue_size, deps);
+    default:
+      throw new ConfigError(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
+  }
+}
+
+export function readBootId(file: string): string {
+  try {
+    const id = readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f-]{8,64}$/i.test(id)) return id;
+    throw new Error('not a boot id');
+  } catch (err) {
+    throw new ConfigError(`cannot read the boot id from ${file}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,93 @@
+// Holds findings that may still receive context lines (a SCSI failure waits
+// for its `CDB:` line, a libata exception for its `failed command:` and
+// `error:` lines), so that context enriches the event instead of becoming an
+// event of its own. Pure bookkeeping: the caller decides when time has passed
+// and what to do with what comes out. Bounded: at most `maxHeld` keys.
+import type { Context, Finding } from '../parsers/types.ts';
+
+export interface Held<T> {
+  finding: Finding;
+  /** what the caller needs to emit it later (record, parser, ticket…) */
+  meta: T;
+  /** when the last line for it arrived (caller's clock) */
+  touched: number;
+}
+
+export type FlushReason = 'replaced' | 'expired' | 'capacity' | 'drain';
+
+export class Assembler<T> {
+  private held = new Map<string, Held<T>>();
+  private readonly maxHeld: number;
+
+  constructor(maxHeld: number) {
+    this.maxHeld = maxHeld;
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  /**
+   * Hold `finding` under its key. Returns what must be emitted now: the
+   * finding previously held under the same key, and the oldest one when the
+   * table is full.
+   */
+  hold(finding: Finding, meta: T, now: number): { out: Held<T>[]; reason: FlushReason }[] {
+    const key = finding.hold!;
+    const out: { out: Held<T>[]; reason: FlushReason }[] = [];
+    const prev = this.held.get(key);
+    if (prev) {
+      this.held.delete(key);
+      out.push({ out: [prev], reason: 'replaced' });
+    } else if (this.held.size >= this.maxHeld) {
+      const oldestKey = this.held.keys().next().value as string;
+      const oldest = this.held.get(oldestKey)!;
+      this.held.delete(oldestKey);
+      out.push({ out: [oldest], reason: 'capacity' });
+    }
+    this.held.set(key, { finding, meta, touched: now });
+    return out;
+  }
+
+  /**
+   * Attach a context line. Returns 'merged' when a held finding took it,
+   * 'orphan' when nothing was held (the caller may hold `ctx.orphan`).
+   */
+  attach(ctx: Context, now: number): 'merged' | 'orphan' {
+    const h = this.held.get(ctx.context);
+    if (!h) return 'orphan';
+    const ext = h.finding.ext;
+    for (const [k, v] of Object.entries(ctx.ext)) {
+      const cur = ext[k];
+      ext[k] = cur === undefined || cur === '' ? v : cur.length < 2048 ? `${cur}; ${v}` : cur;
+    }
+    h.touched = now;
+    // keep insertion order = age order for expiry
+    this.held.delete(ctx.context);
+    this.held.set(ctx.context, h);
+    return 'merged';
+  }
+
+  /** Everything last touched at or before `cutoff`, oldest first. */
+  expire(cutoff: number): Held<T>[] {
+    const out: Held<T>[] = [];
+    for (const [key, h] of this.held) {
+      if (h.touched > cutoff) break;
+      out.push(h);
+      this.held.delete(key);
+    }
+    return out;
+  }
+
+  drain(): Held<T>[] {
+    const out = [...this.held.values()];
+    this.held.clear();
+    return out;
+  }
+
+  /** The oldest touch time, or undefined when nothing is held. */
+  oldest(): number | undefined {
+    const first = this.held.values().next();
+    return first.done ? undefined : first.value.touched;
+  }
+}

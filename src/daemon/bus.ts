@@ -1,0 +1,234 @@
+// The event bus (ARCHITECTURE.md §1): raw records are classified and routed
+// to the parsers whose filter selects them; parsers' findings become
+// synthetic events (after context lines had their chance to enrich them);
+// every synthetic event goes to every receiver's bounded queue. The bus
+// itself never waits: receivers that cannot keep up drop and count.
+import type { StorageEvent, System } from '../events/schema.ts';
+import { SYSTEMS } from '../events/schema.ts';
+import { classify } from '../kmsg/classify.ts';
+import type { KernelRecord } from '../kmsg/record.ts';
+import type { Logger } from '../log/logger.ts';
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
+import { type ClassifiedRecord, type Finding, isContext, type Parser } from '../parsers/types.ts';
+import { Assembler, type FlushReason, type Held } from './assembler.ts';
+import { type SynthContext, synthesize } from './synthesize.ts';
+import type { Ticket } from './ticket.ts';
+
+export interface ParserInstance {
+  /** the section name */
+  name: string;
+  parser: Parser;
+  /** systems routed to it (already expanded); null = the parser's defaults */
+  systems: readonly string[] | null;
+  filterType: 'raw' | 'synthetic' | 'both';
+}
+
+/** What the bus needs of a receiver: a non-blocking hand-over. */
+export interface ReceiverSink {
+  readonly name: string;
+  /** Take the event; call `done` when it is written or given up. False: dropped now (queue full), `done` will not be called. */
+  deliver(ev: StorageEvent, done: () => void): boolean;
+}
+
+/** `dm` in a filter means the device-mapper family: the seed routes multipath with filter_system = "dm". */
+const DM_FAMILY: readonly System[] = ['dm', 'multipath', 'lvm'];
+
+export function expandFilterSystems(filter: readonly string[]): Set<System> {
+  const out = new Set<System>();
+  for (const f of filter) {
+    if (f === '*') SYSTEMS.forEach((s) => out.add(s));
+    else if (f === 'dm') DM_FAMILY.forEach((s) => out.add(s));
+    else if ((SYSTEMS as readonly string[]).includes(f)) out.add(f as System);
+  }
+  return out;
+}
+
+interface HeldMeta {
+  rec: ClassifiedRecord;
+  plugin: string;
+  ticket: Ticket;
+}
+
+export interface BusOptions {
+  parsers: ParserInstance[];
+  receivers: ReceiverSink[];
+  synth: SynthContext;
+  metrics: AgentMetrics;
+  log: Logger;
+  contextWindowMs: number;
+  maxHeld: number;
+  /** milliseconds clock (tests and offline parsing inject one) */
+  now?: () => number;
+  /** no timers: the caller flushes held events itself (offline parsing) */
+  manualFlush?: boolean;
+}
+
+export class Bus {
+  private readonly rawRoutes = new Map<System, ParserInstance[]>();
+  private readonly syntheticRoutes: ParserInstance[];
+  private readonly receivers: ReceiverSink[];
+  private readonly opts: BusOptions;
+  private readonly assembler: Assembler<HeldMeta>;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly eventCounters = new Map<string, { inc(n?: number): void }>();
+
+  constructor(opts: BusOptions) {
+    this.opts = opts;
+    this.receivers = opts.receivers;
+    this.now = opts.now ?? (() => performance.now());
+    this.assembler = new Assembler<HeldMeta>(opts.maxHeld);
+    for (const p of opts.parsers) {
+      if (p.filterType === 'synthetic') continue;
+      const systems = expandFilterSystems(p.systems ?? p.parser.systems);
+      for (const s of systems) {
+        const list = this.rawRoutes.get(s) ?? [];
+        list.push(p);
+        this.rawRoutes.set(s, list);
+      }
+    }
+    this.syntheticRoutes = opts.parsers.filter((p) => p.filterType !== 'raw');
+  }
+
+  /** A raw kernel record from a collector. The caller releases its own reference to `ticket` afterwards. */
+  ingest(raw: KernelRecord, ticket: Ticket): void {
+    const system = classify(raw);
+    if (system === null) {
+      this.opts.metrics.unclassified.inc();
+      return;
+    }
+    const routes = this.rawRoutes.get(system);
+    if (!routes) return;
+    const rec: ClassifiedRecord = { ...raw, system };
+    for (const p of routes) this.runParser(p, rec, ticket);
+  }
+
+  private runParser(p: ParserInstance, rec: ClassifiedRecord, ticket: Ticket): void {
+    let res;
+    try {
+      res = p.parser.parse(rec);
+    } catch (err) {
+      // a parser bug must not take the agent down or lose other events
+      this.opts.log.error({ parser: p.name, err: (err as Error).message, record: rec.message.slice(0, 200) }, 'parser failed on a record');
+      return;
+    }
+    if (res === null) return;
+    const now = this.now();
+    if (isContext(res)) {
+      if (this.assembler.attach(res, now) === 'merged') return;
+      if (res.orphan) this.hold({ ...res.orphan, hold: res.orphan.hold ?? res.context }, rec, p.name, ticket, now);
+      else this.opts.metrics.orphanContext.inc();
+      return;
+    }
+    if (res.hold) {
+      this.hold(res, rec, p.name, ticket, now);
+      return;
+    }
+    this.emitFinding(res, rec, p.name, ticket);
+  }
+
+  private hold(f: Finding, rec: ClassifiedRecord, plugin: string, ticket: Ticket, now: number): void {
+    ticket.retain();
+    for (const { out, reason } of this.assembler.hold(f, { rec, plugin, ticket }, now)) this.release(out, reason);
+    this.armTimer();
+  }
+
+  private release(list: Held<HeldMeta>[], reason: FlushReason): void {
+    for (const h of list) {
+      this.opts.metrics.heldFlushed.labels(reason).inc();
+      try {
+        this.emitFinding(h.finding, h.meta.rec, h.meta.plugin, h.meta.ticket);
+      } finally {
+        h.meta.ticket.release();
+      }
+    }
+  }
+
+  private emitFinding(f: Finding, rec: ClassifiedRecord, plugin: string, ticket: Ticket): void {
+    const ev = synthesize(rec, f, plugin, this.opts.synth);
+    this.publish(ev, ticket, plugin);
+  }
+
+  /** A synthetic event: to every receiver, and to parsers that asked for synthetic input. */
+  publish(ev: StorageEvent, ticket: Ticket, producer?: string): void {
+    const key = `${ev.system}\0${ev.event_type}\0${ev.severity}`;
+    let counter = this.eventCounters.get(key);
+    if (!counter) {
+      counter = this.opts.metrics.events.labels(ev.system, ev.event_type, ev.severity);
+      this.eventCounters.set(key, counter);
+    }
+    counter.inc();
+    if (ev.event_type === 'KERNEL_LOG_SUPPRESSED') {
+      const n = Number(ev.extentions.suppressed);
+      if (Number.isSafeInteger(n) && n > 0) this.opts.metrics.suppressed.inc(n);
+    }
+    for (const r of this.receivers) {
+      ticket.retain();
+      if (!r.deliver(ev, () => ticket.release())) ticket.release();
+    }
+    // Synthetic input for parsers that asked for it; never back to the producer, and only one level deep.
+    if (this.syntheticRoutes.length > 0 && ev.extentions.kind === 'synthetic' && ev.extentions.derived !== 'true') {
+      for (const p of this.syntheticRoutes) {
+        if (p.name === producer) continue;
+        const systems = p.systems ? expandFilterSystems(p.systems) : new Set(p.parser.systems);
+        if (!systems.has(ev.system)) continue;
+        const res = p.parser.parse(syntheticAsRecord(ev));
+        if (res === null || isContext(res)) continue;
+        const derived = synthesize(syntheticAsRecord(ev), { ...res, hold: undefined, ext: { ...res.ext, derived: 'true', derived_from: ev.event_type } }, p.name, this.opts.synth);
+        this.publish({ ...derived, event_id: ev.event_id }, ticket, p.name);
+      }
+    }
+  }
+
+  /** Kernel records were lost before they were read: tell the receivers. */
+  overrun(lost: number, afterSeq: number, nextSeq: number, ticket: Ticket): void {
+    const rec: ClassifiedRecord = {
+      level: 4, facility: 0, seq: nextSeq - 1, tsUsec: -1, flag: '-', system: 'block',
+      message: `kmsg: ${lost} records lost between seq ${afterSeq} and ${nextSeq}`, subsystem: '', device: '',
+    };
+    this.emitFinding({
+      type: 'KMSG_OVERRUN', device: null,
+      msg: `${lost} kernel log records were overwritten before the agent could read them`,
+      ext: { lost: String(lost), after_seq: String(afterSeq), next_seq: String(nextSeq) },
+    }, rec, 'kmsg', ticket);
+  }
+
+  private armTimer(): void {
+    if (this.opts.manualFlush) return;
+    if (this.timer || this.opts.contextWindowMs <= 0) {
+      if (this.opts.contextWindowMs <= 0) this.flushExpired(Infinity);
+      return;
+    }
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flushExpired(this.now() - this.opts.contextWindowMs);
+      const oldest = this.assembler.oldest();
+      if (oldest !== undefined) this.armTimer();
+    }, this.opts.contextWindowMs);
+  }
+
+  /** Emit every held event last touched at or before `cutoff` (ms). */
+  flushExpired(cutoff: number): void {
+    this.release(this.assembler.expire(cutoff), 'expired');
+  }
+
+  /** Emit everything held (end of input, shutdown, reload). */
+  drain(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.release(this.assembler.drain(), 'drain');
+  }
+
+  get heldCount(): number {
+    return this.assembler.size;
+  }
+}
+
+function syntheticAsRecord(ev: StorageEvent): ClassifiedRecord {
+  const level = Number(ev.extentions.kernel_level ?? '6');
+  const seq = Number(ev.extentions.kmsg_seq ?? '-1');
+  return {
+    level: Number.isInteger(level) ? level : 6, facility: 0, seq: Number.isInteger(seq) ? seq : -1,
+    tsUsec: -1, flag: '-', message: ev.msg, subsystem: '', device: '', system: ev.system,
+  };
+}

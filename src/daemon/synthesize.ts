@@ -1,0 +1,99 @@
+// Finding (what a parser saw) + the record it came from + device identity →
+// the wire-format StorageEvent. Deterministic given its inputs: the resolver
+// is the only I/O, and it is passed in.
+import { CATALOG } from '../events/catalog.ts';
+import { kmsgEventId, randomEventId } from '../events/ids.ts';
+import { type StorageEvent, type System, severityOfLevel, worse } from '../events/schema.ts';
+import type { DeviceResolver, Identity } from '../device/types.ts';
+import type { ClassifiedRecord, DeviceRef, Finding } from '../parsers/types.ts';
+
+export interface SynthContext {
+  hostname: string;
+  /** the boot the records belong to (event ids are derived from it) */
+  bootId: string;
+  /** Unix time in microseconds at which the kernel's monotonic clock read zero */
+  bootEpochUs: number;
+  /** null: no device resolution (offline parsing without sysfs) */
+  resolver: DeviceResolver | null;
+  /** where the records came from: `/dev/kmsg`, a file name */
+  source: string;
+  /** called when a device could not be resolved */
+  onUnresolved?: (system: System) => void;
+}
+
+function resolveRef(ctx: SynthContext, ref: DeviceRef): Identity | null {
+  return ctx.resolver ? ctx.resolver.resolve(ref) : null;
+}
+
+export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ctx: SynthContext): StorageEvent {
+  const entry = CATALOG[f.type];
+  let severity = rec.level >= 0 ? severityOfLevel(rec.level) : 'info';
+  if (entry.floor) severity = worse(severity, entry.floor);
+  if (f.severity) severity = worse(severity, f.severity);
+
+  const tsUs = rec.tsUsec >= 0 ? ctx.bootEpochUs + rec.tsUsec : Date.now() * 1000;
+  const ext: Record<string, string> = { ...f.ext };
+  let devName = '';
+  let devWwid = '';
+  const names: Record<string, string> = {};
+
+  if (f.device) {
+    const id = resolveRef(ctx, f.device);
+    ext.kernel_dev = f.device.printed;
+    if (id) {
+      devName = id.name;
+      devWwid = id.wwid;
+      if (id.dmName) ext.dm_name = id.dmName;
+      if (id.preferredPath) ext.preferred_path = id.preferredPath;
+    } else {
+      devName = f.device.printed;
+      if (ctx.resolver) ctx.onUnresolved?.(entry.system);
+    }
+    if (entry.system === 'fs') {
+      const blockName = id?.name ?? f.device.name;
+      const fsId = ctx.resolver && blockName ? ctx.resolver.filesystem(blockName, f.device.fsUuid) : {};
+      const uuid = fsId.uuid ?? f.device.fsUuid;
+      if (uuid) {
+        ext.fs_uuid = uuid;
+        if (devWwid) ext.device_wwid = devWwid;
+        devWwid = uuid;
+      }
+      if (fsId.mountPoint) ext.mount_point = fsId.mountPoint;
+      if (fsId.fsType && ext.fs_type === undefined) ext.fs_type = fsId.fsType;
+    }
+  }
+  names.dev = devName || 'unknown device';
+
+  if (f.related) {
+    for (const [key, ref] of Object.entries(f.related)) {
+      const id = resolveRef(ctx, ref);
+      ext[key] = id ? id.name : ref.printed;
+      ext[`${key}_wwid`] = id ? id.wwid : '';
+      names[key] = ext[key]!;
+    }
+  }
+
+  let msg = f.msg;
+  if (msg.indexOf('{') >= 0) msg = msg.replace(/\{([a-z_]+)\}/g, (whole, key: string) => names[key] ?? whole);
+
+  ext.raw_msg = rec.message;
+  if (rec.seq >= 0) ext.kmsg_seq = String(rec.seq);
+  ext.timestamp_us = String(tsUs);
+  if (rec.level >= 0) ext.kernel_level = String(rec.level);
+  ext.kind = 'synthetic';
+  ext.plugin = plugin;
+  ext.source = ctx.source;
+
+  return {
+    hostname: ctx.hostname,
+    severity,
+    system: entry.system,
+    timestamp: Math.floor(tsUs / 1_000_000),
+    event_id: rec.seq >= 0 ? kmsgEventId(ctx.bootId, rec.seq) : randomEventId(),
+    event_type: f.type,
+    dev_wwid: devWwid,
+    dev_name: devName,
+    msg,
+    extentions: ext,
+  };
+}

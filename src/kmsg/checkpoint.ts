@@ -1,0 +1,75 @@
+// Which kernel records are fully processed. Records enter in sequence order;
+// the committed position is the highest sequence number such that it and
+// every record before it are done. That is what the collector saves, so a
+// restart re-reads only records that were in flight, never skips one.
+import type { Ticket } from '../daemon/ticket.ts';
+
+interface Entry {
+  seq: number;
+  refs: number;
+}
+
+export class SeqTracker {
+  private entries: Entry[] = [];
+  private head = 0;
+  private committedSeq: number;
+  private readonly onCommit: (seq: number) => void;
+
+  constructor(committed: number, onCommit: (seq: number) => void) {
+    this.committedSeq = committed;
+    this.onCommit = onCommit;
+  }
+
+  get committed(): number {
+    return this.committedSeq;
+  }
+
+  get inFlight(): number {
+    return this.entries.length - this.head;
+  }
+
+  /** A record that needs processing: the returned ticket holds one reference. */
+  begin(seq: number): Ticket {
+    const entry: Entry = { seq, refs: 1 };
+    this.entries.push(entry);
+    return {
+      retain: () => {
+        entry.refs++;
+      },
+      release: () => {
+        if (entry.refs <= 0) return;
+        entry.refs--;
+        if (entry.refs === 0) this.advance();
+      },
+    };
+  }
+
+  /** A record that needs no processing (filtered out, malformed). */
+  skip(seq: number): void {
+    if (this.inFlight === 0) {
+      this.setCommitted(seq);
+    } else {
+      this.entries.push({ seq, refs: 0 });
+    }
+  }
+
+  private advance(): void {
+    let last = -1;
+    while (this.head < this.entries.length && this.entries[this.head]!.refs === 0) {
+      last = this.entries[this.head]!.seq;
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+    if (last >= 0) this.setCommitted(last);
+  }
+
+  private setCommitted(seq: number): void {
+    if (seq > this.committedSeq) {
+      this.committedSeq = seq;
+      this.onCommit(seq);
+    }
+  }
+}

@@ -1,0 +1,190 @@
+// The kmsg collector: reads the real /dev/kmsg (EVENTS.md §5) without ever
+// blocking the event loop or parking a thread-pool thread in read(): the
+// descriptor is non-blocking and libuv tells us when it is readable (native
+// uv_poll). One read() returns exactly one record.
+import { closeSync, constants, openSync } from 'node:fs';
+import { z } from 'zod';
+import type { Logger } from '../log/logger.ts';
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
+import { loadNative, type Native, SEEK_END, SEEK_SET } from '../native/index.ts';
+import type { Ticket } from '../daemon/ticket.ts';
+import { SeqTracker } from './checkpoint.ts';
+import { readPosition, writePosition } from './position.ts';
+import { type KernelRecord, parseKmsgRecord } from './record.ts';
+
+export const KmsgOptions = z.strictObject({
+  path: z.string().min(1).default('/dev/kmsg'),
+  /** resume after the saved position (default), start at the end, or at the oldest record */
+  start: z.enum(['resume', 'end', 'beginning']).default('resume'),
+  /** also accept records user space wrote to /dev/kmsg (facility != 0): for tests and demos only */
+  accept_user_facility: z.boolean().default(false),
+});
+export type KmsgOptions = z.infer<typeof KmsgOptions>;
+
+export interface KmsgSink {
+  record(rec: KernelRecord, ticket: Ticket): void;
+  /** `lost` records between `afterSeq` and `nextSeq` were overwritten before they were read */
+  overrun(lost: number, afterSeq: number, nextSeq: number, ticket: Ticket): void;
+}
+
+export interface KmsgDeps {
+  stateDir: string;
+  bootId: string;
+  log: Logger;
+  metrics: AgentMetrics;
+}
+
+/** A record can be up to ~8 KiB with its dictionary; a smaller buffer gets EINVAL. */
+const BUFFER_SIZE = 16 * 1024;
+const MAX_PER_WAKEUP = 2048;
+
+export class KmsgCollector {
+  readonly name: string;
+  private readonly opts: KmsgOptions;
+  private readonly deps: KmsgDeps;
+  private readonly sink: KmsgSink;
+  private native: Native | null = null;
+  private fd = -1;
+  private watch: unknown = null;
+  private buf = Buffer.alloc(BUFFER_SIZE);
+  /** last sequence number read (processed or not) */
+  private lastSeq = -1;
+  private tracker: SeqTracker | null = null;
+  private saveScheduled = false;
+  private malformedLogged = 0;
+
+  constructor(name: string, opts: KmsgOptions, deps: KmsgDeps, sink: KmsgSink) {
+    this.name = name;
+    this.opts = opts;
+    this.deps = deps;
+    this.sink = sink;
+  }
+
+  start(): void {
+    const { log } = this.deps;
+    this.native = loadNative();
+    try {
+      this.fd = openSync(this.opts.path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_CLOEXEC);
+    } catch (err) {
+      throw new Error(`kmsg collector [${this.name}]: cannot open ${this.opts.path}: ${(err as Error).message}`);
+    }
+    let committed = -1;
+    let mode: string = this.opts.start;
+    if (this.opts.start === 'resume') {
+      const { position, error } = readPosition(this.deps.stateDir);
+      if (error) log.warn({ collector: this.name, err: error }, 'ignoring the saved kmsg position');
+      if (position && position.boot_id === this.deps.bootId) {
+        committed = position.seq;
+        this.lastSeq = position.seq;
+        mode = `resume after seq ${position.seq}`;
+      } else {
+        mode = position ? 'beginning (new boot)' : 'beginning (no saved position)';
+      }
+    }
+    const whence = this.opts.start === 'end' ? SEEK_END : SEEK_SET;
+    const r = this.native.lseek(this.fd, 0, whence);
+    if (r < 0) log.warn({ collector: this.name, errno: -r }, 'lseek on kmsg failed; reading from the current position');
+    this.tracker = new SeqTracker(committed, () => this.scheduleSave());
+    log.info({ collector: this.name, path: this.opts.path, start: mode }, 'kmsg collector started');
+    this.watch = this.native.pollStart(this.fd, this.native.READABLE, (status) => {
+      if (status < 0) {
+        log.error({ collector: this.name, status }, 'poll on kmsg failed');
+        return;
+      }
+      this.drain();
+    });
+    this.drain();
+  }
+
+  /** Read every record available now (bounded per wakeup; level-triggered poll brings us back). */
+  private drain(): void {
+    const native = this.native!;
+    const { metrics } = this.deps;
+    for (let i = 0; i < MAX_PER_WAKEUP && this.fd >= 0; i++) {
+      const n = native.read(this.fd, this.buf);
+      if (n === -native.EAGAIN) return;
+      if (n === -native.EPIPE) continue; // overwritten: the next read returns the oldest record; the SEQ gap counts the loss
+      if (n < 0) {
+        this.deps.log.error({ collector: this.name, errno: -n }, 'read from kmsg failed');
+        return;
+      }
+      if (n === 0) return;
+      metrics.kmsgRecords.inc();
+      this.onRecord(this.buf.toString('latin1', 0, n));
+    }
+  }
+
+  private onRecord(text: string): void {
+    const tracker = this.tracker!;
+    const { metrics, log } = this.deps;
+    const parsed = parseKmsgRecord(text);
+    if (!parsed.ok) {
+      metrics.kmsgMalformed.inc();
+      if (this.malformedLogged++ < 10) log.warn({ collector: this.name, err: parsed.error, record: text.slice(0, 200) }, 'malformed kmsg record');
+      // without a sequence number we cannot account for it; the next good record moves the position
+      return;
+    }
+    const rec = parsed.record;
+    if (rec.seq <= this.lastSeq) {
+      metrics.kmsgIgnored.labels('already_processed').inc();
+      return;
+    }
+    if (this.lastSeq >= 0 && rec.seq > this.lastSeq + 1) {
+      const lost = rec.seq - this.lastSeq - 1;
+      metrics.kmsgLost.inc(lost);
+      log.warn({ collector: this.name, lost, after: this.lastSeq, next: rec.seq }, 'kernel records were overwritten before they were read');
+      const t = tracker.begin(rec.seq - 1);
+      this.sink.overrun(lost, this.lastSeq, rec.seq, t);
+      t.release();
+    }
+    this.lastSeq = rec.seq;
+    if (rec.facility !== 0 && !this.opts.accept_user_facility) {
+      metrics.kmsgIgnored.labels('not_kernel_facility').inc();
+      tracker.skip(rec.seq);
+      return;
+    }
+    const ticket = tracker.begin(rec.seq);
+    try {
+      this.sink.record(rec, ticket);
+    } finally {
+      ticket.release();
+    }
+  }
+
+  private scheduleSave(): void {
+    if (this.saveScheduled) return;
+    this.saveScheduled = true;
+    setImmediate(() => {
+      this.saveScheduled = false;
+      this.save();
+    });
+  }
+
+  private save(): void {
+    if (!this.tracker) return;
+    try {
+      writePosition(this.deps.stateDir, { boot_id: this.deps.bootId, seq: this.tracker.committed });
+    } catch (err) {
+      this.deps.log.error({ collector: this.name, err: (err as Error).message }, 'cannot save the kmsg position');
+    }
+  }
+
+  get committedSeq(): number {
+    return this.tracker?.committed ?? -1;
+  }
+
+  /** Stop reading; records already handed on keep their tickets. */
+  stop(): void {
+    if (this.watch && this.native) this.native.pollStop(this.watch);
+    this.watch = null;
+    if (this.fd >= 0) {
+      closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+
+  /** Save the position now (after the pipeline drained). */
+  flush(): void {
+    this.save();
+  }
+}

@@ -1,0 +1,47 @@
+// The agent's Prometheus metrics (ARCHITECTURE.md §1). One instance per
+// registry so tests and tools get their own; labels are bounded sets
+// (systems, event types, severities, plugin names from the configuration).
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class AgentMetrics {
+  readonly registry: Registry;
+  readonly events: Counter<'system' | 'event_type' | 'severity'>;
+  readonly kmsgRecords: Counter;
+  readonly kmsgLost: Counter;
+  readonly kmsgMalformed: Counter;
+  readonly kmsgIgnored: Counter<'reason'>;
+  readonly unclassified: Counter;
+  readonly suppressed: Counter;
+  readonly parseDuration: Histogram;
+  readonly receiverDropped: Counter<'receiver'>;
+  readonly receiverSent: Counter<'receiver'>;
+  readonly receiverQueueDepth: Gauge<'receiver'>;
+  readonly pluginUp: Gauge<'plugin'>;
+  readonly configGeneration: Gauge;
+  readonly configReloads: Counter<'result'>;
+  readonly unresolved: Counter<'system'>;
+  readonly orphanContext: Counter;
+  readonly heldFlushed: Counter<'reason'>;
+
+  constructor(registry: Registry = new Registry()) {
+    this.registry = registry;
+    const r = [registry];
+    this.events = new Counter({ name: 'peripety_events_total', help: 'Synthetic storage events emitted', labelNames: ['system', 'event_type', 'severity'], registers: r });
+    this.kmsgRecords = new Counter({ name: 'peripety_kmsg_records_total', help: 'Kernel records read from /dev/kmsg', registers: r });
+    this.kmsgLost = new Counter({ name: 'peripety_kmsg_lost_records_total', help: 'Kernel records overwritten before the agent read them (sequence gaps)', registers: r });
+    this.kmsgMalformed = new Counter({ name: 'peripety_kmsg_malformed_records_total', help: 'Kernel records that could not be parsed', registers: r });
+    this.kmsgIgnored = new Counter({ name: 'peripety_kmsg_ignored_records_total', help: 'Kernel records skipped (not facility 0, already processed before a restart)', labelNames: ['reason'], registers: r });
+    this.unclassified = new Counter({ name: 'peripety_records_unclassified_total', help: 'Raw records of no storage system (counted, not parsed)', registers: r });
+    this.suppressed = new Counter({ name: 'peripety_kernel_suppressed_messages_total', help: 'Storage messages the kernel rate limiter dropped ("callbacks suppressed")', registers: r });
+    this.parseDuration = new Histogram({ name: 'peripety_parse_duration_seconds', help: 'Time to route and parse one raw record', buckets: [1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 2e-3, 1e-2], registers: r });
+    this.receiverDropped = new Counter({ name: 'peripety_receiver_dropped_events_total', help: 'Events a receiver dropped because its bounded queue was full', labelNames: ['receiver'], registers: r });
+    this.receiverSent = new Counter({ name: 'peripety_receiver_sent_events_total', help: 'Events a receiver delivered', labelNames: ['receiver'], registers: r });
+    this.receiverQueueDepth = new Gauge({ name: 'peripety_receiver_queue_depth', help: 'Events waiting in a receiver queue', labelNames: ['receiver'], registers: r });
+    this.pluginUp = new Gauge({ name: 'peripety_plugin_up', help: '1 when a configured plugin is running', labelNames: ['plugin'], registers: r });
+    this.configGeneration = new Gauge({ name: 'peripety_config_generation', help: 'Generation of the applied configuration', registers: r });
+    this.configReloads = new Counter({ name: 'peripety_config_reloads_total', help: 'Configuration reloads by result', labelNames: ['result'], registers: r });
+    this.unresolved = new Counter({ name: 'peripety_device_unresolved_total', help: 'Events whose device could not be resolved in sysfs', labelNames: ['system'], registers: r });
+    this.orphanContext = new Counter({ name: 'peripety_context_lines_orphaned_total', help: 'Context lines (SCSI CDB, libata detail) with no event to attach to', registers: r });
+    this.heldFlushed = new Counter({ name: 'peripety_held_events_flushed_total', help: 'Events held for context lines, by why they were released', labelNames: ['reason'], registers: r });
+  }
+}

@@ -1,0 +1,108 @@
+// The bounded queue every receiver sits behind: the bus hands events over
+// without waiting; the receiver writes them in batches at its own pace; when
+// the queue is full the event is dropped and counted, never buffered without
+// bound.
+import type { StorageEvent } from '../events/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
+import type { ReceiverSink } from '../daemon/bus.ts';
+
+export interface ReceiverDeps {
+  log: Logger;
+  metrics: AgentMetrics;
+}
+
+export abstract class QueuedReceiver implements ReceiverSink {
+  readonly name: string;
+  protected readonly deps: ReceiverDeps;
+  private readonly capacity: number;
+  private readonly maxBatch: number;
+  private items: { ev: StorageEvent; done: () => void }[] = [];
+  private head = 0;
+  private pumping = false;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(name: string, capacity: number, deps: ReceiverDeps, maxBatch = 512) {
+    this.name = name;
+    this.capacity = capacity;
+    this.deps = deps;
+    this.maxBatch = maxBatch;
+    deps.metrics.pluginUp.labels(name).set(1);
+  }
+
+  /** Write one batch; resolve when it is written (or given up for good, having counted it). */
+  protected abstract write(batch: StorageEvent[]): Promise<void>;
+
+  /** Release resources after the queue drained. */
+  protected async shutdown(): Promise<void> {}
+
+  get depth(): number {
+    return this.items.length - this.head;
+  }
+
+  deliver(ev: StorageEvent, done: () => void): boolean {
+    if (this.closed || this.depth >= this.capacity) {
+      this.deps.metrics.receiverDropped.labels(this.name).inc();
+      return false;
+    }
+    this.items.push({ ev, done });
+    if (!this.pumping) {
+      this.pumping = true;
+      // next tick: let the bus finish the current record first, then write a batch
+      queueMicrotask(() => void this.pump());
+    }
+    return true;
+  }
+
+  private async pump(): Promise<void> {
+    const { metrics, log } = this.deps;
+    while (this.depth > 0) {
+      const end = Math.min(this.items.length, this.head + this.maxBatch);
+      const batch = this.items.slice(this.head, end);
+      this.head = end;
+      if (this.head > 4096 && this.head * 2 > this.items.length) {
+        this.items = this.items.slice(this.head);
+        this.head = 0;
+      }
+      metrics.receiverQueueDepth.labels(this.name).set(this.depth);
+      try {
+        await this.write(batch.map((b) => b.ev));
+        metrics.receiverSent.labels(this.name).inc(batch.length);
+      } catch (err) {
+        metrics.receiverDropped.labels(this.name).inc(batch.length);
+        log.error({ receiver: this.name, err: (err as Error).message, events: batch.length }, 'receiver failed to write a batch');
+      }
+      for (const b of batch) b.done();
+    }
+    metrics.receiverQueueDepth.labels(this.name).set(0);
+    this.pumping = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Wait until the queue is empty (or the timeout passes), then stop. */
+  async close(timeoutMs = 5000): Promise<void> {
+    if (this.pumping || this.depth > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, timeoutMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.closed = true;
+    const left = this.depth;
+    if (left > 0) {
+      this.deps.metrics.receiverDropped.labels(this.name).inc(left);
+      this.deps.log.warn({ receiver: this.name, events: left }, 'receiver closed with events still queued');
+      for (let i = this.head; i < this.items.length; i++) this.items[i]!.done();
+      this.items = [];
+      this.head = 0;
+    }
+    this.deps.metrics.pluginUp.labels(this.name).set(0);
+    await this.shutdown();
+  }
+}
