@@ -48,6 +48,7 @@ async function parseMain(args: string[]): Promise<number> {
     ...rootOptions,
   }, 1);
   const file = positionals[0] ?? '-';
+  const name = file === '-' ? 'stdin' : file;
   const text = readInput(file);
   let bootId = values['boot-id'];
   if (!bootId) {
@@ -65,7 +66,7 @@ async function parseMain(args: string[]): Promise<number> {
     bootId,
     bootEpochUs: bootEpochUs(),
     resolver: values['no-resolve'] ? null : new SysfsResolver(roots(values)),
-    source: file === '-' ? 'stdin' : file,
+    source: name,
   }, (ev) => {
     out += fmt(ev) + '\n';
     if (out.length > 1 << 16) {
@@ -74,7 +75,7 @@ async function parseMain(args: string[]): Promise<number> {
     }
   }, (e) => {
     errors++;
-    if (errors <= 20) process.stderr.write(`prpt parse: ${file}:${e.line}: skipped: ${e.error}\n`);
+    if (errors <= 20) process.stderr.write(`prpt parse: ${name}:${e.line}: skipped: ${e.error}\n`);
   });
   process.stdout.write(out);
   if (errors > 20) process.stderr.write(`prpt parse: ${errors} lines skipped in all\n`);

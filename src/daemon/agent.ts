@@ -14,6 +14,7 @@ import type { QueuedReceiver } from '../receivers/queued.ts';
 import { StdoutOptions, StdoutReceiver } from '../receivers/stdout.ts';
 import { Bus, type ParserInstance } from './bus.ts';
 import { bootEpochUs } from './clock.ts';
+import { FsUuidMemory } from './synthesize.ts';
 import { lookupPluginSchema } from './plugins.ts';
 
 export interface AgentOptions {
@@ -45,6 +46,8 @@ export class Agent {
   private collectorKey = '';
   private generation = 0;
   private stopping = false;
+  /** survives reloads: what mount messages taught us */
+  private readonly fsUuids = new FsUuidMemory();
 
   constructor(opts: AgentOptions) {
     this.opts = opts;
@@ -88,6 +91,7 @@ export class Agent {
         resolver,
         source: '/dev/kmsg',
         onUnresolved: (system) => metrics.unresolved.labels(system).inc(),
+        fsUuids: this.fsUuids,
       },
     });
     return { config, bus, receivers };

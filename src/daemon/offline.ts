@@ -9,6 +9,7 @@ import type { StorageEvent } from '../events/schema.ts';
 import { splitRecords } from '../kmsg/record.ts';
 import { PARSERS } from '../parsers/index.ts';
 import { Bus } from './bus.ts';
+import { FsUuidMemory } from './synthesize.ts';
 import { NO_TICKET } from './ticket.ts';
 
 export interface OfflineOptions {
@@ -40,7 +41,7 @@ export function parseOffline(text: string, opts: OfflineOptions, onEvent: (ev: S
     maxHeld: 256,
     manualFlush: true,
     now: () => nowMs,
-    synth: { hostname: opts.hostname, bootId: opts.bootId, bootEpochUs: opts.bootEpochUs, resolver: opts.resolver, source: opts.source },
+    synth: { hostname: opts.hostname, bootId: opts.bootId, bootEpochUs: opts.bootEpochUs, resolver: opts.resolver, source: opts.source, fsUuids: new FsUuidMemory() },
   });
   for (const r of splitRecords(text)) {
     if (!r.ok) {

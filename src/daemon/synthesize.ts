@@ -19,6 +19,32 @@ export interface SynthContext {
   source: string;
   /** called when a device could not be resolved */
   onUnresolved?: (system: System) => void;
+  /**
+   * Filesystem UUIDs learned from mount messages, by block device name: the
+   * kernel prints the UUID when it mounts, not with later errors, and without
+   * udev there is no /dev/disk/by-uuid to ask.
+   */
+  fsUuids?: FsUuidMemory;
+}
+
+/** A small bounded map: device name → filesystem UUID, most recent last. */
+export class FsUuidMemory {
+  private readonly map = new Map<string, string>();
+  private readonly max: number;
+  constructor(max = 1024) {
+    this.max = max;
+  }
+  get(name: string): string | undefined {
+    return this.map.get(name);
+  }
+  set(name: string, uuid: string): void {
+    this.map.delete(name);
+    this.map.set(name, uuid);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+  }
+  delete(name: string): void {
+    this.map.delete(name);
+  }
 }
 
 function resolveRef(ctx: SynthContext, ref: DeviceRef): Identity | null {
@@ -51,8 +77,13 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
     }
     if (entry.system === 'fs') {
       const blockName = id?.name ?? f.device.name;
-      const fsId = ctx.resolver && blockName ? ctx.resolver.filesystem(blockName, f.device.fsUuid) : {};
-      const uuid = fsId.uuid ?? f.device.fsUuid;
+      if (blockName && f.device.fsUuid && ctx.fsUuids) {
+        if (f.type === 'FS_UNMOUNTED') ctx.fsUuids.delete(blockName);
+        else ctx.fsUuids.set(blockName, f.device.fsUuid);
+      }
+      const hint = f.device.fsUuid ?? (blockName ? ctx.fsUuids?.get(blockName) : undefined);
+      const fsId = ctx.resolver && blockName ? ctx.resolver.filesystem(blockName, hint) : {};
+      const uuid = f.device.fsUuid ?? fsId.uuid ?? hint;
       if (uuid) {
         ext.fs_uuid = uuid;
         if (devWwid) ext.device_wwid = devWwid;

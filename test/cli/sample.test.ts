@@ -1,0 +1,58 @@
+// `prpt parse --json` on the shared kernel record sample gives exactly the
+// expected events, each with extentions.kmsg_seq.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { StorageEvent } from '../../src/events/schema.ts';
+import { ROOT } from '../helpers/agent.ts';
+
+const DATA = path.resolve(ROOT, '../shared/data');
+const SAMPLE = path.join(DATA, 'kmsg-sample.txt');
+
+interface Expected {
+  seq: number;
+  record: string;
+  expect: { system: string; event_type: string; dev_name: (string | null)[] } | null;
+}
+
+function prptParse(args: string[]): StorageEvent[] {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/prpt'), 'parse', '--json', ...args], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.split('\n').filter((l) => l.trim()).map((l) => StorageEvent.parse(JSON.parse(l)));
+}
+
+describe('the shared kmsg sample', { skip: !existsSync(SAMPLE) && `no ${SAMPLE}` }, () => {
+  const expected = readFileSync(path.join(DATA, 'kmsg-sample.expected.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Expected);
+  for (const mode of [[], ['--no-resolve']]) {
+    it(`prpt parse --json ${mode.join(' ')} gives exactly the expected events`, () => {
+      const events = prptParse([...mode, SAMPLE]);
+      const bySeq = new Map<number, StorageEvent[]>();
+      for (const ev of events) {
+        const seq = Number(ev.extentions.kmsg_seq);
+        assert.ok(Number.isInteger(seq), `event without kmsg_seq: ${JSON.stringify(ev)}`);
+        bySeq.set(seq, [...(bySeq.get(seq) ?? []), ev]);
+      }
+      const problems: string[] = [];
+      for (const x of expected) {
+        const got = bySeq.get(x.seq) ?? [];
+        if (x.expect === null) {
+          if (got.length > 0) problems.push(`seq ${x.seq}: expected no event, got ${got.map((e) => e.event_type).join(', ')}`);
+          continue;
+        }
+        if (got.length !== 1) {
+          problems.push(`seq ${x.seq}: expected one ${x.expect.event_type}, got ${got.length}`);
+          continue;
+        }
+        const ev = got[0]!;
+        if (ev.system !== x.expect.system) problems.push(`seq ${x.seq}: system ${ev.system}, expected ${x.expect.system}`);
+        if (ev.event_type !== x.expect.event_type) problems.push(`seq ${x.seq}: event_type ${ev.event_type}, expected ${x.expect.event_type}`);
+        const names = x.expect.dev_name.map((n) => n ?? '');
+        if (!names.includes(ev.dev_name)) problems.push(`seq ${x.seq}: dev_name ${JSON.stringify(ev.dev_name)}, expected one of ${JSON.stringify(names)}`);
+      }
+      assert.deepEqual(problems, []);
+      assert.equal(events.length, expected.filter((x) => x.expect !== null).length);
+    });
+  }
+});

@@ -1,0 +1,134 @@
+// Runs the real agent (`bin/peripety agent`) as a child process with a
+// configuration written for the test, and collects the JSON events it prints.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { StorageEvent } from '../../src/events/schema.ts';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+
+export interface AgentProcess {
+  proc: ChildProcess;
+  stateDir: string;
+  events: StorageEvent[];
+  stderr: () => string;
+  /** resolves with the first event (already seen or future) matching `pred` */
+  waitFor(pred: (ev: StorageEvent) => boolean, timeoutMs?: number, what?: string): Promise<StorageEvent>;
+  /** resolves when `count` events match */
+  waitForCount(pred: (ev: StorageEvent) => boolean, count: number, timeoutMs?: number): Promise<StorageEvent[]>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** A TOML configuration for tests: kmsg (user lines accepted) → every parser → JSON on stdout. */
+export function testConfig(opts: { start?: 'resume' | 'end' | 'beginning'; extraMain?: string } = {}): string {
+  return `[main]
+log_level = "info"
+${opts.extraMain ?? ''}
+[kmsg]
+type = "collector"
+start = "${opts.start ?? 'end'}"
+accept_user_facility = true
+
+[scsi]
+type = "parser"
+[nvme]
+type = "parser"
+[block]
+type = "parser"
+[multipath]
+type = "parser"
+[dm]
+type = "parser"
+[lvm]
+type = "parser"
+[mdraid]
+type = "parser"
+[fs]
+type = "parser"
+
+[out]
+type = "receiver"
+plugin = "stdout"
+format = "json"
+`;
+}
+
+export async function startAgent(opts: { config: string; stateDir?: string; args?: string[] }): Promise<AgentProcess> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'prpt-agent-'));
+  const stateDir = opts.stateDir ?? path.join(dir, 'state');
+  const configFile = path.join(dir, 'agent.toml');
+  writeFileSync(configFile, opts.config);
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/peripety'), 'agent', '--config', configFile, '--state-dir', stateDir, ...(opts.args ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const events: StorageEvent[] = [];
+  let stderr = '';
+  let pending = '';
+  let waiters: (() => void)[] = [];
+  const notify = () => {
+    const w = waiters;
+    waiters = [];
+    w.forEach((f) => f());
+  };
+  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    pending += chunk;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (line.trim()) events.push(JSON.parse(line) as StorageEvent);
+    }
+    notify();
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+    notify();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('exit', (code, signal) => {
+      notify();
+      resolve({ code, signal });
+    });
+  });
+  let dead = false;
+  void exited.then(() => (dead = true));
+
+  const until = (check: () => boolean, timeoutMs: number, what: string) =>
+    new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; agent stderr:\n${stderr.slice(-3000)}`)), timeoutMs);
+      const poll = () => {
+        if (check()) {
+          clearTimeout(t);
+          resolve();
+        } else if (dead) {
+          clearTimeout(t);
+          reject(new Error(`agent exited while waiting for ${what}; stderr:\n${stderr.slice(-3000)}`));
+        } else waiters.push(poll);
+      };
+      poll();
+    });
+
+  await until(() => stderr.includes('"agent started"'), 20_000, 'the agent to start');
+  return {
+    proc,
+    stateDir,
+    events,
+    stderr: () => stderr,
+    async waitFor(pred, timeoutMs = 10_000, what = 'an event') {
+      let found: StorageEvent | undefined;
+      await until(() => (found = events.find(pred)) !== undefined, timeoutMs, what);
+      return found!;
+    },
+    async waitForCount(pred, count, timeoutMs = 10_000) {
+      await until(() => events.filter(pred).length >= count, timeoutMs, `${count} events`);
+      return events.filter(pred);
+    },
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (!dead) proc.kill(signal);
+      return exited;
+    },
+  };
+}
