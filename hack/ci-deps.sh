@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# hack/ci-deps.sh — make the machine ready for the root test suite
+# (test/root/: real loop devices, FUSE, ext4 images). Idempotent.
+#
+# As root: installs the Debian packages below when any is missing (apt-get
+# update only then), loads the loop and fuse kernel modules when they are
+# modules (best effort: often built in), and prints one line saying what it
+# did. Not as root: prints a loud warning and exits 0 (the root tests then
+# skip themselves, loudly).
+#
+#   fuse3          fusermount3, /dev/fuse userspace side
+#   python3-fusepy Python module `fusepy` for /usr/bin/python3 (test/helpers/eiofs.py;
+#                  not the pyenv/venv python3 that may come first on PATH)
+#   e2fsprogs      mkfs.ext4, debugfs
+#   util-linux     losetup, mount, umount, dmesg
+#   procps         pgrep, pkill, ps
+set -euo pipefail
+
+packages=(fuse3 python3-fusepy e2fsprogs util-linux procps)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "hack/ci-deps.sh: *** WARNING: NOT ROOT — installed nothing; tests that need the real kernel (loop devices, FUSE, mount) will be SKIPPED. Run as root (CI does). ***" >&2
+  exit 0
+fi
+
+installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+  installed "$p" || missing+=("$p")
+done
+
+# Kernel pieces: load them if they are modules; built-in ones need nothing.
+modules_note=""
+for m in loop fuse; do
+  if command -v modprobe >/dev/null 2>&1; then
+    modprobe "$m" >/dev/null 2>&1 || true
+  fi
+done
+[ -e /dev/loop-control ] || modules_note+=" WARNING: /dev/loop-control missing (no loop support?)."
+[ -e /dev/fuse ] || modules_note+=" WARNING: /dev/fuse missing (no FUSE support?)."
+
+did=""
+if [ "${#missing[@]}" -gt 0 ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "hack/ci-deps.sh: missing ${missing[*]} and no apt-get on this machine; install them by hand" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  log=$(mktemp)
+  trap 'rm -f "$log"' EXIT
+  if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "hack/ci-deps.sh: apt-get failed installing ${missing[*]}" >&2
+    exit 1
+  fi
+  did="installed ${missing[*]}"
+else
+  did="all present (${packages[*]}), installed nothing"
+fi
+
+# The module must be importable by the interpreter eiofs.py runs under.
+if ! /usr/bin/python3 -c 'import fusepy' >/dev/null 2>&1; then
+  modules_note+=" WARNING: /usr/bin/python3 cannot import fusepy."
+fi
+
+echo "hack/ci-deps.sh: ${did}; loop/fuse kernel support checked.${modules_note}"
