@@ -35,8 +35,9 @@ async function agentMain(args: string[]): Promise<number | void> {
   const config = parseAgentConfig(configPath ? readConfig(configPath) : DEFAULT_CONFIG_TOML, source);
   const log = createLogger(config.main.log_level);
   const agent = new Agent({ log, metrics: new AgentMetrics(), stateDir: values['state-dir'] });
-  await agent.start(config);
 
+  // Handlers go in before start: "agent started" tells supervisors and tests
+  // that signals are safe, and SIGHUP's default action would kill us.
   let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
     reloading = reloading.then(async () => {
@@ -63,6 +64,8 @@ async function agentMain(args: string[]): Promise<number | void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  reloading = agent.start(config);
+  await reloading;
 }
 
 await runCli('peripety', USAGE, async () => {

@@ -6,7 +6,7 @@ import { closeSync, constants, openSync } from 'node:fs';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
-import { loadNative, type Native, SEEK_END, SEEK_SET } from '../native/index.ts';
+import { loadNative, type Native, SEEK_SET } from '../native/index.ts';
 import type { Ticket } from '../daemon/ticket.ts';
 import { SeqTracker } from './checkpoint.ts';
 import { readPosition, writePosition } from './position.ts';
@@ -37,6 +37,7 @@ export interface KmsgDeps {
 /** A record can be up to ~8 KiB with its dictionary; a smaller buffer gets EINVAL. */
 const BUFFER_SIZE = 16 * 1024;
 const MAX_PER_WAKEUP = 2048;
+const TICK_MS = 1000;
 
 export class KmsgCollector {
   readonly name: string;
@@ -46,6 +47,9 @@ export class KmsgCollector {
   private native: Native | null = null;
   private fd = -1;
   private watch: unknown = null;
+  private rearmTimer: NodeJS.Timeout | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private continueScheduled = false;
   private buf = Buffer.alloc(BUFFER_SIZE);
   /** last sequence number read (processed or not) */
   private lastSeq = -1;
@@ -64,7 +68,8 @@ export class KmsgCollector {
     const { log } = this.deps;
     this.native = loadNative();
     try {
-      this.fd = openSync(this.opts.path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_CLOEXEC);
+      // libuv adds O_CLOEXEC to every open itself, so children never inherit this fd.
+      this.fd = openSync(this.opts.path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (err) {
       throw new Error(`kmsg collector [${this.name}]: cannot open ${this.opts.path}: ${(err as Error).message}`);
     }
@@ -81,26 +86,87 @@ export class KmsgCollector {
         mode = position ? 'beginning (new boot)' : 'beginning (no saved position)';
       }
     }
-    const whence = this.opts.start === 'end' ? SEEK_END : SEEK_SET;
-    const r = this.native.lseek(this.fd, 0, whence);
+    const r = this.native.lseek(this.fd, 0, SEEK_SET);
     if (r < 0) log.warn({ collector: this.name, errno: -r }, 'lseek on kmsg failed; reading from the current position');
+    if (this.opts.start === 'end') {
+      // Not SEEK_END: that hides the sequence number of the last record, and
+      // without it a reader that falls behind cannot count what it lost.
+      // Reading past what is there now costs a few ms even for a large ring.
+      committed = this.skipToEnd();
+      this.lastSeq = committed;
+      mode = committed >= 0 ? `end (after seq ${committed})` : 'end (empty log)';
+    }
     this.tracker = new SeqTracker(committed, () => this.scheduleSave());
     log.info({ collector: this.name, path: this.opts.path, start: mode }, 'kmsg collector started');
-    this.watch = this.native.pollStart(this.fd, this.native.READABLE, (status) => {
+    this.arm();
+    // Safety net: on this project's test kernel (6.18) epoll stops reporting a
+    // kmsg descriptor whose reader fell behind an overwrite, though read()
+    // returns records. A cheap non-blocking read each second means a missed
+    // wakeup costs at most a second, never the rest of the log.
+    this.tickTimer = setInterval(() => this.drain(), TICK_MS);
+    this.tickTimer.unref();
+    this.drain();
+  }
+
+  /** Read and drop every record available now; returns the last sequence number seen. */
+  private skipToEnd(): number {
+    const native = this.native!;
+    let last = -1;
+    for (;;) {
+      const n = native.read(this.fd, this.buf);
+      if (n === -native.EPIPE) continue;
+      if (n <= 0) return last;
+      const comma = this.buf.indexOf(44 /* , */);
+      const end = comma >= 0 ? this.buf.indexOf(44, comma + 1) : -1;
+      const seq = end > comma + 1 ? Number(this.buf.toString('latin1', comma + 1, end)) : NaN;
+      if (Number.isSafeInteger(seq) && seq > last) last = seq;
+    }
+  }
+
+  /**
+   * Wait for readability. PRIORITIZED matters: when records were overwritten
+   * the kernel reports POLLERR|POLLPRI, and libuv treats POLLERR without a
+   * requested POLLPRI as a dead descriptor and stops the watch (UV_EBADF).
+   */
+  private arm(): void {
+    const native = this.native!;
+    this.watch = native.pollStart(this.fd, native.READABLE | native.PRIORITIZED, (status) => {
       if (status < 0) {
-        log.error({ collector: this.name, status }, 'poll on kmsg failed');
+        // Should not happen on a kmsg descriptor; read what is there and
+        // re-arm after a pause rather than going deaf.
+        this.deps.log.error({ collector: this.name, status }, 'poll on kmsg failed; re-arming in 1 s');
+        if (this.watch) native.pollStop(this.watch);
+        this.watch = null;
+        this.drain();
+        this.rearmTimer = setTimeout(() => {
+          this.rearmTimer = null;
+          if (this.fd >= 0) this.arm();
+        }, 1000);
         return;
       }
       this.drain();
     });
-    this.drain();
   }
 
-  /** Read every record available now (bounded per wakeup; level-triggered poll brings us back). */
+  /**
+   * Read every record available now, at most MAX_PER_WAKEUP before yielding
+   * to the event loop (timers, signals, receivers); the rest follows at once
+   * after that, not on the next poll wakeup, which may never come (see start).
+   */
   private drain(): void {
     const native = this.native!;
     const { metrics } = this.deps;
-    for (let i = 0; i < MAX_PER_WAKEUP && this.fd >= 0; i++) {
+    for (let i = 0; this.fd >= 0; i++) {
+      if (i === MAX_PER_WAKEUP) {
+        if (!this.continueScheduled) {
+          this.continueScheduled = true;
+          setImmediate(() => {
+            this.continueScheduled = false;
+            this.drain();
+          });
+        }
+        return;
+      }
       const n = native.read(this.fd, this.buf);
       if (n === -native.EAGAIN) return;
       if (n === -native.EPIPE) continue; // overwritten: the next read returns the oldest record; the SEQ gap counts the loss
@@ -175,6 +241,10 @@ export class KmsgCollector {
 
   /** Stop reading; records already handed on keep their tickets. */
   stop(): void {
+    if (this.rearmTimer) clearTimeout(this.rearmTimer);
+    this.rearmTimer = null;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer = null;
     if (this.watch && this.native) this.native.pollStop(this.watch);
     this.watch = null;
     if (this.fd >= 0) {

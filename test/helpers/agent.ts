@@ -15,6 +15,8 @@ export interface AgentProcess {
   stderr: () => string;
   /** resolves with the first event (already seen or future) matching `pred` */
   waitFor(pred: (ev: StorageEvent) => boolean, timeoutMs?: number, what?: string): Promise<StorageEvent>;
+  /** resolves when the agent's log (stderr) matches `re` */
+  waitForLog(re: RegExp, timeoutMs?: number): Promise<void>;
   /** resolves when `count` events match */
   waitForCount(pred: (ev: StorageEvent) => boolean, count: number, timeoutMs?: number): Promise<StorageEvent[]>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -120,6 +122,9 @@ export async function startAgent(opts: { config: string; stateDir?: string; args
       let found: StorageEvent | undefined;
       await until(() => (found = events.find(pred)) !== undefined, timeoutMs, what);
       return found!;
+    },
+    async waitForLog(re, timeoutMs = 10_000) {
+      await until(() => re.test(stderr), timeoutMs, `a log line matching ${re}`);
     },
     async waitForCount(pred, count, timeoutMs = 10_000) {
       await until(() => events.filter(pred).length >= count, timeoutMs, `${count} events`);

@@ -7,7 +7,9 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 export function injectKmsg(line: string, level = 3): void {
   const fd = openSync('/dev/kmsg', 'w');
   try {
-    writeSync(fd, `<${level}>${line}`);
+    // The newline matters: without it the kernel keeps the record open for a
+    // continuation and readers see it only when some later record closes it.
+    writeSync(fd, `<${level}>${line.endsWith('\n') ? line : `${line}\n`}`);
   } finally {
     closeSync(fd);
   }

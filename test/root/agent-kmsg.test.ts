@@ -77,15 +77,13 @@ describe('agent on the real /dev/kmsg', { skip: !isRoot() && 'NOT ROOT: needs to
     // an invalid file: the agent must keep running with the old configuration
     writeFileSync(configFile, '[kmsg]\ntype = "collector"\nstart = "sideways"\n');
     a.proc.kill('SIGHUP');
-    await sleep(500);
-    assert.match(a.stderr(), /start: must be one of/);
+    await a.waitForLog(/start: must be one of/);
     injectKmsg(`md: ${dev1}: recovery done.`, 6);
     await a.waitFor((e) => e.dev_name === dev1, 10_000, 'an event after the rejected reload');
     // a valid file without the mdraid parser: md lines stop producing events, block lines still do
     writeFileSync(configFile, testConfig().replace('[mdraid]\ntype = "parser"\n', ''));
     a.proc.kill('SIGHUP');
-    await sleep(800);
-    assert.match(a.stderr(), /configuration reloaded/);
+    await a.waitForLog(/configuration reloaded/);
     const dev2 = uniqueDevice('md');
     const dev3 = uniqueDevice('loop');
     injectKmsg(`md: ${dev2}: recovery done.`, 6);
@@ -141,20 +139,29 @@ describe('agent on the real /dev/kmsg', { skip: !isRoot() && 'NOT ROOT: needs to
     const a = await agent(testConfig());
     const dev = uniqueDevice('sdo');
     a.proc.kill('SIGSTOP'); // the agent cannot read while the ring wraps
-    const filler = 'x'.repeat(160);
-    const n = 2500; // ~ 2500 × 200 bytes: well over the kernel's ring buffer
+    // Each storage line is followed by a large line that makes no event, so
+    // the ring (128 KiB here) wraps many times over.
+    const filler = `prpt overrun filler ${'x'.repeat(700)}`;
+    const n = 800;
     try {
-      for (let i = 0; i < n; i++) injectKmsg(`Buffer I/O error on dev ${dev}, logical block ${i}, async page read ${filler}`);
+      for (let i = 0; i < n; i++) {
+        injectKmsg(`Buffer I/O error on dev ${dev}, logical block ${i}, async page read`);
+        injectKmsg(filler, 6);
+      }
     } finally {
       a.proc.kill('SIGCONT');
     }
     const ov = await a.waitFor((e) => e.event_type === 'KMSG_OVERRUN', 15_000, 'KMSG_OVERRUN');
     const lost = Number(ov.extentions.lost);
-    assert.ok(lost > 0, 'a positive lost count');
     await a.waitFor((e) => e.dev_name === dev && e.extentions.logical_block === String(n - 1), 15_000, 'the newest record');
-    const got = a.events.filter((e) => e.dev_name === dev).length;
-    t.diagnostic(`overrun: injected ${n}, received ${got}, reported lost ${lost}`);
-    assert.ok(got + lost >= n, `received ${got} + lost ${lost} account for the ${n} injected`);
+    const blocks = a.events.filter((e) => e.dev_name === dev).map((e) => Number(e.extentions.logical_block));
+    const got = blocks.length;
+    t.diagnostic(`overrun: injected ${n} storage + ${n} filler records, received ${got} storage events, KMSG_OVERRUN lost=${lost}`);
+    assert.ok(got < n, 'the ring really wrapped');
+    // The oldest records are the ones overwritten: what arrives is an unbroken
+    // run up to the newest, and the reported loss covers every record before it.
+    assert.deepEqual(blocks, Array.from({ length: got }, (_, i) => n - got + i), 'an unbroken run of the newest records, in order');
+    assert.ok(lost >= 2 * (n - got) - 1, `lost ${lost} covers the ${n - got} storage and as many filler records overwritten`);
     assert.equal(ov.severity, 'warn');
     await a.stop();
   });
