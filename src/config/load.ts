@@ -2,7 +2,7 @@
 // and the reason. Pure: the plugin option schemas are passed in.
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
-import { AgentConfig, COMMON_KEYS, CommonSection, MainSection, type PluginSection, type PluginType } from './schema.ts';
+import { type AgentConfig, COMMON_KEYS, CommonSection, MainSection, type PluginSection, type PluginType } from './schema.ts';
 
 export type ConfigResult = { ok: true; config: AgentConfig } | { ok: false; error: string };
 

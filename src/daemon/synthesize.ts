@@ -72,7 +72,8 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
       if (id.dmName) ext.dm_name = id.dmName;
       if (id.preferredPath) ext.preferred_path = id.preferredPath;
     } else {
-      devName = f.device.printed;
+      // `sdb1-8` (a jbd2 journal) is printed; `sdb1` is the device it names.
+      devName = f.device.name ?? f.device.printed;
       if (ctx.resolver) ctx.onUnresolved?.(entry.system);
     }
     if (entry.system === 'fs') {

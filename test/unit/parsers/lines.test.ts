@@ -65,7 +65,7 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort()) 
           }
         }
         for (const [key, want] of Object.entries(expect.related ?? {})) {
-          const got = result.related?.[key];
+          const got: unknown = result.related?.[key];
           assert.ok(got, `expected related device ${key}`);
           for (const [k, v] of Object.entries(want)) assert.equal((got as unknown as Record<string, unknown>)[k], v, `related.${key}.${k}`);
         }
