@@ -1,0 +1,212 @@
+// The block layer and the buffer cache: request errors, buffer I/O errors,
+// capacity changes, hung tasks and the rate limiter's "callbacks suppressed".
+//
+// Kernel formats:
+//   request errors (block/blk-core.c; blk_status_to_str() gives the status
+//   words "I/O", "critical medium", "critical target", "recoverable transport",
+//   "timeout", "critical space allocation", "critical nexus" (renamed
+//   "reservation conflict" in 6.5), "protection", "operation not supported",
+//   "kernel resource", "device resource", "nonblocking retry", "device
+//   offline", "open zones exceeded", "duration limit exceeded", "invalid"…):
+//     ≥ 5.16  `I/O error, dev loop0, sector 16384 op 0x0:(READ) flags 0x800 phys_seg 1 prio class 2`
+//     5.3-5.15 `blk_update_request: I/O error, dev sdb, sector 2048 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 0`
+//     5.0-5.2 `print_req_error: I/O error, dev sdb, sector 2048 flags 80700`
+//     4.13-4.20 `print_req_error: I/O error, dev sdb, sector 2048`
+//     ≤ 4.12  `blk_update_request: critical medium error, dev sdb, sector 2048`
+//     ≤ 3.x   `end_request: I/O error, dev sdb, sector 2048`
+//     the disk is `?` when the request has none (device null then).
+//   fs/buffer.c buffer_io_error():
+//     `Buffer I/O error on dev sdb1, logical block 0, async page read`
+//     `Buffer I/O error on dev dm-0, logical block 1234, lost async page write`
+//     `Buffer I/O error on dev sdb1, logical block 8, lost sync page write`
+//     ≤ 3.x `Buffer I/O error on device sdb1, logical block 0`
+//   capacity (block/genhd.c ≥ 5.10, sectors; fs/block_dev.c before, bytes):
+//     `loop0: detected capacity change from 0 to 65536`
+//   kernel/hung_task.c: `INFO: task jbd2/sdb1-8:345 blocked for more than 120 seconds.`
+//     the comm is at most 15 characters (TASK_COMM_LEN 16) and may itself hold
+//     `:` (`kworker/u16:2`), so the pid is after the last colon.
+//   lib/ratelimit.c: `blk_print_req_error: 14 callbacks suppressed`
+//     (classify.ts sends only storage functions here).
+import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
+
+/** Longer lines are no kernel message of ours (the kernel's own limit is ~1 KiB). */
+const MAX_LEN = 2048;
+
+/** a kernel block device name as printed (`sdb`, `dm-0`, `nvme0n1p1`, `cciss!c0d0`) */
+const DEV_NAME = /^[A-Za-z0-9_.!+-][A-Za-z0-9_.!:+-]{0,63}$/;
+
+const STATUS_SEP = ' error, dev ';
+/** the status word(s) before ` error, dev `: letters, spaces and the slash of `I/O` */
+const STATUS_WORDS = /^[A-Za-z][A-Za-z/ -]{0,47}$/;
+const FUNC = /^[a-z_][a-z0-9_]{0,47}$/;
+/** after ` error, dev `: the disk and the sector, then the optional 5.x/6.x fields */
+const IO_TAIL = /^([^\s,]{1,64}), sector (\d{1,20})(?=$|[ ,])(?: op 0x([0-9a-fA-F]{1,8}):\(([A-Za-z_]{1,32})\))?(?: flags (?:0x)?([0-9a-fA-F]{1,16}))?(?: phys_seg (\d{1,10}))?(?: prio class (\d{1,3}))?/;
+
+const BUFFER = /^Buffer I\/O error on dev(?:ice)? ([^\s,]{1,64}), logical block (\d{1,20})(?:, ([a-z ]{1,48}))?\.?$/;
+const CAPACITY = /^([^\s:]{1,64}): detected capacity change from (-?\d{1,20}) to (-?\d{1,20})\.?$/;
+const HUNG_SECONDS = /^ blocked for more than (\d{1,12}) seconds\.?$/;
+const SUPPRESSED = /^([A-Za-z_][\w.]{0,63}): (\d{1,10}) callbacks suppressed$/;
+
+const MD_THREAD = /^(md\d{1,6})_(?:raid\d{1,2}|resync|reshape|recovery)$/;
+const LOOP_THREAD = /^loop\d{1,6}$/;
+const FLUSH_THREAD = /^flush-(\d{1,10}:\d{1,10})$/;
+const JBD2_SUFFIX = /-\d{0,4}$/;
+const TASK_COMM_MAX = 15;
+
+function blockDev(name: string): DeviceRef | null {
+  if (name === '?' || !DEV_NAME.test(name)) return null;
+  return { printed: name, name };
+}
+
+function capitalize(s: string): string {
+  return s.length === 0 ? s : s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** `<status> error, dev <disk>, sector <n> …`, optionally behind `<function>: `. */
+function ioError(m: string, sep: number): Finding | null {
+  let status = m.slice(0, sep);
+  const ext: Record<string, string> = {};
+  const colon = status.indexOf(': ');
+  if (colon >= 0) {
+    const func = status.slice(0, colon);
+    if (!FUNC.test(func)) return null;
+    ext.function = func;
+    status = status.slice(colon + 2);
+  }
+  if (!STATUS_WORDS.test(status)) return null;
+  const t = IO_TAIL.exec(m.slice(sep + STATUS_SEP.length));
+  if (!t) return null;
+  const disk = t[1]!;
+  const sector = t[2]!;
+  ext.status = status;
+  ext.sector = sector;
+  if (t[3] !== undefined) ext.op_code = `0x${t[3].toLowerCase()}`;
+  if (t[4] !== undefined) ext.op = t[4].toUpperCase();
+  if (t[5] !== undefined) ext.flags = `0x${t[5].toLowerCase()}`;
+  if (t[6] !== undefined) ext.phys_seg = t[6];
+  if (t[7] !== undefined) ext.prio_class = t[7];
+  const device = blockDev(disk);
+  if (!device) ext.disk = disk;
+  const where = ext.op !== undefined ? `(${ext.op}, sector ${sector})` : `(sector ${sector})`;
+  return {
+    type: 'BLK_IO_ERROR',
+    device,
+    msg: `${capitalize(status)} error on {dev} ${where}`,
+    ext,
+  };
+}
+
+function bufferError(m: string): Finding | null {
+  const b = BUFFER.exec(m);
+  if (!b) return null;
+  const device = blockDev(b[1]!);
+  if (!device) return null;
+  const ext: Record<string, string> = { logical_block: b[2]! };
+  const detail = b[3];
+  let what = 'buffer I/O error';
+  if (detail !== undefined) {
+    ext.detail = detail;
+    if (detail.endsWith('read')) ext.op = 'READ';
+    else if (detail.endsWith('write')) ext.op = 'WRITE';
+    if (detail.startsWith('lost ')) ext.lost = 'true';
+  }
+  if (ext.op === 'READ') what = 'buffer read error';
+  else if (ext.op === 'WRITE') what = ext.lost ? 'buffer write error (page write lost)' : 'buffer write error';
+  return {
+    type: 'BLK_BUFFER_IO_ERROR',
+    device,
+    msg: `${capitalize(what)} on {dev} at logical block ${b[2]!}`,
+    ext,
+  };
+}
+
+function capacityChange(m: string): Finding | null {
+  const c = CAPACITY.exec(m);
+  if (!c) return null;
+  const device = blockDev(c[1]!);
+  if (!device) return null;
+  return {
+    type: 'BLK_CAPACITY_CHANGE',
+    device,
+    msg: `The capacity of {dev} changed from ${c[2]!} to ${c[3]!}`,
+    ext: { from: c[2]!, to: c[3]! },
+  };
+}
+
+/**
+ * The device a kernel thread works for, from its comm: `jbd2/sdb1-8` → sdb1,
+ * `xfsaild/sdb1` → sdb1, `loop0`, `md0_raid1` → md0, `flush-8:16` → 8:16.
+ * A comm of 15 characters may be cut: its device name is kept as printed only.
+ */
+function taskDevice(task: string): DeviceRef | null {
+  const slash = task.indexOf('/');
+  if (slash > 0) {
+    const kind = task.slice(0, slash);
+    let arg = task.slice(slash + 1);
+    if (kind === 'jbd2') {
+      const complete = JBD2_SUFFIX.test(arg);
+      arg = arg.replace(JBD2_SUFFIX, '');
+      if (!DEV_NAME.test(arg)) return null;
+      return complete || task.length < TASK_COMM_MAX ? { printed: arg, name: arg } : { printed: arg };
+    }
+    if (kind === 'xfsaild') {
+      if (!DEV_NAME.test(arg)) return null;
+      return task.length < TASK_COMM_MAX ? { printed: arg, name: arg } : { printed: arg };
+    }
+    return null;
+  }
+  if (LOOP_THREAD.test(task)) return { printed: task, name: task };
+  const md = MD_THREAD.exec(task);
+  if (md) return { printed: md[1]!, name: md[1]! };
+  const flush = FLUSH_THREAD.exec(task);
+  if (flush) return { printed: flush[1]!, majmin: flush[1]! };
+  return null;
+}
+
+function taskHung(m: string): Finding | null {
+  const at = m.indexOf(' blocked for more than ', 11);
+  if (at < 0 || at > 11 + 64) return null;
+  const taskPid = m.slice(11, at);
+  const colon = taskPid.lastIndexOf(':');
+  if (colon <= 0) return null;
+  const task = taskPid.slice(0, colon);
+  const pid = taskPid.slice(colon + 1);
+  if (!/^\d{1,10}$/.test(pid)) return null;
+  const s = HUNG_SECONDS.exec(m.slice(at));
+  if (!s) return null;
+  return {
+    type: 'BLK_TASK_HUNG',
+    device: taskDevice(task),
+    msg: `Task ${task} (pid ${pid}) blocked for more than ${s[1]!} seconds`,
+    ext: { task, pid, seconds: s[1]! },
+  };
+}
+
+function suppressed(m: string): Finding | null {
+  const s = SUPPRESSED.exec(m);
+  if (!s) return null;
+  return {
+    type: 'KERNEL_LOG_SUPPRESSED',
+    device: null,
+    msg: `The kernel suppressed ${s[2]!} messages from ${s[1]!}`,
+    ext: { suppressed: s[2]!, function: s[1]! },
+  };
+}
+
+function parse(rec: ClassifiedRecord): ParseResult {
+  let m = rec.message;
+  if (m.length < 8 || m.length > MAX_LEN) return null;
+  const last = m.charCodeAt(m.length - 1);
+  if (last === 32 || last === 9 || last === 10 || last === 13) m = m.trimEnd();
+  const first = m.charCodeAt(0);
+  if (first === 66 /* B */ && m.startsWith('Buffer I/O error on dev')) return bufferError(m);
+  if (first === 73 /* I */ && m.startsWith('INFO: task ')) return taskHung(m);
+  if (m.endsWith(' callbacks suppressed')) return suppressed(m);
+  const sep = m.indexOf(STATUS_SEP);
+  if (sep > 0 && sep < 100) return ioError(m, sep);
+  const cap = m.indexOf(': detected capacity change from ');
+  if (cap > 0 && cap <= 64) return capacityChange(m);
+  return null;
+}
+
+export const parser: Parser = { name: 'block', systems: ['block'], parse };

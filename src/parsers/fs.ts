@@ -1,0 +1,692 @@
+// Filesystems: ext4 (and the old ext3/ext2 drivers), jbd2, xfs, btrfs.
+// The device is the filesystem's block device as the kernel names it
+// (sb->s_id: `sdb1`, `dm-0`, `loop0`, `nvme0n1p1`); a UUID printed in the
+// line goes to device.fsUuid (an all-zero UUID is no identity and is left out).
+//
+// Formats (fs/ext4/super.c, fs/jbd2, fs/xfs/xfs_message.c + callers,
+// fs/btrfs/messages.c + callers), old and new:
+//   ext4  `EXT4-fs error (device %s): %s:%d: [inode #%lu: ][block %llu: ]comm %s: [path %s: ]%pV`
+//         `EXT4-fs error (device %s) in %s:%d: %s` (std_error) · `… (device %s): %s:%d: group %u, …`
+//         `EXT4-fs warning (device %s): %s:%d: [inode #%lu: comm %s: ]%pV`
+//         `EXT4-fs (%s): %pV` — mount: `mounted filesystem %pU %s with%s. Quota mode: %s.` (6.x),
+//         `mounted filesystem with%s. Opts: %s. Quota mode: %s.` (5.x), `… Opts: %s` (4.x);
+//         `unmounting filesystem %pU.` (6.x); `re-mounted %pU ro.` (6.18) / `re-mounted %pU %s. Quota mode: %s.` / `re-mounted. Opts: %s`
+//   ext3/ext2 (separate drivers before 4.3): `EXT3-fs error (device %s): %s: %pV`,
+//         `EXT2-fs (%s): error: %s: %pV`, `EXT3-fs (%s): error: remounting filesystem read-only`
+//   jbd2  `Aborting journal on device %s.` (j_devname: `sdb1-8` = device + journal inode)
+//         `JBD2: Error %d detected when updating journal superblock for %s.`
+//   xfs   `XFS (%s): %pV`; shutdown: `%s (0x%x) detected at %pS (%s:%d).  Shutting down filesystem.` (5.15+),
+//         `Filesystem has been shut down due to log error (0x2).` (5.19+),
+//         `Log I/O Error Detected.  Shutting down filesystem` / `Corruption of in-memory data detected.  Shutting down filesystem` (older)
+//   btrfs `BTRFS %s (device %s[: state %s]): %pV` (state since 6.0), `BTRFS: error (device %s[: state %s]) in %s:%d: errno=%d %s`
+// Decisions: `re-mounted` is FS_MOUNTED with ext.remount=true; an ext4 error
+// whose text says checksum/corrupt/bad extent header is FS_CORRUPTION, every
+// other `EXT4-fs error` FS_ERROR; every `EXT4-fs warning` is FS_WARNING unless
+// it is an I/O error (FS_IO_ERROR); the daily `error count since last fsck`
+// report is an FS_WARNING held for its `initial error`/`last error` lines; XFS
+// `Please unmount the filesystem…`, `xfs_do_force_shutdown(…) called from…`
+// and `log mount failed` give no event (the lines around them do); btrfs
+// lines at error level and above that are not recognised are FS_ERROR.
+import type { ClassifiedRecord, Context, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
+
+type Ext = Record<string, string>;
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const UUID_IN = /[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/;
+const NULL_UUID = '00000000-0000-0000-0000-000000000000';
+const DEV_NAME = /^[^\s/()]{1,64}$/;
+
+function fsDev(printed: string, uuid?: string): DeviceRef {
+  const d: DeviceRef = DEV_NAME.test(printed) ? { printed, name: printed } : { printed };
+  if (uuid !== undefined && UUID.test(uuid) && uuid !== NULL_UUID) d.fsUuid = uuid.toLowerCase();
+  return d;
+}
+
+/** jbd2's j_devname: `sdb1-8` (internal journal, inode 8) or the external journal device. */
+function journalDev(printed: string): DeviceRef {
+  const m = /^(.{1,64})-(\d{1,10})$/.exec(printed);
+  // `dm-3` is a whole name, `dm-3-8` its internal journal
+  if (m && m[1] !== 'dm' && m[1] !== 'md' && DEV_NAME.test(m[1]!)) return { printed, name: m[1]! };
+  return DEV_NAME.test(printed) ? { printed, name: printed } : { printed };
+}
+
+/** `/dev/sdb1` as btrfs prints a member device */
+function memberDev(printed: string): DeviceRef {
+  if (printed.startsWith('/dev/')) {
+    const n = printed.slice(5);
+    return DEV_NAME.test(n) ? { printed, name: n } : { printed };
+  }
+  return DEV_NAME.test(printed) ? { printed, name: printed } : { printed };
+}
+
+function short(s: string, n = 200): string {
+  return s.length > n ? `${s.slice(0, n)}…` : s;
+}
+
+function finding(type: Finding['type'], device: DeviceRef | null, msg: string, ext: Ext, extra?: Partial<Finding>): Finding {
+  return { type, device, msg, ext, ...extra };
+}
+
+// ---------------------------------------------------------------- ext2/3/4
+
+const EXT_HEAD = /^([\w.$]{1,64})(?::(\d{1,7}))?: /;
+const EXT_CORRUPT = /checksum|corrupt|bad header\/extent|invalid magic|bad entry in directory|invalid block bitmap|bad extent address|Directory block failed/i;
+const EXT_IO_WRITE = /^I\/O error (?:(-?\d{1,5}) )?writing to inode (\d{1,20}) (?:\(offset (\d{1,20}) size (\d{1,20}) )?starting block (\d{1,20})\)/;
+const EXT_MOUNTED = /^mounted filesystem(?: ([0-9a-fA-F-]{36}))?(?: (ro|r\/w))? with(?:out journal| (\w{1,16}) data mode)/;
+const EXT_REMOUNTED = /^re-mounted(?: ([0-9a-fA-F-]{36}))?(?: (ro|r\/w))?/;
+const EXT_UNWRITTEN = /^failed to convert unwritten extents to written extents -- potential data loss!\s+\(inode (\d{1,20}),(?: offset \d{1,20}, size \d{1,20},)? error (-?\d{1,5})\)/;
+const EXT_DELALLOC = /^Delayed block allocation failed for inode (\d{1,20}) at logical offset (\d{1,20}) with max blocks (\d{1,10}) with error (-?\d{1,5})/;
+const EXT_ERR_REPORT = /^(initial|last) error at time (\d{1,20}): (.{1,200})$/;
+
+/** Peel `group N, `, `inode #N: `, `block N: `, `comm C: `, `path P: ` off an ext4 error/warning text. */
+function extPeel(text: string, ext: Ext): string {
+  let t = text;
+  let m = /^group (\d{1,10}), /.exec(t);
+  if (m) { ext.group = m[1]!; t = t.slice(m[0].length); }
+  m = /^inode #?(\d{1,20}): ?/.exec(t);
+  if (m) { ext.inode = m[1]!; t = t.slice(m[0].length); }
+  m = /^block (\d{1,20}): ?/.exec(t);
+  if (m) { ext.block = m[1]!; t = t.slice(m[0].length); }
+  m = /^comm (.{1,64}?): /.exec(t);
+  if (m) { ext.comm = m[1]!; t = t.slice(m[0].length); }
+  m = /^path (.{1,512}?): /.exec(t);
+  if (m) { ext.path = m[1]!; t = t.slice(m[0].length); }
+  return t;
+}
+
+function extError(fsType: string, dev: string, sep: string, rest: string): Finding {
+  const ext: Ext = { fs_type: fsType };
+  let detail = rest;
+  const h = EXT_HEAD.exec(rest);
+  if (h) {
+    ext.function = h[1]!;
+    if (h[2] !== undefined) ext.line = h[2];
+    detail = rest.slice(h[0].length);
+  }
+  if (sep === ': ') detail = extPeel(detail, ext);
+  ext.detail = short(detail, 400);
+  const where = ext.function ? `${ext.function}: ` : '';
+  const corrupt = EXT_CORRUPT.test(detail);
+  return finding(corrupt ? 'FS_CORRUPTION' : 'FS_ERROR', fsDev(dev),
+    `${corrupt ? 'Filesystem corruption' : 'Filesystem error'} on {dev}: ${where}${short(detail)}`, ext);
+}
+
+function extWarning(fsType: string, dev: string, rest: string): Finding {
+  const ext: Ext = { fs_type: fsType };
+  let detail = rest;
+  const h = EXT_HEAD.exec(rest);
+  if (h) {
+    ext.function = h[1]!;
+    if (h[2] !== undefined) ext.line = h[2];
+    detail = extPeel(rest.slice(h[0].length), ext);
+  }
+  const io = EXT_IO_WRITE.exec(detail);
+  if (io) {
+    ext.op = 'WRITE';
+    if (io[1] !== undefined) ext.error = io[1];
+    ext.inode = io[2]!;
+    if (io[3] !== undefined) { ext.offset = io[3]; ext.size = io[4]!; }
+    ext.block = io[5]!;
+    return finding('FS_IO_ERROR', fsDev(dev), `I/O error on {dev} writing inode ${io[2]} (block ${io[5]})`, ext);
+  }
+  ext.detail = short(detail, 400);
+  return finding('FS_WARNING', fsDev(dev), `Filesystem warning on {dev}: ${ext.function ? `${ext.function}: ` : ''}${short(detail)}`, ext);
+}
+
+function extMsg(fsType: string, dev: string, body: string): ParseResult {
+  const ext: Ext = { fs_type: fsType };
+  switch (body.charCodeAt(0)) {
+    case 109: { // m
+      const m = EXT_MOUNTED.exec(body);
+      if (!m) return null;
+      if (m[2] !== undefined) ext.mode = m[2];
+      ext.data_mode = m[3] ?? (body.indexOf('without journal') > 0 ? 'none' : '');
+      if (ext.data_mode === '') delete ext.data_mode;
+      const opts = body.indexOf('. Opts: ');
+      if (opts > 0) {
+        let o = body.slice(opts + 8);
+        const q = o.indexOf('. Quota mode: ');
+        if (q >= 0) o = o.slice(0, q);
+        ext.opts = short(o, 300);
+      }
+      const quota = /Quota mode: ([\w-]{1,32})/.exec(body);
+      if (quota) ext.quota_mode = quota[1]!;
+      return finding('FS_MOUNTED', fsDev(dev, m[1]), `${fsType} filesystem on {dev} mounted${ext.mode ? ` ${ext.mode}` : ''}`, ext);
+    }
+    case 117: { // u
+      if (body.startsWith('unmounting filesystem')) {
+        const u = UUID_IN.exec(body);
+        return finding('FS_UNMOUNTED', fsDev(dev, u?.[0]), `${fsType} filesystem on {dev} unmounted`, ext);
+      }
+      if (body.startsWith('unable to read superblock')) {
+        return finding('FS_IO_ERROR', fsDev(dev), 'Could not read the superblock of {dev}', { ...ext, op: 'READ', what: 'superblock' });
+      }
+      return null;
+    }
+    case 114: { // r
+      if (!body.startsWith('re-mounted')) return null;
+      const m = EXT_REMOUNTED.exec(body)!;
+      ext.remount = 'true';
+      if (m[2] !== undefined) ext.mode = m[2];
+      const opts = body.indexOf('Opts: ');
+      if (opts > 0) {
+        let o = body.slice(opts + 6);
+        const q = o.indexOf('. Quota mode: ');
+        if (q >= 0) o = o.slice(0, q);
+        ext.opts = short(o, 300);
+      }
+      const quota = /Quota mode: ([\w-]{1,32})/.exec(body);
+      if (quota) ext.quota_mode = quota[1]!;
+      return finding('FS_MOUNTED', fsDev(dev, m[1]), `${fsType} filesystem on {dev} remounted${ext.mode ? ` ${ext.mode}` : ''}`, ext);
+    }
+    case 82: // R
+      if (body.startsWith('Remounting filesystem read-only')) {
+        return finding('FS_REMOUNT_READ_ONLY', fsDev(dev), `${fsType} filesystem on {dev} was remounted read-only after an error`, ext);
+      }
+      return null;
+    case 73: // I
+      if (body.startsWith('I/O error while writing superblock')) {
+        return finding('FS_IO_ERROR', fsDev(dev), 'I/O error on {dev} while writing the superblock', { ...ext, op: 'WRITE', what: 'superblock' });
+      }
+      return null;
+    case 112: // p
+      if (body.startsWith('previous I/O error to superblock detected')) {
+        return finding('FS_IO_ERROR', fsDev(dev), 'An earlier I/O error writing the superblock of {dev} was detected', { ...ext, op: 'WRITE', what: 'superblock' });
+      }
+      return null;
+    case 67: // C
+      if (body.startsWith("Can't read superblock")) {
+        return finding('FS_IO_ERROR', fsDev(dev), 'Could not read the superblock of {dev}', { ...ext, op: 'READ', what: 'superblock' });
+      }
+      return null;
+    case 99: { // c
+      const g = /^can't read group descriptor (\d{1,10})/.exec(body);
+      if (g) return finding('FS_IO_ERROR', fsDev(dev), `Could not read group descriptor ${g[1]} of {dev}`, { ...ext, op: 'READ', what: 'group descriptor', group: g[1]! });
+      return null;
+    }
+    case 102: { // f
+      const m = EXT_UNWRITTEN.exec(body);
+      if (!m) return null;
+      ext.inode = m[1]!;
+      ext.error = m[2]!;
+      ext.detail = 'failed to convert unwritten extents to written extents';
+      if (m[2] === '-5') return finding('FS_IO_ERROR', fsDev(dev), `I/O error on {dev}: written data of inode ${m[1]} may be lost`, { ...ext, op: 'WRITE' });
+      return finding('FS_ERROR', fsDev(dev), `Filesystem error on {dev}: written data of inode ${m[1]} may be lost (error ${m[2]})`, ext);
+    }
+    case 68: { // D
+      const m = EXT_DELALLOC.exec(body);
+      if (!m) return null;
+      Object.assign(ext, { inode: m[1]!, offset: m[2]!, blocks: m[3]!, error: m[4]!, detail: 'delayed block allocation failed' });
+      if (m[4] === '5' || m[4] === '-5') return finding('FS_IO_ERROR', fsDev(dev), `I/O error on {dev}: delayed allocation for inode ${m[1]} failed, data will be lost`, { ...ext, op: 'WRITE' });
+      return finding('FS_ERROR', fsDev(dev), `Filesystem error on {dev}: delayed allocation for inode ${m[1]} failed (error ${m[4]}), data will be lost`, ext);
+    }
+    case 115: { // s
+      const m = /^shut down requested \((\d{1,3})\)/.exec(body);
+      if (!m) return null;
+      return finding('FS_SHUTDOWN', fsDev(dev), `${fsType} filesystem on {dev} was shut down on request`, { ...ext, reason: 'requested', flags: m[1]! });
+    }
+    case 119: // w
+      if (body.startsWith('warning: mounting fs with errors')) {
+        return finding('FS_WARNING', fsDev(dev), '{dev} was mounted with recorded filesystem errors: run e2fsck', { ...ext, detail: 'mounting fs with errors' });
+      }
+      if (body.startsWith('warning: ') && fsType === 'ext2') return ext2Warning(dev, body.slice(9));
+      return null;
+    case 101: { // e
+      if (body.startsWith('error: ')) {
+        const rest = body.slice(7);
+        if (rest.startsWith('remounting filesystem read-only')) {
+          return finding('FS_REMOUNT_READ_ONLY', fsDev(dev), `${fsType} filesystem on {dev} was remounted read-only after an error`, ext);
+        }
+        return extError(fsType, dev, ': ', rest);
+      }
+      const c = /^error count since last fsck: (\d{1,10})/.exec(body);
+      if (c) {
+        return finding('FS_WARNING', fsDev(dev), `{dev} has ${c[1]} filesystem errors recorded since the last fsck`,
+          { ...ext, error_count: c[1]!, detail: 'errors recorded since last fsck' }, { hold: `ext4-errors:${dev}` });
+      }
+      if (body.startsWith('ext4_check_descriptors: Checksum for group')) {
+        return finding('FS_CORRUPTION', fsDev(dev), `Filesystem corruption on {dev}: ${short(body)}`, { ...ext, function: 'ext4_check_descriptors', detail: short(body, 400) });
+      }
+      return null;
+    }
+    case 69: // E
+      if (body.startsWith('Errors on filesystem, clearing orphan list')) {
+        return finding('FS_WARNING', fsDev(dev), '{dev} has filesystem errors: the orphan list was cleared', { ...ext, detail: short(body) });
+      }
+      return null;
+    case 103: // g
+      if (body.startsWith('group descriptors corrupted')) {
+        return finding('FS_CORRUPTION', fsDev(dev), 'Filesystem corruption on {dev}: group descriptors corrupted', { ...ext, detail: 'group descriptors corrupted' });
+      }
+      return null;
+    case 105: { // i
+      const r = EXT_ERR_REPORT.exec(body);
+      if (!r) return null;
+      const ctx: Context = { context: `ext4-errors:${dev}`, ext: { [`${r[1]}_error`]: `${r[3]} at ${r[2]}` } };
+      return ctx;
+    }
+    case 108: { // l
+      const r = EXT_ERR_REPORT.exec(body);
+      if (!r) return null;
+      return { context: `ext4-errors:${dev}`, ext: { [`${r[1]}_error`]: `${r[3]} at ${r[2]}` } };
+    }
+    default:
+      return null;
+  }
+}
+
+function ext2Warning(dev: string, text: string): Finding | null {
+  // the mount-time reminders are routine
+  if (text.startsWith('mounting unchecked fs') || text.startsWith('maximal mount count') || text.startsWith('checktime reached')) return null;
+  const ext: Ext = { fs_type: 'ext2' };
+  const h = EXT_HEAD.exec(text);
+  let detail = text;
+  if (h) { ext.function = h[1]!; detail = text.slice(h[0].length); }
+  ext.detail = short(detail, 400);
+  return finding('FS_WARNING', fsDev(dev), `Filesystem warning on {dev}: ${short(detail)}`, ext);
+}
+
+function extFamily(m: string, fsType: string): ParseResult {
+  // m is after `EXTn-fs`
+  const c = m.charCodeAt(0);
+  if (c === 32 /* space */) {
+    if (m.startsWith(' error (device ')) {
+      const close = m.indexOf(')', 15);
+      if (close < 0 || close > 15 + 64) return null;
+      const dev = m.slice(15, close);
+      const sep = m.slice(close + 1, close + 3);
+      if (sep === ': ') return extError(fsType, dev, ': ', m.slice(close + 3));
+      if (m.startsWith(' in ', close + 1)) return extError(fsType, dev, ' in ', m.slice(close + 5));
+      return null;
+    }
+    if (m.startsWith(' warning (device ')) {
+      const close = m.indexOf('): ', 17);
+      if (close < 0 || close > 17 + 64) return null;
+      return extWarning(fsType, m.slice(17, close), m.slice(close + 3));
+    }
+    if (m.startsWith(' (')) {
+      const close = m.indexOf('): ', 2);
+      if (close < 0 || close > 2 + 64) return null;
+      return extMsg(fsType, m.slice(2, close), m.slice(close + 3));
+    }
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- jbd2
+
+const ABORTING = /^Aborting journal on device (\S{1,128}?)\.?$/;
+const JBD2_SB = /^(?:Error (-?\d{1,5})|I\/O error) detected when updating journal superblock for (\S{1,128}?)\.?$/;
+const JBD2_FLUSH = /^Detected IO errors(?: (-?\d{1,5}))? while flushing file data on (\S{1,128}?)\.?$/;
+const JBD2_DIRTY = /^Spotted dirty metadata buffer \(dev = (\S{1,64}), blocknr = (\d{1,20})\)/;
+const JBD2_CORRUPT_TX = /^journal transaction (\d{1,10}) on (\S{1,128}?) is corrupt\.?$/;
+const JBD2_RECOVER_IO = /^IO error (-?\d{1,5}) recovering block (\d{1,20}) in log/;
+
+function jbd2(body: string): Finding | null {
+  const ext: Ext = { fs_type: 'jbd2' };
+  let m = JBD2_SB.exec(body);
+  if (m) {
+    if (m[1] !== undefined) ext.error = m[1];
+    ext.journal = m[2]!;
+    return finding('FS_JOURNAL_ABORTED', journalDev(m[2]!), 'The journal of {dev} could not update its superblock and is aborted', { ...ext, op: 'WRITE' });
+  }
+  m = JBD2_FLUSH.exec(body);
+  if (m) {
+    if (m[1] !== undefined) ext.error = m[1];
+    ext.journal = m[2]!;
+    return finding('FS_IO_ERROR', journalDev(m[2]!), 'I/O errors on {dev} while the journal flushed file data', { ...ext, op: 'WRITE' });
+  }
+  m = JBD2_DIRTY.exec(body);
+  if (m) {
+    return finding('FS_WARNING', journalDev(m[1]!), `Dirty metadata buffer found on {dev} (block ${m[2]}): risk of corruption on a crash`, { ...ext, block: m[2]!, detail: 'spotted dirty metadata buffer' });
+  }
+  m = JBD2_CORRUPT_TX.exec(body);
+  if (m) {
+    return finding('FS_CORRUPTION', journalDev(m[2]!), `Journal transaction ${m[1]} on {dev} is corrupt`, { ...ext, transaction: m[1]!, journal: m[2]! });
+  }
+  if (body.startsWith('Invalid checksum recovering') || body.startsWith('journal checksum error')) {
+    return finding('FS_CORRUPTION', null, `A journal failed its checksum during recovery: ${short(body)}`, { ...ext, detail: short(body, 400) });
+  }
+  m = JBD2_RECOVER_IO.exec(body);
+  if (m) {
+    return finding('FS_IO_ERROR', null, `I/O error ${m[1]} reading journal block ${m[2]} during recovery`, { ...ext, op: 'READ', error: m[1]!, block: m[2]! });
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- xfs
+
+const XFS_SHUTDOWN_NEW = /^(.{1,64}?) \((0x[0-9a-fA-F]{1,8})\) detected at (.{1,200}?) \(([^()\s]{1,200})\)\.\s+Shutting down filesystem/;
+const XFS_META_IO_NEW = /^metadata I\/O error in "([^"]{1,200})" at daddr (0x[0-9a-fA-F]{1,16}) len (\d{1,10}) error (\d{1,5})/;
+const XFS_META_IO_OLD = /^metadata I\/O error:? block (0x[0-9a-fA-F]{1,16}) \("([^"]{1,200})"\) error (\d{1,5})(?: (?:numblks|buf count) (\d{1,10}))?/;
+const XFS_VERIFIER = /^Metadata (corruption|CRC error) detected at (.{1,200}?), (.{1,200})$/;
+const XFS_INTERNAL = /^Internal error (.{1,200}?) at line (\d{1,7}) of file (\S{1,200})\.\s+Caller (\S{1,200})/;
+const XFS_MOUNTING = /^Mounting V(\d{1,2})(?: \(deprecated\))? [Ff]ilesystem(?: ([0-9a-fA-F-]{36}))?/;
+const SHUTDOWN_FLAGS: [number, string][] = [[0x1, 'metadata_io'], [0x2, 'log_io'], [0x4, 'force_umount'], [0x8, 'corrupt_incore'], [0x10, 'corrupt_ondisk'], [0x20, 'device_removed']];
+
+function xfsFlags(hex: string, ext: Ext): void {
+  ext.flags = hex;
+  const v = parseInt(hex, 16);
+  if (!Number.isFinite(v)) return;
+  const names = SHUTDOWN_FLAGS.filter(([bit]) => (v & bit) !== 0).map(([, n]) => n);
+  if (names.length) ext.shutdown_flags = names.join(',');
+}
+
+function xfsOp(func: string): string | undefined {
+  if (/read/i.test(func)) return 'READ';
+  if (/write|iodone_callback|ioend_handle_error/i.test(func)) return 'WRITE';
+  return undefined;
+}
+
+function xfs(dev: string, body: string): Finding | null {
+  const ext: Ext = { fs_type: 'xfs' };
+  const device = fsDev(dev);
+  if (body.indexOf('Shutting down filesystem') >= 0 || body.startsWith('Filesystem has been shut down')) {
+    const n = XFS_SHUTDOWN_NEW.exec(body);
+    if (n) {
+      ext.reason = n[1]!;
+      xfsFlags(n[2]!, ext);
+      ext.function = n[3]!;
+      ext.source = n[4]!;
+    } else {
+      const flags = /\((0x[0-9a-fA-F]{1,8})\)/.exec(body);
+      if (flags) xfsFlags(flags[1]!, ext);
+      if (body.startsWith('Filesystem has been shut down due to ')) {
+        const r = /^Filesystem has been shut down due to (.{1,64}?)(?: \(0x|\.|$)/.exec(body);
+        ext.reason = r ? r[1]! : 'log error';
+      } else {
+        const cut = body.search(/ \(0x| [Dd]etected| received/);
+        ext.reason = short(cut > 0 ? body.slice(0, cut) : body, 100);
+      }
+    }
+    return finding('FS_SHUTDOWN', device, `XFS filesystem on {dev} shut down: ${ext.reason}`, ext);
+  }
+  switch (body.charCodeAt(0)) {
+    case 77: { // M
+      const mo = XFS_MOUNTING.exec(body);
+      if (mo) {
+        ext.version = `V${mo[1]}`;
+        if (body.indexOf('no-recovery mode') > 0) ext.norecovery = 'true';
+        return finding('FS_MOUNTED', fsDev(dev, mo[2]), `XFS filesystem on {dev} mounting (${ext.version})`, ext);
+      }
+      const v = XFS_VERIFIER.exec(body);
+      if (v) {
+        ext.function = v[2]!;
+        ext.detail = v[3]!;
+        ext.check = v[1] === 'CRC error' ? 'crc' : 'verifier';
+        const ino = /^inode (0x[0-9a-fA-F]{1,16})/.exec(v[3]!);
+        if (ino) ext.inode = ino[1]!;
+        const blk = / block (0x[0-9a-fA-F]{1,16})/.exec(v[3]!);
+        if (blk) ext.block = blk[1]!;
+        return finding('FS_CORRUPTION', device, `XFS metadata ${v[1]} on {dev} at ${v[2]}: ${v[3]}`, ext);
+      }
+      return null;
+    }
+    case 109: { // m
+      let io = XFS_META_IO_NEW.exec(body);
+      if (io) {
+        Object.assign(ext, { function: io[1]!, daddr: io[2]!, len: io[3]!, error: io[4]! });
+      } else {
+        io = XFS_META_IO_OLD.exec(body);
+        if (!io) return null;
+        Object.assign(ext, { daddr: io[1]!, function: io[2]!, error: io[3]! });
+        if (io[4] !== undefined) ext.len = io[4];
+      }
+      const op = xfsOp(ext.function!);
+      if (op) ext.op = op;
+      return finding('FS_IO_ERROR', device, `XFS metadata I/O error on {dev} at daddr ${ext.daddr} (error ${ext.error})`, ext);
+    }
+    case 108: { // l
+      const l = /^log I\/O error (-?\d{1,5})/.exec(body);
+      if (l) return finding('FS_IO_ERROR', device, `XFS log I/O error on {dev} (error ${l[1]})`, { ...ext, op: 'WRITE', error: l[1]!, what: 'log' });
+      const r = /^log mount\/recovery failed: error (-?\d{1,5})/.exec(body);
+      if (r) return finding('FS_ERROR', device, `XFS log recovery on {dev} failed (error ${r[1]}): the mount fails`, { ...ext, error: r[1]!, detail: 'log mount/recovery failed' });
+      return null;
+    }
+    case 70: { // F
+      const f = /^Failing async write on buffer block (0x[0-9a-fA-F]{1,16})/.exec(body);
+      if (f) return finding('FS_IO_ERROR', device, `XFS async metadata write on {dev} failed at block ${f[1]}; retrying`, { ...ext, op: 'WRITE', block: f[1]! });
+      return null;
+    }
+    case 112: { // p
+      const p = /^page discard on page (\S{1,32}), inode (0x[0-9a-fA-F]{1,16}), (?:offset|pos) (\d{1,20})/.exec(body);
+      if (p) return finding('FS_IO_ERROR', device, `XFS discarded dirty data of inode ${p[2]} on {dev} after a write error`, { ...ext, op: 'WRITE', inode: p[2]!, offset: p[3]! });
+      return null;
+    }
+    case 67: // C
+      if (body.startsWith('Corruption detected')) {
+        return finding('FS_CORRUPTION', device, 'XFS detected corruption on {dev}: unmount and run xfs_repair', { ...ext, detail: short(body, 400) });
+      }
+      if (body.startsWith('Corruption warning')) {
+        return finding('FS_CORRUPTION', device, `XFS corruption warning on {dev}: ${short(body.slice(20))}`, { ...ext, detail: short(body, 400) });
+      }
+      return null;
+    case 73: { // I
+      const i = XFS_INTERNAL.exec(body);
+      if (!i) return null;
+      Object.assign(ext, { check: i[1]!, line: i[2]!, file: i[3]!, function: i[4]! });
+      const corrupt = /CORRUPT|^!|XFS_IS_CORRUPT/.test(i[1]!);
+      return finding(corrupt ? 'FS_CORRUPTION' : 'FS_ERROR', device, `XFS internal error on {dev}: ${short(i[1]!)} at ${i[3]}:${i[2]}`, ext);
+    }
+    case 76: // L
+      if (body.startsWith('Log inconsistent')) {
+        return finding('FS_CORRUPTION', device, `XFS log on {dev} is inconsistent: ${short(body)}`, { ...ext, detail: short(body, 400), what: 'log' });
+      }
+      return null;
+    case 85: { // U
+      if (!body.startsWith('Unmounting Filesystem')) return null;
+      const u = UUID_IN.exec(body);
+      return finding('FS_UNMOUNTED', fsDev(dev, u?.[0]), 'XFS filesystem on {dev} unmounted', ext);
+    }
+    default:
+      return null;
+  }
+}
+
+// ---------------------------------------------------------------- btrfs
+
+const BTRFS_HEAD = /^ (emergency|alert|critical|error|warning|notice|info|debug) \(device ([^\s:)]{1,64})(?::? state ([A-Za-z]{1,16}))?\): /;
+const BTRFS_FS_ERROR = /^: error \(device ([^\s:)]{1,64})(?::? state ([A-Za-z]{1,16}))?\) in ([\w.$]{1,64}):(\d{1,7}): errno=(-?\d{1,5}) ?(.{0,300})$/;
+const BTRFS_ERRS = /^bdev (\S{1,128}) errs: wr (\d{1,10}), rd (\d{1,10}), flush (\d{1,10}), corrupt (\d{1,10}), gen (\d{1,10})$/;
+const BTRFS_CSUM = /^csum failed (?:root (-?\d{1,20}) )?ino (\d{1,20}) off (\d{1,20}) csum (\S{1,80}) expected csum (\S{1,80})(?: mirror (\d{1,3}))?/;
+const BTRFS_VERIFY = /^checksum verify failed on (?:logical )?(\d{1,20})(?: mirror (\d{1,3}))? wanted (\S{1,80}) found (\S{1,80}) level (\d{1,2})/;
+const BTRFS_TRANSID = /^parent transid verify failed on (?:logical )?(\d{1,20})(?: mirror (\d{1,3}))? wanted (\d{1,20}) found (\d{1,20})/;
+const BTRFS_CORRUPT = /^corrupt (leaf|node)[,:] (.{1,400})$/;
+const BTRFS_FIXED = /^read error corrected: ino (\d{1,20}) off (\d{1,20}) \(dev (\S{1,128}) sector (\d{1,20})\)/;
+const BTRFS_SCRUB = /^(unable to fixup \((\w{1,16})\) error|fixed up error|i\/o error|checksum error) at logical (\d{1,20}) on dev ([^\s,]{1,128})/;
+const BTRFS_LOST_WRITE = /^lost page write due to IO error on (\S{1,128}?)(?: \((-?\d{1,5})\))?$/;
+const BTRFS_LEVEL_ERROR = new Set(['emergency', 'alert', 'critical', 'error']);
+
+/** scrub and repair reports: `<what> at logical N on dev /dev/X…` */
+function btrfsScrub(device: DeviceRef, body: string, ext: Ext): Finding | null {
+  const s = BTRFS_SCRUB.exec(body);
+  if (!s) return null;
+  const kind = s[1]!;
+  Object.assign(ext, { logical: s[3]!, detail: short(body, 400) });
+  const related = { member: memberDev(s[4]!) };
+  if (kind.startsWith('fixed')) return finding('FS_WARNING', device, `Btrfs repaired an error on {member} of {dev} at logical ${s[3]}`, { ...ext, corrected: 'true' }, { related });
+  if (kind.startsWith('unable')) return finding('FS_CORRUPTION', device, `Btrfs could not repair an error on {member} of {dev} at logical ${s[3]}`, { ...ext, corrected: 'false', kind: s[2]! }, { related });
+  if (kind.startsWith('i/o')) return finding('FS_IO_ERROR', device, `Btrfs I/O error on {member} of {dev} at logical ${s[3]}`, ext, { related });
+  return finding('FS_CORRUPTION', device, `Btrfs checksum error on {member} of {dev} at logical ${s[3]}`, ext, { related });
+}
+
+function btrfs(m: string): Finding | null {
+  // m is after `BTRFS`
+  const ext: Ext = { fs_type: 'btrfs' };
+  if (m.charCodeAt(0) === 58 /* : */) {
+    if (m.startsWith(': error (device ')) {
+      const e = BTRFS_FS_ERROR.exec(m);
+      if (!e) return null;
+      if (e[2] !== undefined) ext.state = e[2];
+      Object.assign(ext, { function: e[3]!, line: e[4]!, errno: e[5]!, detail: short(e[6]!, 300) });
+      return finding('FS_ERROR', fsDev(e[1]!), `Btrfs error on {dev} in ${e[3]}: errno ${e[5]}${e[6] ? ` ${short(e[6])}` : ''}`, ext);
+    }
+    const t = /^: Transaction aborted \(error (-?\d{1,5})\)/.exec(m);
+    if (t) return finding('FS_ERROR', null, `A btrfs transaction was aborted (error ${t[1]})`, { ...ext, errno: t[1]!, detail: 'transaction aborted' });
+    return null;
+  }
+  const h = BTRFS_HEAD.exec(m);
+  if (!h) return null;
+  const level = h[1]!;
+  const dev = h[2]!;
+  if (h[3] !== undefined) ext.state = h[3];
+  ext.log_level = level;
+  const body = m.slice(h[0].length);
+  const device = fsDev(dev);
+  switch (body.charCodeAt(0)) {
+    case 98: { // b
+      const e = BTRFS_ERRS.exec(body);
+      if (e) {
+        const [wr, rd, flush, corrupt, gen] = [e[2]!, e[3]!, e[4]!, e[5]!, e[6]!];
+        Object.assign(ext, { wr, rd, flush, corrupt, gen });
+        const related = { member: memberDev(e[1]!) };
+        const counts = `wr ${wr}, rd ${rd}, flush ${flush}, corrupt ${corrupt}, gen ${gen}`;
+        if (!BTRFS_LEVEL_ERROR.has(level)) {
+          // printed at mount: the counters a device has accumulated, not a new error
+          if (wr === '0' && rd === '0' && flush === '0' && corrupt === '0' && gen === '0') return null;
+          return finding('FS_WARNING', device, `Btrfs device {member} of {dev} has recorded errors (${counts})`, { ...ext, detail: 'device error counters' }, { related });
+        }
+        const ioErrors = wr !== '0' || rd !== '0' || flush !== '0';
+        if (rd !== '0' && wr === '0') ext.op = 'READ';
+        else if (wr !== '0' && rd === '0') ext.op = 'WRITE';
+        return finding(ioErrors ? 'FS_IO_ERROR' : 'FS_CORRUPTION', device,
+          `Btrfs ${ioErrors ? 'I/O' : 'checksum/generation'} error on {member} of {dev} (${counts})`, ext, { related });
+      }
+      if (body.startsWith('bad tree block start')) {
+        return finding('FS_CORRUPTION', device, `Btrfs metadata corruption on {dev}: ${short(body)}`, { ...ext, detail: short(body, 400) });
+      }
+      break;
+    }
+    case 99: { // c
+      const c = BTRFS_CSUM.exec(body);
+      if (c) {
+        if (c[1] !== undefined) ext.root = c[1];
+        Object.assign(ext, { inode: c[2]!, offset: c[3]!, csum: c[4]!, expected_csum: c[5]! });
+        if (c[6] !== undefined) ext.mirror = c[6];
+        return finding('FS_CORRUPTION', device, `Btrfs data checksum mismatch on {dev}: inode ${c[2]} offset ${c[3]}`, ext);
+      }
+      const v = BTRFS_VERIFY.exec(body);
+      if (v) {
+        Object.assign(ext, { logical: v[1]!, wanted: v[3]!, found: v[4]!, tree_level: v[5]! });
+        if (v[2] !== undefined) ext.mirror = v[2];
+        return finding('FS_CORRUPTION', device, `Btrfs metadata checksum mismatch on {dev} at logical ${v[1]}`, ext);
+      }
+      const k = BTRFS_CORRUPT.exec(body);
+      if (k) {
+        ext.detail = short(body, 400);
+        const rb = /root=(\d{1,20}) block=(\d{1,20})/.exec(k[2]!);
+        if (rb) { ext.root = rb[1]!; ext.logical = rb[2]!; }
+        return finding('FS_CORRUPTION', device, `Btrfs corrupt ${k[1]} on {dev}: ${short(k[2]!)}`, ext);
+      }
+      const s = btrfsScrub(device, body, ext);
+      if (s) return s;
+      break;
+    }
+    case 112: { // p
+      const t = BTRFS_TRANSID.exec(body);
+      if (t) {
+        Object.assign(ext, { logical: t[1]!, wanted: t[3]!, found: t[4]! });
+        if (t[2] !== undefined) ext.mirror = t[2];
+        return finding('FS_CORRUPTION', device, `Btrfs metadata on {dev} at logical ${t[1]} has generation ${t[4]}, wanted ${t[3]}`, ext);
+      }
+      break;
+    }
+    case 114: { // r
+      const r = BTRFS_FIXED.exec(body);
+      if (r) {
+        Object.assign(ext, { inode: r[1]!, offset: r[2]!, sector: r[4]!, corrected: 'true' });
+        return finding('FS_WARNING', device, `Btrfs corrected a read error on {member} of {dev} from another copy (inode ${r[1]})`, ext, { related: { member: memberDev(r[3]!) } });
+      }
+      break;
+    }
+    case 117: case 102: case 105: { // u(nable to fixup) f(ixed up / forced / first) i(/o error)
+      if (body === 'forced readonly' || body.startsWith('forced readonly')) {
+        return finding('FS_REMOUNT_READ_ONLY', device, 'Btrfs filesystem on {dev} was forced read-only after an error', ext);
+      }
+      if (body.startsWith('first mount of filesystem ')) {
+        const u = UUID_IN.exec(body);
+        return finding('FS_MOUNTED', fsDev(dev, u?.[0]), 'Btrfs filesystem on {dev} mounted', ext);
+      }
+      const s = btrfsScrub(device, body, ext);
+      if (s) return s;
+      break;
+    }
+    case 108: { // l
+      if (body.startsWith('last unmount of filesystem ')) {
+        const u = UUID_IN.exec(body);
+        return finding('FS_UNMOUNTED', fsDev(dev, u?.[0]), 'Btrfs filesystem on {dev} unmounted', ext);
+      }
+      const w = BTRFS_LOST_WRITE.exec(body);
+      if (w) {
+        if (w[2] !== undefined) ext.error = w[2];
+        return finding('FS_IO_ERROR', device, 'Btrfs lost a page write to {member} of {dev} after an I/O error', { ...ext, op: 'WRITE' }, { related: { member: memberDev(w[1]!) } });
+      }
+      break;
+    }
+    case 109: // m
+      if (body.startsWith('mounting filesystem ')) {
+        const u = UUID_IN.exec(body);
+        return finding('FS_MOUNTED', fsDev(dev, u?.[0]), 'Btrfs filesystem on {dev} mounted', ext);
+      }
+      break;
+    case 101: { // e
+      const s = /^error writing primary super block to device (\d{1,10})/.exec(body);
+      if (s) return finding('FS_IO_ERROR', device, `Btrfs could not write the primary superblock to device ${s[1]} of {dev}`, { ...ext, op: 'WRITE', devid: s[1]!, what: 'superblock' });
+      break;
+    }
+    case 84: { // T
+      const t = /^Transaction aborted \(error (-?\d{1,5})\)/.exec(body);
+      if (t) return finding('FS_ERROR', device, `Btrfs transaction on {dev} aborted (error ${t[1]})`, { ...ext, errno: t[1]!, detail: 'transaction aborted' });
+      break;
+    }
+    case 100: { // d
+      const d = /^devid (\d{1,10}) uuid (\S{1,64}) is missing/.exec(body);
+      if (d) return finding('FS_WARNING', device, `Btrfs filesystem on {dev} is missing device ${d[1]}`, { ...ext, devid: d[1]!, device_uuid: d[2]!, detail: 'device missing' });
+      break;
+    }
+    default:
+      break;
+  }
+  if (BTRFS_LEVEL_ERROR.has(level)) {
+    return finding('FS_ERROR', device, `Btrfs ${level} on {dev}: ${short(body)}`, { ...ext, detail: short(body, 400) });
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- dispatch
+
+function parse(rec: ClassifiedRecord): ParseResult {
+  let m = rec.message;
+  if (m.length > 2048) m = m.slice(0, 2048);
+  const last = m.charCodeAt(m.length - 1);
+  if (last === 32 || last === 9 || last === 10 || last === 13) m = m.trimEnd();
+  switch (m.charCodeAt(0)) {
+    case 69: // E
+      if (m.startsWith('EXT4-fs')) return extFamily(m.slice(7), 'ext4');
+      if (m.startsWith('EXT3-fs')) return extFamily(m.slice(7), 'ext3');
+      if (m.startsWith('EXT2-fs')) return extFamily(m.slice(7), 'ext2');
+      return null;
+    case 88: // X
+      if (m.startsWith('XFS (')) {
+        const close = m.indexOf('): ', 5);
+        if (close < 0 || close > 5 + 64) return null;
+        return xfs(m.slice(5, close), m.slice(close + 3));
+      }
+      return null;
+    case 66: // B
+      if (m.startsWith('BTRFS')) return btrfs(m.slice(5));
+      return null;
+    case 65: { // A
+      const a = ABORTING.exec(m);
+      if (!a) return null;
+      return finding('FS_JOURNAL_ABORTED', journalDev(a[1]!), 'The journal of {dev} was aborted', { fs_type: 'jbd2', journal: a[1]! });
+    }
+    case 74: // J
+      if (m.startsWith('JBD2: ')) return jbd2(m.slice(6));
+      return null;
+    default:
+      return null;
+  }
+}
+
+export const parser: Parser = { name: 'fs', systems: ['fs'], parse };

@@ -1,0 +1,602 @@
+// The SCSI midlayer and sd (drivers/scsi: scsi_logging.c, scsi_lib.c,
+// scsi_error.c, sd.c) and libata (drivers/ata/libata-eh.c, libata-core.c),
+// whose `ataN` messages are system `scsi` too.
+//
+// SCSI formats. dev_printk() on the scsi_device gives `<driver> H:C:T:L: `;
+// sd_printk()/scmd_printk()/scsi_logging add `[<disk>] ` and, for a command
+// (≥ 4.0), `tag#<n> `:
+//   `sd 2:0:0:0: [sdb] tag#0 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_OK cmd_age=0s` (≥ 5.4 cmd_age)
+//   `sd 2:0:0:0: [sdb] FAILED Result: hostbyte=DID_BAD_TARGET driverbyte=DRIVER_OK` (4.x)
+//   `sd 2:0:0:0: [sdb] Unhandled error code` / `Unhandled sense code`, then
+//   `sd 2:0:0:0: [sdb]  Result: hostbyte=DID_OK driverbyte=DRIVER_SENSE` (≤ 3.x, two spaces)
+//   `sd 2:0:0:0: [sdb] Read Capacity(16) failed: Result: hostbyte=0x00 driverbyte=0x08` (sd_print_result)
+//   `sd 2:0:0:0: [sdb] tag#0 Sense Key : Medium Error [current] ` (trailing space; `[descriptor] ` may follow;
+//     ≤ 3.x `[sdb]  Sense Key : …` with two spaces; without CONFIG_SCSI_CONSTANTS `Sense Key : 0x3 [current] `)
+//   `sd 2:0:0:0: [sdb] tag#0 Add. Sense: Unrecovered read error - auto reallocate failed`
+//     (an unknown code: `ASC=0x11 ASCQ=0x4 `, `<<vendor>>ASC=0x80 ASCQ=0x1 `)
+//   `sd 2:0:0:0: [sdb] tag#0 CDB: Read(10) 28 00 00 00 08 00 00 00 08 00` (≤ 3.x `CDB: Read(10): 28 00 …`;
+//     CDBs longer than 16 bytes: `CDB: Variable length` then `CDB[00]: …` lines)
+//   `sd 2:0:0:0: rejecting I/O to offline device` · `… rejecting I/O to dead device`
+//   `sd 2:0:0:0: Device offlined - not ready after error recovery`
+//   `sd 2:0:0:0: [sdb] Medium access timeout failure. Offlining disk!`
+//   `sd 3:0:0:0: timing out command, waited 180s` (≥ 4.x with `[sdb] tag#N `)
+//   `sd 0:0:0:0: [sda] Attached SCSI disk` · `Attached SCSI removable disk` · `sr 1:0:0:0: Attached scsi CD-ROM sr0`
+//   `sd 0:0:0:0: [sda] Synchronizing SCSI cache` · `[sdb] Spinning up disk...` (dots and `ready` appended)
+//   `sd 2:0:0:0: [sdb] tag#0 Unaligned partial completion (resid=512, sector_sz=4096)`
+// A failed command prints its result, sense key, additional sense and CDB in
+// that order. The failure findings are held under `scsi:H:C:T:L[:tagN]`; each
+// next one of the same command replaces (and so emits) the one before, and the
+// `CDB:` line is context for whichever is held (a lone CDB line is no event).
+//
+// libata formats (`ataN:` a port/link, `ataN.DD:` a device; PMP links print
+// as `ataN.PP:` too):
+//   `ata1.00: exception Emask 0x0 SAct 0x0 SErr 0x0 action 0x0` (` frozen`, ` t4` may follow)
+//   `ata1.00: irq_stat 0x40000008` · `ata1: SError: { PHYRdyChg CommWake }`
+//   `ata1.00: failed command: READ FPDMA QUEUED`
+//   `ata1.00: cmd 60/08:00:00:08:00/00:00:00:00:00/40 tag 0 ncq dma 4096 in` and, in the same
+//     printk after an embedded newline (one /dev/kmsg record, two dmesg lines),
+//     `         res 41/40:00:00:08:00/00:00:00:00:00/40 Emask 0x409 (media error) <F>`
+//   `ata1.00: status: { DRDY ERR }` · `ata1.00: error: { UNC }`
+//   `ata1.00: configured for UDMA/133` · `ata1: EH complete`
+//   `ata1: SATA link down (SStatus 0 SControl 300)` · `ata1: SATA link up 6.0 Gbps (SStatus 133 SControl 300)`
+//   `ata1: hard resetting link` · `ata1: soft resetting link` · `ata1: COMRESET failed (errno=-16)`
+//   `ata1: reset failed (errno=-5), retrying in 8 secs` · `ata1: reset failed, giving up`
+//   `ata1.00: revalidation failed (errno=-5)` · `ata1.00: disable device` (≤ 6.1 `disabled`)
+// One ATA_ERROR per exception: the exception line is held under `ata:ataN`
+// (the port: the link-level SError and EH lines and the device-level lines of
+// one error handler run share it) and the lines after it are context. The
+// `failed command:`, `error:` and `revalidation failed` lines carry an orphan
+// ATA_ERROR for when the exception line was lost.
+import type { Severity } from '../events/schema.ts';
+import type { ClassifiedRecord, Context, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
+
+const MAX_LEN = 2048;
+
+// ---------------------------------------------------------------- SCSI ----
+
+interface ScsiHead {
+  hctl: string;
+  /** the disk name in `[sdb]` */
+  name?: string;
+  /** the request tag in `tag#N` */
+  tag?: string;
+  /** the message after the prefix */
+  rest: string;
+}
+
+const DISK_NAME = /^[A-Za-z0-9_.!+-]{1,32}$/;
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** `<driver> H:C:T:L: [<disk>] tag#<n> ` → its parts; null for anything else. */
+function scsiHead(m: string): ScsiHead | null {
+  const sp = m.indexOf(' ');
+  if (sp <= 0 || sp > 16) return null;
+  let i = sp + 1;
+  const start = i;
+  for (let part = 0; part < 4; part++) {
+    const d0 = i;
+    while (i - d0 < 10 && isDigit(m.charCodeAt(i))) i++;
+    if (i === d0) return null;
+    if (part < 3) {
+      if (m.charCodeAt(i) !== 58 /* : */) return null;
+      i++;
+    }
+  }
+  if (m.charCodeAt(i) !== 58 /* : */) return null;
+  const hctl = m.slice(start, i);
+  i++;
+  if (i < m.length && m.charCodeAt(i) !== 32) return null;
+  i++;
+  const head: ScsiHead = { hctl, rest: '' };
+  if (m.charCodeAt(i) === 91 /* [ */) {
+    const close = m.indexOf(']', i + 1);
+    if (close < 0 || close - i > 33) return null;
+    const name = m.slice(i + 1, close);
+    if (!DISK_NAME.test(name)) return null;
+    head.name = name;
+    i = close + 1;
+    if (i < m.length && m.charCodeAt(i) !== 32) return null;
+    i++;
+  }
+  if (m.startsWith('tag#', i)) {
+    const d0 = i + 4;
+    let j = d0;
+    while (j - d0 < 10 && isDigit(m.charCodeAt(j))) j++;
+    if (j > d0 && (j >= m.length || m.charCodeAt(j) === 32)) {
+      head.tag = m.slice(d0, j);
+      i = j + 1;
+    }
+  }
+  while (m.charCodeAt(i) === 32) i++;
+  head.rest = i < m.length ? m.slice(i) : '';
+  return head;
+}
+
+function scsiDev(h: ScsiHead): DeviceRef {
+  return h.name !== undefined ? { printed: h.name, name: h.name, hctl: h.hctl } : { printed: h.hctl, hctl: h.hctl };
+}
+
+/** The hold key of a command's failure findings, and of its `CDB:` context. */
+function scsiKey(h: ScsiHead): string {
+  return h.tag !== undefined ? `scsi:${h.hctl}:tag${h.tag}` : `scsi:${h.hctl}`;
+}
+
+function scsiExt(h: ScsiHead): Record<string, string> {
+  const ext: Record<string, string> = { hctl: h.hctl };
+  if (h.tag !== undefined) ext.tag = h.tag;
+  return ext;
+}
+
+function scsiFinding(h: ScsiHead, type: Finding['type'], msg: string, ext: Record<string, string>, severity?: Severity, hold = false): Finding {
+  const f: Finding = { type, device: scsiDev(h), msg, ext: { ...scsiExt(h), ...ext } };
+  if (severity) f.severity = severity;
+  if (hold) f.hold = scsiKey(h);
+  return f;
+}
+
+const SENSE_KEYS = [
+  'No Sense', 'Recovered Error', 'Not Ready', 'Medium Error', 'Hardware Error', 'Illegal Request',
+  'Unit Attention', 'Data Protect', 'Blank Check', 'Vendor Specific', 'Copy Aborted', 'Aborted Command',
+  'Equal', 'Volume Overflow', 'Miscompare', 'Completed',
+];
+const SENSE_KEY_TEXT = /^(?:[A-Z][A-Za-z ]{1,30}|0x[0-9a-fA-F]{1,2})$/;
+const QUALIFIER = /^[a-z ]{1,20}$/;
+
+function senseKey(h: ScsiHead, s: string): Finding | null {
+  const br = s.indexOf(' [');
+  const key = (br >= 0 ? s.slice(0, br) : s).trimEnd();
+  if (!SENSE_KEY_TEXT.test(key)) return null;
+  let code = SENSE_KEYS.indexOf(key);
+  if (key.startsWith('0x')) code = parseInt(key.slice(2), 16);
+  const ext: Record<string, string> = { sense_key: code >= 0 && code < 16 ? SENSE_KEYS[code]! : key };
+  if (code >= 0) ext.sense_key_code = `0x${code.toString(16)}`;
+  // `[current] `, `[deferred] `, `[descriptor] ` (at most a few)
+  let i = br;
+  const quals: string[] = [];
+  while (i >= 0 && quals.length < 4) {
+    const close = s.indexOf(']', i + 2);
+    if (close < 0) break;
+    const q = s.slice(i + 2, close);
+    if (!QUALIFIER.test(q)) break;
+    quals.push(q);
+    i = s.indexOf(' [', close);
+  }
+  for (const q of quals) {
+    if (q === 'descriptor') ext.sense_format = 'descriptor';
+    else ext.sense_qualifier = q;
+  }
+  const shown = ext.sense_qualifier ? `${ext.sense_key} [${ext.sense_qualifier}]` : ext.sense_key!;
+  if (code === 3) return scsiFinding(h, 'SCSI_MEDIUM_ERROR', `SCSI medium error on {dev}: ${shown}`, ext, 'error', true);
+  if (code === 4) return scsiFinding(h, 'SCSI_HARDWARE_ERROR', `SCSI hardware error on {dev}: ${shown}`, ext, 'error', true);
+  const severity: Severity | undefined = code === 7 || code === 11 ? 'warn' : undefined;
+  return scsiFinding(h, 'SCSI_SENSE_KEY', `SCSI sense key on {dev}: ${shown}`, ext, severity, true);
+}
+
+/** Additional sense codes of media and device faults: the line is an error whatever its level. */
+const FAULT_ASC_TEXT = /^(?:Unrecovered read error|Write error|Read retries exhausted|Error too long to correct|L-EC uncorrectable error|Internal target failure|Logical unit failure|Id CRC or ECC error|Record not found|Mechanical positioning error|Random positioning error|Data sync(?:hronization)? mark error|Peripheral device write fault|Logical unit communication failure)/;
+const FAULT_ASC = new Set([0x03, 0x0c, 0x11, 0x14, 0x15, 0x16, 0x44]);
+const RAW_ASC = /^(?:<<vendor>> ?)?ASC=0x([0-9a-fA-F]{1,2}) (?:<<vendor>> ?)?ASCQ=0x([0-9a-fA-F]{1,2})$/;
+
+function addSenseText(h: ScsiHead, text: string): Finding | null {
+  if (text === '' || text.length > 200) return null;
+  const ext: Record<string, string> = { asc_text: text };
+  let severity: Severity | undefined;
+  if (FAULT_ASC_TEXT.test(text)) severity = 'error';
+  else if (text.startsWith('Failure prediction threshold exceeded')) severity = 'warn';
+  return scsiFinding(h, 'SCSI_ADDITIONAL_SENSE_CODE', `Additional sense on {dev}: ${text}`, ext, severity, true);
+}
+
+function addSenseRaw(h: ScsiHead, s: string): Finding | null {
+  const r = RAW_ASC.exec(s);
+  if (!r) return null;
+  const asc = parseInt(r[1]!, 16);
+  const ext: Record<string, string> = { asc: `0x${r[1]!.toLowerCase()}`, ascq: `0x${r[2]!.toLowerCase()}` };
+  if (s.indexOf('<<vendor>>') >= 0) ext.vendor = 'true';
+  let severity: Severity | undefined;
+  if (FAULT_ASC.has(asc)) severity = 'error';
+  else if (asc === 0x5d) severity = 'warn';
+  return scsiFinding(h, 'SCSI_ADDITIONAL_SENSE_CODE', `Additional sense on {dev}: ASC=${ext.asc} ASCQ=${ext.ascq}`, ext, severity, true);
+}
+
+const HEX_BYTE = /^[0-9a-fA-F]{2}$/;
+
+/** `CDB: Read(10) 28 00 …` (≤ 3.x `Read(10): 28 00 …`) or `CDB[00]: …`: context of the held failure. */
+function cdb(h: ScsiHead, rest: string): Context | null {
+  const colon = rest.indexOf(': ');
+  if (colon < 0) return null;
+  let text = rest.slice(colon + 2).trim();
+  if (text === '') return null;
+  if (text.length > 512) text = text.slice(0, 512);
+  const ext: Record<string, string> = { cdb: text };
+  if (rest.charCodeAt(3) === 58 /* : */) {
+    // the hex dump is the trailing run of two-digit tokens; the name is before it
+    const toks = text.split(' ');
+    let j = toks.length;
+    while (j > 0 && HEX_BYTE.test(toks[j - 1]!)) j--;
+    while (j < toks.length && toks[j] === '') j++;
+    if (j < toks.length) ext.cdb_opcode = `0x${toks[j]!.toLowerCase()}`;
+    let name = toks.slice(0, j).join(' ').trim();
+    if (name.endsWith(':')) name = name.slice(0, -1);
+    if (name !== '') ext.cdb_name = name;
+  }
+  return { context: scsiKey(h), ext };
+}
+
+const RESULT_TAIL = /^hostbyte=([\w-]{1,32}) driverbyte=([\w-]{1,32})(?: cmd_age=(\d{1,10})s)?/;
+const DISPOSITION = /^(?:[A-Z][A-Z_]{1,31}|UNKNOWN\(0x[0-9a-fA-F]{1,8}\))$/;
+const NOT_FAILED = new Set(['SUCCESS', 'NEEDS_RETRY', 'ADD_TO_MLQUEUE', 'QUEUED']);
+
+function hostOk(hostbyte: string): boolean {
+  return hostbyte === 'DID_OK' || hostbyte === '0x00' || hostbyte === '0x0';
+}
+
+/** Any `… Result: hostbyte=X driverbyte=Y` line. */
+function result(h: ScsiHead, rest: string, at: number): ParseResult {
+  const t = RESULT_TAIL.exec(rest.slice(at + 8));
+  if (!t) return null;
+  const ext: Record<string, string> = { hostbyte: t[1]!, driverbyte: t[2]! };
+  if (t[3] !== undefined) ext.cmd_age_s = t[3];
+  const bytes = `hostbyte=${t[1]!} driverbyte=${t[2]!}`;
+  const head = rest.slice(0, at).trimEnd();
+  if (head === '') {
+    // ≤ 3.x: the result line after `Unhandled error code`: context, or the failure itself when that was lost
+    const orphan = scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI command failed on {dev}: ${bytes}`, ext,
+      hostOk(t[1]!) ? 'warn' : 'error', true);
+    return { context: scsiKey(h), ext, orphan };
+  }
+  if (head.endsWith(' failed:')) {
+    // sd_print_result(): `Read Capacity(16) failed: Result: …`
+    const command = head.slice(0, -8);
+    if (command.length > 64) return null;
+    ext.command = command;
+    return scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI ${command} failed on {dev}: ${bytes}`, ext, undefined, true);
+  }
+  // `[<msg>: ]<disposition> Result:` (scsi_print_result)
+  const colon = head.lastIndexOf(': ');
+  const disposition = colon >= 0 ? head.slice(colon + 2) : head;
+  if (!DISPOSITION.test(disposition) || NOT_FAILED.has(disposition)) return null;
+  ext.disposition = disposition;
+  return scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI command failed on {dev}: ${bytes}`, ext,
+    hostOk(t[1]!) ? 'warn' : 'error', true);
+}
+
+const TIMING_OUT = /^timing out command, waited (\d{1,10})s/;
+const UNALIGNED = /^Unaligned partial completion \(resid=(\d{1,10}), sector_sz=(\d{1,10})\)/;
+const CD_ATTACHED = /^Attached scsi CD-ROM ([A-Za-z0-9_]{1,32})$/;
+
+function scsiLine(m: string): ParseResult {
+  const h = scsiHead(m);
+  if (!h) return null;
+  const rest = h.rest;
+  switch (rest.charCodeAt(0)) {
+    case 83: // S
+      if (rest.startsWith('Sense Key : ')) return senseKey(h, rest.slice(12));
+      if (rest.startsWith('Synchronizing SCSI cache')) {
+        return scsiFinding(h, 'SCSI_DISK_DETACHING', 'SCSI disk {dev} is being detached or stopped (synchronizing its cache)', {});
+      }
+      if (rest.startsWith('Spinning up disk')) {
+        const ext: Record<string, string> = {};
+        if (rest.endsWith('ready')) ext.result = 'ready';
+        else if (rest.endsWith('not responding...')) ext.result = 'not responding';
+        return scsiFinding(h, 'SCSI_SPINNING_UP_DISK', 'SCSI disk {dev} is spinning up', ext, ext.result === 'not responding' ? 'warn' : undefined);
+      }
+      break;
+    case 65: // A
+      if (rest.startsWith('Add. Sense: ')) {
+        const text = rest.slice(12).trim();
+        return text.startsWith('ASC=') || text.startsWith('<<') ? addSenseRaw(h, text) : addSenseText(h, text);
+      }
+      if (rest.startsWith('ASC=0x')) return addSenseRaw(h, rest.trim());
+      if (rest === 'Attached SCSI disk' || rest === 'Attached SCSI removable disk') {
+        const removable = rest.length > 18;
+        return scsiFinding(h, 'SCSI_DISK_ATTACHED', removable ? 'SCSI removable disk {dev} attached' : 'SCSI disk {dev} attached',
+          removable ? { removable: 'true' } : {});
+      }
+      if (rest.startsWith('Attached scsi CD-ROM ')) {
+        const cd = CD_ATTACHED.exec(rest);
+        if (!cd) return null;
+        return {
+          type: 'SCSI_DISK_ATTACHED',
+          device: { printed: cd[1]!, name: cd[1]!, hctl: h.hctl },
+          msg: 'SCSI CD-ROM {dev} attached',
+          ext: { ...scsiExt(h), removable: 'true', kind: 'cdrom' },
+        };
+      }
+      break;
+    case 60: // <
+      if (rest.startsWith('<<vendor>>')) return addSenseRaw(h, rest.trim());
+      break;
+    case 67: // C
+      if (rest.startsWith('CDB: ') || rest.startsWith('CDB[')) return cdb(h, rest);
+      break;
+    case 85: // U
+      if (rest.startsWith('Unhandled error code') || rest.startsWith('Unhandled sense code')) {
+        const detail = rest.slice(0, 20);
+        return scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI command failed on {dev}: ${detail.toLowerCase()}`, { detail }, 'warn', true);
+      }
+      if (rest.startsWith('Unaligned partial completion')) {
+        const u = UNALIGNED.exec(rest);
+        if (!u) return null;
+        return scsiFinding(h, 'SCSI_UNALIGNED_PARTIAL_COMPLETION',
+          `A command on {dev} completed partially, not on a sector boundary (resid ${u[1]!}, sector size ${u[2]!})`,
+          { resid: u[1]!, sector_size: u[2]! });
+      }
+      break;
+    case 114: // r
+      if (rest.startsWith('rejecting I/O to offline device')) {
+        return scsiFinding(h, 'SCSI_DEVICE_OFFLINE', 'SCSI device {dev} is offline: I/O rejected', { state: 'offline', reason: 'rejecting I/O to offline device' });
+      }
+      if (rest.startsWith('rejecting I/O to dead device')) {
+        return scsiFinding(h, 'SCSI_DEVICE_OFFLINE', 'SCSI device {dev} is gone: I/O rejected', { state: 'dead', reason: 'rejecting I/O to dead device' });
+      }
+      break;
+    case 68: // D
+      if (rest.startsWith('Device offlined')) {
+        return scsiFinding(h, 'SCSI_DEVICE_OFFLINE', 'SCSI device {dev} was taken offline: not ready after error recovery',
+          { state: 'offline', reason: rest.slice(0, 120) });
+      }
+      break;
+    case 77: // M
+      if (rest.startsWith('Medium access timeout failure')) {
+        return scsiFinding(h, 'SCSI_DEVICE_OFFLINE', 'SCSI disk {dev} was taken offline after medium access timeouts',
+          { state: 'offline', reason: 'medium access timeout failure' });
+      }
+      break;
+    case 116: { // t
+      const t = TIMING_OUT.exec(rest);
+      if (t) return scsiFinding(h, 'SCSI_TIMEOUT', `SCSI command on {dev} timed out after ${t[1]!}s`, { waited_s: t[1]! });
+      break;
+    }
+  }
+  const at = rest.indexOf('Result: hostbyte=');
+  if (at >= 0 && at < 160) return result(h, rest, at);
+  return null;
+}
+
+// -------------------------------------------------------------- libata ----
+
+interface AtaHead {
+  /** `ata1` */
+  port: string;
+  /** `ata1.00` or `ata1` as printed */
+  printed: string;
+  rest: string;
+}
+
+/** `ataN: ` or `ataN.DD: ` → its parts. */
+function ataHead(m: string): AtaHead | null {
+  let i = 3;
+  while (i - 3 < 6 && isDigit(m.charCodeAt(i))) i++;
+  if (i === 3) return null;
+  const port = m.slice(0, i);
+  if (m.charCodeAt(i) === 46 /* . */) {
+    const d0 = ++i;
+    while (i - d0 < 3 && isDigit(m.charCodeAt(i))) i++;
+    if (i === d0) return null;
+  }
+  if (m.charCodeAt(i) !== 58 || m.charCodeAt(i + 1) !== 32) return null;
+  const printed = m.slice(0, i);
+  i += 2;
+  while (m.charCodeAt(i) === 32) i++;
+  return { port, printed, rest: m.slice(i) };
+}
+
+function ataKey(h: AtaHead): string {
+  return `ata:${h.port}`;
+}
+
+function ataDev(h: AtaHead): DeviceRef {
+  return { printed: h.printed };
+}
+
+function ataFinding(h: AtaHead, type: Finding['type'], msg: string, ext: Record<string, string>, severity?: Severity): Finding {
+  const f: Finding = { type, device: ataDev(h), msg, ext: { ata_port: h.port, ...ext } };
+  if (severity) f.severity = severity;
+  return f;
+}
+
+function ataContext(h: AtaHead, ext: Record<string, string>, orphan = false): Context {
+  const ctx: Context = { context: ataKey(h), ext };
+  if (orphan) {
+    const f = ataFinding(h, 'ATA_ERROR', 'ATA error on {dev}', { ...ext });
+    f.hold = ataKey(h);
+    ctx.orphan = f;
+  }
+  return ctx;
+}
+
+const EXCEPTION = /^exception Emask (0x[0-9a-fA-F]{1,8}) SAct (0x[0-9a-fA-F]{1,16}) SErr (0x[0-9a-fA-F]{1,8}) action (0x[0-9a-fA-F]{1,8})( frozen)?(?: t(\d{1,3}))?/;
+const BRACES = /^\{ ?([^{}]{0,200}?) ?\}$/;
+const CMD_LINE = /^cmd ([0-9a-f]{2}\/[0-9a-f:/]{10,60}) tag (\d{1,3})(?: (.{1,80}))?$/;
+const RES_LINE = /^res ([0-9a-f]{2}\/[0-9a-f:/]{10,60}) Emask (0x[0-9a-fA-F]{1,8}) \(([^()]{0,80})\)( <F>)?/;
+const LINK_DOWN = /^SATA link down(?: \(SStatus ([0-9a-fA-F]{1,8}) SControl ([0-9a-fA-F]{1,8})\))?/;
+const LINK_UP = /^SATA link up ([\d.]{1,6} Gbps)(?: \(SStatus ([0-9a-fA-F]{1,8}) SControl ([0-9a-fA-F]{1,8})\))?/;
+const ERRNO = /\(errno=(-?\d{1,6})\)/;
+
+function braces(s: string): string | null {
+  const b = BRACES.exec(s.trim());
+  return b ? b[1]!.trim() : null;
+}
+
+/**
+ * `cmd … tag N …` with, after embedded newlines, an ATAPI `cdb …` line and
+ * `res … Emask 0x… (…)`.
+ */
+function ataCmd(h: AtaHead, rest: string): Context | null {
+  const lines = rest.indexOf('\n') >= 0 ? rest.split('\n', 4) : [rest];
+  const c = CMD_LINE.exec(lines[0]!.trim());
+  if (!c) return null;
+  const ext: Record<string, string> = { cmd: c[1]!, cmd_tag: c[2]! };
+  if (c[3] !== undefined) ext.cmd_proto = c[3].trim();
+  for (let i = 1; i < lines.length; i++) {
+    const l = lines[i]!.trim();
+    if (l.startsWith('res ')) Object.assign(ext, resExt(l) ?? {});
+    else if (l.startsWith('cdb ')) ext.cdb = l.slice(4, 120).trim();
+  }
+  return ataContext(h, ext);
+}
+
+function resExt(s: string): Record<string, string> | null {
+  const r = RES_LINE.exec(s);
+  if (!r) return null;
+  const ext: Record<string, string> = { res: r[1]!, err_mask: r[2]!, err_desc: r[3]! };
+  if (r[4] !== undefined) ext.ncq_failed = 'true';
+  return ext;
+}
+
+function ataLine(m: string): ParseResult {
+  const h = ataHead(m);
+  if (!h) return null;
+  const rest = h.rest;
+  switch (rest.charCodeAt(0)) {
+    case 101: // e
+      if (rest.startsWith('exception Emask ')) {
+        const e = EXCEPTION.exec(rest);
+        if (!e) return null;
+        const ext: Record<string, string> = { emask: e[1]!, sact: e[2]!, serr: e[3]!, action: e[4]! };
+        if (e[5] !== undefined) ext.frozen = 'true';
+        if (e[6] !== undefined) ext.eh_tries = e[6];
+        const f = ataFinding(h, 'ATA_ERROR', `ATA exception on {dev}: Emask ${e[1]!}, SErr ${e[3]!}, action ${e[4]!}${e[5] ?? ''}`, ext);
+        f.hold = ataKey(h);
+        return f;
+      }
+      if (rest.startsWith('error: ')) {
+        const v = braces(rest.slice(7));
+        return v === null ? null : ataContext(h, { error: v }, true);
+      }
+      return null;
+    case 69: // E
+      if (rest === 'EH complete') return ataContext(h, { eh: 'complete' });
+      return null;
+    case 102: // f
+      if (rest.startsWith('failed command: ')) {
+        const cmd = rest.slice(16).trim();
+        if (cmd === '' || cmd.length > 64) return null;
+        return ataContext(h, { failed_command: cmd }, true);
+      }
+      if (rest.startsWith('failed to IDENTIFY ')) {
+        return ataContext(h, { identify_error: rest.slice(19).replace(/^\(|\)$/g, '').slice(0, 80) }, true);
+      }
+      return null;
+    case 99: // c
+      if (rest.startsWith('cmd ')) return ataCmd(h, rest);
+      if (rest.startsWith('configured for ')) {
+        const mode = rest.slice(15).trim();
+        return mode === '' || mode.length > 32 ? null : ataContext(h, { configured: mode });
+      }
+      return null;
+    case 114: { // r
+      if (rest.startsWith('res ')) {
+        const ext = resExt(rest);
+        return ext ? ataContext(h, ext) : null;
+      }
+      if (rest.startsWith('revalidation failed')) {
+        const e = ERRNO.exec(rest);
+        return ataContext(h, { revalidation_failed: e ? e[1]! : 'true' }, true);
+      }
+      if (rest.startsWith('reset failed')) {
+        const e = ERRNO.exec(rest);
+        const ext: Record<string, string> = { reset: 'failed' };
+        if (e) ext.errno = e[1]!;
+        if (rest.indexOf('giving up') >= 0) ext.result = 'giving up';
+        return ataFinding(h, 'ATA_LINK_RESET', ext.result ? 'Reset of ATA link {dev} failed; giving up' : 'Reset of ATA link {dev} failed; retrying', ext, 'error');
+      }
+      return null;
+    }
+    case 115: // s
+      if (rest.startsWith('status: ')) {
+        const v = braces(rest.slice(8));
+        return v === null ? null : ataContext(h, { status: v });
+      }
+      if (rest.startsWith('soft resetting link')) return ataFinding(h, 'ATA_LINK_RESET', 'ATA link {dev} is being soft reset', { reset: 'soft' });
+      if (rest.startsWith('softreset failed')) {
+        return ataFinding(h, 'ATA_LINK_RESET', 'Soft reset of ATA link {dev} failed', { reset: 'soft', result: rest.slice(17).replace(/^\(|\)$/g, '').slice(0, 80) }, 'error');
+      }
+      return null;
+    case 104: // h
+      if (rest.startsWith('hard resetting link')) return ataFinding(h, 'ATA_LINK_RESET', 'ATA link {dev} is being hard reset', { reset: 'hard' });
+      if (rest.startsWith('hardreset failed')) {
+        return ataFinding(h, 'ATA_LINK_RESET', 'Hard reset of ATA link {dev} failed', { reset: 'hard', result: rest.slice(17).replace(/^\(|\)$/g, '').slice(0, 80) }, 'error');
+      }
+      return null;
+    case 67: // C
+      if (rest.startsWith('COMRESET failed')) {
+        const e = ERRNO.exec(rest);
+        const ext: Record<string, string> = { reset: 'hard', result: 'COMRESET failed' };
+        if (e) ext.errno = e[1]!;
+        return ataFinding(h, 'ATA_LINK_RESET', 'COMRESET of ATA link {dev} failed', ext, 'error');
+      }
+      return null;
+    case 83: // S
+      if (rest.startsWith('SATA link down')) {
+        const d = LINK_DOWN.exec(rest);
+        const ext: Record<string, string> = {};
+        if (d && d[1] !== undefined) {
+          ext.sstatus = d[1];
+          ext.scontrol = d[2]!;
+        }
+        return ataFinding(h, 'ATA_LINK_DOWN', 'SATA link {dev} is down', ext);
+      }
+      if (rest.startsWith('SATA link up ')) {
+        const u = LINK_UP.exec(rest);
+        if (!u) return null;
+        const ext: Record<string, string> = { speed: u[1]! };
+        if (u[2] !== undefined) {
+          ext.sstatus = u[2];
+          ext.scontrol = u[3]!;
+        }
+        return ataFinding(h, 'ATA_LINK_UP', `SATA link {dev} is up at ${u[1]!}`, ext);
+      }
+      if (rest.startsWith('SError: ')) {
+        const v = braces(rest.slice(8));
+        return v === null ? null : ataContext(h, { serror_flags: v });
+      }
+      return null;
+    case 105: // i
+      if (rest.startsWith('irq_stat 0x')) return ataContext(h, { desc: rest.slice(0, 120) });
+      return null;
+    case 66: // B
+      if (rest.startsWith('BMDMA stat 0x') || rest.startsWith('BMDMA2 stat 0x')) return ataContext(h, { desc: rest.slice(0, 120) });
+      return null;
+    case 40: // (  — ≤ 2.6 `(irq_stat 0x…)`
+      if (rest.startsWith('(irq_stat 0x') || rest.startsWith('(BMDMA stat 0x')) return ataContext(h, { desc: rest.slice(1, 121).replace(/\)$/, '') });
+      return null;
+    case 108: // l
+      if (rest.startsWith('limiting SATA link speed to ')) return ataContext(h, { limit_link_speed: rest.slice(28, 60).trim() });
+      return null;
+    case 100: // d
+      if (rest === 'disabled' || rest === 'disable device') {
+        return ataFinding(h, 'SCSI_DEVICE_OFFLINE', 'ATA device {dev} was disabled', { state: 'disabled' }, 'error');
+      }
+      return null;
+  }
+  return null;
+}
+
+// ------------------------------------------------------------------------
+
+const SUPPRESSED = /^([A-Za-z_][\w.]{0,63}): (\d{1,10}) callbacks suppressed$/;
+
+function parse(rec: ClassifiedRecord): ParseResult {
+  let m = rec.message;
+  if (m.length < 6 || m.length > MAX_LEN) return null;
+  const last = m.charCodeAt(m.length - 1);
+  if (last === 32 || last === 9 || last === 10 || last === 13) m = m.trimEnd();
+  if (m.charCodeAt(0) === 97 /* a */ && m.startsWith('ata') && isDigit(m.charCodeAt(3))) return ataLine(m);
+  if (m.endsWith(' callbacks suppressed')) {
+    const s = SUPPRESSED.exec(m);
+    if (!s) return null;
+    return {
+      type: 'KERNEL_LOG_SUPPRESSED',
+      device: null,
+      msg: `The kernel suppressed ${s[2]!} messages from ${s[1]!}`,
+      ext: { suppressed: s[2]!, function: s[1]! },
+    };
+  }
+  return scsiLine(m);
+}
+
+export const parser: Parser = { name: 'scsi', systems: ['scsi'], parse };

@@ -1,0 +1,154 @@
+// md RAID parser details the fixture table does not cover: the array and
+// member references, the two-line Disk failure record, degraded vs healthy
+// assembly, the sync action mapping, and robustness against bad input.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { parseDmesgLine, parseKmsgRecord } from '../../../src/kmsg/record.ts';
+import { parser } from '../../../src/parsers/mdraid.ts';
+import { type ClassifiedRecord, type Finding, isContext } from '../../../src/parsers/types.ts';
+
+const rec = (message: string, level = 2): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: '', device: '', system: 'mdraid' });
+
+function finding(message: string): Finding {
+  const r = parser.parse(rec(message));
+  assert.ok(r !== null && !isContext(r), `expected a finding for ${message}`);
+  return r;
+}
+
+function fixtureMessages(): string[] {
+  const file = path.resolve(import.meta.dirname, '../../fixtures/lines/mdraid.jsonl');
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((row) => {
+    const { line } = JSON.parse(row) as { line: string };
+    const p = /^\d+,\d+,\d+,[^;]*;/.test(line) ? parseKmsgRecord(`${line}\n`) : parseDmesgLine(line);
+    assert.ok(p.ok);
+    return p.record.message;
+  });
+}
+
+describe('mdraid parser', () => {
+  it('declares its name and systems', () => {
+    assert.equal(parser.name, 'mdraid');
+    assert.deepEqual(parser.systems, ['mdraid']);
+  });
+
+  it('makes the array the device and the failed disk related.member', () => {
+    const f = finding('md/raid1:md0: Disk failure on sdb1, disabling device.');
+    assert.equal(f.type, 'MD_DISK_FAILURE');
+    assert.deepEqual(f.device, { printed: 'md0', name: 'md0' });
+    assert.deepEqual(f.related, { member: { printed: 'sdb1', name: 'sdb1' } });
+    assert.match(f.msg, /\{member\}/);
+    assert.equal(f.ext.level, '1');
+  });
+
+  it('reads the remaining device count from the second line of the same record', () => {
+    const p = parseKmsgRecord('2,10,1,-;md/raid10:md2: Disk failure on sdd1, disabling device.\\x0amd/raid10:md2: Operation continuing on 3 devices.\n');
+    assert.ok(p.ok);
+    const r = parser.parse({ ...p.record, system: 'mdraid' });
+    assert.ok(r !== null && !isContext(r));
+    assert.equal(r.type, 'MD_DISK_FAILURE');
+    assert.equal(r.ext.active, '3');
+    assert.equal(r.ext.level, '10');
+  });
+
+  it('reports degraded assembly only when devices are missing', () => {
+    const d = finding('md/raid:md1: raid level 5 active with 3 out of 4 devices, algorithm 2');
+    assert.deepEqual(d.ext, { personality: 'raid', level: '5', active: '3', total: '4', algorithm: '2' });
+    assert.equal(parser.parse(rec('md/raid:md1: raid level 5 active with 4 out of 4 devices, algorithm 2')), null);
+    assert.equal(parser.parse(rec('md/raid1:md0: active with 2 out of 2 mirrors')), null);
+    assert.equal(parser.parse(rec('md/raid1:md0: active with 3 out of 2 mirrors')), null, 'more than total is not degraded');
+    assert.equal(finding('md/raid10:md2: active with 2 out of 4 devices').ext.total, '4');
+  });
+
+  it('has no block device for dm-raid arrays (mdX)', () => {
+    const f = finding('md/raid1:mdX: Disk failure on dm-3, disabling device.');
+    assert.deepEqual(f.device, { printed: 'mdX' });
+    assert.deepEqual(f.related?.member, { printed: 'dm-3', name: 'dm-3' });
+  });
+
+  it('maps every sync action name of old and new kernels', () => {
+    const cases: [string, string][] = [
+      ['recovery', 'MD_RECOVERY_DONE'], ['recover', 'MD_RECOVERY_DONE'], ['resync', 'MD_RESYNC_DONE'],
+      ['requested-resync', 'MD_RESYNC_DONE'], ['repair', 'MD_RESYNC_DONE'], ['reshape', 'MD_RESYNC_DONE'],
+      ['data-check', 'MD_CHECK_DONE'], ['check', 'MD_CHECK_DONE'], ['sync', 'MD_RESYNC_DONE'],
+    ];
+    for (const [action, type] of cases) {
+      const f = finding(`md: md5: ${action} done.`);
+      assert.equal(f.type, type, action);
+      assert.equal(f.ext.action, action);
+      assert.equal(finding(`md: md5: ${action} interrupted.`).type, 'MD_RECOVERY_INTERRUPTED');
+      if (action !== 'sync') assert.equal(finding(`md: ${action} of RAID array md5`).type, 'MD_RECOVERY_STARTED');
+    }
+    assert.equal(parser.parse(rec('md: md5: frozen done.')), null);
+  });
+
+  it('puts a kicked member in related.member with no array', () => {
+    const f = finding('md: kicking non-fresh sdb1 from array!');
+    assert.equal(f.type, 'MD_DISK_KICKED');
+    assert.equal(f.device, null);
+    assert.deepEqual(f.related?.member, { printed: 'sdb1', name: 'sdb1' });
+    assert.doesNotMatch(f.msg, /\{dev\}/);
+  });
+
+  it('finds members whatever letter their name starts with', () => {
+    for (const member of ['rbd0', 'nvme0n1p1', 'dm-3', 'sdaa1', 'Cciss', 'ops1']) {
+      const f = finding(`md/raid1:md0: ${member}: unrecoverable I/O read error for block 2048`);
+      assert.equal(f.type, 'MD_READ_ERROR_NOT_CORRECTABLE', member);
+      assert.equal(f.related?.member?.name, member);
+    }
+    const unknown = finding('md/raid10:md2: ???: unrecoverable I/O read error for block 4096');
+    assert.equal(unknown.related, undefined);
+    assert.doesNotMatch(unknown.msg, /\{member\}/);
+  });
+
+  it('reports md capacity changes that classify.ts routes here', () => {
+    const f = finding('md0: detected capacity change from 0 to 1071644672');
+    assert.equal(f.type, 'BLK_CAPACITY_CHANGE');
+    assert.deepEqual(f.device, { printed: 'md0', name: 'md0' });
+    assert.equal(parser.parse(rec('md0: bitmap initialized from disk: read 1 pages, set 0 of 16 bits')), null);
+  });
+
+  it('raises a failed array to error even when the level is unknown (dmesg text)', () => {
+    const r = parser.parse(rec('md/raid:md1: Cannot continue operation (2/4 failed).', -1));
+    assert.ok(r !== null && !isContext(r));
+    assert.equal(r.severity, 'error');
+  });
+
+  it('ignores lines that are not md', () => {
+    for (const m of ['mdadm: something', 'md', 'md/', 'md/raid1:', 'md/raid1:md0:', 'md/raid1:md0: ', 'md: ', 'md:', 'mdX', 'md0:', 'md0: ']) {
+      assert.equal(parser.parse(rec(m)), null, m);
+    }
+  });
+
+  it('never throws on truncated, binary or huge input, and stays fast', () => {
+    const start = performance.now();
+    for (const m of fixtureMessages()) {
+      for (let i = 0; i <= m.length; i++) parser.parse(rec(m.slice(0, i)));
+      parser.parse(rec(m + 'x'.repeat(100_000)));
+      parser.parse(rec(m.replace(/\d/g, '9'.repeat(40))));
+      parser.parse(rec(`${m.slice(0, 20)}\n${m.slice(20)}`));
+    }
+    let seed = 3;
+    const prefixes = ['md/raid1:md0: ', 'md/raid:md1: ', 'md: ', 'md0: '];
+    for (let n = 0; n < 2000; n++) {
+      let s = prefixes[n % prefixes.length]!;
+      for (let i = 0; i < 80; i++) { seed = (seed * 1103515245 + 12345) >>> 0; s += String.fromCharCode(seed % 256); }
+      parser.parse(rec(s));
+    }
+    parser.parse(rec(`md/raid1:md0: Disk failure on ${'a'.repeat(60)}, disabling device.\n${'Operation continuing on 1 devices. '.repeat(2000)}`));
+    assert.ok(performance.now() - start < 5000);
+  });
+
+  it('gives consistent findings for every fixture line it accepts', () => {
+    for (const m of fixtureMessages()) {
+      const r = parser.parse(rec(m));
+      if (r === null || isContext(r)) continue;
+      for (const [k, v] of Object.entries(r.ext)) assert.equal(typeof v, 'string', `ext.${k}`);
+      for (const key of r.msg.match(/\{([a-z_]+)\}/g) ?? []) {
+        const name = key.slice(1, -1);
+        assert.ok(name === 'dev' ? r.device !== null : r.related?.[name] !== undefined, `${key} in "${r.msg}"`);
+      }
+    }
+  });
+});

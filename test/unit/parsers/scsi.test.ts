@@ -1,0 +1,236 @@
+// SCSI and libata parser details the fixture table does not cover: the hold
+// keys of a failed command and of its CDB line, orphan behaviour of libata
+// follow-up lines, one ATA_ERROR per exception through the assembler, raised
+// severities, device references, and robustness against bad input.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { Assembler } from '../../../src/daemon/assembler.ts';
+import { parseDmesgLine, parseKmsgRecord } from '../../../src/kmsg/record.ts';
+import { parser } from '../../../src/parsers/scsi.ts';
+import { type ClassifiedRecord, type Context, type Finding, isContext, type ParseResult } from '../../../src/parsers/types.ts';
+
+const rec = (message: string, level = 6): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: 'scsi', device: '', system: 'scsi' });
+
+function finding(message: string): Finding {
+  const r = parser.parse(rec(message));
+  assert.ok(r !== null && !isContext(r), `expected a finding for ${JSON.stringify(message)}`);
+  return r;
+}
+
+function context(message: string): Context {
+  const r = parser.parse(rec(message));
+  assert.ok(r !== null && isContext(r), `expected a context for ${JSON.stringify(message)}`);
+  return r;
+}
+
+function fixtureMessages(): string[] {
+  const file = path.resolve(import.meta.dirname, '../../fixtures/lines/scsi.jsonl');
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((row) => {
+    const { line } = JSON.parse(row) as { line: string };
+    const p = /^\d+,\d+,\d+,[^;]*;/.test(line) ? parseKmsgRecord(`${line}\n`) : parseDmesgLine(line);
+    assert.ok(p.ok);
+    return p.record.message;
+  });
+}
+
+/** Run lines through the parser and an assembler the way the bus does; return what is emitted. */
+function assemble(lines: string[]): Finding[] {
+  const asm = new Assembler<null>(64);
+  const out: Finding[] = [];
+  const emit = (f: Finding): void => void out.push(f);
+  let now = 0;
+  for (const l of lines) {
+    const r: ParseResult = parser.parse(rec(l));
+    now++;
+    if (r === null) continue;
+    if (isContext(r)) {
+      if (asm.attach(r, now) === 'merged') continue;
+      if (r.orphan) for (const g of asm.hold({ ...r.orphan, hold: r.orphan.hold ?? r.context }, null, now)) g.out.forEach((h) => emit(h.finding));
+      continue;
+    }
+    if (r.hold) for (const g of asm.hold(r, null, now)) g.out.forEach((h) => emit(h.finding));
+    else emit(r);
+  }
+  asm.drain().forEach((h) => emit(h.finding));
+  return out;
+}
+
+describe('scsi parser', () => {
+  it('declares its name and systems', () => {
+    assert.equal(parser.name, 'scsi');
+    assert.deepEqual(parser.systems, ['scsi']);
+  });
+
+  it('holds the failure findings of one command under the key its CDB line uses', () => {
+    const forms: [string, string][] = [
+      ['sd 2:0:0:0: [sdb] tag#0 ', 'scsi:2:0:0:0:tag0'],
+      ['sd 10:0:3:12: [sdaa] tag#4097 ', 'scsi:10:0:3:12:tag4097'],
+      ['sd 2:0:0:0: [sdb] ', 'scsi:2:0:0:0'],
+      ['sd 2:0:0:0: [sdb]  ', 'scsi:2:0:0:0'],
+    ];
+    for (const [p, key] of forms) {
+      for (const line of ['FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_OK cmd_age=0s', 'Sense Key : Medium Error [current] ',
+        'Sense Key : Not Ready [current] ', 'Add. Sense: Unrecovered read error', 'ASC=0x11 ASCQ=0x4 ', 'Unhandled error code',
+        'Read Capacity(16) failed: Result: hostbyte=0x00 driverbyte=0x08']) {
+        assert.equal(finding(p + line).hold, key, p + line);
+      }
+      const cdb = context(`${p}CDB: Read(10) 28 00 00 00 08 00 00 00 08 00`);
+      assert.equal(cdb.context, key);
+      assert.equal(cdb.orphan, undefined, 'a lone CDB line is no event');
+      assert.deepEqual(cdb.ext, { cdb: 'Read(10) 28 00 00 00 08 00 00 00 08 00', cdb_name: 'Read(10)', cdb_opcode: '0x28' });
+    }
+  });
+
+  it('reads the CDB name and opcode of old and long forms', () => {
+    assert.deepEqual(context('sd 2:0:0:0: [sdb] CDB: Read(10): 28 00 00 00 08 00 00 00 08 00').ext,
+      { cdb: 'Read(10): 28 00 00 00 08 00 00 00 08 00', cdb_name: 'Read(10)', cdb_opcode: '0x28' });
+    assert.equal(context('sd 0:0:0:0: [sda] tag#1 CDB: Synchronize Cache(10) 35 00 00 00 00 00 00 00 00 00').ext.cdb_name, 'Synchronize Cache(10)');
+    const v = context('sd 0:0:0:0: [sda] tag#1 CDB[10]: 00 00 00 00 00 00 00 08 00 00 00 00 00 00 00 00');
+    assert.equal(v.context, 'scsi:0:0:0:0:tag1');
+    assert.equal(v.ext.cdb, '00 00 00 00 00 00 00 08 00 00 00 00 00 00 00 00');
+  });
+
+  it('emits each failure finding once and puts the CDB on the one held last', () => {
+    const out = assemble([
+      'sd 2:0:0:0: [sdb] tag#0 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_OK cmd_age=0s',
+      'sd 2:0:0:0: [sdb] tag#0 Sense Key : Medium Error [current] ',
+      'sd 2:0:0:0: [sdb] tag#0 Add. Sense: Unrecovered read error - auto reallocate failed',
+      'sd 2:0:0:0: [sdb] tag#0 CDB: Read(10) 28 00 00 00 08 00 00 00 08 00',
+    ]);
+    assert.deepEqual(out.map((f) => f.type), ['SCSI_CMD_FAILED', 'SCSI_MEDIUM_ERROR', 'SCSI_ADDITIONAL_SENSE_CODE']);
+    assert.equal(out[2]!.ext.cdb, 'Read(10) 28 00 00 00 08 00 00 00 08 00');
+    assert.equal(out[2]!.ext.cdb_opcode, '0x28');
+  });
+
+  it('merges the ≤ 3.x result line into Unhandled error code, or starts the failure when that was lost', () => {
+    const out = assemble(['sd 2:0:0:0: [sdb] Unhandled error code', 'sd 2:0:0:0: [sdb]  Result: hostbyte=DID_BAD_TARGET driverbyte=DRIVER_OK',
+      'sd 2:0:0:0: [sdb] CDB: Read(10): 28 00 00 00 08 00 00 00 08 00']);
+    assert.equal(out.length, 1);
+    assert.equal(out[0]!.type, 'SCSI_CMD_FAILED');
+    assert.equal(out[0]!.ext.hostbyte, 'DID_BAD_TARGET');
+    assert.equal(out[0]!.ext.cdb_name, 'Read(10)');
+    const lone = context('sd 2:0:0:0: [sdb]  Result: hostbyte=DID_BAD_TARGET driverbyte=DRIVER_OK');
+    assert.equal(lone.orphan?.type, 'SCSI_CMD_FAILED');
+    assert.equal(lone.orphan?.hold, lone.context);
+    assert.equal(lone.orphan?.severity, 'error');
+  });
+
+  it('raises Medium Error and Hardware Error to error even at kernel level 6', () => {
+    for (const [line, type] of [['Medium Error', 'SCSI_MEDIUM_ERROR'], ['Hardware Error', 'SCSI_HARDWARE_ERROR'], ['0x3', 'SCSI_MEDIUM_ERROR'], ['0x4', 'SCSI_HARDWARE_ERROR']] as const) {
+      const f = finding(`sd 2:0:0:0: [sdb] tag#0 Sense Key : ${line} [current] `);
+      assert.equal(f.type, type);
+      assert.equal(f.severity, 'error');
+    }
+    const f = finding('sd 2:0:0:0: [sdb] tag#0 Sense Key : Medium Error [current] ');
+    assert.equal(f.msg, 'SCSI medium error on {dev}: Medium Error [current]');
+    for (const key of ['Not Ready', 'Illegal Request', 'Unit Attention', 'Recovered Error', 'Blank Check', 'Miscompare']) {
+      const g = finding(`sd 2:0:0:0: [sdb] Sense Key : ${key} [deferred] `);
+      assert.equal(g.type, 'SCSI_SENSE_KEY');
+      assert.equal(g.ext.sense_key, key);
+      assert.equal(g.ext.sense_qualifier, 'deferred');
+      assert.equal(g.severity, undefined, key);
+    }
+  });
+
+  it('names the disk when printed and the SCSI address otherwise', () => {
+    assert.deepEqual(finding('sd 2:0:0:0: [sdb] tag#0 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_OK').device, { printed: 'sdb', name: 'sdb', hctl: '2:0:0:0' });
+    assert.deepEqual(finding('sd 2:0:0:0: rejecting I/O to offline device').device, { printed: '2:0:0:0', hctl: '2:0:0:0' });
+    assert.deepEqual(finding('sr 1:0:0:0: Attached scsi CD-ROM sr0').device, { printed: 'sr0', name: 'sr0', hctl: '1:0:0:0' });
+  });
+
+  it('treats successful and retried dispositions as no event', () => {
+    for (const d of ['SUCCESS', 'NEEDS_RETRY', 'ADD_TO_MLQUEUE', 'QUEUED', 'Done: SUCCESS']) {
+      assert.equal(parser.parse(rec(`sd 0:0:0:0: [sda] tag#0 ${d} Result: hostbyte=DID_OK driverbyte=DRIVER_OK cmd_age=0s`)), null, d);
+    }
+  });
+});
+
+describe('libata in the scsi parser', () => {
+  const exception = [
+    'ata1.00: exception Emask 0x0 SAct 0x20000 SErr 0x0 action 0x0',
+    'ata1.00: irq_stat 0x40000008',
+    'ata1: SError: { RecovComm }',
+    'ata1.00: failed command: READ FPDMA QUEUED',
+    'ata1.00: cmd 60/08:88:00:08:00/00:00:00:00:00/40 tag 17 ncq dma 4096 in\n         res 41/40:00:00:08:00/00:00:00:00:00/40 Emask 0x409 (media error) <F>',
+    'ata1.00: status: { DRDY ERR }',
+    'ata1.00: error: { UNC }',
+    'ata1.00: configured for UDMA/133',
+    'ata1: EH complete',
+  ];
+
+  it('makes one ATA_ERROR per exception, with the follow-up lines in its ext', () => {
+    const out = assemble(exception);
+    assert.equal(out.length, 1);
+    const f = out[0]!;
+    assert.equal(f.type, 'ATA_ERROR');
+    assert.deepEqual(f.device, { printed: 'ata1.00' });
+    assert.equal(f.ext.sact, '0x20000');
+    assert.equal(f.ext.failed_command, 'READ FPDMA QUEUED');
+    assert.equal(f.ext.cmd, '60/08:88:00:08:00/00:00:00:00:00/40');
+    assert.equal(f.ext.cmd_tag, '17');
+    assert.equal(f.ext.res, '41/40:00:00:08:00/00:00:00:00:00/40');
+    assert.equal(f.ext.err_mask, '0x409');
+    assert.equal(f.ext.err_desc, 'media error');
+    assert.equal(f.ext.ncq_failed, 'true');
+    assert.equal(f.ext.status, 'DRDY ERR');
+    assert.equal(f.ext.error, 'UNC');
+    assert.equal(f.ext.serror_flags, 'RecovComm');
+    assert.equal(f.ext.configured, 'UDMA/133');
+    assert.equal(f.ext.eh, 'complete');
+  });
+
+  it('starts one ATA_ERROR from the failed command line when the exception line was lost', () => {
+    const out = assemble(exception.slice(3));
+    assert.equal(out.length, 1);
+    assert.equal(out[0]!.type, 'ATA_ERROR');
+    assert.equal(out[0]!.ext.failed_command, 'READ FPDMA QUEUED');
+    assert.equal(out[0]!.ext.error, 'UNC');
+  });
+
+  it('gives the orphan the context key as its hold key; plain context lines carry none', () => {
+    for (const l of ['ata3.00: failed command: WRITE DMA EXT', 'ata3.00: error: { ABRT }', 'ata3.00: revalidation failed (errno=-5)']) {
+      const c = context(l);
+      assert.equal(c.context, 'ata:ata3');
+      assert.equal(c.orphan?.type, 'ATA_ERROR');
+      assert.equal(c.orphan?.hold, 'ata:ata3');
+      assert.deepEqual(c.orphan?.device, { printed: 'ata3.00' });
+    }
+    for (const l of ['ata3.00: status: { DRDY }', 'ata3: SError: { PHYRdyChg }', 'ata3.00: configured for UDMA/100', 'ata3: EH complete',
+      'ata3.00: cmd 61/08:00:00:08:00/00:00:00:00:00/40 tag 0 ncq dma 4096 out', 'ata3.00: res 40/00:00:00:00:00/00:00:00:00:00/00 Emask 0x4 (timeout)']) {
+      const c = context(l);
+      assert.equal(c.context, 'ata:ata3');
+      assert.equal(c.orphan, undefined, l);
+    }
+    assert.equal(finding('ata3: exception Emask 0x10 SAct 0x0 SErr 0x4050000 action 0xe frozen').hold, 'ata:ata3');
+  });
+
+  it('keeps libata devices unresolvable by name', () => {
+    assert.deepEqual(finding('ata7: SATA link down (SStatus 0 SControl 300)').device, { printed: 'ata7' });
+    assert.deepEqual(finding('ata7.15: hard resetting link').device, { printed: 'ata7.15' });
+  });
+
+  it('never throws on truncated, binary or huge input, and stays fast', () => {
+    const start = performance.now();
+    for (const m of [...fixtureMessages(), ...exception]) {
+      for (let i = 0; i <= m.length; i++) parser.parse(rec(m.slice(0, i)));
+      parser.parse(rec(m + 'x'.repeat(100_000)));
+      parser.parse(rec(m.replace(/\d/g, '9'.repeat(40))));
+      parser.parse(rec(`${m.slice(0, 20)}\n${m.slice(20)}`));
+      parser.parse(rec(m + ' ['.repeat(900)));
+      parser.parse(rec(m + ' 00'.repeat(600)));
+    }
+    let seed = 11;
+    const prefixes = ['sd 2:0:0:0: [sdb] tag#0 ', 'sd 2:0:0:0: ', 'ata1.00: ', 'ata1: ', 'sd 2:0:0:0: [sdb] tag#0 CDB: ', 'sd 2:0:0:0: [sdb] Sense Key : '];
+    for (let n = 0; n < 3000; n++) {
+      let s = prefixes[n % prefixes.length]!;
+      for (let i = 0; i < 80; i++) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        s += String.fromCharCode(seed % 256);
+      }
+      parser.parse(rec(s));
+    }
+    assert.ok(performance.now() - start < 3000, 'parsing stays linear');
+  });
+});
