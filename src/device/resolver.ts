@@ -1,0 +1,325 @@
+// SysfsResolver: the DeviceResolver of the agent and `prpt info`, reading
+// sysfs, /dev and the host mount table under configurable roots (EVENTS.md §4),
+// with a bounded, time-limited cache.
+//
+// The lookups are synchronous (see sysfs.ts): sysfs and devtmpfs are in-memory
+// filesystems, a read takes microseconds and cannot hang on a failing disk, and
+// a resolved device is cached, so the event path pays for sysfs once per device
+// per TTL. Input names are untrusted (they come from kernel text anyone with
+// /dev/kmsg write access can forge) and are checked before any path is built.
+import path from 'node:path';
+import type { DeviceRef } from '../parsers/types.ts';
+import type { DeviceResolver, FsIdentity, Identity, ResolverRoots, StackInfo } from './types.ts';
+import { isDmName, isHctl, isKernelName, isMajMin } from './ids.ts';
+import { primaryMount, type MountTable } from './mountinfo.ts';
+import { fsUuidOf, preferredPathOf, SysfsTree, type DeviceInfo } from './sysfs.ts';
+
+export interface ResolverOptions {
+  /** how long a resolved device is trusted (default 30 s) */
+  ttlMs?: number;
+  /** how long "no such device" is remembered (default 1 s, at most ttlMs) */
+  negativeTtlMs?: number;
+  /** how long the mount table and the /dev/disk/by-* link index are reused (default 5 s) */
+  tableTtlMs?: number;
+  /** cache bound: at most this many lookups are remembered (default 4096) */
+  maxEntries?: number;
+  /** clock in ms (tests inject one) */
+  now?: () => number;
+}
+
+interface Entry<V> {
+  value: V;
+  expires: number;
+  /** device names (kernel and dm) this answer was learned through */
+  deps: readonly string[];
+}
+
+/** A Map in least-recently-used order with a size bound and per-entry expiry. */
+class LruTtl<V> {
+  private readonly map = new Map<string, Entry<V>>();
+  private readonly max: number;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string, now: number): Entry<V> | undefined {
+    const e = this.map.get(key);
+    if (e === undefined) return undefined;
+    this.map.delete(key);
+    if (e.expires <= now) return undefined;
+    this.map.set(key, e);
+    return e;
+  }
+
+  set(key: string, e: Entry<V>): void {
+    this.map.delete(key);
+    this.map.set(key, e);
+    while (this.map.size > this.max) {
+      const oldest = this.map.keys().next();
+      if (oldest.done) break;
+      this.map.delete(oldest.value);
+    }
+  }
+
+  /**
+   * Drop what was learned through `name`, and every negative answer: a
+   * device (re)appearing can make any "no such device" wrong (`8:16`, `sdz`).
+   */
+  dropDependingOn(name: string): void {
+    for (const [k, e] of this.map) if (e.value === null || e.deps.includes(name)) this.map.delete(k);
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+interface Table<T> {
+  value: T;
+  expires: number;
+}
+
+/** Devices visited at most when describe() walks a stack. */
+const MAX_STACK = 256;
+
+function copy(id: Identity): Identity {
+  return { ...id };
+}
+
+export class SysfsResolver implements DeviceResolver {
+  readonly roots: ResolverRoots;
+  private readonly tree: SysfsTree;
+  private readonly ttlMs: number;
+  private readonly negativeTtlMs: number;
+  private readonly tableTtlMs: number;
+  private readonly now: () => number;
+  private readonly cache: LruTtl<Identity | null>;
+  private mounts: Table<MountTable> | null = null;
+  private links: Table<Map<string, string[]>> | null = null;
+
+  constructor(roots: ResolverRoots, opts: ResolverOptions = {}) {
+    this.roots = roots;
+    this.tree = new SysfsTree(roots);
+    this.ttlMs = Math.max(0, opts.ttlMs ?? 30_000);
+    this.negativeTtlMs = Math.min(this.ttlMs, Math.max(0, opts.negativeTtlMs ?? 1_000));
+    this.tableTtlMs = Math.max(0, opts.tableTtlMs ?? 5_000);
+    this.now = opts.now ?? Date.now;
+    this.cache = new LruTtl(Math.max(1, Math.floor(opts.maxEntries ?? 4096)));
+  }
+
+  /** Number of cached lookups (for tests and metrics). */
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+
+  resolve(ref: DeviceRef): Identity | null {
+    try {
+      if (ref === null || typeof ref !== 'object') return null;
+      const id =
+        (ref.name !== undefined ? this.byName(ref.name) : null) ??
+        (ref.hctl !== undefined ? this.byHctl(ref.hctl) : null) ??
+        (ref.majmin !== undefined ? this.byMajMin(ref.majmin) : null) ??
+        (ref.holderOf !== undefined ? this.byHolderOf(ref.holderOf) : null);
+      return id ? copy(id) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  filesystem(name: string, uuidHint?: string): FsIdentity {
+    try {
+      const out: FsIdentity = {};
+      if (typeof uuidHint === 'string' && uuidHint !== '') out.uuid = uuidHint;
+      if (!isKernelName(name)) return out;
+      const id = this.byName(name);
+      if (out.uuid === undefined) {
+        const uuid = fsUuidOf(this.linkIndex().get(name));
+        if (uuid !== undefined) out.uuid = uuid;
+      }
+      const table = this.mountTable();
+      let candidates = id?.majmin ? table.withMajMin(id.majmin) : [];
+      if (candidates.length === 0) candidates = table.withSource(`/dev/${name}`);
+      if (candidates.length === 0 && id?.dmName) candidates = table.withSource(`/dev/mapper/${id.dmName}`);
+      const m = primaryMount(candidates);
+      if (m) {
+        out.mountPoint = m.mountPoint;
+        out.fsType = m.fsType;
+      }
+      return out;
+    } catch {
+      return {};
+    }
+  }
+
+  describe(nameOrPath: string): StackInfo | null {
+    try {
+      const name = this.nameOf(nameOrPath);
+      if (name === null) return null;
+      const identity = this.byName(name);
+      if (identity === null) return null;
+      return {
+        identity: copy(identity),
+        below: this.walk(name, 'slaves'),
+        above: this.walk(name, 'holders'),
+        fs: this.filesystem(name),
+        links: [...(this.linkIndex().get(name) ?? [])],
+      };
+    } catch {
+      return null;
+    }
+  }
+
+  invalidate(name?: string): void {
+    this.links = null;
+    if (name === undefined) {
+      this.cache.clear();
+      this.mounts = null;
+      return;
+    }
+    if (typeof name === 'string') this.cache.dropDependingOn(name);
+  }
+
+  invalidateMounts(): void {
+    this.mounts = null;
+  }
+
+  // -------------------------------------------------------------------------
+  // cached lookups
+
+  private cached(key: string, compute: () => { id: Identity; deps: string[] } | null): Identity | null {
+    const now = this.now();
+    const hit = this.cache.get(key, now);
+    if (hit !== undefined) return hit.value;
+    const r = compute();
+    if (r === null) {
+      if (this.negativeTtlMs > 0) this.cache.set(key, { value: null, expires: now + this.negativeTtlMs, deps: [] });
+      return null;
+    }
+    if (this.ttlMs > 0) this.cache.set(key, { value: r.id, expires: now + this.ttlMs, deps: r.deps });
+    return r.id;
+  }
+
+  private byName(name: string): Identity | null {
+    if (!isKernelName(name)) return null;
+    return this.cached(`n:${name}`, () => this.fromDir(this.tree.dirOfName(name)));
+  }
+
+  private byMajMin(majmin: string): Identity | null {
+    if (!isMajMin(majmin)) return null;
+    return this.cached(`m:${majmin}`, () => this.fromDir(this.tree.dirOfMajMin(majmin)));
+  }
+
+  private byHctl(hctl: string): Identity | null {
+    if (!isHctl(hctl)) return null;
+    return this.cached(`h:${hctl}`, () => {
+      const name = this.tree.nameOfHctl(hctl);
+      return name === null ? null : this.fromDir(this.tree.dirOfName(name));
+    });
+  }
+
+  /** The device-mapper map holding the path device `majmin` (/sys/dev/block/M:m/holders/dm-*). */
+  private byHolderOf(majmin: string): Identity | null {
+    if (!isMajMin(majmin)) return null;
+    return this.cached(`H:${majmin}`, () => {
+      const pathDir = this.tree.dirOfMajMin(majmin);
+      if (pathDir === null) return null;
+      const holders = this.tree.stacked(pathDir, 'holders');
+      // the map is a dm device; prefer one if anything else holds the path too
+      const pick = holders.find((h) => h.startsWith('dm-')) ?? holders[0];
+      if (pick === undefined) return null;
+      const r = this.fromDir(this.tree.dirOfName(pick));
+      return r === null ? null : { id: r.id, deps: [...r.deps, path.basename(pathDir)] };
+    });
+  }
+
+  private fromDir(dir: string | null): { id: Identity; deps: string[] } | null {
+    if (dir === null) return null;
+    const info = this.tree.info(dir);
+    if (info === null) return null;
+    return { id: this.identityOf(info), deps: depsOf(info) };
+  }
+
+  private identityOf(info: DeviceInfo): Identity {
+    const id: Identity = { name: info.name, wwid: info.wwid };
+    if (info.majmin) id.majmin = info.majmin;
+    if (info.dmName) id.dmName = info.dmName;
+    const preferred = preferredPathOf(this.linkIndex().get(info.name));
+    if (preferred !== undefined) id.preferredPath = preferred;
+    return id;
+  }
+
+  private linkIndex(): Map<string, string[]> {
+    const now = this.now();
+    if (this.links === null || this.links.expires <= now) this.links = { value: this.tree.diskLinks(), expires: now + this.tableTtlMs };
+    return this.links.value;
+  }
+
+  private mountTable(): MountTable {
+    const now = this.now();
+    if (this.mounts === null || this.mounts.expires <= now) this.mounts = { value: this.tree.mountTable(), expires: now + this.tableTtlMs };
+    return this.mounts.value;
+  }
+
+  // -------------------------------------------------------------------------
+  // describe()
+
+  /** The kernel name for `sdb`, `/dev/sdb`, `/dev/disk/by-id/…`, `8:16`, `2:0:0:0`, `dm-0`, `mpatha`, `/dev/mapper/mpatha`. */
+  private nameOf(input: string): string | null {
+    if (typeof input !== 'string') return null;
+    const s = input.trim();
+    if (s === '' || s.length > 4096 || s.includes('\0')) return null;
+    if (isMajMin(s)) {
+      const dir = this.tree.dirOfMajMin(s);
+      return dir === null ? null : path.basename(dir);
+    }
+    if (isHctl(s)) return this.tree.nameOfHctl(s);
+    if (s.startsWith('/')) {
+      const norm = path.posix.normalize(s);
+      const devRoot = path.resolve(this.roots.dev);
+      let rel: string | null = null;
+      if (norm.startsWith('/dev/')) rel = norm.slice(5);
+      else if (norm.startsWith(devRoot + '/')) rel = norm.slice(devRoot.length + 1);
+      if (rel === null || rel === '' || rel.split('/').some((seg) => seg === '..' || seg === '.')) return null;
+      if (isKernelName(rel) && this.tree.dirOfName(rel) !== null) return rel;
+      const viaLink = this.tree.followDevLink(path.join(devRoot, rel));
+      if (viaLink !== null && this.tree.dirOfName(viaLink) !== null) return viaLink;
+      if (rel.startsWith('mapper/')) return this.tree.nameOfDmName(rel.slice(7));
+      return null;
+    }
+    if (isKernelName(s) && this.tree.dirOfName(s) !== null) return s;
+    return isDmName(s) ? this.tree.nameOfDmName(s) : null;
+  }
+
+  /** Devices below or above `name`, breadth first (nearest first), each once. */
+  private walk(name: string, which: 'holders' | 'slaves'): Identity[] {
+    const out: Identity[] = [];
+    const seen = new Set<string>([name]);
+    const queue = [name];
+    while (queue.length > 0 && seen.size < MAX_STACK) {
+      const cur = queue.shift()!;
+      const dir = this.tree.dirOfName(cur);
+      if (dir === null) continue;
+      for (const next of this.tree.stacked(dir, which)) {
+        if (seen.has(next)) continue;
+        seen.add(next);
+        const id = this.byName(next);
+        if (id === null) continue;
+        out.push(copy(id));
+        queue.push(next);
+      }
+    }
+    return out;
+  }
+}
+
+function depsOf(info: DeviceInfo): string[] {
+  const deps = [info.name];
+  if (info.parent) deps.push(info.parent);
+  if (info.dmName) deps.push(info.dmName);
+  return deps;
+}
