@@ -71,29 +71,39 @@ function main(): void {
     metrics, log: silentLogger(), contextWindowMs: 50, maxHeld: 256, manualFlush: true,
     synth: { hostname: 'bench-node', bootId: '3abeb66d-af25-4510-a658-b2fcb7e27605', bootEpochUs: Date.now() * 1000, resolver: new SysfsResolver(roots), source: '/dev/kmsg' },
   });
-  const pool = buildPool(4096);
-  const run = (n: number, seq0: number, sample: (i: number) => void) => {
+  // The records as read(2) hands them to the collector: bytes in a buffer.
+  // The loop does what the collector does with them (latin1 decode, parse).
+  const POOL = 1 << 16;
+  const templates = buildPool(4096);
+  const records: Buffer[] = [];
+  for (let i = 0; i < POOL; i++) {
+    const [level, msg, dict] = templates[i & 4095]!;
+    records.push(Buffer.from(`${level},${i},${i * 37},-;${msg}\n${dict}`, 'latin1'));
+  }
+  const run = (n: number, sample: (i: number) => void) => {
     for (let i = 0; i < n; i++) {
-      const [level, msg, dict] = pool[i & 4095]!;
-      const seq = seq0 + i;
-      const text = `${level},${seq},${seq * 37},-;${msg}\n${dict}`;
-      const r = parseKmsgRecord(text);
+      const b = records[i & (POOL - 1)]!;
+      const r = parseKmsgRecord(b.toString('latin1', 0, b.length));
       if (r.ok) bus.ingest(r.record, NO_TICKET);
       if ((i & 1023) === 0) bus.flushExpired(Infinity);
       sample(i);
     }
     bus.drain();
   };
-  run(50_000, 0, () => {}); // warm-up: JIT, resolver cache
+  run(50_000, () => {}); // warm-up: JIT, resolver cache
   events = 0;
   bytes = 0;
   globalThis.gc?.();
+  const retained0 = process.memoryUsage().heapUsed;
+  run(50_000, () => {}); // a full GC shrinks the young generation: let it grow back before timing
+  events = 0;
+  bytes = 0;
   const mem: string[] = [];
   let peakRss = 0;
   let peakHeap = 0;
   const start = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
-  run(TOTAL, 1_000_000, (i) => {
+  run(TOTAL, (i) => {
     if (i % 100_000 === 0) {
       const m = process.memoryUsage();
       peakRss = Math.max(peakRss, m.rss);
@@ -105,11 +115,14 @@ function main(): void {
   const cpu = process.cpuUsage(cpu0);
   const m = process.memoryUsage();
   peakRss = Math.max(peakRss, m.rss);
+  globalThis.gc?.();
+  const retained1 = process.memoryUsage().heapUsed;
   console.log(`pipeline benchmark: ${TOTAL.toLocaleString('en')} records (half storage lines of every system, half unrelated), node ${process.version}, ${os.cpus()[0]?.model ?? ''}`);
   console.log(`  records/s:           ${Math.round(TOTAL / secs).toLocaleString('en')}  (${secs.toFixed(2)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s CPU)`);
   console.log(`  events emitted:      ${events.toLocaleString('en')} (${mb(bytes)} of JSON)`);
   console.log(`  peak RSS:            ${mb(peakRss)}; peak heap used ${mb(peakHeap)}`);
   console.log(`  heap used by record: ${mem.join(' ')}`);
+  if (globalThis.gc) console.log(`  heap after full GC:  ${mb(retained0)} before the run, ${mb(retained1)} after it (flat = nothing accumulates)`);
   console.log(`  target: >= 300,000 records/s — ${TOTAL / secs >= 300_000 ? 'MET' : 'NOT MET'}`);
 }
 

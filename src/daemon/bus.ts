@@ -8,7 +8,7 @@ import { SYSTEMS } from '../events/schema.ts';
 import { classify } from '../kmsg/classify.ts';
 import type { KernelRecord } from '../kmsg/record.ts';
 import type { Logger } from '../log/logger.ts';
-import type { AgentMetrics } from '../metrics/agent-metrics.ts';
+import type { AgentMetrics, Tally } from '../metrics/agent-metrics.ts';
 import { type ClassifiedRecord, type Finding, isContext, type Parser } from '../parsers/types.ts';
 import { Assembler, type FlushReason, type Held } from './assembler.ts';
 import { type SynthContext, synthesize } from './synthesize.ts';
@@ -71,7 +71,7 @@ export class Bus {
   private readonly assembler: Assembler<HeldMeta>;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
-  private readonly eventCounters = new Map<string, { inc(n?: number): void }>();
+  private readonly eventTallies = new Map<string, Tally>();
 
   constructor(opts: BusOptions) {
     this.opts = opts;
@@ -94,7 +94,7 @@ export class Bus {
   ingest(raw: KernelRecord, ticket: Ticket): void {
     const system = classify(raw);
     if (system === null) {
-      this.opts.metrics.unclassified.inc();
+      this.opts.metrics.unclassifiedTally.n++;
       return;
     }
     const routes = this.rawRoutes.get(system);
@@ -152,12 +152,12 @@ export class Bus {
   /** A synthetic event: to every receiver, and to parsers that asked for synthetic input. */
   publish(ev: StorageEvent, ticket: Ticket, producer?: string): void {
     const key = `${ev.system}\0${ev.event_type}\0${ev.severity}`;
-    let counter = this.eventCounters.get(key);
-    if (!counter) {
-      counter = this.opts.metrics.events.labels(ev.system, ev.event_type, ev.severity);
-      this.eventCounters.set(key, counter);
+    let tally = this.eventTallies.get(key);
+    if (!tally) {
+      tally = this.opts.metrics.eventTally(ev.system, ev.event_type, ev.severity);
+      this.eventTallies.set(key, tally);
     }
-    counter.inc();
+    tally.n++;
     if (ev.event_type === 'KERNEL_LOG_SUPPRESSED') {
       const n = Number(ev.extentions.suppressed);
       if (Number.isSafeInteger(n) && n > 0) this.opts.metrics.suppressed.inc(n);

@@ -47,6 +47,32 @@ export class FsUuidMemory {
   }
 }
 
+/** `{dev}`, `{member}`… → names; an unknown `{key}` stays as written. (No regex: once per event.) */
+function fillNames(template: string, names: Record<string, string>): string {
+  let out = '';
+  let from = 0;
+  for (;;) {
+    const open = template.indexOf('{', from);
+    const close = open >= 0 ? template.indexOf('}', open + 1) : -1;
+    if (close < 0) return out + template.slice(from);
+    const value = names[template.slice(open + 1, close)];
+    out += template.slice(from, open) + (value ?? template.slice(open, close + 1));
+    from = close + 1;
+  }
+}
+
+/**
+ * Microseconds since the epoch as decimal text. String(n) on a number this
+ * large takes V8's double-to-string path; two small integers are much cheaper.
+ */
+function usToString(us: number): string {
+  const sec = Math.floor(us / 1_000_000);
+  const frac = us - sec * 1_000_000;
+  if (sec <= 0 || !Number.isSafeInteger(us)) return String(Math.floor(us));
+  const f = String(frac);
+  return `${sec}${'000000'.slice(f.length)}${f}`;
+}
+
 function resolveRef(ctx: SynthContext, ref: DeviceRef): Identity | null {
   return ctx.resolver ? ctx.resolver.resolve(ref) : null;
 }
@@ -58,7 +84,9 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
   if (f.severity) severity = worse(severity, f.severity);
 
   const tsUs = rec.tsUsec >= 0 ? ctx.bootEpochUs + rec.tsUsec : Date.now() * 1000;
-  const ext: Record<string, string> = { ...f.ext };
+  // The finding is the parser's fresh object and dies here: extend its ext in
+  // place instead of copying it (this runs for every event).
+  const ext: Record<string, string> = f.ext;
   let devName = '';
   let devWwid = '';
   const names: Record<string, string> = {};
@@ -105,12 +133,11 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
     }
   }
 
-  let msg = f.msg;
-  if (msg.indexOf('{') >= 0) msg = msg.replace(/\{([a-z_]+)\}/g, (whole, key: string) => names[key] ?? whole);
+  const msg = f.msg.indexOf('{') >= 0 ? fillNames(f.msg, names) : f.msg;
 
   ext.raw_msg = rec.message;
   if (rec.seq >= 0) ext.kmsg_seq = String(rec.seq);
-  ext.timestamp_us = String(tsUs);
+  ext.timestamp_us = usToString(tsUs);
   if (rec.level >= 0) ext.kernel_level = String(rec.level);
   ext.kind = 'synthetic';
   ext.plugin = plugin;

@@ -32,12 +32,16 @@ interface Entry<V> {
   expires: number;
   /** device names (kernel and dm) this answer was learned through */
   deps: readonly string[];
+  /** set by the cache: its insertion counter when the entry went in */
+  seq?: number;
 }
 
-/** A Map in least-recently-used order with a size bound and per-entry expiry. */
-class LruTtl<V> {
+/** A Map in (approximately) least-recently-used order with a size bound and per-entry expiry. */
+class TtlCache<V> {
   private readonly map = new Map<string, Entry<V>>();
   private readonly max: number;
+  /** insertion counter: how many entries were (re)inserted before this one */
+  private clock = 0;
 
   constructor(max: number) {
     this.max = max;
@@ -50,13 +54,23 @@ class LruTtl<V> {
   get(key: string, now: number): Entry<V> | undefined {
     const e = this.map.get(key);
     if (e === undefined) return undefined;
-    this.map.delete(key);
-    if (e.expires <= now) return undefined;
-    this.map.set(key, e);
+    if (e.expires <= now) {
+      this.map.delete(key);
+      return undefined;
+    }
+    // Approximate LRU: move to the young end only when at least half the
+    // cache was inserted since (a delete+set on every hit cost ~3% of the
+    // pipeline benchmark), so a hot device still outlives a flood of new names.
+    if (this.clock - (e.seq ?? 0) >= this.max >> 1) {
+      this.map.delete(key);
+      e.seq = ++this.clock;
+      this.map.set(key, e);
+    }
     return e;
   }
 
   set(key: string, e: Entry<V>): void {
+    e.seq = ++this.clock;
     this.map.delete(key);
     this.map.set(key, e);
     while (this.map.size > this.max) {
@@ -98,7 +112,7 @@ export class SysfsResolver implements DeviceResolver {
   private readonly negativeTtlMs: number;
   private readonly tableTtlMs: number;
   private readonly now: () => number;
-  private readonly cache: LruTtl<Identity | null>;
+  private readonly cache: TtlCache<Identity | null>;
   private mounts: Table<MountTable> | null = null;
   private links: Table<Map<string, string[]>> | null = null;
 
@@ -109,7 +123,7 @@ export class SysfsResolver implements DeviceResolver {
     this.negativeTtlMs = Math.min(this.ttlMs, Math.max(0, opts.negativeTtlMs ?? 1_000));
     this.tableTtlMs = Math.max(0, opts.tableTtlMs ?? 5_000);
     this.now = opts.now ?? Date.now;
-    this.cache = new LruTtl(Math.max(1, Math.floor(opts.maxEntries ?? 4096)));
+    this.cache = new TtlCache(Math.max(1, Math.floor(opts.maxEntries ?? 4096)));
   }
 
   /** Number of cached lookups (for tests and metrics). */
@@ -117,7 +131,7 @@ export class SysfsResolver implements DeviceResolver {
     return this.cache.size;
   }
 
-  resolve(ref: DeviceRef): Identity | null {
+  resolve(ref: DeviceRef): Readonly<Identity> | null {
     try {
       if (ref === null || typeof ref !== 'object') return null;
       const id =
@@ -125,7 +139,7 @@ export class SysfsResolver implements DeviceResolver {
         (ref.hctl !== undefined ? this.byHctl(ref.hctl) : null) ??
         (ref.majmin !== undefined ? this.byMajMin(ref.majmin) : null) ??
         (ref.holderOf !== undefined ? this.byHolderOf(ref.holderOf) : null);
-      return id ? copy(id) : null;
+      return id;
     } catch {
       return null;
     }
@@ -200,6 +214,8 @@ export class SysfsResolver implements DeviceResolver {
       if (this.negativeTtlMs > 0) this.cache.set(key, { value: null, expires: now + this.negativeTtlMs, deps: [] });
       return null;
     }
+    // frozen: resolve() hands the cached object out without copying it
+    Object.freeze(r.id);
     if (this.ttlMs > 0) this.cache.set(key, { value: r.id, expires: now + this.ttlMs, deps: r.deps });
     return r.id;
   }

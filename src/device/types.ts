@@ -51,7 +51,8 @@ export interface DeviceResolver {
    * Resolve a device reference. Never throws; returns null when nothing in
    * sysfs matches (the caller then keeps the kernel's identifier and counts it).
    */
-  resolve(ref: DeviceRef): Identity | null;
+  /** The identity is shared with the cache and frozen: read it, do not change it. */
+  resolve(ref: DeviceRef): Readonly<Identity> | null;
   /** filesystem identity of a block device name (mount point from the host mount table) */
   filesystem(name: string, uuidHint?: string): FsIdentity;
   /** identity and stack for `prpt info` */

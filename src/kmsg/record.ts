@@ -65,6 +65,30 @@ function isDigits(s: string): boolean {
   return true;
 }
 
+const COMMA = 44;
+
+/** index of the first non-digit at or after `from` (before `limit`) */
+function digitsEnd(s: string, from: number, limit: number): number {
+  let i = from;
+  while (i < limit) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    i++;
+  }
+  return i;
+}
+
+/** The specific complaint about a bad prefix (the slow path: only for bad records). */
+function prefixError(prefix: string): string {
+  const fields = prefix.split(',');
+  if (fields.length < 4) return `prefix has ${fields.length} fields, expected PRI,SEQ,TS_USEC,FLAG`;
+  const [priS, seqS, tsS] = fields as [string, string, string];
+  if (!isDigits(priS)) return `PRI "${priS.slice(0, 20)}" is not a number`;
+  if (!isDigits(seqS)) return `SEQ "${seqS.slice(0, 20)}" is not a number`;
+  if (!isDigits(tsS)) return `TS_USEC "${tsS.slice(0, 20)}" is not a number`;
+  return 'PRI, SEQ or TS_USEC out of range';
+}
+
 /**
  * Parse one /dev/kmsg record: `PRI,SEQ,TS_USEC,FLAG[,…];MESSAGE\n` followed by
  * zero or more ` KEY=VALUE\n` continuation lines.
@@ -73,15 +97,19 @@ export function parseKmsgRecord(text: string): RecordResult {
   const semi = text.indexOf(';');
   if (semi < 0) return { ok: false, error: 'no ";" between the prefix and the message' };
   if (semi > 128) return { ok: false, error: 'prefix longer than 128 characters' };
-  const fields = text.slice(0, semi).split(',');
-  if (fields.length < 4) return { ok: false, error: `prefix has ${fields.length} fields, expected PRI,SEQ,TS_USEC,FLAG` };
-  const [priS, seqS, tsS, flag] = fields as [string, string, string, string];
-  if (!isDigits(priS)) return { ok: false, error: `PRI "${priS.slice(0, 20)}" is not a number` };
-  if (!isDigits(seqS)) return { ok: false, error: `SEQ "${seqS.slice(0, 20)}" is not a number` };
-  if (!isDigits(tsS)) return { ok: false, error: `TS_USEC "${tsS.slice(0, 20)}" is not a number` };
-  const pri = Number(priS);
-  const seq = Number(seqS);
-  const tsUsec = Number(tsS);
+  // The prefix by hand, not split(','): this runs for every kernel record.
+  const priEnd = digitsEnd(text, 0, semi);
+  const seqEnd = priEnd < semi && text.charCodeAt(priEnd) === COMMA ? digitsEnd(text, priEnd + 1, semi) : -1;
+  const tsEnd = seqEnd >= 0 && seqEnd < semi && text.charCodeAt(seqEnd) === COMMA ? digitsEnd(text, seqEnd + 1, semi) : -1;
+  if (priEnd === 0 || priEnd - 0 > 20 || seqEnd <= priEnd + 1 || seqEnd - priEnd > 21 || tsEnd <= seqEnd + 1 || tsEnd - seqEnd > 21 ||
+      tsEnd >= semi || text.charCodeAt(tsEnd) !== COMMA) {
+    return { ok: false, error: prefixError(text.slice(0, semi)) };
+  }
+  const pri = Number(text.slice(0, priEnd));
+  const seq = Number(text.slice(priEnd + 1, seqEnd));
+  const tsUsec = Number(text.slice(seqEnd + 1, tsEnd));
+  const flagEnd = text.indexOf(',', tsEnd + 1);
+  const flag = text.slice(tsEnd + 1, flagEnd >= 0 && flagEnd < semi ? flagEnd : semi);
   if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(tsUsec) || pri > 1023) {
     return { ok: false, error: 'PRI, SEQ or TS_USEC out of range' };
   }

@@ -64,4 +64,21 @@ describe('event model', () => {
     assert.notEqual(a, kmsgEventId('00000000-af25-4510-a658-b2fcb7e27605', 101));
     assert.notEqual(uuidV5('x'), uuidV5('y'));
   });
+  it('uuidV5 follows RFC 9562 (checked against Python uuid.uuid5 with the same namespace)', () => {
+    // python3 -c 'import uuid; print(uuid.uuid5(uuid.UUID("6f1c2b7e-4a3d-4e0b-9c5f-8a1d2e3b4c5d"), NAME))'
+    assert.equal(uuidV5('3abeb66d-af25-4510-a658-b2fcb7e27605/101'), '62e54615-4e83-5ca7-b00a-22bdcd8252b8');
+    assert.equal(uuidV5('sdb/é/ü'), '03d0e37c-2b82-5591-8ead-5fdb8b8088cc');
+  });
+  it('kmsgEventId is uuidV5 of "<boot id>/<seq>", also when calls interleave', () => {
+    const boots = ['3abeb66d-af25-4510-a658-b2fcb7e27605', 'ffffffff-0000-4000-8000-000000000000'];
+    for (let i = 0; i < 50; i++) {
+      const boot = boots[i % 3 === 0 ? 1 : 0]!;
+      const seq = i * 7919;
+      const id = kmsgEventId(boot, seq);
+      if (i % 5 === 0) uuidV5(`unrelated name ${i}`);
+      assert.equal(id, uuidV5(`${boot}/${seq}`));
+      assert.equal(kmsgEventId(boot, seq), id);
+    }
+    assert.equal(kmsgEventId('3abeb66d-af25-4510-a658-b2fcb7e27605', 101), '62e54615-4e83-5ca7-b00a-22bdcd8252b8');
+  });
 });

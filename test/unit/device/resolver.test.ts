@@ -93,10 +93,12 @@ describe('SysfsResolver lookups', () => {
     assert.equal(r.resolve({ printed: 'ata1.00' }), null);
   });
 
-  it('returns copies: a caller changing an answer does not change the cache', () => {
+  it('returns frozen answers: a caller cannot change the cache', () => {
     const a = r.resolve({ printed: 'sdb', name: 'sdb' });
     assert.ok(a);
-    a.wwid = 'changed';
+    assert.throws(() => {
+      (a as { wwid: string }).wwid = 'changed';
+    }, TypeError);
     assert.equal(r.resolve({ printed: 'sdb', name: 'sdb' })?.wwid, FAKE.sdbWwid);
   });
 
