@@ -1,0 +1,84 @@
+// The contract between the StorageManager and its backends (STORAGE.md §4),
+// shared by the built-in backends and ES-module backends loaded from
+// PluginSearchPath. A module backend's default export (or named export
+// `backend`) is a BackendFactory.
+import type { z } from 'zod';
+import type { StorageEvent } from '../events/schema.ts';
+import type { CompiledFilter } from '../filter/types.ts';
+import type { Logger } from '../log/logger.ts';
+
+/** findEvents arguments (elos): times in Unix microseconds; 0 = unbounded. */
+export interface EventQuery {
+  /** null: every event */
+  filter: CompiledFilter | null;
+  /** inclusive upper bound on the event time (µs), 0 = none */
+  newest: number;
+  /** exclusive lower bound on the event time (µs), 0 = none */
+  oldest: number;
+  /** at most this many events, 0 = unbounded */
+  limit: number;
+}
+
+export interface QueryResult {
+  /** newest first */
+  events: StorageEvent[];
+  /** true when `limit` cut the result */
+  isTruncated: boolean;
+}
+
+export interface BackendHealth {
+  ok: boolean;
+  /** why not, for status and logs (no secrets) */
+  detail?: string;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Open files, connect, create tables. Rejects with a clear message when it cannot. */
+  start(): Promise<void>;
+  /**
+   * Store a batch, in order. Resolves only when the batch is durable as far
+   * as this backend promises (that resolution is the acknowledgement: the
+   * agent then lets the kernel read position move past those records).
+   * Rejects when nothing of the batch was stored (the manager spools and
+   * retries the whole batch, so persisting must be idempotent by
+   * (event_id, event_type): a replayed event is stored once).
+   */
+  persist(events: readonly StorageEvent[]): Promise<void>;
+  findEvents(query: EventQuery): Promise<QueryResult>;
+  /** Flush and close; safe to call twice and after a failed start. */
+  shutdown(): Promise<void>;
+  health(): BackendHealth;
+}
+
+export interface BackendContext {
+  log: Logger;
+  /** the agent's state directory (default locations of files live under it) */
+  stateDir: string;
+  /** the node name, for `%host%` in paths */
+  hostname: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface BackendFactory<C = unknown> {
+  /** what `File` names: `memory`, `jsonl`, `sqlite`, `postgres`, or the module's own name */
+  readonly file: string;
+  /** validates `Config`; its errors are reported with the backend's name */
+  readonly configSchema: z.ZodType<C>;
+  create(name: string, config: C, ctx: BackendContext): Backend;
+}
+
+/** The time of an event in Unix microseconds: extentions.timestamp_us when valid, else timestamp seconds. */
+export function eventTimeUs(ev: StorageEvent): number {
+  const us = ev.extentions.timestamp_us;
+  if (us !== undefined && us.length > 0 && us.length <= 17) {
+    const n = Number(us);
+    if (Number.isSafeInteger(n) && n > 0) return n;
+  }
+  return ev.timestamp * 1_000_000;
+}
+
+/** The stable identity of a stored event: a raw record's id is shared by the synthetic events made from it. */
+export function eventKey(ev: StorageEvent): string {
+  return `${ev.event_id}/${ev.event_type}`;
+}
