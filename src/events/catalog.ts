@@ -47,7 +47,8 @@ export const CATALOG = {
   SCSI_SPINNING_UP_DISK: e('scsi', 7102, false, 'the disk is spinning up'),
   SCSI_UNALIGNED_PARTIAL_COMPLETION: e('scsi', 6106, true, 'a command completed partially, not on a sector boundary', { floor: 'warn' }),
   ATA_ERROR: e('scsi', 6150, true, 'the ATA device reported an exception', { floor: 'error' }),
-  ATA_LINK_DOWN: e('scsi', 6151, true, 'the SATA link went down', { floor: 'error' }),
+  // warn, not error: at every boot libata prints "SATA link down" for each empty port (at info level).
+  ATA_LINK_DOWN: e('scsi', 6151, true, 'the SATA link went down', { floor: 'warn' }),
   ATA_LINK_RESET: e('scsi', 6152, true, 'the ATA link is being reset', { floor: 'warn' }),
   ATA_LINK_UP: e('scsi', 7150, false, 'the SATA link came up'),
   // nvme
