@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # hack/ci-deps.sh — make the machine ready for the root test suite
-# (test/root/: real loop devices, FUSE, ext4 images). Idempotent.
+# (test/root/: real loop devices, FUSE, ext4 images, a real PostgreSQL
+# server). Idempotent.
 #
 # As root: installs the Debian packages below when any is missing (apt-get
 # update only then), loads the loop and fuse kernel modules when they are
@@ -14,9 +15,14 @@
 #   e2fsprogs      mkfs.ext4, debugfs
 #   util-linux     losetup, mount, umount, dmesg
 #   procps         pgrep, pkill, ps
+#   postgresql     initdb, pg_ctl (/usr/lib/postgresql/<ver>/bin) and the
+#                  `postgres` user, for the throwaway clusters of
+#                  test/helpers/postgres.ts (brings postgresql-client too).
+#                  No system cluster is created or started: the tests make
+#                  their own (see create_main_cluster below).
 set -euo pipefail
 
-packages=(fuse3 python3-fusepy e2fsprogs util-linux procps)
+packages=(fuse3 python3-fusepy e2fsprogs util-linux procps postgresql)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "hack/ci-deps.sh: *** WARNING: NOT ROOT — installed nothing; tests that need the real kernel (loop devices, FUSE, mount) will be SKIPPED. Run as root (CI does). ***" >&2
@@ -49,6 +55,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Debian's postgresql-common would create and start a "main" cluster on
+  # install; the tests need none, and a system server on 5432 only gets in
+  # the way. Its createcluster.conf includes this directory.
+  mkdir -p /etc/postgresql-common/createcluster.d
+  nomain=/etc/postgresql-common/createcluster.d/peripety-no-main-cluster.conf
+  [ -f "$nomain" ] || echo 'create_main_cluster = false' > "$nomain"
   log=$(mktemp)
   trap 'rm -f "$log"' EXIT
   if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
