@@ -1,0 +1,461 @@
+// `File: "sqlite"`: the default store on every node, an embedded database
+// through node:sqlite (no native dependency of our own).
+//
+// Durability: the database runs in WAL mode. With `Synchronous: "NORMAL"`
+// (default) a persist resolves once its transaction is committed to the WAL:
+// it survives the agent being killed (SIGKILL, OOM), and only an OS crash or
+// power loss can lose the last committed transactions (never corrupt the
+// database). `Synchronous: "FULL"` fsyncs the WAL at every commit, so an
+// acknowledged batch survives an OS crash too, at the cost of one fsync per
+// batch.
+//
+// DatabaseSync is synchronous: every statement runs on the event loop. That
+// is acceptable because each unit of work is small and bounded: one persist
+// call is one transaction with a prepared statement (about 15 ms for 1000
+// events; the caller bounds the batch size), retention deletes in chunks of
+// RETENTION_CHUNK rows and yields between chunks, and a query stops reading
+// rows at limit+1 (an unbounded query, limit 0, reads its whole range). The
+// longest pause is a WAL checkpoint, once per 64 MiB of WAL (under a
+// sustained burst, about every 15,000 events): around 100 ms.
+//
+// Idempotence: UNIQUE(event_id, event_type) with INSERT OR IGNORE, so a
+// replayed batch, however old, is stored once.
+//
+// Retention: rows older than MaxAgeDays (event time against the wall clock)
+// and the oldest rows beyond MaxRows are deleted at start, every minute and
+// after a batch that took the table over MaxRows, so the table can exceed
+// MaxRows briefly (by at most about one batch).
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
+import { z } from 'zod';
+import { SEVERITIES, SYSTEMS, type StorageEvent } from '../../events/schema.ts';
+import type { FilterHints } from '../../filter/types.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
+import { eventTimeUs } from '../types.ts';
+
+/** The schema this code writes (PRAGMA user_version); a migration bumps it. */
+export const SCHEMA_VERSION = 1;
+/** rows per DELETE: a chunk on a large database takes a few milliseconds */
+export const RETENTION_CHUNK = 1000;
+const RETENTION_INTERVAL_MS = 60_000;
+/** also run retention after this many batches, so a burst is trimmed before the next tick */
+const RETENTION_EVERY_BATCHES = 256;
+const DAY_US = 86_400_000_000;
+/** 64 MiB of 4 KiB pages */
+const WAL_CHECKPOINT_PAGES = 16_384;
+
+const int = (key: string, min: number, max: number, unit: string) =>
+  z
+    .number({ error: `${key} must be a number (${unit})` })
+    .int({ error: `${key} must be a whole number (${unit})` })
+    .min(min, { error: `${key} must be from ${min} to ${max} (${unit})` })
+    .max(max, { error: `${key} must be from ${min} to ${max} (${unit})` });
+
+export const SqliteConfig = z
+  .strictObject({
+    /** database file; relative paths are under the agent's state directory (default `<stateDir>/events.db`) */
+    Path: z
+      .string({ error: 'Path must be a file path' })
+      .min(1, { error: 'Path must not be empty' })
+      .max(4096, { error: 'Path must be at most 4096 characters' })
+      .refine((p) => !p.includes('\0'), { error: 'Path must not contain NUL' })
+      .optional(),
+    MaxAgeDays: int('MaxAgeDays', 1, 36_500, 'days').default(30),
+    MaxRows: int('MaxRows', 1, 1_000_000_000, 'rows').default(5_000_000),
+    Synchronous: z.enum(['NORMAL', 'FULL'], { error: 'Synchronous must be "NORMAL" or "FULL"' }).default('NORMAL'),
+    /** open an existing database for queries only (e.g. from the CLI while the agent writes it) */
+    ReadOnly: z.boolean({ error: 'ReadOnly must be true or false' }).default(false),
+  })
+  // `Config` may be left out of the plugin entry: every key has a default.
+  .prefault({});
+export type SqliteConfig = z.infer<typeof SqliteConfig>;
+
+const COLUMNS = [
+  'time_us', 'timestamp', 'hostname', 'severity', 'system', 'event_type',
+  'event_id', 'dev_wwid', 'dev_name', 'msg', 'extentions',
+] as const;
+
+const SCHEMA_V1 = `
+CREATE TABLE events (
+  time_us    INTEGER NOT NULL,
+  timestamp  INTEGER NOT NULL,
+  hostname   TEXT NOT NULL,
+  severity   TEXT NOT NULL,
+  system     TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  event_id   TEXT NOT NULL,
+  dev_wwid   TEXT NOT NULL,
+  dev_name   TEXT NOT NULL,
+  msg        TEXT NOT NULL,
+  extentions TEXT NOT NULL,
+  UNIQUE (event_id, event_type)
+);
+CREATE INDEX events_time ON events (time_us);
+CREATE INDEX events_system_time ON events (system, time_us);
+CREATE INDEX events_type_time ON events (event_type, time_us);
+CREATE INDEX events_wwid_time ON events (dev_wwid, time_us);
+CREATE INDEX events_host_time ON events (hostname, time_us);
+PRAGMA user_version = 1;
+`;
+
+/** hint fields that may go into SQL, in a fixed order so equal hint sets give the same statement */
+const HINT_FIELDS = ['system', 'event_type', 'dev_wwid', 'hostname', 'event_id', 'dev_name'] as const;
+const SEVERITY_SET: ReadonlySet<string> = new Set(SEVERITIES);
+const SYSTEM_SET: ReadonlySet<string> = new Set(SYSTEMS);
+const QUERY_CACHE_MAX = 64;
+
+export interface RetentionResult {
+  byAge: number;
+  byRows: number;
+}
+
+export class SqliteBackend implements Backend {
+  readonly name: string;
+  readonly path: string;
+  private readonly config: SqliteConfig;
+  private readonly log: Logger;
+  private db: DatabaseSync | null = null;
+  private insert: StatementSync | null = null;
+  private readonly queries = new Map<string, StatementSync>();
+  /** exact, kept from count(*) at start plus inserts minus deletes */
+  private rows = 0;
+  private batchesSinceRetention = 0;
+  private retention: Promise<RetentionResult> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private closing = false;
+  private lastError: string | null = null;
+
+  constructor(name: string, config: SqliteConfig, ctx: BackendContext) {
+    this.name = name;
+    this.config = config;
+    this.log = ctx.log.child({ backend: name, file: 'sqlite' });
+    this.path = path.resolve(ctx.stateDir, config.Path ?? 'events.db');
+  }
+
+  async start(): Promise<void> {
+    if (this.db !== null) return;
+    this.closing = false;
+    const ro = this.config.ReadOnly;
+    let db: DatabaseSync;
+    try {
+      if (!ro) makeDirs(path.dirname(this.path));
+      // Short: a wait for a lock blocks the event loop (only another writer on the same file holds one).
+      db = new DatabaseSync(this.path, { readOnly: ro, timeout: 1000 });
+    } catch (err) {
+      throw new Error(`sqlite backend ${this.name}: cannot open ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      this.prepareDatabase(db);
+    } catch (err) {
+      db.close();
+      throw new Error(`sqlite backend ${this.name}: ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+    this.db = db;
+    if (!ro) {
+      this.insert = db.prepare(
+        `INSERT OR IGNORE INTO events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
+      );
+      this.rows = Number(db.prepare('SELECT count(*) AS n FROM events').get()!.n);
+      this.timer = setInterval(() => this.scheduleRetention(), RETENTION_INTERVAL_MS);
+      // Retention must not keep the agent alive on its own.
+      this.timer.unref();
+      this.scheduleRetention();
+    }
+    this.lastError = null;
+    this.log.debug({ path: this.path, rows: this.rows }, 'sqlite backend started');
+  }
+
+  private prepareDatabase(db: DatabaseSync): void {
+    const version = Number(db.prepare('PRAGMA user_version').get()!.user_version);
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`database schema version ${version} is newer than this agent's (${SCHEMA_VERSION}); upgrade the agent or use another Path`);
+    }
+    if (this.config.ReadOnly) {
+      if (version !== SCHEMA_VERSION) throw new Error('not a peripety event database (no events table)');
+      return;
+    }
+    const mode = String(db.prepare('PRAGMA journal_mode = WAL').get()!.journal_mode);
+    if (mode !== 'wal') throw new Error(`cannot switch to WAL mode (journal_mode is ${mode}); is the file system local?`);
+    db.exec(`PRAGMA synchronous = ${this.config.Synchronous}`);
+    // Checkpoint every 64 MiB of WAL instead of SQLite's 4 MiB: events have
+    // random ids, so a batch dirties pages all over the unique index, and
+    // with the default nearly every commit paid a checkpoint (with fsync) for
+    // them. Afterwards the WAL file is cut back to the same size.
+    db.exec(`PRAGMA wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+    db.exec(`PRAGMA journal_size_limit = ${WAL_CHECKPOINT_PAGES * 4096}`);
+    // Six indexes per insert: a bigger page cache keeps their hot pages resident.
+    db.exec('PRAGMA cache_size = -16384');
+    db.exec('PRAGMA temp_store = MEMORY');
+    if (version === 0) {
+      const existing = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'").get();
+      if (existing !== undefined) throw new Error('has an events table without a schema version: not created by peripety');
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        db.exec(SCHEMA_V1);
+        db.exec('COMMIT');
+      } catch (err) {
+        db.exec('ROLLBACK');
+        throw err;
+      }
+    }
+    // Future schema versions migrate here, one step at a time, each in its own transaction.
+  }
+
+  async persist(events: readonly StorageEvent[]): Promise<void> {
+    const db = this.db;
+    const insert = this.insert;
+    if (db === null || insert === null || this.closing) {
+      throw new Error(`sqlite backend ${this.name} is not ${this.config.ReadOnly ? 'writable (ReadOnly)' : 'started'}`);
+    }
+    if (events.length === 0) return;
+    let added = 0;
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        for (const ev of events) {
+          added += Number(
+            insert.run(
+              eventTimeUs(ev), ev.timestamp, ev.hostname, ev.severity, ev.system, ev.event_type,
+              ev.event_id, ev.dev_wwid, ev.dev_name, ev.msg, JSON.stringify(ev.extentions),
+            ).changes,
+          );
+        }
+        db.exec('COMMIT');
+      } catch (err) {
+        if (db.isTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    } catch (err) {
+      this.lastError = `insert failed: ${(err as Error).message}`;
+      throw new Error(`sqlite backend ${this.name}: ${this.lastError}`, { cause: err });
+    }
+    this.lastError = null;
+    this.rows += added;
+    if (this.rows > this.config.MaxRows || ++this.batchesSinceRetention >= RETENTION_EVERY_BATCHES) {
+      this.scheduleRetention();
+    }
+  }
+
+  private scheduleRetention(): void {
+    if (this.retention !== null || this.closing || this.db === null || this.insert === null) return;
+    void this.runRetention().catch((err: unknown) => {
+      this.lastError = `retention failed: ${(err as Error).message}`;
+      this.log.error({ err: (err as Error).message }, 'sqlite retention failed');
+    });
+  }
+
+  /**
+   * Delete rows older than MaxAgeDays (by event time, against the wall
+   * clock) and then the oldest rows beyond MaxRows, RETENTION_CHUNK rows per
+   * transaction, yielding to the event loop between chunks. Concurrent calls
+   * share one run.
+   */
+  runRetention(): Promise<RetentionResult> {
+    if (this.retention !== null) return this.retention;
+    const run = this.retain().finally(() => {
+      this.retention = null;
+    });
+    this.retention = run;
+    return run;
+  }
+
+  private async retain(): Promise<RetentionResult> {
+    this.batchesSinceRetention = 0;
+    const result: RetentionResult = { byAge: 0, byRows: 0 };
+    const db = this.db;
+    if (db === null || this.config.ReadOnly) return result;
+    const cutoffUs = Date.now() * 1000 - this.config.MaxAgeDays * DAY_US;
+    const byAge = db.prepare(
+      'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE time_us < ? ORDER BY time_us LIMIT ?)',
+    );
+    const oldest = db.prepare('DELETE FROM events WHERE rowid IN (SELECT rowid FROM events ORDER BY time_us LIMIT ?)');
+    for (;;) {
+      if (this.closing || !db.isOpen) return result;
+      const n = Number(byAge.run(cutoffUs, RETENTION_CHUNK).changes);
+      result.byAge += n;
+      this.rows -= n;
+      if (n < RETENTION_CHUNK) break;
+      await yieldToEventLoop();
+    }
+    while (this.rows > this.config.MaxRows) {
+      if (this.closing || !db.isOpen) return result;
+      const n = Number(oldest.run(Math.min(this.rows - this.config.MaxRows, RETENTION_CHUNK)).changes);
+      result.byRows += n;
+      this.rows -= n;
+      if (n === 0) {
+        // Someone else deleted rows: the count was stale.
+        this.rows = Number(db.prepare('SELECT count(*) AS n FROM events').get()!.n);
+        break;
+      }
+      await yieldToEventLoop();
+    }
+    if (result.byAge + result.byRows > 0) {
+      this.log.debug({ ...result, rows: this.rows }, 'sqlite retention deleted rows');
+    }
+    return result;
+  }
+
+  async findEvents(query: EventQuery): Promise<QueryResult> {
+    const db = this.db;
+    if (db === null) throw new Error(`sqlite backend ${this.name} is not started`);
+    const limit = query.limit > 0 ? Math.floor(query.limit) : Infinity;
+    const filter = query.filter;
+    const { sql, params } = buildQuery(query.newest, query.oldest, filter?.hints ?? {});
+    let stmt = this.queries.get(sql);
+    if (stmt === undefined) {
+      stmt = db.prepare(sql);
+      if (this.queries.size >= QUERY_CACHE_MAX) this.queries.delete(this.queries.keys().next().value!);
+      this.queries.set(sql, stmt);
+    }
+    const events: StorageEvent[] = [];
+    let isTruncated = false;
+    let bad = 0;
+    for (const row of stmt.iterate(...params)) {
+      const ev = rowToEvent(row);
+      if (ev === null) {
+        bad++;
+        continue;
+      }
+      if (filter !== null && filter.evaluate(ev) !== 'MATCH') continue;
+      if (events.length === limit) {
+        // One more than asked: the result is cut. Leaving the loop resets the statement.
+        isTruncated = true;
+        break;
+      }
+      events.push(ev);
+    }
+    if (bad > 0) this.log.warn({ rows: bad }, 'sqlite rows that are not valid events were skipped');
+    return { events, isTruncated };
+  }
+
+  async shutdown(): Promise<void> {
+    this.closing = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    if (this.retention !== null) await this.retention.catch(() => {});
+    const db = this.db;
+    this.db = null;
+    this.insert = null;
+    this.queries.clear();
+    if (db === null || !db.isOpen) return;
+    try {
+      // Keeps the planner's statistics current for the next start; cheap when nothing changed.
+      if (!this.config.ReadOnly) db.exec('PRAGMA optimize');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'sqlite optimize failed at shutdown');
+    }
+    db.close();
+  }
+
+  health(): BackendHealth {
+    if (this.db === null) return { ok: false, detail: this.closing ? 'shut down' : 'not started' };
+    if (this.lastError !== null) return { ok: false, detail: this.lastError };
+    return { ok: true };
+  }
+
+  /** rows held now (exact for this connection's writes) */
+  get rowCount(): number {
+    return this.rows;
+  }
+}
+
+/**
+ * The time range, the hint equalities and the timestamp bounds go into SQL;
+ * ORDER BY time_us DESC then lets SQLite walk an index backwards (time_us, or
+ * (system|event_type|dev_wwid|hostname, time_us) when that equality is
+ * pushed), so reading stops as soon as enough rows matched the full filter.
+ */
+export function buildQuery(newest: number, oldest: number, hints: FilterHints): { sql: string; params: SQLInputValue[] } {
+  const where: string[] = [];
+  const params: SQLInputValue[] = [];
+  if (newest > 0) {
+    where.push('time_us <= ?');
+    params.push(newest);
+  }
+  if (oldest > 0) {
+    where.push('time_us > ?');
+    params.push(oldest);
+  }
+  for (const field of HINT_FIELDS) {
+    const v = hints.equals?.[field];
+    if (v !== undefined) {
+      where.push(`${field} = ?`);
+      params.push(v);
+    }
+  }
+  // On the timestamp column, not time_us: the hint is about `.event.timestamp`, which need not agree with timestamp_us.
+  if (hints.timestampMin !== undefined) {
+    where.push('timestamp >= ?');
+    params.push(hints.timestampMin);
+  }
+  if (hints.timestampMax !== undefined) {
+    where.push('timestamp <= ?');
+    params.push(hints.timestampMax);
+  }
+  const sql = `SELECT ${COLUMNS.slice(1).join(', ')} FROM events${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY time_us DESC, rowid DESC`;
+  return { sql, params };
+}
+
+function rowToEvent(row: Record<string, SQLOutputValue>): StorageEvent | null {
+  const { timestamp, hostname, severity, system, event_type, event_id, dev_wwid, dev_name, msg, extentions } = row;
+  if (
+    typeof timestamp !== 'number' || typeof hostname !== 'string' || typeof severity !== 'string' ||
+    typeof system !== 'string' || typeof event_type !== 'string' || typeof event_id !== 'string' ||
+    typeof dev_wwid !== 'string' || typeof dev_name !== 'string' || typeof msg !== 'string' ||
+    typeof extentions !== 'string' || !SEVERITY_SET.has(severity) || !SYSTEM_SET.has(system)
+  ) {
+    return null;
+  }
+  let ext: unknown;
+  try {
+    ext = JSON.parse(extentions);
+  } catch {
+    return null;
+  }
+  if (typeof ext !== 'object' || ext === null || Array.isArray(ext)) return null;
+  return {
+    hostname,
+    severity: severity as StorageEvent['severity'],
+    system: system as StorageEvent['system'],
+    timestamp,
+    event_id,
+    event_type,
+    dev_wwid,
+    dev_name,
+    msg,
+    extentions: ext as Record<string, string>,
+  };
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir spins forever under
+ * procfs/sysfs (mkdir there fails with ENOENT although the parent exists).
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d); d = path.dirname(d)) {
+    missing.push(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d, 0o750);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export const sqliteBackend: BackendFactory<SqliteConfig> = {
+  file: 'sqlite',
+  configSchema: SqliteConfig,
+  create(name: string, config: SqliteConfig, ctx: BackendContext): Backend {
+    return new SqliteBackend(name, config, ctx);
+  },
+};
