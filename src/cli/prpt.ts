@@ -1,7 +1,15 @@
 // `prpt`: the user's tool. `prpt parse` (offline kernel text → events),
-// `prpt info <device>` (identity and stack).
-import { readFileSync } from 'node:fs';
+// `prpt info <device>` (identity and stack), `prpt query` (stored events).
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { type EventsRequest, parseEventsQuery } from '../api/query.ts';
+import { StorageEvent } from '../events/schema.ts';
+import { compileFilter } from '../filter/index.ts';
+import { silentLogger } from '../log/logger.ts';
+import { sqliteBackend } from '../storage/backends/sqlite.ts';
+import { parseTimeArg } from './time.ts';
 import { readBootId } from '../daemon/agent.ts';
 import { bootEpochUs } from '../daemon/clock.ts';
 import { parseOffline } from '../daemon/offline.ts';
@@ -10,11 +18,19 @@ import { DEFAULT_ROOTS, type Identity } from '../device/types.ts';
 import { formatJson, formatText } from '../receivers/format.ts';
 import { parse, runCli, UsageError } from './args.ts';
 
+const DEFAULT_AGENT = 'http://127.0.0.1:9477';
+const DEFAULT_TOKEN_FILE = '/var/lib/peripety/api-token';
+
 const USAGE = `usage:
   prpt parse [--json] [--no-resolve] [--sysfs-root DIR] [--dev-root DIR] [--boot-id ID] [FILE|-]
       offline: /dev/kmsg records or dmesg text in (a file, or stdin), storage events out
   prpt info [--json] [--sysfs-root DIR] [--dev-root DIR] [--mountinfo FILE] <device>
       identity and stack of a block device: sdb, /dev/sdb, 8:16, 2:0:0:0, dm-0, a dm name
+  prpt query [--filter RPN] [--since TIME] [--until TIME] [--limit N] [--backend NAME]
+             [--agent URL [--token-file FILE] | --sqlite FILE] [--json]
+      stored events, newest first: from a running agent (default ${DEFAULT_AGENT}, token from
+      --token-file, $PERIPETY_TOKEN or ${DEFAULT_TOKEN_FILE}) or straight from a sqlite file.
+      TIME: now, 15m, 2h, 7d (ago), Unix seconds, or ISO 8601. --limit 0: everything
 `;
 
 const rootOptions = {
@@ -82,6 +98,8 @@ async function parseMain(args: string[]): Promise<number> {
   return 0;
 }
 
+const QueryAnswer = z.object({ events: z.array(StorageEvent), isTruncated: z.boolean() });
+
 function idLine(id: Identity): string {
   return `${id.name}${id.majmin ? ` [${id.majmin}]` : ''}${id.dmName ? ` (${id.dmName})` : ''} wwid=${id.wwid || '-'}`;
 }
@@ -116,6 +134,105 @@ async function infoMain(args: string[]): Promise<number> {
   return 0;
 }
 
+function timeArg(name: string, value: string | undefined): number {
+  if (value === undefined) return 0;
+  const r = parseTimeArg(value, Date.now());
+  if (!r.ok) throw new UsageError(`--${name}: ${r.error}`);
+  return r.us;
+}
+
+function readToken(file: string | undefined): string {
+  if (file === undefined && process.env.PERIPETY_TOKEN) return process.env.PERIPETY_TOKEN.trim();
+  const f = file ?? DEFAULT_TOKEN_FILE;
+  try {
+    return readFileSync(f, 'utf8').trim();
+  } catch (err) {
+    throw new Error(`cannot read the API token ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (use --token-file or $PERIPETY_TOKEN)`);
+  }
+}
+
+async function fromAgent(base: string, token: string, params: URLSearchParams): Promise<{ events: StorageEvent[]; isTruncated: boolean }> {
+  let url: URL;
+  try {
+    url = new URL('/v1/events', base);
+  } catch {
+    throw new UsageError(`--agent: "${base.slice(0, 100)}" is not a URL`);
+  }
+  url.search = params.toString();
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`cannot reach the agent at ${url.origin}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+  const body: unknown = await res.json().catch(() => null);
+  if (!res.ok) {
+    const why = typeof body === 'object' && body !== null && 'error' in body ? String(body.error) : res.statusText;
+    throw new Error(`the agent answered ${res.status}: ${why}`);
+  }
+  const parsed = QueryAnswer.safeParse(body);
+  if (!parsed.success) throw new Error('the agent sent an answer that is not {events, isTruncated}');
+  return parsed.data;
+}
+
+async function fromSqlite(file: string, req: EventsRequest, limit: number): Promise<{ events: StorageEvent[]; isTruncated: boolean }> {
+  if (!existsSync(file)) throw new Error(`no such file: ${file}`);
+  let filter = null;
+  if (req.filter !== null) {
+    const c = compileFilter(req.filter);
+    if (!c.ok) throw new UsageError(`--filter: ${c.error.message} (position ${c.error.position}, token ${JSON.stringify(c.error.token)})`);
+    filter = c.filter;
+  }
+  const config = sqliteBackend.configSchema.parse({ Path: path.resolve(file), ReadOnly: true });
+  const backend = sqliteBackend.create('prpt', config, { log: silentLogger(), stateDir: path.dirname(path.resolve(file)), hostname: os.hostname(), env: process.env });
+  try {
+    await backend.start();
+    return await backend.findEvents({ filter, newest: req.newest, oldest: req.oldest, limit });
+  } finally {
+    await backend.shutdown();
+  }
+}
+
+async function queryMain(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    filter: { type: 'string', short: 'f' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    limit: { type: 'string', short: 'n' },
+    backend: { type: 'string' },
+    agent: { type: 'string' },
+    'token-file': { type: 'string' },
+    sqlite: { type: 'string' },
+    json: { type: 'boolean' },
+  }, 0);
+  if (values.agent !== undefined && values.sqlite !== undefined) throw new UsageError('--agent and --sqlite exclude each other');
+  if (values.sqlite !== undefined && values.backend !== undefined) throw new UsageError('--backend names a backend of a running agent; with --sqlite the file is the backend');
+  const limit = values.limit === undefined ? 100 : /^\d{1,9}$/.test(values.limit) ? Number(values.limit) : NaN;
+  if (Number.isNaN(limit)) throw new UsageError(`--limit: "${values.limit}" is not a non-negative integer`);
+  // --until is inclusive (newest), --since exclusive (oldest), as elos findEvents
+  const params = new URLSearchParams();
+  if (values.filter !== undefined) params.set('filter', values.filter);
+  const until = timeArg('until', values.until);
+  const since = timeArg('since', values.since);
+  if (until) params.set('newest', String(until));
+  if (since) params.set('oldest', String(since));
+  params.set('limit', String(limit));
+  if (values.backend !== undefined) params.set('backend', values.backend);
+  const checked = parseEventsQuery(params);
+  if (!checked.ok) throw new UsageError(checked.error.replace(/^newest/, '--until').replace(/^oldest/, '--since'));
+
+  const out = values.sqlite !== undefined
+    ? await fromSqlite(values.sqlite, checked.request, limit)
+    : await fromAgent(values.agent ?? DEFAULT_AGENT, readToken(values['token-file']), params);
+  const fmt = values.json ? formatJson : formatText;
+  let text = '';
+  for (const ev of out.events) text += fmt(ev) + '\n';
+  process.stdout.write(text);
+  if (out.isTruncated) process.stderr.write(`prpt query: more events match; showing the newest ${out.events.length} (raise --limit, or narrow --since/--until)\n`);
+  return 0;
+}
+
 await runCli('prpt', USAGE, async () => {
   const [cmd, ...rest] = process.argv.slice(2);
   switch (cmd) {
@@ -123,6 +240,8 @@ await runCli('prpt', USAGE, async () => {
       return parseMain(rest);
     case 'info':
       return infoMain(rest);
+    case 'query':
+      return queryMain(rest);
     case '-h':
     case '--help':
     case 'help':

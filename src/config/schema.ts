@@ -39,6 +39,12 @@ export const MainSection = z.strictObject({
   /** default bounded queue size of every receiver */
   queue_size: z.number().int().min(1).max(10_000_000).default(10_000),
   log_level: z.enum(LOG_LEVELS).default('info'),
+  /** the agent's HTTP API (metrics, health, event queries): host:port, or "off" */
+  api_listen: z.string().max(300).refine((s) => s === 'off' || /^(?:\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/.test(s), {
+    message: 'must be host:port (IPv6 as [addr]:port) or "off"',
+  }).default('127.0.0.1:9477'),
+  /** bearer token for /v1/* in standalone mode (created 0600 when missing); default <state_dir>/api-token */
+  api_token_file: absPath.optional(),
 });
 export type MainSection = z.infer<typeof MainSection>;
 

@@ -3,6 +3,14 @@
 // when the new one is invalid), and drains on stop.
 import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { loadOrCreateToken, StaticTokenAuthenticator } from '../api/auth.ts';
+import type { EventsRequest } from '../api/query.ts';
+import { ApiServer, RequestError } from '../api/server.ts';
+import type { StorageEvent } from '../events/schema.ts';
+import { compileFilter } from '../filter/index.ts';
+import { DEFAULT_STORAGE_CONFIG } from '../storage/config.ts';
+import { StorageError } from '../storage/manager.ts';
 import { type AgentConfig, type PluginSection } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
@@ -14,6 +22,7 @@ import type { QueuedReceiver } from '../receivers/queued.ts';
 import { StdoutOptions, StdoutReceiver } from '../receivers/stdout.ts';
 import { Bus, type ParserInstance } from './bus.ts';
 import { bootEpochUs } from './clock.ts';
+import { StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
 import { lookupPluginSchema } from './plugins.ts';
 
@@ -23,6 +32,8 @@ export interface AgentOptions {
   /** --state-dir: overrides [main] state_dir */
   stateDir?: string;
   env?: NodeJS.ProcessEnv;
+  /** --storage-config: the elos JSON text and where it came from; default: DEFAULT_STORAGE_CONFIG */
+  storageConfig?: { text: string; source: string };
 }
 
 interface Pipeline {
@@ -48,6 +59,11 @@ export class Agent {
   private stopping = false;
   /** survives reloads: what mount messages taught us */
   private readonly fsUuids = new FsUuidMemory();
+  /** survives reloads: the StorageManager receiver (switched only by a storage configuration) */
+  private storage: StorageHost | null = null;
+  private api: ApiServer | null = null;
+  private apiAddress: { host: string; port: number } | null = null;
+  private started = false;
 
   constructor(opts: AgentOptions) {
     this.opts = opts;
@@ -61,9 +77,13 @@ export class Agent {
     return this.opts.stateDir ?? config.main.state_dir;
   }
 
+  private hostname(config: AgentConfig): string {
+    const env = this.opts.env ?? process.env;
+    return config.main.hostname ?? env.NODE_NAME ?? os.hostname();
+  }
+
   private buildPipeline(config: AgentConfig): Pipeline {
     const { log, metrics } = this.opts;
-    const env = this.opts.env ?? process.env;
     const main = config.main;
     const bootId = readBootId(main.boot_id_path);
     const resolver = new SysfsResolver({ sysfs: main.sysfs_root, dev: main.dev_root, mountinfo: main.mountinfo });
@@ -79,13 +99,13 @@ export class Agent {
     }
     const bus = new Bus({
       parsers,
-      receivers,
+      receivers: this.storage ? [...receivers, this.storage] : receivers,
       metrics,
       log,
       contextWindowMs: main.context_window_ms,
       maxHeld: main.max_held,
       synth: {
-        hostname: main.hostname ?? env.NODE_NAME ?? os.hostname(),
+        hostname: this.hostname(config),
         bootId,
         bootEpochUs: bootEpochUs(),
         resolver,
@@ -135,11 +155,93 @@ export class Agent {
 
   async start(config: AgentConfig): Promise<void> {
     for (const w of config.warnings) this.opts.log.warn(w);
+    const stateDir = this.stateDir(config);
+    try {
+      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new ConfigError(`cannot create the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
+    }
+    // Storage first: the bus must have its receiver before the first record.
+    this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env });
+    const sc = this.opts.storageConfig;
+    const err = await this.storage.apply(sc ? sc.text : DEFAULT_STORAGE_CONFIG, sc ? sc.source : 'embedded default storage configuration');
+    if (err) throw new ConfigError(`storage: ${err}`);
     this.pipeline = this.buildPipeline(config);
     this.startCollectors(config);
+    await this.startApi(config);
+    this.started = true;
     this.generation = 1;
     this.opts.metrics.configGeneration.set(this.generation);
     this.opts.log.info({ plugins: config.plugins.filter((p) => p.enabled).map((p) => `${p.name}(${p.type}:${p.plugin})`) }, 'agent started');
+  }
+
+  private async startApi(config: AgentConfig): Promise<void> {
+    const listen = config.main.api_listen;
+    if (listen === 'off') return;
+    const tokenFile = config.main.api_token_file ?? path.join(this.stateDir(config), 'api-token');
+    let auth;
+    try {
+      auth = new StaticTokenAuthenticator(loadOrCreateToken(tokenFile));
+    } catch (err) {
+      throw new ConfigError(`[main] api_token_file: ${(err as Error).message}`);
+    }
+    this.api = new ApiServer({
+      listen,
+      auth,
+      log: this.opts.log,
+      handlers: {
+        registry: this.opts.metrics.registry,
+        readiness: () => {
+          const reasons: string[] = [];
+          if (!this.started || this.stopping) reasons.push(this.stopping ? 'stopping' : 'starting');
+          if (!this.storage?.running) reasons.push('the storage manager is not running');
+          return { ready: reasons.length === 0, reasons };
+        },
+        status: () => ({ generation: this.generation, storage: this.storage?.status() ?? null }),
+        queryEvents: (req) => this.queryEvents(req),
+      },
+    });
+    try {
+      this.apiAddress = await this.api.start();
+    } catch (err) {
+      this.api = null;
+      throw new ConfigError(`[main] api_listen ${listen}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Where the API listens (tests use port 0). */
+  get apiListen(): { host: string; port: number } | null {
+    return this.apiAddress;
+  }
+
+  private async queryEvents(req: EventsRequest): Promise<{ events: StorageEvent[]; isTruncated: boolean }> {
+    let filter = null;
+    if (req.filter !== null) {
+      const c = compileFilter(req.filter);
+      if (!c.ok) throw new RequestError(`filter: ${c.error.message} (position ${c.error.position}, token ${JSON.stringify(c.error.token)})`);
+      filter = c.filter;
+    }
+    if (!this.storage) throw new RequestError('storage is not running', 503);
+    try {
+      return await this.storage.findEvents({ filter, newest: req.newest, oldest: req.oldest, limit: req.limit }, req.backend ?? undefined);
+    } catch (err) {
+      if (err instanceof StorageError) {
+        if (err.code === 'UNKNOWN_BACKEND') throw new RequestError(err.message, 404);
+        if (err.code === 'NOT_STARTED') throw new RequestError(err.message, 409);
+      }
+      throw err;
+    }
+  }
+
+  /** Apply a new storage configuration (elos JSON); on error keep the running one and return the error. */
+  async reloadStorage(text: string, source: string): Promise<string | null> {
+    if (!this.storage) return 'the agent is not running';
+    const err = await this.storage.apply(text, source);
+    if (err) {
+      this.opts.metrics.configReloads.labels('failed').inc();
+      this.opts.log.error({ err }, 'storage configuration rejected; keeping the running storage manager');
+    }
+    return err;
   }
 
   /** Apply a new configuration text; on any error keep the running one and return the error. */
@@ -190,7 +292,11 @@ export class Agent {
       p.bus.drain();
       await Promise.all(p.receivers.map((r) => r.close()));
     }
+    // The storage backends acknowledge what they hold; only then may the
+    // saved kernel read position move past those records.
+    await this.storage?.stop();
     for (const c of this.collectors) c.flush();
+    await this.api?.stop();
     this.opts.log.info('agent stopped');
   }
 }

@@ -1,7 +1,7 @@
 // Runs the real agent (`bin/peripety agent`) as a child process with a
 // configuration written for the test, and collects the JSON events it prints.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { StorageEvent } from '../../src/events/schema.ts';
@@ -15,6 +15,10 @@ export interface AgentProcess {
   stderr: () => string;
   /** resolves with the first event (already seen or future) matching `pred` */
   waitFor(pred: (ev: StorageEvent) => boolean, timeoutMs?: number, what?: string): Promise<StorageEvent>;
+  /** the base URL of the agent's HTTP API (from its "API listening" log line) */
+  apiUrl(): string;
+  /** the bearer token for /v1/* (the token file in the state directory) */
+  apiToken(): string;
   /** resolves when the agent's log (stderr) matches `re` */
   waitForLog(re: RegExp, timeoutMs?: number): Promise<void>;
   /** resolves when `count` events match */
@@ -27,6 +31,7 @@ export interface AgentProcess {
 export function testConfig(opts: { start?: 'resume' | 'end' | 'beginning'; extraMain?: string } = {}): string {
   return `[main]
 log_level = "info"
+api_listen = "127.0.0.1:0"
 ${opts.extraMain ?? ''}
 [kmsg]
 type = "collector"
@@ -122,6 +127,14 @@ export async function startAgent(opts: { config: string; stateDir?: string; args
       let found: StorageEvent | undefined;
       await until(() => (found = events.find(pred)) !== undefined, timeoutMs, what);
       return found!;
+    },
+    apiUrl() {
+      const m = /"listen":"([^"]+)","msg":"API listening"/.exec(stderr);
+      if (!m) throw new Error(`the agent logged no "API listening" line; stderr:\n${stderr.slice(-2000)}`);
+      return `http://${m[1]}`;
+    },
+    apiToken() {
+      return readFileSync(path.join(stateDir, 'api-token'), 'utf8').trim();
     },
     async waitForLog(re, timeoutMs = 10_000) {
       await until(() => re.test(stderr), timeoutMs, `a log line matching ${re}`);
