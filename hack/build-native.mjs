@@ -1,9 +1,10 @@
-// Builds the N-API addon (src/native/*.c) with the machine's C compiler.
+// Builds the N-API addons (each src/native/<name>.c → build/<name>.node) with
+// the machine's C compiler.
 // No node-gyp and no header download: N-API headers come with the Node
 // binary in use (the npm `node-linux-*` package ships include/node), and an
 // N-API addon resolves its symbols from the running node at load time.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -19,14 +20,18 @@ if (!include) {
   process.exit(1);
 }
 const cc = process.env.CC || 'cc';
-const out = path.join(root, 'build', 'peripety_native.node');
-mkdirSync(path.dirname(out), { recursive: true });
-const args = ['-O2', '-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter', '-std=gnu11', '-fPIC', '-shared',
-  '-DNODE_GYP_MODULE_NAME=peripety_native', `-I${include}`, '-o', out, path.join(root, 'src', 'native', 'peripety_native.c')];
-try {
-  execFileSync(cc, args, { stdio: 'inherit' });
-} catch {
-  console.error(`build-native: ${cc} failed (a C compiler is required: apt-get install gcc)`);
-  process.exit(1);
+const srcDir = path.join(root, 'src', 'native');
+mkdirSync(path.join(root, 'build'), { recursive: true });
+for (const file of readdirSync(srcDir).filter((f) => f.endsWith('.c')).sort()) {
+  const name = file.slice(0, -2);
+  const out = path.join(root, 'build', `${name}.node`);
+  const args = ['-O2', '-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter', '-std=gnu11', '-fPIC', '-shared',
+    `-DNODE_GYP_MODULE_NAME=${name}`, `-I${include}`, '-o', out, path.join(srcDir, file)];
+  try {
+    execFileSync(cc, args, { stdio: 'inherit' });
+  } catch {
+    console.error(`build-native: ${cc} failed on ${file} (a C compiler is required: apt-get install gcc)`);
+    process.exit(1);
+  }
+  console.error(`build-native: built ${path.relative(root, out)} with headers from ${include}`);
 }
-console.error(`build-native: built ${path.relative(root, out)} with headers from ${include}`);
