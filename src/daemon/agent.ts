@@ -14,17 +14,15 @@ import { StorageError } from '../storage/manager.ts';
 import { type AgentConfig, type PluginSection } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
-import { KmsgCollector, KmsgOptions } from '../kmsg/collector.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { PARSERS } from '../parsers/index.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
-import { StdoutOptions, StdoutReceiver } from '../receivers/stdout.ts';
 import { Bus, type ParserInstance } from './bus.ts';
 import { bootEpochUs } from './clock.ts';
 import { StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
-import { lookupPluginSchema } from './plugins.ts';
+import { type Collector, type CollectorDeps, type CollectorSink, COLLECTORS, lookupPluginSchema, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
 
 export interface AgentOptions {
   log: Logger;
@@ -40,6 +38,7 @@ interface Pipeline {
   config: AgentConfig;
   bus: Bus;
   receivers: QueuedReceiver[];
+  resolver: SysfsResolver;
 }
 
 export class ConfigError extends Error {}
@@ -53,7 +52,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
 export class Agent {
   private readonly opts: AgentOptions;
   private pipeline: Pipeline | null = null;
-  private collectors: KmsgCollector[] = [];
+  private collectors: Collector[] = [];
   private collectorKey = '';
   private generation = 0;
   private stopping = false;
@@ -91,7 +90,7 @@ export class Agent {
     const parsers: ParserInstance[] = [];
     for (const p of config.plugins) {
       if (!p.enabled) continue;
-      if (p.type === 'receiver') receivers.push(createReceiver(p, config, { log, metrics }));
+      if (p.type === 'receiver') receivers.push(createReceiver(p, config, { log, metrics, config }));
       else if (p.type === 'parser') {
         parsers.push({ name: p.name, parser: PARSERS[p.plugin]!, systems: p.filterSystems, filterType: p.filterType });
         metrics.pluginUp.labels(p.name).set(1);
@@ -114,7 +113,7 @@ export class Agent {
         fsUuids: this.fsUuids,
       },
     });
-    return { config, bus, receivers };
+    return { config, bus, receivers, resolver };
   }
 
   private startCollectors(config: AgentConfig): void {
@@ -126,14 +125,18 @@ export class Agent {
       throw new ConfigError(`cannot create the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
     }
     const bootId = readBootId(config.main.boot_id_path);
-    const started: KmsgCollector[] = [];
+    const started: Collector[] = [];
+    const sink: CollectorSink = {
+      record: (rec, ticket) => this.pipeline!.bus.ingest(rec, ticket),
+      overrun: (lost, after, next, ticket) => this.pipeline!.bus.overrun(lost, after, next, ticket),
+    };
+    const deps: CollectorDeps = { stateDir, bootId, log, metrics, resolver: () => this.pipeline?.resolver ?? null };
     try {
       for (const p of config.plugins) {
         if (p.type !== 'collector' || !p.enabled) continue;
-        const c = new KmsgCollector(p.name, KmsgOptions.parse(p.options), { stateDir, bootId, log, metrics }, {
-          record: (rec, ticket) => this.pipeline!.bus.ingest(rec, ticket),
-          overrun: (lost, after, next, ticket) => this.pipeline!.bus.overrun(lost, after, next, ticket),
-        });
+        const plugin = COLLECTORS[p.plugin];
+        if (!plugin) throw new ConfigError(`[${p.name}]: no collector plugin named "${p.plugin}"`);
+        const c = plugin.create(p.name, p.options, deps, sink);
         c.start();
         metrics.pluginUp.labels(p.name).set(1);
         started.push(c);
@@ -305,13 +308,10 @@ function collectorKey(config: AgentConfig): string {
   return JSON.stringify(config.plugins.filter((p) => p.type === 'collector').map((p) => [p.name, p.plugin, p.enabled, p.options]));
 }
 
-function createReceiver(p: PluginSection, config: AgentConfig, deps: { log: Logger; metrics: AgentMetrics }): QueuedReceiver {
-  switch (p.plugin) {
-    case 'stdout':
-      return new StdoutReceiver(p.name, StdoutOptions.parse(p.options), config.main.queue_size, deps);
-    default:
-      throw new ConfigError(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
-  }
+function createReceiver(p: PluginSection, config: AgentConfig, deps: ReceiverDepsFull): QueuedReceiver {
+  const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
+  if (!plugin) throw new ConfigError(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
+  return plugin.create(p.name, p.options, { ...deps, config });
 }
 
 export function readBootId(file: string): string {

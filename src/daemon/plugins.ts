@@ -1,23 +1,83 @@
 // The plugin registry: every implementation a configuration section may name,
-// with the schema of its options. Parsers take no options of their own.
+// with the schema of its options and how to build it. Adding a collector or
+// a receiver means adding one entry here; the agent never names plugins.
 import { z } from 'zod';
 import type { PluginSchemaLookup } from '../config/load.ts';
-import { KmsgOptions } from '../kmsg/collector.ts';
+import type { AgentConfig } from '../config/schema.ts';
+import type { KernelRecord } from '../kmsg/record.ts';
+import { KmsgCollector, KmsgOptions } from '../kmsg/collector.ts';
+import type { Logger } from '../log/logger.ts';
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { PARSERS } from '../parsers/index.ts';
-import { StdoutOptions } from '../receivers/stdout.ts';
+import type { QueuedReceiver } from '../receivers/queued.ts';
+import { StdoutOptions, StdoutReceiver } from '../receivers/stdout.ts';
+import type { DeviceResolver } from '../device/types.ts';
+import type { Ticket } from './ticket.ts';
 
 type OptionsSchema = z.ZodType<Record<string, unknown>>;
 
-export const COLLECTOR_PLUGINS: Record<string, OptionsSchema> = { kmsg: KmsgOptions };
-export const RECEIVER_PLUGINS: Record<string, OptionsSchema> = { stdout: StdoutOptions };
+/** Where a collector hands what it read: the agent routes it to the current bus. */
+export interface CollectorSink {
+  record(rec: KernelRecord, ticket: Ticket): void;
+  overrun(lost: number, afterSeq: number, nextSeq: number, ticket: Ticket): void;
+}
+
+export interface CollectorDeps {
+  stateDir: string;
+  bootId: string;
+  log: Logger;
+  metrics: AgentMetrics;
+  /** device identity cache: collectors that see devices come and go invalidate it */
+  resolver: () => DeviceResolver | null;
+}
+
+export interface Collector {
+  readonly name: string;
+  /** Start reading; throws with a clear message when it cannot (the agent reports it). */
+  start(): void;
+  stop(): void;
+  /** Persist what must survive a restart (read positions) after the pipeline drained. */
+  flush(): void;
+}
+
+export interface CollectorPlugin {
+  options: OptionsSchema;
+  create(name: string, options: Record<string, unknown>, deps: CollectorDeps, sink: CollectorSink): Collector;
+}
+
+export interface ReceiverDepsFull {
+  log: Logger;
+  metrics: AgentMetrics;
+  config: AgentConfig;
+}
+
+export interface ReceiverPlugin {
+  options: OptionsSchema;
+  create(name: string, options: Record<string, unknown>, deps: ReceiverDepsFull): QueuedReceiver;
+}
+
+export const COLLECTORS: Record<string, CollectorPlugin> = {
+  kmsg: {
+    options: KmsgOptions,
+    create: (name, options, deps, sink) => new KmsgCollector(name, KmsgOptions.parse(options), deps, sink),
+  },
+};
+
+export const RECEIVERS: Record<string, ReceiverPlugin> = {
+  stdout: {
+    options: StdoutOptions,
+    create: (name, options, { log, metrics, config }) => new StdoutReceiver(name, StdoutOptions.parse(options), config.main.queue_size, { log, metrics }),
+  },
+};
+
 const NO_OPTIONS: OptionsSchema = z.strictObject({});
 
 export const lookupPluginSchema: PluginSchemaLookup = (type, plugin) => {
   switch (type) {
     case 'collector':
-      return Object.hasOwn(COLLECTOR_PLUGINS, plugin) ? COLLECTOR_PLUGINS[plugin] : undefined;
+      return Object.hasOwn(COLLECTORS, plugin) ? COLLECTORS[plugin]!.options : undefined;
     case 'receiver':
-      return Object.hasOwn(RECEIVER_PLUGINS, plugin) ? RECEIVER_PLUGINS[plugin] : undefined;
+      return Object.hasOwn(RECEIVERS, plugin) ? RECEIVERS[plugin]!.options : undefined;
     case 'parser':
       return Object.hasOwn(PARSERS, plugin) ? NO_OPTIONS : undefined;
   }
