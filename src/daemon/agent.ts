@@ -22,7 +22,7 @@ import { Bus, type ParserInstance } from './bus.ts';
 import { bootEpochUs } from './clock.ts';
 import { StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
-import { type Collector, type CollectorDeps, type CollectorSink, COLLECTORS, lookupPluginSchema, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
+import { builtinReceivers, type Collector, type CollectorDeps, type CollectorSink, COLLECTORS, lookupPluginSchema, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
 
 export interface AgentOptions {
   log: Logger;
@@ -96,6 +96,7 @@ export class Agent {
         metrics.pluginUp.labels(p.name).set(1);
       }
     }
+    receivers.push(...builtinReceivers({ log, metrics, config }));
     const bus = new Bus({
       parsers,
       receivers: this.storage ? [...receivers, this.storage] : receivers,
@@ -129,6 +130,7 @@ export class Agent {
     const sink: CollectorSink = {
       record: (rec, ticket) => this.pipeline!.bus.ingest(rec, ticket),
       overrun: (lost, after, next, ticket) => this.pipeline!.bus.overrun(lost, after, next, ticket),
+      publish: (ev, ticket, producer) => this.pipeline!.bus.publish(ev, ticket, producer),
     };
     const deps: CollectorDeps = { stateDir, bootId, log, metrics, resolver: () => this.pipeline?.resolver ?? null };
     try {

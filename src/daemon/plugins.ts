@@ -12,6 +12,7 @@ import { PARSERS } from '../parsers/index.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
 import { StdoutOptions, StdoutReceiver } from '../receivers/stdout.ts';
 import type { DeviceResolver } from '../device/types.ts';
+import type { StorageEvent } from '../events/schema.ts';
 import type { Ticket } from './ticket.ts';
 
 type OptionsSchema = z.ZodType<Record<string, unknown>>;
@@ -20,6 +21,12 @@ type OptionsSchema = z.ZodType<Record<string, unknown>>;
 export interface CollectorSink {
   record(rec: KernelRecord, ticket: Ticket): void;
   overrun(lost: number, afterSeq: number, nextSeq: number, ticket: Ticket): void;
+  /**
+   * An event the collector built itself from already structured input (udev
+   * uevents carry typed properties; there is no text to parse): straight to
+   * every receiver, as a parser's synthetic event would go.
+   */
+  publish(ev: StorageEvent, ticket: Ticket, producer: string): void;
 }
 
 export interface CollectorDeps {
@@ -54,6 +61,14 @@ export interface ReceiverDepsFull {
 export interface ReceiverPlugin {
   options: OptionsSchema;
   create(name: string, options: Record<string, unknown>, deps: ReceiverDepsFull): QueuedReceiver;
+}
+
+/**
+ * Receivers every agent runs whatever the plugin sections say (the seed's
+ * multicast broadcast, configured by [main]); built after the configured ones.
+ */
+export function builtinReceivers(_deps: ReceiverDepsFull): QueuedReceiver[] {
+  return [];
 }
 
 export const COLLECTORS: Record<string, CollectorPlugin> = {
