@@ -142,13 +142,22 @@ function timeArg(name: string, value: string | undefined): number {
 }
 
 function readToken(file: string | undefined): string {
-  if (file === undefined && process.env.PERIPETY_TOKEN) return process.env.PERIPETY_TOKEN.trim();
-  const f = file ?? DEFAULT_TOKEN_FILE;
-  try {
-    return readFileSync(f, 'utf8').trim();
-  } catch (err) {
-    throw new Error(`cannot read the API token ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (use --token-file or $PERIPETY_TOKEN)`);
+  let token: string;
+  let from: string;
+  if (file === undefined && process.env.PERIPETY_TOKEN) {
+    token = process.env.PERIPETY_TOKEN.trim();
+    from = '$PERIPETY_TOKEN';
+  } else {
+    from = file ?? DEFAULT_TOKEN_FILE;
+    try {
+      token = readFileSync(from, 'utf8').trim();
+    } catch (err) {
+      throw new Error(`cannot read the API token ${from}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (use --token-file or $PERIPETY_TOKEN)`);
+    }
   }
+  // the token goes into an HTTP header: refuse anything that is not one (and never echo it)
+  if (!/^[A-Za-z0-9._~+/=-]{1,8000}$/.test(token)) throw new Error(`${from} does not hold an API token (one line of [A-Za-z0-9._~+/=-])`);
+  return token;
 }
 
 async function fromAgent(base: string, token: string, params: URLSearchParams): Promise<{ events: StorageEvent[]; isTruncated: boolean }> {

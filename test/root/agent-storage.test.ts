@@ -103,6 +103,43 @@ describe('agent storage on the real /dev/kmsg', { skip: !isRoot() && 'NOT ROOT: 
     assert.ok(ackDb.size > 0 && ackFiles.size > 0, 'both backends had acknowledged events before the kill');
   });
 
+  it('SIGHUP applies a new storage configuration only when it starts; a broken one keeps the running backends', async (t) => {
+    if (!requireRoot(t)) return;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'prpt-storage-reload-'));
+    const storageFile = path.join(dir, 'storage.json');
+    const plugins = (p: Record<string, unknown>) => JSON.stringify({ root: { elos: { EventLogging: { Plugins: p } } } });
+    writeFileSync(storageFile, plugins({ first: { File: 'memory', Filter: ['1 1 EQ'], Config: { BufferSize: 100 } } }));
+    const a = await startAgent({ config: testConfig(), args: ['--storage-config', storageFile] });
+    running.push(a);
+    const auth = { authorization: `Bearer ${a.apiToken()}` };
+    const backends = async () => ((await (await fetch(`${a.apiUrl()}/v1/status`, { headers: auth })).json()) as { storage: { backends: { name: string; started: boolean }[] } }).storage.backends.map((b) => `${b.name}:${b.started}`);
+    assert.deepEqual(await backends(), ['first:true']);
+    // an unknown File: the new manager cannot start, the old one keeps running
+    writeFileSync(storageFile, plugins({ second: { File: 'nosuch', Filter: ['1 1 EQ'] } }));
+    a.proc.kill('SIGHUP');
+    await a.waitForLog(/storage configuration rejected/);
+    assert.match(a.stderr(), /nosuch/);
+    assert.deepEqual(await backends(), ['first:true']);
+    const dev = uniqueDevice('sdr');
+    injectKmsg(`Buffer I/O error on dev ${dev}, logical block 1, async page read`);
+    await a.waitFor((e) => e.dev_name === dev);
+    // a valid one: switched once it started
+    writeFileSync(storageFile, plugins({ second: { File: 'memory', Filter: [".event.system 'block' STRCMP"] } }));
+    a.proc.kill('SIGHUP');
+    await a.waitForLog(/"generation":2[,}].*storage manager started|storage manager started.*"generation":2/);
+    assert.deepEqual(await backends(), ['second:true']);
+    injectKmsg(`Buffer I/O error on dev ${dev}, logical block 2, async page read`);
+    await a.waitFor((e) => e.dev_name === dev && e.extentions.logical_block === '2');
+    let got: StorageEvent[] = [];
+    for (let k = 0; k < 50 && got.length === 0; k++) {
+      got = ((await (await fetch(`${a.apiUrl()}/v1/events?backend=second`, { headers: auth })).json()) as { events: StorageEvent[] }).events.filter((e) => e.dev_name === dev);
+      if (got.length === 0) await sleep(100);
+    }
+    assert.deepEqual(got.map((e) => e.extentions.logical_block), ['2']);
+    const { code } = await a.stop();
+    assert.equal(code, 0);
+  });
+
   it('answers queries over HTTP with the token, newest first, filtered', async (t) => {
     if (!requireRoot(t)) return;
     const a = await startAgent({ config: testConfig() });
