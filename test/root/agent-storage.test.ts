@@ -135,7 +135,8 @@ describe('agent storage on the real /dev/kmsg', { skip: !isRoot() && 'NOT ROOT: 
       got = ((await (await fetch(`${a.apiUrl()}/v1/events?backend=second`, { headers: auth })).json()) as { events: StorageEvent[] }).events.filter((e) => e.dev_name === dev);
       if (got.length === 0) await sleep(100);
     }
-    assert.deepEqual(got.map((e) => e.extentions.logical_block), ['2']);
+    const status = got.length === 0 ? JSON.stringify(await (await fetch(`${a.apiUrl()}/v1/status`, { headers: auth })).json()) : '';
+    assert.deepEqual(got.map((e) => e.extentions.logical_block), ['2'], `status: ${status}\nagent log:\n${a.stderr().slice(-3000)}`);
     const { code } = await a.stop();
     assert.equal(code, 0);
   });
