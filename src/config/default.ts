@@ -1,5 +1,5 @@
 // The embedded default configuration: what `peripety agent` runs without
-// --config. The kmsg collector, every parser, and a stdout receiver.
+// --config. The kmsg and udev collectors, every parser, and a stdout receiver.
 import { PARSER_NAMES } from '../parsers/index.ts';
 
 export const DEFAULT_CONFIG_TOML = `# peripety agent — embedded default configuration
@@ -11,6 +11,10 @@ receiver_multicast_port = "6000"
 [kmsg]
 type = "collector"
 start = "resume"
+
+# block devices added, removed, changed (netlink uevents; docs/udev.md)
+[udev]
+type = "collector"
 
 ${PARSER_NAMES.map((p) => `[${p}]\ntype = "parser"\n`).join('\n')}
 [stdout]

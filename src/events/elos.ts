@@ -31,7 +31,7 @@ export function elosSeverity(ev: StorageEvent): number {
 
 export function classificationOf(ev: StorageEvent): bigint {
   let bits = CLASSIFICATION.STORAGE;
-  if (ev.extentions.kmsg_seq !== undefined || ev.extentions.source === '/dev/kmsg') bits |= CLASSIFICATION.KERNEL;
+  if (ev.extentions.kmsg_seq !== undefined || ev.extentions.source === '/dev/kmsg' || ev.extentions.uevent_source === 'kernel') bits |= CLASSIFICATION.KERNEL;
   if (isEventType(ev.event_type) && CATALOG[ev.event_type].hardware) bits |= CLASSIFICATION.HARDWARE;
   return bits;
 }

@@ -107,7 +107,7 @@ const PLAIN_CODES: ReadonlyMap<string, number> = new Map(
 /** classificationOf() as a number: the same rule without a BigInt allocation per event. */
 export function classificationBits(ev: StorageEvent): number {
   let bits = BIT_STORAGE;
-  if (ev.extentions.kmsg_seq !== undefined || ev.extentions.source === '/dev/kmsg') bits += BIT_KERNEL;
+  if (ev.extentions.kmsg_seq !== undefined || ev.extentions.source === '/dev/kmsg' || ev.extentions.uevent_source === 'kernel') bits += BIT_KERNEL;
   if (HARDWARE_TYPES.has(ev.event_type)) bits += BIT_HARDWARE;
   return bits;
 }
