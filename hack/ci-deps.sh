@@ -20,9 +20,21 @@
 #                  test/helpers/postgres.ts (brings postgresql-client too).
 #                  No system cluster is created or started: the tests make
 #                  their own (see create_main_cluster below).
+#   systemd        systemd-journald and journalctl for test/root/journald.test.ts,
+#                  which runs journald as a namespace instance in a private
+#                  mount namespace (systemd need not be PID 1; nothing is
+#                  enabled or started on the host)
+#   iproute2       ip (network namespaces, veth, bridges) for
+#                  test/root/multicast-netns.test.ts
+#   iptables       random packet loss in those namespaces (`-m statistic`;
+#                  the test kernel has no netem qdisc)
+#   openssl        throwaway CA, serving/client certs and service-account
+#                  keys for the real kube-apiserver of test/helpers/envtest.ts
+#                  and hack/envtest.sh (its binaries are built from Go modules
+#                  by hack/envtest-build.sh with the machine's Go, not apt)
 set -euo pipefail
 
-packages=(fuse3 python3-fusepy e2fsprogs util-linux procps postgresql)
+packages=(fuse3 python3-fusepy e2fsprogs util-linux procps postgresql systemd iproute2 iptables openssl)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "hack/ci-deps.sh: *** WARNING: NOT ROOT — installed nothing; tests that need the real kernel (loop devices, FUSE, mount) will be SKIPPED. Run as root (CI does). ***" >&2

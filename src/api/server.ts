@@ -1,5 +1,5 @@
-// The agent's HTTP API: /metrics, /healthz, /readyz (open), /v1/events and
-// /v1/status (bearer token). A thin adapter: the answers come from handlers
+// The agent's HTTP API: /metrics, /healthz, /readyz (open), /v1/events,
+// /v1/status and /v1/stream (bearer token). A thin adapter: the answers come from handlers
 // the agent passes in; request parsing is in query.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +8,7 @@ import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Authenticator } from './auth.ts';
 import { type EventsRequest, parseEventsQuery } from './query.ts';
+import type { StreamHandler } from './stream.ts';
 
 /** A problem the caller caused (bad filter, unknown backend): 400 with this message. */
 export class RequestError extends Error {
@@ -24,6 +25,8 @@ export interface ApiHandlers {
   readiness(): { ready: boolean; reasons: string[] };
   queryEvents(req: EventsRequest): Promise<{ events: StorageEvent[]; isTruncated: boolean }>;
   status(): unknown;
+  /** GET /v1/stream (live events, Server-Sent Events); 404 when absent */
+  stream?: StreamHandler;
 }
 
 export interface ApiServerOptions {
@@ -84,6 +87,8 @@ export class ApiServer {
     const s = this.server;
     this.server = null;
     if (!s) return;
+    // streams never end by themselves; close() would wait for them forever
+    this.opts.handlers.stream?.closeAll();
     s.closeIdleConnections();
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
@@ -109,7 +114,8 @@ export class ApiServer {
         send(res, 200, await handlers.registry.metrics(), handlers.registry.contentType);
         return;
       case '/v1/events':
-      case '/v1/status': {
+      case '/v1/status':
+      case '/v1/stream': {
         const who = await auth.authenticate(req.headers.authorization);
         if (!who.ok) {
           if (who.status === 401) res.setHeader('www-authenticate', 'Bearer');
@@ -118,6 +124,11 @@ export class ApiServer {
         }
         if (url.pathname === '/v1/status') {
           send(res, 200, handlers.status());
+          return;
+        }
+        if (url.pathname === '/v1/stream') {
+          if (handlers.stream) handlers.stream.attach(req, res);
+          else send(res, 404, { error: 'this agent does not stream events' });
           return;
         }
         const q = parseEventsQuery(url.searchParams);

@@ -1,11 +1,15 @@
 // `prpt`: the user's tool. `prpt parse` (offline kernel text → events),
-// `prpt info <device>` (identity and stack), `prpt query` (stored events).
+// `prpt info <device>` (identity and stack), `prpt query` (stored events),
+// `prpt monitor` (live events: multicast group or agent stream).
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { type EventsRequest, parseEventsQuery } from '../api/query.ts';
-import { StorageEvent } from '../events/schema.ts';
+import { isSystem, SEVERITIES, Severity, StorageEvent, SYSTEMS } from '../events/schema.ts';
+import { isMulticast } from '../config/schema.ts';
+import { deviceSet, type EventMatch, type MonitorOutput, monitorAgent, monitorMulticast } from './monitor.ts';
 import { compileFilter } from '../filter/index.ts';
 import { silentLogger } from '../log/logger.ts';
 import { sqliteBackend } from '../storage/backends/sqlite.ts';
@@ -19,6 +23,10 @@ import { formatJson, formatText } from '../receivers/format.ts';
 import { parse, runCli, UsageError } from './args.ts';
 
 const DEFAULT_AGENT = 'http://127.0.0.1:9477';
+const DEFAULT_GROUP = '239.0.0.1';
+const DEFAULT_PORT = 6000;
+/** the agent's default receiver_bind_ip: its datagrams loop back on lo, and only a member on lo gets them */
+const DEFAULT_INTERFACE = '127.0.0.1';
 const DEFAULT_TOKEN_FILE = '/var/lib/peripety/api-token';
 
 const USAGE = `usage:
@@ -31,6 +39,14 @@ const USAGE = `usage:
       stored events, newest first: from a running agent (default ${DEFAULT_AGENT}, token from
       --token-file, $PERIPETY_TOKEN or ${DEFAULT_TOKEN_FILE}) or straight from a sqlite file.
       TIME: now, 15m, 2h, 7d (ago), Unix seconds, or ISO 8601. --limit 0: everything
+  prpt monitor [--multicast IP[:PORT] [--interface IP] [--envelope] | --agent URL [--token-file FILE]]
+               [--severity S] [--system X[,Y]] [--event-type T[,U]] [--dev D] [--filter RPN]
+               [--json] [--count N]
+      live events: joins the multicast group (default ${DEFAULT_GROUP}:${DEFAULT_PORT}) on the interface with
+      IPv4 address --interface (default ${DEFAULT_INTERFACE}, the agent's default receiver_bind_ip), or
+      streams from an agent (token as for query).
+      --severity: that level and worse; --dev: the device and those below/above it;
+      --envelope: JSON lines {sender, seq, truncated, event}. Lost events are reported on stderr.
 `;
 
 const rootOptions = {
@@ -242,9 +258,109 @@ async function queryMain(args: string[]): Promise<number> {
   return 0;
 }
 
+function listOf<T extends string>(flag: string, value: string | undefined, ok: (s: string) => s is T, what: string): Set<T> | undefined {
+  if (value === undefined) return undefined;
+  const out = new Set<T>();
+  for (const raw of value.split(',')) {
+    const s = raw.trim();
+    if (!ok(s)) throw new UsageError(`--${flag}: "${s.slice(0, 60)}" is not ${what}`);
+    out.add(s);
+  }
+  return out;
+}
+
+function parseGroup(value: string): { group: string; port: number } {
+  const m = /^([0-9.]{7,15})(?::(\d{1,5}))?$/.exec(value);
+  const group = m ? m[1]! : '';
+  const port = m?.[2] !== undefined ? Number(m[2]) : DEFAULT_PORT;
+  if (!m || isIP(group) !== 4) throw new UsageError(`--multicast: "${value.slice(0, 100)}" is not IP[:PORT]`);
+  if (!isMulticast(group)) throw new UsageError(`--multicast: ${group} is not an IPv4 multicast group address (224.0.0.0/4)`);
+  if (port < 1 || port > 65535) throw new UsageError(`--multicast: port ${port} is not 1-65535`);
+  return { group, port };
+}
+
+async function monitorMain(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    multicast: { type: 'string', short: 'm' },
+    interface: { type: 'string', short: 'i' },
+    envelope: { type: 'boolean' },
+    agent: { type: 'string' },
+    'token-file': { type: 'string' },
+    severity: { type: 'string', short: 's' },
+    system: { type: 'string' },
+    'event-type': { type: 'string', short: 't' },
+    dev: { type: 'string', short: 'd' },
+    filter: { type: 'string', short: 'f' },
+    json: { type: 'boolean' },
+    count: { type: 'string', short: 'n' },
+    ...rootOptions,
+  }, 0);
+  const viaAgent = values.agent !== undefined;
+  if (viaAgent && (values.multicast !== undefined || values.interface !== undefined || values.envelope)) {
+    throw new UsageError('--agent excludes --multicast, --interface and --envelope (the stream carries no sequence numbers)');
+  }
+  if (values['token-file'] !== undefined && !viaAgent) throw new UsageError('--token-file goes with --agent');
+  const match: EventMatch = {};
+  if (values.severity !== undefined) {
+    const sev = Severity.safeParse(values.severity);
+    if (!sev.success) throw new UsageError(`--severity: "${values.severity.slice(0, 30)}" is not one of ${SEVERITIES.join(', ')}`);
+    match.severity = sev.data;
+  }
+  match.systems = listOf('system', values.system, isSystem, `a system (${SYSTEMS.join(', ')})`);
+  match.eventTypes = listOf('event-type', values['event-type']?.toUpperCase(), (s): s is string => /^[A-Z][A-Z0-9_]{0,63}$/.test(s), 'an event type (upper snake case, e.g. BLK_IO_ERROR)');
+  if (values.filter !== undefined) {
+    const c = compileFilter(values.filter);
+    if (!c.ok) throw new UsageError(`--filter: ${c.error.message} (position ${c.error.position}, token ${JSON.stringify(c.error.token)})`);
+    match.filter = c.filter;
+  }
+  if (values.dev !== undefined) {
+    if (values.dev === '' || values.dev.length > 256) throw new UsageError('--dev: a device name, path, major:minor or wwid');
+    // on another host the stack is unknown: then the name itself must match
+    match.dev = deviceSet(values.dev, new SysfsResolver(roots(values)).describe(values.dev));
+  }
+  let limit = Infinity;
+  if (values.count !== undefined) {
+    if (!/^[1-9]\d{0,8}$/.test(values.count)) throw new UsageError(`--count: "${values.count.slice(0, 30)}" is not a positive integer`);
+    limit = Number(values.count);
+  }
+  const fmt = values.json ? formatJson : formatText;
+  const note = (text: string) => process.stderr.write(`prpt monitor: ${text}\n`);
+  const out: MonitorOutput = {
+    event(ev, env) {
+      process.stdout.write(`${values.envelope && env ? JSON.stringify({ ...env, event: ev }) : fmt(ev)}\n`);
+      return --limit > 0;
+    },
+    note,
+  };
+  let onSignal: () => void = () => {};
+  const stop = new Promise<void>((resolve) => (onSignal = resolve));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let stats;
+  if (viaAgent) {
+    let url: URL;
+    try {
+      url = new URL(values.agent!);
+    } catch {
+      throw new UsageError(`--agent: "${values.agent!.slice(0, 100)}" is not a URL`);
+    }
+    stats = await monitorAgent({ url, token: readToken(values['token-file']) }, match, out, stop);
+  } else {
+    const { group, port } = values.multicast !== undefined ? parseGroup(values.multicast) : { group: DEFAULT_GROUP, port: DEFAULT_PORT };
+    if (values.interface !== undefined && isIP(values.interface) !== 4) {
+      throw new UsageError(`--interface: "${values.interface.slice(0, 100)}" is not an IPv4 address (the local address of the interface to join on)`);
+    }
+    stats = await monitorMulticast({ group, port, interfaceIp: values.interface ?? DEFAULT_INTERFACE }, match, out, stop);
+  }
+  note(`${stats.received} events received, ${stats.shown} shown, ${stats.lost} lost`);
+  return 0;
+}
+
 await runCli('prpt', USAGE, async () => {
   const [cmd, ...rest] = process.argv.slice(2);
   switch (cmd) {
+    case 'monitor':
+      return monitorMain(rest);
     case 'parse':
       return parseMain(rest);
     case 'info':

@@ -5,8 +5,14 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SYSTEMS } from '../events/schema.ts';
 import { LOG_LEVELS } from '../log/logger.ts';
+import { DEFAULT_MAX_DATAGRAM, MAX_MAX_DATAGRAM, MIN_MAX_DATAGRAM } from '../multicast/envelope.ts';
 
 const ip = (what: string) => z.string().refine((s) => isIP(s) !== 0, { message: `must be an IP address (${what})` });
+
+/** An IPv4 multicast group, 224.0.0.0/4 (IPv6 multicast needs interface scopes the seed's keys cannot say). */
+export function isMulticast(s: string): boolean {
+  return isIP(s) === 4 && Math.trunc(Number(s.split('.')[0]) / 16) === 14;
+}
 
 /** The seed writes the port as a string ("6000"); accept both. */
 const port = z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -22,8 +28,18 @@ const absPath = z.string().min(1).max(4096).refine((s) => s.startsWith('/'), { m
 
 export const MainSection = z.strictObject({
   receiver_bind_ip: ip('the address multicast is sent from').default('127.0.0.1'),
-  receiver_multicast_ip: ip('the multicast group').default('239.0.0.1'),
+  receiver_multicast_ip: ip('the multicast group').refine(isMulticast, { message: 'must be an IPv4 multicast group address (224.0.0.0/4)' }).default('239.0.0.1'),
   receiver_multicast_port: port.default(6000),
+  /** the seed's broadcast of every synthetic event to the group (docs/multicast.md); false turns it off */
+  multicast: z.boolean().default(true),
+  /** hops a datagram may take: 1 keeps it on the local network */
+  multicast_ttl: z.number().int().min(0).max(255).default(1),
+  /** also deliver to listeners on this host */
+  multicast_loopback: z.boolean().default(true),
+  /** local address of the interface datagrams leave by and listeners join on; default receiver_bind_ip */
+  multicast_interface: ip('the local address of the multicast interface').optional(),
+  /** bytes per datagram, header included; larger events are truncated (the default avoids IP fragmentation) */
+  multicast_max_datagram: z.number().int().min(MIN_MAX_DATAGRAM).max(MAX_MAX_DATAGRAM).default(DEFAULT_MAX_DATAGRAM),
   /** override the node name put in every event (default: $NODE_NAME, else the host name) */
   hostname: z.string().min(1).max(253).optional(),
   sysfs_root: absPath.default('/sys'),

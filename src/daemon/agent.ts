@@ -7,6 +7,7 @@ import path from 'node:path';
 import { loadOrCreateToken, StaticTokenAuthenticator } from '../api/auth.ts';
 import type { EventsRequest } from '../api/query.ts';
 import { ApiServer, RequestError } from '../api/server.ts';
+import { EventStreamHub } from '../api/stream.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { compileFilter } from '../filter/index.ts';
 import { DEFAULT_STORAGE_CONFIG } from '../storage/config.ts';
@@ -63,9 +64,12 @@ export class Agent {
   private api: ApiServer | null = null;
   private apiAddress: { host: string; port: number } | null = null;
   private started = false;
+  /** survives reloads: live events for GET /v1/stream; idle (a counter) while nobody listens */
+  private readonly stream: EventStreamHub;
 
   constructor(opts: AgentOptions) {
     this.opts = opts;
+    this.stream = new EventStreamHub({ registry: opts.metrics.registry, log: opts.log });
   }
 
   get config(): AgentConfig | null {
@@ -99,7 +103,7 @@ export class Agent {
     receivers.push(...builtinReceivers({ log, metrics, config }));
     const bus = new Bus({
       parsers,
-      receivers: this.storage ? [...receivers, this.storage] : receivers,
+      receivers: [...receivers, ...(this.storage ? [this.storage] : []), this.stream],
       metrics,
       log,
       contextWindowMs: main.context_window_ms,
@@ -132,7 +136,7 @@ export class Agent {
       overrun: (lost, after, next, ticket) => this.pipeline!.bus.overrun(lost, after, next, ticket),
       publish: (ev, ticket, producer) => this.pipeline!.bus.publish(ev, ticket, producer),
     };
-    const deps: CollectorDeps = { stateDir, bootId, log, metrics, resolver: () => this.pipeline?.resolver ?? null };
+    const deps: CollectorDeps = { stateDir, bootId, log, metrics, hostname: this.hostname(config), resolver: () => this.pipeline?.resolver ?? null };
     try {
       for (const p of config.plugins) {
         if (p.type !== 'collector' || !p.enabled) continue;
@@ -140,7 +144,7 @@ export class Agent {
         if (!plugin) throw new ConfigError(`[${p.name}]: no collector plugin named "${p.plugin}"`);
         const c = plugin.create(p.name, p.options, deps, sink);
         c.start();
-        metrics.pluginUp.labels(p.name).set(1);
+        metrics.pluginUp.labels(p.name).set(c.up === false ? 0 : 1);
         started.push(c);
       }
     } catch (err) {
@@ -204,6 +208,7 @@ export class Agent {
         },
         status: () => ({ generation: this.generation, storage: this.storage?.status() ?? null }),
         queryEvents: (req) => this.queryEvents(req),
+        stream: this.stream,
       },
     });
     try {

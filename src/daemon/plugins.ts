@@ -6,11 +6,15 @@ import type { PluginSchemaLookup } from '../config/load.ts';
 import type { AgentConfig } from '../config/schema.ts';
 import type { KernelRecord } from '../kmsg/record.ts';
 import { KmsgCollector, KmsgOptions } from '../kmsg/collector.ts';
+import { UdevCollector, UdevOptions } from '../udev/collector.ts';
 import type { Logger } from '../log/logger.ts';
+import { MulticastSender, senderOptions } from '../multicast/sender.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { PARSERS } from '../parsers/index.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
 import { StdoutOptions, StdoutReceiver } from '../receivers/stdout.ts';
+import { JournaldOptions, JournaldReceiver } from '../receivers/journald.ts';
+import { createWebhookReceiver, WebhookOptions } from '../receivers/webhook.ts';
 import type { DeviceResolver } from '../device/types.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Ticket } from './ticket.ts';
@@ -31,6 +35,8 @@ export interface CollectorSink {
 
 export interface CollectorDeps {
   stateDir: string;
+  /** the node name put in events ([main] hostname, $NODE_NAME, the host name) */
+  hostname: string;
   bootId: string;
   log: Logger;
   metrics: AgentMetrics;
@@ -40,6 +46,8 @@ export interface CollectorDeps {
 
 export interface Collector {
   readonly name: string;
+  /** false when start() left the collector down (it logged why); the agent reports it in peripety_plugin_up */
+  readonly up?: boolean;
   /** Start reading; throws with a clear message when it cannot (the agent reports it). */
   start(): void;
   stop(): void;
@@ -67,8 +75,10 @@ export interface ReceiverPlugin {
  * Receivers every agent runs whatever the plugin sections say (the seed's
  * multicast broadcast, configured by [main]); built after the configured ones.
  */
-export function builtinReceivers(_deps: ReceiverDepsFull): QueuedReceiver[] {
-  return [];
+export function builtinReceivers(deps: ReceiverDepsFull): QueuedReceiver[] {
+  const out: QueuedReceiver[] = [];
+  if (deps.config.main.multicast) out.push(new MulticastSender('multicast', senderOptions(deps.config.main), { log: deps.log, metrics: deps.metrics }));
+  return out;
 }
 
 export const COLLECTORS: Record<string, CollectorPlugin> = {
@@ -76,12 +86,24 @@ export const COLLECTORS: Record<string, CollectorPlugin> = {
     options: KmsgOptions,
     create: (name, options, deps, sink) => new KmsgCollector(name, KmsgOptions.parse(options), deps, sink),
   },
+  udev: {
+    options: UdevOptions,
+    create: (name, options, deps, sink) => new UdevCollector(name, UdevOptions.parse(options), deps, sink),
+  },
 };
 
 export const RECEIVERS: Record<string, ReceiverPlugin> = {
   stdout: {
     options: StdoutOptions,
     create: (name, options, { log, metrics, config }) => new StdoutReceiver(name, StdoutOptions.parse(options), config.main.queue_size, { log, metrics }),
+  },
+  journald: {
+    options: JournaldOptions,
+    create: (name, options, { log, metrics, config }) => new JournaldReceiver(name, JournaldOptions.parse(options), config.main.queue_size, { log, metrics }),
+  },
+  webhook: {
+    options: WebhookOptions,
+    create: (name, options, { log, metrics, config }) => createWebhookReceiver(name, options, config.main.queue_size, { log, metrics }),
   },
 };
 

@@ -1,0 +1,221 @@
+// One multicast datagram (docs/multicast.md): a fixed 32-byte header that
+// says who sent it and in which order, then the event as JSON. Pure: no
+// sockets, no clocks. decode() is the trust boundary for whatever arrives on
+// the group, so it returns a reason instead of throwing.
+//
+//   offset size field
+//   0      4    magic "PRPT"
+//   4      1    version (1)
+//   5      1    flags: bit 0 = truncated; other bits reserved (sent 0, ignored)
+//   6      2    reserved (sent 0, ignored)
+//   8      16   sender id (random per sender instance)
+//   24     8    sequence number, unsigned big endian, 1 for the first datagram
+//   32     …    the StorageEvent as UTF-8 JSON
+import { StorageEvent } from '../events/schema.ts';
+
+export const MAGIC = Buffer.from('PRPT', 'latin1');
+export const VERSION = 1;
+export const HEADER_BYTES = 32;
+export const SENDER_ID_BYTES = 16;
+export const FLAG_TRUNCATED = 0x01;
+/** Fits one Ethernet frame with IPv4/IPv6 and UDP headers: no IP fragmentation. */
+export const DEFAULT_MAX_DATAGRAM = 1400;
+/** Below this a normal event cannot fit even after truncation. */
+export const MIN_MAX_DATAGRAM = 512;
+/** Under the 65,507-byte UDP payload limit of IPv4. */
+export const MAX_MAX_DATAGRAM = 65000;
+/** Shrinking msg stops at this many UTF-8 bytes (ellipsis included) until extentions had their turn. */
+export const MSG_FLOOR_BYTES = 256;
+/** Appended to a shortened string so a reader sees it was cut. */
+export const ELLIPSIS = '\u2026';
+
+export interface Datagram {
+  version: number;
+  /** raw flag byte */
+  flags: number;
+  truncated: boolean;
+  /** 32 lower-case hex digits */
+  sender: string;
+  seq: number;
+  event: StorageEvent;
+}
+
+export type DecodeResult = { ok: true; datagram: Datagram } | { ok: false; reason: string };
+
+export type EncodeResult =
+  | { ok: true; buf: Buffer; truncated: boolean }
+  | { ok: false; reason: string };
+
+export interface EncodeOptions {
+  /** SENDER_ID_BYTES bytes */
+  sender: Uint8Array;
+  /** 0 … Number.MAX_SAFE_INTEGER */
+  seq: number;
+  /** whole datagram, header included; default DEFAULT_MAX_DATAGRAM */
+  maxDatagram?: number;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function jsonBytes(s: string): number {
+  return Buffer.byteLength(JSON.stringify(s), 'utf8');
+}
+
+/**
+ * The longest prefix of `s` (cut at a code point boundary, ending in an
+ * ellipsis) whose JSON string form takes at most `budget` bytes; '' when not
+ * even the ellipsis fits. JSON escapes make byte length non-linear in the
+ * prefix length but monotone, so a binary search finds it.
+ */
+export function shrinkToJsonBytes(s: string, budget: number): string {
+  if (jsonBytes(s) <= budget) return s;
+  if (jsonBytes(ELLIPSIS) > budget) return '';
+  let lo = 0;
+  let hi = s.length;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (jsonBytes(cut(s, mid) + ELLIPSIS) <= budget) lo = mid;
+    else hi = mid - 1;
+  }
+  return cut(s, lo) + ELLIPSIS;
+}
+
+/** The first `n` UTF-16 units of `s`, one fewer when that would split a surrogate pair. */
+function cut(s: string, n: number): string {
+  if (n > 0 && n < s.length) {
+    const c = s.charCodeAt(n - 1);
+    if (c >= 0xd800 && c <= 0xdbff) n--;
+  }
+  return s.slice(0, n);
+}
+
+function writeHeader(buf: Buffer, flags: number, sender: Uint8Array, seq: number): void {
+  MAGIC.copy(buf, 0);
+  buf[4] = VERSION;
+  buf[5] = flags;
+  buf[6] = 0;
+  buf[7] = 0;
+  buf.set(sender, 8);
+  buf.writeBigUInt64BE(BigInt(seq), 24);
+}
+
+function pack(json: string, flags: number, opts: EncodeOptions): Buffer {
+  const len = Buffer.byteLength(json, 'utf8');
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + len);
+  writeHeader(buf, flags, opts.sender, opts.seq);
+  buf.write(json, HEADER_BYTES, 'utf8');
+  return buf;
+}
+
+/**
+ * Encode one event. An event larger than the datagram is truncated by the
+ * documented rule (see truncateEvent); the payload is always a complete JSON
+ * StorageEvent. Fails only when even the truncated event does not fit (huge
+ * hostname or device names) or the options are out of range.
+ */
+export function encode(ev: StorageEvent, opts: EncodeOptions): EncodeResult {
+  const max = opts.maxDatagram ?? DEFAULT_MAX_DATAGRAM;
+  if (opts.sender.length !== SENDER_ID_BYTES) return { ok: false, reason: `the sender id must be ${SENDER_ID_BYTES} bytes` };
+  if (!Number.isSafeInteger(opts.seq) || opts.seq < 0) return { ok: false, reason: 'the sequence number must be a non-negative safe integer' };
+  if (!Number.isInteger(max) || max < HEADER_BYTES + 2 || max > MAX_MAX_DATAGRAM) return { ok: false, reason: `the datagram size limit must be ${HEADER_BYTES + 2}-${MAX_MAX_DATAGRAM} bytes` };
+  const json = JSON.stringify(ev);
+  // Fast path: byte length ≤ 3 × UTF-16 length, so short events need no exact count.
+  if (HEADER_BYTES + json.length * 3 <= max || HEADER_BYTES + Buffer.byteLength(json, 'utf8') <= max) {
+    return { ok: true, buf: pack(json, 0, opts), truncated: false };
+  }
+  const small = truncateEvent(ev, max - HEADER_BYTES);
+  if (small === null) return { ok: false, reason: `the event does not fit in ${max} bytes even with msg and every extention removed` };
+  return { ok: true, buf: pack(JSON.stringify(small), FLAG_TRUNCATED, opts), truncated: true };
+}
+
+/**
+ * Shrink an event until its JSON takes at most `budget` bytes, or null when
+ * impossible. The rule, in order, each step only as far as needed:
+ *   1. extentions.truncated = "true" (counted in the size from the start);
+ *   2. msg is shortened, but not below MSG_FLOOR_BYTES;
+ *   3. extentions.raw_msg is shortened (down to "");
+ *   4. extentions keys are dropped, largest `"key":"value"` first (ties: by
+ *      key name), never `truncated` itself;
+ *   5. msg is shortened below the floor, down to "".
+ * A shortened string ends in "…". Every other field is kept as is.
+ */
+export function truncateEvent(ev: StorageEvent, budget: number): StorageEvent | null {
+  const ext: Record<string, string> = { ...ev.extentions, truncated: 'true' };
+  const out: StorageEvent = { ...ev, extentions: ext };
+  const size = () => Buffer.byteLength(JSON.stringify(out), 'utf8');
+  let total = size();
+  if (total <= budget) return out;
+
+  // 2. msg, down to the floor: the rest of the event stays as it is, so the
+  // string may take what is left of the budget.
+  const msgRoom = (room: number) => Math.max(room, Math.min(jsonBytes(ev.msg), MSG_FLOOR_BYTES + 2));
+  out.msg = shrinkToJsonBytes(ev.msg, msgRoom(budget - (total - jsonBytes(ev.msg))));
+  total = size();
+  if (total <= budget) return out;
+
+  // 3. raw_msg
+  const raw = ext.raw_msg;
+  if (raw !== undefined) {
+    ext.raw_msg = shrinkToJsonBytes(raw, Math.max(2, budget - (total - jsonBytes(raw))));
+    total = size();
+    if (total <= budget) return out;
+  }
+
+  // 4. drop extentions, largest first
+  const keys = Object.keys(ext)
+    .filter((k) => k !== 'truncated')
+    .map((k) => ({ k, n: jsonBytes(k) + jsonBytes(ext[k]!) + 1 }))
+    .sort((a, b) => b.n - a.n || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  for (const { k } of keys) {
+    delete ext[k];
+    total = size();
+    if (total <= budget) return out;
+  }
+
+  // 5. msg below the floor
+  out.msg = shrinkToJsonBytes(out.msg, Math.max(2, budget - (total - jsonBytes(out.msg))));
+  return size() <= budget ? out : null;
+}
+
+/** Decode one datagram; never throws. */
+export function decode(buf: Uint8Array): DecodeResult {
+  if (buf.length < HEADER_BYTES) return { ok: false, reason: `too short (${buf.length} bytes; the header is ${HEADER_BYTES})` };
+  if (buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1] || buf[2] !== MAGIC[2] || buf[3] !== MAGIC[3]) {
+    return { ok: false, reason: 'not a peripety datagram (bad magic)' };
+  }
+  const version = buf[4]!;
+  if (version !== VERSION) return { ok: false, reason: `unsupported version ${version} (this build reads ${VERSION})` };
+  const flags = buf[5]!;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const seq = view.getBigUint64(24, false);
+  if (seq > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'sequence number out of range' };
+  let text: string;
+  try {
+    text = utf8.decode(buf.subarray(HEADER_BYTES));
+  } catch {
+    return { ok: false, reason: 'the payload is not UTF-8' };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'the payload is not JSON' };
+  }
+  const parsed = StorageEvent.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length > 0 ? issue.path.map(String).join('.').slice(0, 80) : 'event';
+    return { ok: false, reason: `the payload is not a storage event (${where}: ${issue.message.slice(0, 120)})` };
+  }
+  return {
+    ok: true,
+    datagram: {
+      version,
+      flags,
+      truncated: (flags & FLAG_TRUNCATED) !== 0,
+      sender: Buffer.from(buf.buffer, buf.byteOffset + 8, SENDER_ID_BYTES).toString('hex'),
+      seq: Number(seq),
+      event: parsed.data,
+    },
+  };
+}

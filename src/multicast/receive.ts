@@ -1,0 +1,211 @@
+// `peripety receive`: the seed's out-of-process receivers. Joins the group
+// named by a configuration's [main] keys and hands every event to the
+// receiver sections of that configuration (any RECEIVERS plugin), in this
+// process, possibly on another host. Collector and parser sections are not
+// used here. Lost events (sequence gaps) are counted and logged.
+import { createServer, type Server } from 'node:http';
+import type { AgentConfig, PluginSection } from '../config/schema.ts';
+import { RECEIVERS } from '../daemon/plugins.ts';
+import type { Logger } from '../log/logger.ts';
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
+import type { QueuedReceiver } from '../receivers/queued.ts';
+import { type GapInfo, type ListenerStats, MulticastListener } from './listener.ts';
+import { RateLimited } from './metrics.ts';
+
+export interface ReceiveHostOptions {
+  log: Logger;
+  metrics: AgentMetrics;
+  /** --interface: overrides [main] multicast_interface / receiver_bind_ip */
+  interfaceIp?: string;
+}
+
+const LOG_INTERVAL_MS = 1000;
+const noop = () => {};
+
+function groupKey(config: AgentConfig, iface: string): string {
+  return `${config.main.receiver_multicast_ip}:${config.main.receiver_multicast_port}@${iface}`;
+}
+
+export class ReceiveHost {
+  private readonly opts: ReceiveHostOptions;
+  private receivers: QueuedReceiver[] = [];
+  private listener: MulticastListener | null = null;
+  private key = '';
+  private unreportedLost = 0;
+  private readonly gapLog: RateLimited<GapInfo>;
+  private readonly malformedLog: RateLimited<string>;
+  private readonly senderLog: RateLimited<string>;
+  /** totals over every listener this host ran (a reload that changes the group starts a new one) */
+  private readonly totals: ListenerStats = { received: 0, lost: 0, duplicates: 0, reordered: 0, malformed: 0, senders: 0 };
+
+  constructor(opts: ReceiveHostOptions) {
+    this.opts = opts;
+    const { log } = opts;
+    this.gapLog = new RateLimited(LOG_INTERVAL_MS, (gaps, more) => {
+      const lost = this.unreportedLost;
+      this.unreportedLost = 0;
+      log.warn({ lost, gaps: gaps.map((g) => ({ sender: g.sender, from: g.address, seq: g.fromSeq === g.toSeq ? `${g.fromSeq}` : `${g.fromSeq}-${g.toSeq}` })), moreGaps: more }, 'multicast events lost');
+    }, { keep: 5 });
+    this.malformedLog = new RateLimited(LOG_INTERVAL_MS * 10, (reasons, more) => {
+      log.warn({ reason: reasons[0], more }, 'ignoring a datagram that is not a peripety event');
+    });
+    this.senderLog = new RateLimited(LOG_INTERVAL_MS, (senders, more) => {
+      log.info({ senders, more }, 'multicast sender seen');
+    }, { keep: 10 });
+  }
+
+  private interfaceOf(config: AgentConfig): string {
+    return this.opts.interfaceIp ?? config.main.multicast_interface ?? config.main.receiver_bind_ip;
+  }
+
+  private buildReceivers(config: AgentConfig): QueuedReceiver[] {
+    const { log, metrics } = this.opts;
+    const sections = config.plugins.filter((p) => p.type === 'receiver' && p.enabled);
+    if (sections.length === 0) throw new Error('the configuration has no enabled receiver section: nothing to deliver events to');
+    const out: QueuedReceiver[] = [];
+    try {
+      for (const p of sections) out.push(createReceiver(p, config, log, metrics));
+    } catch (err) {
+      void Promise.all(out.map((r) => r.close(0)));
+      throw err;
+    }
+    const ignored = config.plugins.filter((p) => p.type !== 'receiver' && p.enabled).length;
+    if (ignored > 0) log.info({ sections: ignored }, 'collector and parser sections are not used by peripety receive');
+    return out;
+  }
+
+  private async listen(config: AgentConfig): Promise<MulticastListener> {
+    const { log, metrics } = this.opts;
+    const iface = this.interfaceOf(config);
+    const listener = new MulticastListener({
+      group: config.main.receiver_multicast_ip,
+      port: config.main.receiver_multicast_port,
+      interfaceIp: iface,
+      registry: metrics.registry,
+      onEvent: (ev) => {
+        for (const r of this.receivers) r.deliver(ev, noop);
+      },
+      onLost: (gap) => {
+        this.unreportedLost += gap.lost;
+        this.gapLog.push(gap);
+      },
+      onMalformed: (reason, address) => this.malformedLog.push(`${address}: ${reason}`),
+      onSender: (sender, address) => this.senderLog.push(`${sender} at ${address}`),
+    });
+    await listener.start();
+    log.info({ group: `${config.main.receiver_multicast_ip}:${config.main.receiver_multicast_port}`, interface: iface, receivers: this.receivers.map((r) => r.name) }, 'receiving multicast events');
+    return listener;
+  }
+
+  async start(config: AgentConfig): Promise<void> {
+    this.receivers = this.buildReceivers(config);
+    try {
+      this.listener = await this.listen(config);
+    } catch (err) {
+      await Promise.all(this.receivers.map((r) => r.close(0)));
+      throw err;
+    }
+    this.key = groupKey(config, this.interfaceOf(config));
+  }
+
+  /** A new configuration: new receivers; a new listener only when the group or interface changed. Null or the error. */
+  async reload(config: AgentConfig): Promise<string | null> {
+    const { log } = this.opts;
+    let next: QueuedReceiver[];
+    try {
+      next = this.buildReceivers(config);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'configuration rejected; keeping the running receivers');
+      return (err as Error).message;
+    }
+    const key = groupKey(config, this.interfaceOf(config));
+    if (key !== this.key) {
+      let listener: MulticastListener;
+      try {
+        listener = await this.listen(config);
+      } catch (err) {
+        await Promise.all(next.map((r) => r.close(0)));
+        log.error({ err: (err as Error).message }, 'cannot join the new group; keeping the running configuration');
+        return (err as Error).message;
+      }
+      const old = this.listener;
+      this.listener = listener;
+      this.key = key;
+      if (old) {
+        await old.close();
+        this.addTotals(old.stats);
+      }
+    }
+    const old = this.receivers;
+    this.receivers = next;
+    await Promise.all(old.map((r) => r.close()));
+    log.info('configuration reloaded');
+    return null;
+  }
+
+  private addTotals(s: ListenerStats): void {
+    this.totals.received += s.received;
+    this.totals.lost += s.lost;
+    this.totals.duplicates += s.duplicates;
+    this.totals.reordered += s.reordered;
+    this.totals.malformed += s.malformed;
+  }
+
+  /** Counts so far, over every listener. */
+  stats(): ListenerStats {
+    const s = this.listener?.stats;
+    return {
+      received: this.totals.received + (s?.received ?? 0),
+      lost: this.totals.lost + (s?.lost ?? 0),
+      duplicates: this.totals.duplicates + (s?.duplicates ?? 0),
+      reordered: this.totals.reordered + (s?.reordered ?? 0),
+      malformed: this.totals.malformed + (s?.malformed ?? 0),
+      senders: s?.senders ?? 0,
+    };
+  }
+
+  /** Leave the group, drain the receivers; the final counts. */
+  async stop(): Promise<ListenerStats> {
+    const l = this.listener;
+    this.listener = null;
+    if (l) {
+      await l.close();
+      this.addTotals(l.stats);
+    }
+    await Promise.all(this.receivers.map((r) => r.close()));
+    this.gapLog.flush();
+    this.malformedLog.flush();
+    this.senderLog.flush();
+    return { ...this.totals, senders: 0 };
+  }
+}
+
+function createReceiver(p: PluginSection, config: AgentConfig, log: Logger, metrics: AgentMetrics): QueuedReceiver {
+  const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
+  if (!plugin) throw new Error(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
+  return plugin.create(p.name, p.options, { log, metrics, config });
+}
+
+/** A plain /metrics endpoint for `peripety receive --metrics-listen`. */
+export async function serveMetrics(metrics: AgentMetrics, host: string, port: number): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');
+      return;
+    }
+    metrics.registry.metrics().then((text) => {
+      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
+    }, (err: unknown) => {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  return { server, port: typeof addr === 'object' && addr !== null ? addr.port : port };
+}
