@@ -1,17 +1,18 @@
 // The agent: builds collectors → bus → parsers → receivers from a
 // configuration, swaps in a new configuration on reload (keeping the old one
 // when the new one is invalid), and drains on stop.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadOrCreateToken, StaticTokenAuthenticator } from '../api/auth.ts';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+import { type Authenticator, loadOrCreateToken, StaticTokenAuthenticator } from '../api/auth.ts';
 import type { EventsRequest } from '../api/query.ts';
-import { ApiServer, RequestError } from '../api/server.ts';
+import { ApiServer, type ConfigPush, type ControlAction, type ControlAnswer, RequestError } from '../api/server.ts';
 import { EventStreamHub } from '../api/stream.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { compileFilter } from '../filter/index.ts';
-import { DEFAULT_STORAGE_CONFIG } from '../storage/config.ts';
-import { StorageError } from '../storage/manager.ts';
+import { DEFAULT_STORAGE_CONFIG, parseStorageConfig } from '../storage/config.ts';
+import { StorageError, type StorageManager } from '../storage/manager.ts';
 import { type AgentConfig, type PluginSection } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
@@ -33,6 +34,75 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
   /** --storage-config: the elos JSON text and where it came from; default: DEFAULT_STORAGE_CONFIG */
   storageConfig?: { text: string; source: string };
+  /** the TOML text `start(config)` was parsed from (plugin start/stop edit it; a failed push rolls back to it) */
+  configText?: string;
+  /** the control API's authenticator (Kubernetes: TokenReview); default: the static token file */
+  auth?: Authenticator;
+  /**
+   * Kubernetes mode: the local [main] section (TOML) that pushed plugin
+   * sections are appended to; the pushed configuration is persisted in
+   * <state_dir>/applied.json and the agent starts with it when present.
+   */
+  pushed?: { localMain: string };
+  /** called after every applied push (and at start with a persisted one) */
+  onApplied?: (applied: AppliedRef) => void;
+}
+
+export interface AppliedRef {
+  generation: number;
+  hash: string;
+}
+
+/** <state_dir>/applied.json */
+export interface AppliedConfig extends AppliedRef {
+  toml: string;
+  storage: Record<string, unknown>;
+}
+
+export const APPLIED_FILE = 'applied.json';
+
+/** The [main] section of a configuration text, as TOML (for the pushed sections to be appended to). */
+export function mainSectionToml(text: string): string {
+  const doc = parseToml(text);
+  const main = doc.main ?? {};
+  return stringifyToml({ main });
+}
+
+/** A pushed TOML plus the local [main]; throws ConfigError when the push carries a [main] of its own or does not parse. */
+export function pushedConfigText(localMain: string, toml: string): string {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(toml);
+  } catch (err) {
+    throw new ConfigError(`toml: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (Object.hasOwn(doc, 'main')) throw new ConfigError('toml: a pushed configuration may not carry [main] (the agent keeps its own)');
+  return `${localMain.trimEnd()}\n\n${toml}`;
+}
+
+/** Read <dir>/applied.json; null when absent, throws when it is not a valid record. */
+export function readAppliedConfig(dir: string): AppliedConfig | null {
+  const file = path.join(dir, APPLIED_FILE);
+  if (!existsSync(file)) return null;
+  const v = JSON.parse(readFileSync(file, 'utf8')) as Partial<AppliedConfig>;
+  if (typeof v.generation !== 'number' || !Number.isSafeInteger(v.generation) || v.generation < 1 || typeof v.hash !== 'string' || typeof v.toml !== 'string' || typeof v.storage !== 'object' || v.storage === null) {
+    throw new Error(`${file}: not an applied configuration record`);
+  }
+  return { generation: v.generation, hash: v.hash, toml: v.toml, storage: v.storage };
+}
+
+/** Write <dir>/applied.json atomically (0600, fsync, rename). */
+export function writeAppliedConfig(dir: string, applied: AppliedConfig): void {
+  const file = path.join(dir, APPLIED_FILE);
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(applied)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
 }
 
 interface Pipeline {
@@ -66,6 +136,12 @@ export class Agent {
   private started = false;
   /** survives reloads: live events for GET /v1/stream; idle (a counter) while nobody listens */
   private readonly stream: EventStreamHub;
+  /** the configuration text running now (null: started from an object only) */
+  private configText: string | null = null;
+  /** the last applied push (Kubernetes mode) */
+  private pushed: AppliedConfig | null = null;
+  /** pushes and commands run one at a time */
+  private controlChain: Promise<unknown> = Promise.resolve();
 
   constructor(opts: AgentOptions) {
     this.opts = opts;
@@ -163,6 +239,28 @@ export class Agent {
   }
 
   async start(config: AgentConfig): Promise<void> {
+    this.configText = this.opts.configText ?? null;
+    let storageConfig = this.opts.storageConfig;
+    if (this.opts.pushed) {
+      // Kubernetes mode: the last applied push, so the node runs its configuration even with the controller down
+      const dir = this.stateDir(config);
+      try {
+        const applied = readAppliedConfig(dir);
+        if (applied) {
+          const text = pushedConfigText(this.opts.pushed.localMain, applied.toml);
+          const persisted = parseAgentConfig(text, `${path.join(dir, APPLIED_FILE)} (generation ${applied.generation})`);
+          const st = parseStorageConfig(applied.storage);
+          if (!st.ok) throw new ConfigError(st.error);
+          config = persisted;
+          this.configText = text;
+          storageConfig = { text: JSON.stringify(applied.storage), source: `${path.join(dir, APPLIED_FILE)} (generation ${applied.generation})` };
+          this.pushed = applied;
+          this.opts.log.info({ generation: applied.generation, hash: applied.hash }, 'starting with the last applied configuration');
+        }
+      } catch (err) {
+        this.opts.log.error({ err: (err as Error).message }, 'the persisted configuration is not usable; starting with the local one');
+      }
+    }
     for (const w of config.warnings) this.opts.log.warn(w);
     const stateDir = this.stateDir(config);
     try {
@@ -172,7 +270,7 @@ export class Agent {
     }
     // Storage first: the bus must have its receiver before the first record.
     this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env });
-    const sc = this.opts.storageConfig;
+    const sc = storageConfig;
     const err = await this.storage.apply(sc ? sc.text : DEFAULT_STORAGE_CONFIG, sc ? sc.source : 'embedded default storage configuration');
     if (err) throw new ConfigError(`storage: ${err}`);
     this.pipeline = this.buildPipeline(config);
@@ -181,18 +279,134 @@ export class Agent {
     this.started = true;
     this.generation = 1;
     this.opts.metrics.configGeneration.set(this.generation);
+    if (this.pushed) this.opts.onApplied?.({ generation: this.pushed.generation, hash: this.pushed.hash });
     this.opts.log.info({ plugins: config.plugins.filter((p) => p.enabled).map((p) => `${p.name}(${p.type}:${p.plugin})`) }, 'agent started');
+  }
+
+  /** The last applied push, or null. */
+  get applied(): AppliedRef | null {
+    return this.pushed ? { generation: this.pushed.generation, hash: this.pushed.hash } : null;
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.controlChain.then(fn, fn);
+    this.controlChain = p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * PUT /v1/config: validate the plugin sections (with the local [main]) and
+   * the storage structure, then apply both or neither; persist on success.
+   */
+  applyPushed(push: ConfigPush): Promise<ControlAnswer> {
+    return this.serialized(async () => {
+      const { log } = this.opts;
+      if (!this.opts.pushed) return { status: 501, body: { error: 'this agent does not take pushed configurations (not in Kubernetes mode)' } };
+      if (!this.pipeline || this.stopping) return { status: 503, body: { error: 'the agent is not running' } };
+      const cur = this.pushed;
+      if (cur && push.generation < cur.generation) {
+        return { status: 409, body: { error: `generation ${push.generation} is older than the applied generation ${cur.generation}`, generation: cur.generation, hash: cur.hash } };
+      }
+      if (cur && push.generation === cur.generation && push.hash === cur.hash) {
+        return { status: 200, body: { applied: true, generation: cur.generation, hash: cur.hash, unchanged: true } };
+      }
+      const source = `pushed configuration (generation ${push.generation})`;
+      let text: string;
+      try {
+        text = pushedConfigText(this.opts.pushed.localMain, push.toml);
+        parseAgentConfig(text, source);
+      } catch (err) {
+        return { status: 400, body: { error: (err as Error).message } };
+      }
+      const st = parseStorageConfig(push.storage);
+      if (!st.ok) return { status: 400, body: { error: st.error } };
+
+      const previousText = this.configText;
+      const tomlErr = await this.reload(text, source);
+      if (tomlErr) return { status: 422, body: { applied: false, error: `applying the plugin sections failed (nothing changed): ${tomlErr}` } };
+      this.configText = text;
+      const storageErr = await this.reloadStorage(JSON.stringify(push.storage), `${source} storage`);
+      if (storageErr) {
+        if (previousText !== null) {
+          const back = await this.reload(previousText, 'the previous configuration (rollback)');
+          if (back) log.error({ err: back }, 'rolling back the plugin sections failed');
+          else this.configText = previousText;
+        }
+        return { status: 422, body: { applied: false, error: `applying the storage configuration failed (the plugin sections were rolled back): ${storageErr}` } };
+      }
+      const applied: AppliedConfig = { generation: push.generation, hash: push.hash, toml: push.toml, storage: push.storage };
+      this.pushed = applied;
+      try {
+        writeAppliedConfig(this.stateDir(this.pipeline.config), applied);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'cannot persist the applied configuration (it runs, but a restart without the controller would not have it)');
+      }
+      log.info({ generation: push.generation, hash: push.hash }, 'pushed configuration applied');
+      this.opts.onApplied?.({ generation: push.generation, hash: push.hash });
+      return { status: 200, body: { applied: true, generation: push.generation, hash: push.hash } };
+    });
+  }
+
+  /** POST /v1/{plugins,backends}/{name}:{action}. */
+  runCommand(kind: 'plugins' | 'backends', name: string, action: ControlAction): Promise<ControlAnswer> {
+    return this.serialized(async () => {
+      if (!this.pipeline || this.stopping) return { status: 503, body: { error: 'the agent is not running' } };
+      return kind === 'plugins' ? this.pluginCommand(name, action) : this.backendCommand(name, action);
+    });
+  }
+
+  private async pluginCommand(name: string, action: ControlAction): Promise<ControlAnswer> {
+    const config = this.pipeline!.config;
+    const section = config.plugins.find((p) => p.name === name);
+    if (!section) return { status: 404, body: { error: `no plugin section named "${name}"` } };
+    if (this.configText === null) return { status: 501, body: { error: 'plugin commands need the configuration text, which this agent was not started with' } };
+    const setEnabled = async (enabled: boolean): Promise<string | null> => {
+      const doc = parseToml(this.configText!);
+      const sec = doc[name] as Record<string, unknown>;
+      if ((sec.enabled ?? true) === enabled) return null;
+      sec.enabled = enabled;
+      const text = stringifyToml(doc);
+      const err = await this.reload(text, `${action} of plugin ${name}`);
+      if (!err) this.configText = text;
+      return err;
+    };
+    const steps = action === 'stop' ? [false] : action === 'start' ? [true] : section.enabled ? [false, true] : [true];
+    for (const enabled of steps) {
+      const err = await setEnabled(enabled);
+      if (err) return { status: 422, body: { error: `${action} of plugin ${name} failed: ${err}` } };
+    }
+    return { status: 200, body: { plugin: name, action, enabled: action !== 'stop' } };
+  }
+
+  private async backendCommand(name: string, action: ControlAction): Promise<ControlAnswer> {
+    // the running manager of the StorageHost (it does not expose one-backend commands itself)
+    const manager = (this.storage as unknown as { current: StorageManager | null } | null)?.current ?? null;
+    if (!manager) return { status: 503, body: { error: 'storage is not running' } };
+    try {
+      if (action !== 'start') await manager.stopBackend(name);
+      if (action !== 'stop') await manager.startBackend(name);
+    } catch (err) {
+      if (err instanceof StorageError) {
+        const status = err.code === 'UNKNOWN_BACKEND' ? 404 : err.code === 'WRONG_STATE' ? 409 : 500;
+        return { status, body: { error: err.message } };
+      }
+      throw err;
+    }
+    const b = manager.status().backends.find((x) => x.name === name);
+    return { status: 200, body: { backend: name, action, started: b?.started ?? false } };
   }
 
   private async startApi(config: AgentConfig): Promise<void> {
     const listen = config.main.api_listen;
     if (listen === 'off') return;
     const tokenFile = config.main.api_token_file ?? path.join(this.stateDir(config), 'api-token');
-    let auth;
-    try {
-      auth = new StaticTokenAuthenticator(loadOrCreateToken(tokenFile));
-    } catch (err) {
-      throw new ConfigError(`[main] api_token_file: ${(err as Error).message}`);
+    let auth = this.opts.auth;
+    if (!auth) {
+      try {
+        auth = new StaticTokenAuthenticator(loadOrCreateToken(tokenFile));
+      } catch (err) {
+        throw new ConfigError(`[main] api_token_file: ${(err as Error).message}`);
+      }
     }
     this.api = new ApiServer({
       listen,
@@ -206,9 +420,19 @@ export class Agent {
           if (!this.storage?.running) reasons.push('the storage manager is not running');
           return { ready: reasons.length === 0, reasons };
         },
-        status: () => ({ generation: this.generation, storage: this.storage?.status() ?? null }),
+        status: () => ({
+          generation: this.pushed?.generation ?? 0,
+          hash: this.pushed?.hash ?? null,
+          reloads: this.generation,
+          plugins: (this.pipeline?.config.plugins ?? []).map((p) => ({ name: p.name, type: p.type, plugin: p.plugin, enabled: p.enabled })),
+          storage: this.storage?.status() ?? null,
+        }),
         queryEvents: (req) => this.queryEvents(req),
         stream: this.stream,
+        control: {
+          pushConfig: (push) => this.applyPushed(push),
+          command: (kind, name, action) => this.runCommand(kind, name, action),
+        },
       },
     });
     try {

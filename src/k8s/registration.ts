@@ -1,0 +1,152 @@
+// Agent registration: a coordination.k8s.io/v1 Lease `peripety-agent-<node>`
+// in the agent's namespace, renewed every 10 s, whose annotations tell the
+// controller where the agent's control API is and what it applied
+// (docs/agent-api.md). Failures are logged rate-limited and retried with
+// backoff; they never stop the agent.
+import { RateLimitedLog } from '../api/tokenreview.ts';
+import type { Logger } from '../log/logger.ts';
+import type { KubeClient } from './http.ts';
+
+export const ANNOTATION_ENDPOINT = 'peripety.io/endpoint';
+export const ANNOTATION_GENERATION = 'peripety.io/generation';
+export const ANNOTATION_HASH = 'peripety.io/hash';
+export const LEASE_DURATION_SECONDS = 30;
+
+export interface RegistrationOptions {
+  client: Pick<KubeClient, 'request'>;
+  log: Logger;
+  namespace: string;
+  nodeName: string;
+  /** the control API URL the controller calls */
+  endpoint: string;
+  renewMs?: number;
+  maxBackoffMs?: number;
+}
+
+interface Lease {
+  metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+  spec?: Record<string, unknown>;
+}
+
+/** Kubernetes MicroTime: RFC 3339 with microseconds. */
+export function microTime(d: Date = new Date()): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export function leaseName(nodeName: string): string {
+  return `peripety-agent-${nodeName}`.slice(0, 253);
+}
+
+export class AgentRegistration {
+  private readonly opts: RegistrationOptions;
+  private applied: { generation: number; hash: string } | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = true;
+  private failures = 0;
+  private running: Promise<void> = Promise.resolve();
+  private readonly limiter = new RateLimitedLog({ intervalMs: 10_000 });
+  private acquireTime = microTime();
+  /** resolves after the next successful write (tests, first registration) */
+  private okWaiters: (() => void)[] = [];
+
+  constructor(opts: RegistrationOptions) {
+    this.opts = opts;
+  }
+
+  get name(): string {
+    return leaseName(this.opts.nodeName);
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.kick(0);
+  }
+
+  /** What the agent applied: written to the Lease at once (and on every renewal). */
+  setApplied(applied: { generation: number; hash: string }): void {
+    this.applied = applied;
+    if (!this.stopped) this.kick(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Resolves after the next successful create/update. */
+  synced(): Promise<void> {
+    return new Promise((resolve) => this.okWaiters.push(resolve));
+  }
+
+  private kick(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.running.then(() => this.once()).catch(() => {});
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private desired(): { annotations: Record<string, string>; spec: Record<string, unknown> } {
+    const annotations: Record<string, string> = { [ANNOTATION_ENDPOINT]: this.opts.endpoint };
+    annotations[ANNOTATION_GENERATION] = String(this.applied?.generation ?? 0);
+    annotations[ANNOTATION_HASH] = this.applied?.hash ?? '';
+    return {
+      annotations,
+      spec: {
+        holderIdentity: this.opts.nodeName,
+        leaseDurationSeconds: LEASE_DURATION_SECONDS,
+        acquireTime: this.acquireTime,
+        renewTime: microTime(),
+      },
+    };
+  }
+
+  private async once(): Promise<void> {
+    if (this.stopped) return;
+    const { client, namespace } = this.opts;
+    const base = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+    const name = this.name;
+    const appliedAtStart = this.applied;
+    try {
+      const d = this.desired();
+      const got = await client.request<Lease>('GET', `${base}/${encodeURIComponent(name)}`);
+      let r;
+      if (got.status === 404) {
+        r = await client.request<Lease>('POST', base, {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name, namespace, labels: { 'app.kubernetes.io/name': 'peripety-agent' }, annotations: d.annotations },
+          spec: d.spec,
+        });
+      } else if (got.status === 200) {
+        const cur = got.body;
+        r = await client.request<Lease>('PUT', `${base}/${encodeURIComponent(name)}`, {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { ...cur.metadata, annotations: { ...cur.metadata?.annotations, ...d.annotations } },
+          spec: { ...cur.spec, ...d.spec },
+        });
+      } else {
+        throw new Error(`GET lease ${namespace}/${name}: HTTP ${got.status}: ${got.text.slice(0, 200)}`);
+      }
+      if (r.status !== 200 && r.status !== 201) throw new Error(`${got.status === 404 ? 'create' : 'update'} lease ${namespace}/${name}: HTTP ${r.status}: ${r.text.slice(0, 200)}`);
+      if (this.failures > 0) this.opts.log.info({ lease: name, failures: this.failures }, 'agent registration renewed again');
+      this.failures = 0;
+      const w = this.okWaiters;
+      this.okWaiters = [];
+      w.forEach((f) => f());
+      // an apply that came in while this request ran is written at once
+      if (!this.stopped) this.kick(this.applied !== appliedAtStart ? 0 : (this.opts.renewMs ?? 10_000));
+    } catch (err) {
+      this.failures++;
+      const suppressed = this.limiter.admit('registration');
+      if (suppressed !== null) this.opts.log.warn({ lease: name, err: (err as Error).message.slice(0, 300), failures: this.failures, suppressed }, 'agent registration failed; retrying');
+      const backoff = Math.min(this.opts.maxBackoffMs ?? 10_000, 500 * 2 ** Math.min(this.failures - 1, 10));
+      if (!this.stopped) this.kick(backoff * (0.8 + Math.random() * 0.4));
+    }
+  }
+}
