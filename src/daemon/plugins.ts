@@ -9,12 +9,14 @@ import { KmsgCollector, KmsgOptions } from '../kmsg/collector.ts';
 import { UdevCollector, UdevOptions } from '../udev/collector.ts';
 import type { Logger } from '../log/logger.ts';
 import { MulticastSender, senderOptions } from '../multicast/sender.ts';
+import { DeviceErrorsReceiver } from '../metrics/device-errors.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { PARSERS } from '../parsers/index.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
 import { StdoutOptions, StdoutReceiver } from '../receivers/stdout.ts';
 import { JournaldOptions, JournaldReceiver } from '../receivers/journald.ts';
 import { createWebhookReceiver, WebhookOptions } from '../receivers/webhook.ts';
+import { createK8sEventsReceiver, K8sEventsOptions } from '../receivers/k8s-events/index.ts';
 import type { DeviceResolver } from '../device/types.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Ticket } from './ticket.ts';
@@ -78,6 +80,7 @@ export interface ReceiverPlugin {
 export function builtinReceivers(deps: ReceiverDepsFull): QueuedReceiver[] {
   const out: QueuedReceiver[] = [];
   if (deps.config.main.multicast) out.push(new MulticastSender('multicast', senderOptions(deps.config.main), { log: deps.log, metrics: deps.metrics }));
+  out.push(new DeviceErrorsReceiver('device-errors', deps.config.main.queue_size, { log: deps.log, metrics: deps.metrics }));
   return out;
 }
 
@@ -104,6 +107,10 @@ export const RECEIVERS: Record<string, ReceiverPlugin> = {
   webhook: {
     options: WebhookOptions,
     create: (name, options, { log, metrics, config }) => createWebhookReceiver(name, options, config.main.queue_size, { log, metrics }),
+  },
+  'k8s-events': {
+    options: K8sEventsOptions,
+    create: (name, options, { log, metrics, config }) => createK8sEventsReceiver(name, options, config.main.queue_size, { log, metrics, hostname: config.main.hostname }),
   },
 };
 
