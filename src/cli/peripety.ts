@@ -4,8 +4,11 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { parseListen } from '../api/server.ts';
+import { DEFAULT_CONTROLLER_IDENTITY, TokenReviewAuthenticator } from '../api/tokenreview.ts';
+import { inClusterConfig, KubeClient, loadKubeconfig } from '../k8s/http.ts';
+import { AgentRegistration } from '../k8s/registration.ts';
 import { DEFAULT_CONFIG_TOML } from '../config/default.ts';
-import { Agent, parseAgentConfig } from '../daemon/agent.ts';
+import { Agent, mainSectionToml, parseAgentConfig } from '../daemon/agent.ts';
 import { createLogger } from '../log/logger.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { ReceiveHost, serveMetrics } from '../multicast/receive.ts';
@@ -16,9 +19,25 @@ const USAGE = `usage:
   peripety agent [--config FILE] [--storage-config FILE] [--state-dir DIR]
       run the node agent (default: the embedded configuration; storage: every event
       into <state-dir>/events.db). --config is TOML, --storage-config the elos JSON
+  peripety agent (--kubeconfig FILE | --kubernetes) [--node-name NAME] [--namespace NS]
+                 [--controller-identity USER] [--advertise URL] [--config FILE] …
+      Kubernetes mode (docs/agent-api.md): the control API checks bearer tokens with
+      TokenReview (audience peripety-agent; only --controller-identity, default
+      ${DEFAULT_CONTROLLER_IDENTITY}),
+      takes pushed configurations (kept in <state-dir>/applied.json and used at start)
+      and registers the agent in the Lease peripety-agent-<node> (--kubernetes: the
+      in-cluster ServiceAccount; --node-name defaults to $NODE_NAME, --namespace to
+      peripety-system, --advertise to http://<api_listen>)
   peripety receive [--config FILE] [--interface IP] [--metrics-listen HOST:PORT]
       join the multicast group of the configuration's [main] and hand every event to
       its receiver sections (another process or host); counts and logs lost events
+  peripety controller [--kubeconfig FILE] [--namespace NS] [--identity ID]
+                     [--metrics-listen HOST:PORT] [--agent-token-file FILE]
+      run the controller: watch StorageEventPlugins, StorageBackends, Nodes and the
+      agents' Leases in NS (default peripety-system), push each node's configuration
+      to its agent, write status; leader election with the Lease peripety-controller
+      (ID default hostname-pid); metrics on 127.0.0.1:9478 by default. The agent token
+      (audience peripety-agent) is read from FILE (or $PERIPETY_AGENT_TOKEN_FILE)
   peripety print-default-config                      print the embedded default configuration
   peripety print-default-storage-config              print the embedded default storage configuration
   peripety --version
@@ -37,6 +56,12 @@ async function agentMain(args: string[]): Promise<number | void> {
     config: { type: 'string', short: 'c' },
     'state-dir': { type: 'string' },
     'storage-config': { type: 'string' },
+    kubeconfig: { type: 'string' },
+    kubernetes: { type: 'boolean' },
+    'node-name': { type: 'string' },
+    namespace: { type: 'string' },
+    'controller-identity': { type: 'string' },
+    advertise: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   }, 0);
   if (values.help) {
@@ -45,11 +70,26 @@ async function agentMain(args: string[]): Promise<number | void> {
   }
   const configPath = values.config;
   const source = configPath ?? 'embedded default configuration';
-  const config = parseAgentConfig(configPath ? readConfig(configPath) : DEFAULT_CONFIG_TOML, source);
+  const configText = configPath ? readConfig(configPath) : DEFAULT_CONFIG_TOML;
+  const config = parseAgentConfig(configText, source);
   const log = createLogger(config.main.log_level);
   const storagePath = values['storage-config'];
   const storageConfig = storagePath ? { text: readConfig(storagePath), source: storagePath } : undefined;
-  const agent = new Agent({ log, metrics: new AgentMetrics(), stateDir: values['state-dir'], storageConfig });
+  const metrics = new AgentMetrics();
+  const k8s = kubernetesMode(values);
+  let registration: AgentRegistration | null = null;
+  let kube: KubeClient | null = null;
+  let auth: TokenReviewAuthenticator | undefined;
+  if (k8s) {
+    if (config.main.api_listen === 'off') throw new UsageError('Kubernetes mode needs the control API: set [main] api_listen');
+    kube = new KubeClient(k8s.kubeconfig ? loadKubeconfig(k8s.kubeconfig) : inClusterConfig());
+    auth = new TokenReviewAuthenticator({ client: kube, log, registry: metrics.registry, controllerIdentity: k8s.controllerIdentity });
+  }
+  const agent = new Agent({
+    log, metrics, stateDir: values['state-dir'], storageConfig, configText, auth,
+    pushed: k8s ? { localMain: mainSectionToml(configText) } : undefined,
+    onApplied: (a) => registration?.setApplied(a),
+  });
 
   // Handlers go in before start: "agent started" tells supervisors and tests
   // that signals are safe, and SIGHUP's default action would kill us.
@@ -79,7 +119,7 @@ async function agentMain(args: string[]): Promise<number | void> {
   });
   const shutdown = (signal: string) => {
     log.info({ signal }, 'draining and exiting');
-    void reloading.then(() => agent.stop()).then(() => process.exit(0), (err: unknown) => {
+    void reloading.then(() => registration?.stop()).then(() => agent.stop()).then(() => process.exit(0), (err: unknown) => {
       log.error({ err: (err as Error).message }, 'shutdown failed');
       process.exit(1);
     });
@@ -88,6 +128,43 @@ async function agentMain(args: string[]): Promise<number | void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
   reloading = agent.start(config);
   await reloading;
+  if (k8s && kube) {
+    const at = agent.apiListen!;
+    const endpoint = k8s.advertise ?? `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
+    registration = new AgentRegistration({ client: kube, log, namespace: k8s.namespace, nodeName: k8s.nodeName, endpoint });
+    const applied = agent.applied;
+    if (applied) registration.setApplied(applied);
+    registration.start();
+    log.info({ lease: `${k8s.namespace}/${registration.name}`, endpoint }, 'registering the agent');
+  }
+}
+
+interface KubernetesMode {
+  kubeconfig: string | null;
+  nodeName: string;
+  namespace: string;
+  controllerIdentity: string;
+  advertise: string | null;
+}
+
+/** The Kubernetes-mode flags, or null when neither --kubeconfig nor --kubernetes is given. */
+function kubernetesMode(values: { kubeconfig?: string; kubernetes?: boolean; 'node-name'?: string; namespace?: string; 'controller-identity'?: string; advertise?: string }): KubernetesMode | null {
+  const others = (['node-name', 'namespace', 'controller-identity', 'advertise'] as const).filter((k) => values[k] !== undefined);
+  if (values.kubeconfig === undefined && !values.kubernetes) {
+    if (others.length > 0) throw new UsageError(`--${others[0]} needs Kubernetes mode (--kubeconfig FILE or --kubernetes)`);
+    return null;
+  }
+  if (values.kubeconfig === undefined && !process.env.KUBERNETES_SERVICE_HOST) throw new UsageError('--kubernetes: KUBERNETES_SERVICE_HOST is not set (not in a pod); use --kubeconfig FILE');
+  const nodeName = values['node-name'] ?? process.env.NODE_NAME;
+  if (!nodeName) throw new UsageError('Kubernetes mode needs --node-name NAME (or $NODE_NAME)');
+  if (!/^[a-z0-9]([-a-z0-9.]{0,200}[a-z0-9])?$/.test(nodeName)) throw new UsageError(`--node-name: "${nodeName.slice(0, 100)}" is not a node name (lower case DNS subdomain)`);
+  const namespace = values.namespace ?? 'peripety-system';
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new UsageError(`--namespace: "${namespace.slice(0, 100)}" is not a namespace name`);
+  const controllerIdentity = values['controller-identity'] ?? DEFAULT_CONTROLLER_IDENTITY;
+  if (!/^\S{1,300}$/.test(controllerIdentity)) throw new UsageError('--controller-identity: a user name such as system:serviceaccount:<namespace>:<name>');
+  const advertise = values.advertise ?? null;
+  if (advertise !== null && !/^https?:\/\/[^\s/]+\/?$/.test(advertise)) throw new UsageError(`--advertise: "${advertise.slice(0, 100)}" must be a URL http(s)://host:port`);
+  return { kubeconfig: values.kubeconfig ?? null, nodeName, namespace, controllerIdentity, advertise: advertise?.replace(/\/$/, '') ?? null };
 }
 
 async function receiveMain(args: string[]): Promise<number | void> {
@@ -159,6 +236,8 @@ await runCli('peripety', USAGE, async () => {
       return agentMain(rest);
     case 'receive':
       return receiveMain(rest);
+    case 'controller':
+      return (await import('../controller/main.ts')).controllerMain(rest, USAGE);
     case 'print-default-config':
       process.stdout.write(DEFAULT_CONFIG_TOML);
       return 0;

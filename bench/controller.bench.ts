@@ -1,0 +1,112 @@
+// Benchmark of the controller (issue 5): 200 simulated agents (fake agent
+// servers in this process, each with a Node and a registration Lease on a
+// real kube-apiserver from test/helpers/envtest.ts) and `peripety controller`
+// as a child process. Times, from the API server accepting the write:
+//  - a StorageBackend created, and then changed, selecting all 200 nodes, to
+//    every agent having applied it (push received and its Lease annotations
+//    updated, as the real agent does);
+//  - the same to the StorageBackend's status showing Ready 200/200;
+// and prints the controller's memory from its /metrics. Target: under 5 s.
+// BENCH_AGENTS scales it.
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { AGENT_AUDIENCE, ENVTEST_NAMESPACE, startEnvtest } from '../test/helpers/envtest.ts';
+import { FakeAgent } from '../test/helpers/fake-agent.ts';
+
+const AGENTS = Number(process.env.BENCH_AGENTS ?? 200);
+const TARGET_MS = 5000;
+const repoRoot = path.resolve(import.meta.dirname, '..');
+const SBE = '/apis/peripety.io/v1alpha1/storagebackends';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const freePort = (): Promise<number> => new Promise((resolve, reject) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const a = s.address();
+    s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+  });
+});
+const storageHas = (a: FakeAgent, name: string, filter: string): boolean => {
+  const p = a.pushes[a.pushes.length - 1];
+  const plugins = (p?.storage as { root?: { elos?: { EventLogging?: { Plugins?: Record<string, { Filter?: string[] }> } } } } | undefined)?.root?.elos?.EventLogging?.Plugins;
+  return plugins?.[name]?.Filter?.includes(filter) === true;
+};
+
+async function inBatches<T>(items: T[], n: number, f: (t: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += n) await Promise.all(items.slice(i, i + n).map(f));
+}
+
+const env = await startEnvtest({ log: () => undefined });
+const child = { proc: null as ReturnType<typeof spawn> | null };
+const agents: FakeAgent[] = [];
+try {
+  await env.kubectl(['apply', '-f', path.join(repoRoot, 'manifests/rbac-controller.yaml')]);
+  const token = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
+  const tokenFile = path.join(env.dir, 'agent-token');
+  await writeFile(tokenFile, token, { mode: 0o600 });
+  const names = Array.from({ length: AGENTS }, (_, i) => `bench-node-${String(i).padStart(3, '0')}`);
+  await inBatches(names, 20, async (n) => {
+    const r = await env.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n, labels: { bench: 'yes' } } });
+    if (r.status !== 201) throw new Error(`node ${n}: ${r.status} ${r.text}`);
+    const a = new FakeAgent(env, n, token);
+    await a.start();
+    agents.push(a);
+  });
+
+  const metricsPort = await freePort();
+  child.proc = spawn(process.execPath, [path.join(repoRoot, 'src/cli/peripety.ts'), 'controller',
+    `--kubeconfig=${env.kubeconfigController}`, `--agent-token-file=${tokenFile}`, `--metrics-listen=127.0.0.1:${metricsPort}`,
+    '--identity=bench-controller', '--log-level=warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  let t0 = Date.now();
+  await Promise.all(agents.map((a) => a.waitFor((x) => x.pushes.length > 0, 60_000, 'the initial push')));
+  await Promise.all(agents.map((a) => a.leaseWritten()));
+  console.log(`controller start -> ${AGENTS} agents configured: ${Date.now() - t0} ms (includes process start, cache sync, leader election)`);
+  // let the API server's watch cache for the fresh CRDs settle (a first write right after CRD install is seen ~2 s late)
+  await sleep(3000);
+
+  const measure = async (what: string, write: () => Promise<void>, filter: string): Promise<number> => {
+    const start = Date.now();
+    await write();
+    await Promise.all(agents.map((a) => a.waitFor((x) => storageHas(x, 'bench', filter), 60_000, what)));
+    await Promise.all(agents.map((a) => a.leaseWritten()));
+    const applied = Date.now() - start;
+    for (;;) {
+      const r = await env.request<{ metadata?: { generation?: number }; status?: { ready?: string; observedGeneration?: number } }>('GET', `${SBE}/bench`);
+      if (r.body.status?.ready === `${AGENTS}/${AGENTS}` && r.body.status.observedGeneration === r.body.metadata?.generation) break;
+      if (Date.now() - start > 60_000) throw new Error(`status after 60 s: ${JSON.stringify(r.body.status)}`);
+      await sleep(25);
+    }
+    const ready = Date.now() - start;
+    console.log(`${what}: all ${AGENTS} agents applied in ${applied} ms (target < ${TARGET_MS} ms: ${applied < TARGET_MS ? 'OK' : 'MISSED'}); status Ready ${AGENTS}/${AGENTS} in ${ready} ms`);
+    return applied;
+  };
+  t0 = Date.now();
+  await measure('StorageBackend created', async () => {
+    const r = await env.request('POST', SBE, {
+      apiVersion: 'peripety.io/v1alpha1', kind: 'StorageBackend', metadata: { name: 'bench' },
+      spec: { backend: 'memory', filters: ['.event.severity 3 LE'], nodeSelector: { matchLabels: { bench: 'yes' } } },
+    });
+    if (r.status !== 201) throw new Error(`create: ${r.status} ${r.text}`);
+  }, '.event.severity 3 LE');
+  await measure('StorageBackend changed', async () => {
+    const r = await env.request('PATCH', `${SBE}/bench`, { spec: { filters: ['.event.severity 4 LE'] } }, { contentType: 'application/merge-patch+json' });
+    if (r.status !== 200) throw new Error(`patch: ${r.status} ${r.text}`);
+  }, '.event.severity 4 LE');
+
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const metric = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const mb = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+  console.log(`controller memory: rss ${mb(metric('process_resident_memory_bytes'))}, heap used ${mb(metric('nodejs_heap_size_used_bytes'))}`);
+  console.log(`controller counters: pushes ${metric('peripety_controller_pushes_total')}, push failures ${metric('peripety_controller_push_failures_total')}, status writes ${metric('peripety_controller_status_writes_total')}, agents configured ${metric('peripety_controller_agents_configured')}`);
+} finally {
+  if (child.proc && child.proc.exitCode === null) {
+    child.proc.kill('SIGTERM');
+    await new Promise((r) => child.proc!.once('exit', r));
+  }
+  // (a timer keeps the loop alive while envtest waits for its servers to exit)
+  const keep = setInterval(() => undefined, 1000);
+  for (const a of agents) await a.stop().catch(() => undefined);
+  await env.stop();
+  clearInterval(keep);
+}

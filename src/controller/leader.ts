@@ -1,0 +1,188 @@
+// Leader election with a coordination.k8s.io/v1 Lease (client-go's
+// leaderelection, reduced): the holder renews every `renewMs`; a candidate
+// takes the Lease when its holder is empty or the Lease record has not
+// changed for `leaseDurationMs` by the candidate's own clock (no clock
+// comparison between machines). The leader stops acting at
+// `renewDeadlineMs` after the start of its last successful renew — before a
+// candidate, which waits `leaseDurationMs` from when it saw that renew, can
+// take over — and at once on a failed renew that finds another holder.
+import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
+import { V1MicroTime } from '@kubernetes/client-node';
+import type { Logger } from '../log/logger.ts';
+
+export interface LeaderElectorOptions {
+  api: CoordinationV1Api;
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs?: number;
+  renewMs?: number;
+  retryMs?: number;
+  /** < leaseDurationMs: stop leading this long after the last successful renew started */
+  renewDeadlineMs?: number;
+  onStartedLeading: () => void;
+  onStoppedLeading: () => void;
+  log: Logger;
+}
+
+const statusOf = (err: unknown): number | undefined => {
+  const e = err as { code?: unknown; statusCode?: unknown };
+  return typeof e.code === 'number' ? e.code : typeof e.statusCode === 'number' ? e.statusCode : undefined;
+};
+
+export class LeaderElector {
+  readonly leaseDurationMs: number;
+  readonly renewMs: number;
+  readonly retryMs: number;
+  readonly renewDeadlineMs: number;
+  private leading = false;
+  private validUntil = 0;
+  private stopped = false;
+  private observed = '';
+  private observedAt = 0;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private expiry: NodeJS.Timeout | null = null;
+
+  private readonly o: LeaderElectorOptions;
+
+  constructor(o: LeaderElectorOptions) {
+    this.o = o;
+    this.leaseDurationMs = o.leaseDurationMs ?? 15_000;
+    this.renewMs = o.renewMs ?? 5_000;
+    this.retryMs = o.retryMs ?? 2_000;
+    this.renewDeadlineMs = o.renewDeadlineMs ?? Math.max(this.renewMs, this.leaseDurationMs - this.renewMs);
+  }
+
+  /** leading now: true only while the last successful renew is recent enough */
+  isLeader(): boolean {
+    return this.leading && Date.now() < this.validUntil;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** stop; with release, hand the Lease back so a standby need not wait the lease time */
+  async stop(release = true): Promise<void> {
+    this.stopped = true;
+    this.validUntil = 0; // isLeader() is false from now on
+    this.wake?.();
+    await this.loop;
+    const was = this.leading;
+    this.lose('stopped');
+    if (release && was) {
+      try {
+        const lease = await this.o.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+        if (lease.spec?.holderIdentity === this.o.identity) {
+          lease.spec.holderIdentity = undefined;
+          lease.spec.leaseDurationSeconds = 1;
+          await this.o.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: lease });
+        }
+      } catch (err) {
+        this.o.log.warn({ err: (err as Error).message }, 'leader election: could not release the Lease');
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = null;
+        resolve();
+      };
+    });
+  }
+
+  private lose(why: string): void {
+    if (this.expiry) clearTimeout(this.expiry);
+    this.expiry = null;
+    if (!this.leading) return;
+    this.leading = false;
+    this.validUntil = 0;
+    this.o.log.warn({ identity: this.o.identity, why }, 'leader election: stopped leading');
+    this.o.onStoppedLeading();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      const started = Date.now();
+      let ok = false;
+      try {
+        ok = await this.tryAcquireOrRenew(started);
+      } catch (err) {
+        this.o.log.warn({ err: (err as Error).message }, 'leader election: Lease request failed');
+      }
+      if (this.stopped) break;
+      if (ok) {
+        this.validUntil = started + this.renewDeadlineMs;
+        if (this.expiry) clearTimeout(this.expiry);
+        this.expiry = setTimeout(() => this.lose('renew deadline passed'), this.validUntil - Date.now());
+        this.expiry.unref();
+        if (!this.leading) {
+          this.leading = true;
+          this.o.log.info({ identity: this.o.identity }, 'leader election: started leading');
+          this.o.onStartedLeading();
+        }
+      } else if (this.leading && Date.now() >= this.validUntil) {
+        this.lose('renew failed');
+      }
+      await this.sleep(this.leading ? this.renewMs : this.retryMs);
+    }
+  }
+
+  private async tryAcquireOrRenew(now: number): Promise<boolean> {
+    const { api, namespace, name, identity } = this.o;
+    const durationS = Math.ceil(this.leaseDurationMs / 1000);
+    let lease: V1Lease;
+    try {
+      lease = await api.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+      await api.createNamespacedLease({
+        namespace,
+        body: {
+          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace },
+          spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: new V1MicroTime(now), renewTime: new V1MicroTime(now), leaseTransitions: 0 },
+        },
+      });
+      return true;
+    }
+    const spec = lease.spec ?? {};
+    const record = `${spec.holderIdentity ?? ''}|${lease.metadata?.resourceVersion ?? ''}`;
+    if (record !== this.observed) {
+      this.observed = record;
+      this.observedAt = now;
+    }
+    const holder = spec.holderIdentity ?? '';
+    if (holder !== '' && holder !== identity) {
+      const held = Math.max(this.leaseDurationMs, (spec.leaseDurationSeconds ?? 0) * 1000);
+      if (now < this.observedAt + held) {
+        if (this.leading) this.lose(`the Lease is held by ${holder}`);
+        return false;
+      }
+    }
+    const taking = holder !== identity;
+    lease.spec = {
+      ...spec,
+      holderIdentity: identity,
+      leaseDurationSeconds: durationS,
+      renewTime: new V1MicroTime(now),
+      ...(taking ? { acquireTime: new V1MicroTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+    };
+    try {
+      const updated = await api.replaceNamespacedLease({ name, namespace, body: lease });
+      this.observed = `${identity}|${updated.metadata?.resourceVersion ?? ''}`;
+      this.observedAt = now;
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 409) return false;
+      throw err;
+    }
+  }
+}

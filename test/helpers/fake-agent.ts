@@ -1,0 +1,143 @@
+// A fake agent for the controller's tests and benchmark: the agent control
+// API contract of PUT /v1/config (bearer token, generation, 409 for a stale
+// one, 400 {error} when invalid) and the agent's registration Lease
+// peripety-agent-<node> with the annotations peripety.io/endpoint,
+// peripety.io/generation and peripety.io/hash, written through the real API
+// server. Records every push. Not the real agent (src/daemon): the
+// controller's tests must not depend on it.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Envtest } from './envtest.ts';
+
+export interface Push {
+  generation: number;
+  hash: string;
+  toml: string;
+  storage: unknown;
+  controller: string;
+  at: number;
+}
+
+const NS = 'peripety-system';
+
+export class FakeAgent {
+  readonly node: string;
+  readonly pushes: Push[] = [];
+  generation = 0;
+  hash = '';
+  /** when set, PUT /v1/config answers 400 with this error */
+  refuse: string | null = null;
+  private server: Server | null = null;
+  private endpoint = '';
+  private leaseWrites: Promise<void> = Promise.resolve();
+  private readonly env: Envtest;
+  private readonly token: string;
+  private waiters: (() => void)[] = [];
+
+  constructor(env: Envtest, node: string, token: string) {
+    this.env = env;
+    this.node = node;
+    this.token = token;
+  }
+
+  get leaseName(): string {
+    return `peripety-agent-${this.node}`;
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      void this.handle(req).then(({ status, body }) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const r = await this.env.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`, {
+      apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+      metadata: { name: this.leaseName, namespace: NS, annotations: this.annotations() },
+      spec: { holderIdentity: this.node },
+    });
+    if (r.status === 409) await this.writeLease();
+    else if (r.status !== 201) throw new Error(`lease ${this.leaseName}: HTTP ${r.status} ${r.text}`);
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.leaseWrites;
+  }
+
+  /** resolves when the Lease writes so far are done (the agent's "applied" is visible on the API server) */
+  leaseWritten(): Promise<void> {
+    return this.leaseWrites;
+  }
+
+  /** forget the configuration, as an agent restarted with an empty state directory */
+  async restartEmpty(): Promise<void> {
+    this.generation = 0;
+    this.hash = '';
+    await this.writeLease();
+  }
+
+  /** resolves when `pred` holds (checked on every push and lease write) or rejects after `ms` */
+  async waitFor(pred: (a: FakeAgent) => boolean, ms: number, what: string): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!pred(this)) {
+      if (Date.now() > deadline) throw new Error(`${this.node}: timeout after ${ms} ms waiting for ${what}; pushes: ${JSON.stringify(this.pushes.map((p) => ({ g: p.generation, c: p.controller })))}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 50);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private annotations(): Record<string, string> {
+    return { 'peripety.io/endpoint': this.endpoint, 'peripety.io/generation': String(this.generation), 'peripety.io/hash': this.hash };
+  }
+
+  private writeLease(): Promise<void> {
+    const annotations = this.annotations();
+    this.leaseWrites = this.leaseWrites.then(async () => {
+      for (let attempt = 0; ; attempt++) {
+        const r = await this.env.request('PATCH', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/${this.leaseName}`,
+          { metadata: { annotations } }, { contentType: 'application/merge-patch+json' }).catch((e: unknown) => ({ status: 0, text: String(e) }));
+        if (r.status === 200) break;
+        if (attempt >= 5) throw new Error(`lease ${this.leaseName}: HTTP ${r.status} ${r.text}`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    });
+    return this.leaseWrites;
+  }
+
+  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+    let text = '';
+    for await (const chunk of req) text += String(chunk);
+    if (req.method !== 'PUT' || req.url !== '/v1/config') return { status: 404, body: { error: 'not found' } };
+    if (req.headers.authorization !== `Bearer ${this.token}`) return { status: 401, body: { error: 'unauthorized' } };
+    let body: { generation?: unknown; hash?: unknown; toml?: unknown; storage?: unknown };
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      return { status: 400, body: { error: 'not JSON' } };
+    }
+    if (typeof body.generation !== 'number' || typeof body.hash !== 'string' || typeof body.toml !== 'string' || typeof body.storage !== 'object') {
+      return { status: 400, body: { error: 'generation, hash, toml and storage are required' } };
+    }
+    if (this.refuse !== null) return { status: 400, body: { error: this.refuse } };
+    if (body.generation <= this.generation) return { status: 409, body: { error: `stale generation ${body.generation} (applied ${this.generation})`, generation: this.generation } };
+    this.generation = body.generation;
+    this.hash = body.hash;
+    this.pushes.push({
+      generation: body.generation, hash: body.hash, toml: body.toml, storage: body.storage,
+      controller: String(req.headers['x-peripety-controller'] ?? ''), at: Date.now(),
+    });
+    await this.writeLease();
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+    return { status: 200, body: { applied: true, generation: this.generation, hash: this.hash } };
+  }
+}
