@@ -189,7 +189,7 @@ describe('BackendWorker', () => {
     const b = new FakeBackend();
     const gate = deferred();
     b.gate = gate.promise;
-    const w = worker(b, path.join(await tmpDir(t), 'spool'), { capacity: 100, spillAt: 10, maxBatch: 5 });
+    const w = worker(b, path.join(await tmpDir(t), 'spool'), { capacity: 1000, spillAt: 10, maxBatch: 5 });
     await w.open();
     const a = acks(200);
     for (const i of range(200)) {
