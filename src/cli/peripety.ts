@@ -82,6 +82,11 @@ async function agentMain(args: string[]): Promise<number | void> {
   let auth: TokenReviewAuthenticator | undefined;
   if (k8s) {
     if (config.main.api_listen === 'off') throw new UsageError('Kubernetes mode needs the control API: set [main] api_listen');
+    // The node this agent speaks for is the one every part must name (event
+    // hostname, the k8s-events receiver's Node): they read $NODE_NAME, so
+    // --node-name wins over whatever the environment said. [main] hostname,
+    // when set, still overrides the events' hostname on purpose.
+    process.env.NODE_NAME = k8s.nodeName;
     kube = new KubeClient(k8s.kubeconfig ? loadKubeconfig(k8s.kubeconfig) : inClusterConfig());
     auth = new TokenReviewAuthenticator({ client: kube, log, registry: metrics.registry, controllerIdentity: k8s.controllerIdentity });
   }

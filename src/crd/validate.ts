@@ -217,7 +217,10 @@ export function normalizeBackendConfig(config: Readonly<Record<string, unknown>>
   const out: Record<string, unknown> = {};
   const from = new Map<string, string>();
   const problems: Problem[] = [];
-  for (const [k, v] of Object.entries(config)) {
+  // Sorted, as the API server stores map keys: the report names the same key
+  // whether the object came from the server or straight from a file.
+  for (const k of Object.keys(config).sort()) {
+    const v = config[k];
     const key = /^[a-z]/.test(k) ? k[0]!.toUpperCase() + k.slice(1) : k;
     const earlier = from.get(key);
     if (earlier !== undefined) {
