@@ -2,12 +2,10 @@
 // of the request error printer, the device a hung task works for (including
 // a comm cut at 15 characters), the messages, and robustness against bad input.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
-import { parseDmesgLine, parseKmsgRecord } from '../../../src/kmsg/record.ts';
 import { parser } from '../../../src/parsers/block.ts';
 import { type ClassifiedRecord, type Finding, isContext } from '../../../src/parsers/types.ts';
+import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
 
 const rec = (message: string, level = 3): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: '', device: '', system: 'block' });
 
@@ -15,16 +13,6 @@ function finding(message: string): Finding {
   const r = parser.parse(rec(message));
   assert.ok(r !== null && !isContext(r), `expected a finding for ${message}`);
   return r;
-}
-
-function fixtureMessages(): string[] {
-  const file = path.resolve(import.meta.dirname, '../../fixtures/lines/block.jsonl');
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((row) => {
-    const { line } = JSON.parse(row) as { line: string };
-    const p = /^\d+,\d+,\d+,[^;]*;/.test(line) ? parseKmsgRecord(`${line}\n`) : parseDmesgLine(line);
-    assert.ok(p.ok);
-    return p.record.message;
-  });
 }
 
 describe('block parser', () => {
@@ -122,7 +110,7 @@ describe('block parser', () => {
 
   it('never throws on truncated, binary or huge input, and stays fast', () => {
     const start = performance.now();
-    for (const m of fixtureMessages()) {
+    for (const m of fixtureMessages('block')) {
       for (let i = 0; i <= m.length; i++) parser.parse(rec(m.slice(0, i)));
       parser.parse(rec(m + 'x'.repeat(100_000)));
       parser.parse(rec(m.replace(/\d/g, '9'.repeat(40))));

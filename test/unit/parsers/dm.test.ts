@@ -2,12 +2,10 @@
 // does not cover: which device each line names, the errno split of table
 // errors, and robustness against bad input.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
-import { parseDmesgLine, parseKmsgRecord } from '../../../src/kmsg/record.ts';
 import { parser } from '../../../src/parsers/dm.ts';
 import { type ClassifiedRecord, type Finding, isContext } from '../../../src/parsers/types.ts';
+import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
 
 const rec = (message: string, level = 3): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: '', device: '', system: 'dm' });
 
@@ -15,16 +13,6 @@ function finding(message: string): Finding {
   const r = parser.parse(rec(message));
   assert.ok(r !== null && !isContext(r), `expected a finding for ${message}`);
   return r;
-}
-
-function fixtureMessages(): string[] {
-  const file = path.resolve(import.meta.dirname, '../../fixtures/lines/dm.jsonl');
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((row) => {
-    const { line } = JSON.parse(row) as { line: string };
-    const p = /^\d+,\d+,\d+,[^;]*;/.test(line) ? parseKmsgRecord(`${line}\n`) : parseDmesgLine(line);
-    assert.ok(p.ok);
-    return p.record.message;
-  });
 }
 
 describe('dm parser', () => {
@@ -83,7 +71,7 @@ describe('dm parser', () => {
 
   it('never throws on truncated, binary or huge input, and stays fast', () => {
     const start = performance.now();
-    for (const m of fixtureMessages()) {
+    for (const m of fixtureMessages('dm')) {
       for (let i = 0; i <= m.length; i++) parser.parse(rec(m.slice(0, i)));
       parser.parse(rec(m + ' (-EIO)'.repeat(10_000)));
       parser.parse(rec(m.replace(/\d/g, '9'.repeat(40))));
@@ -100,7 +88,7 @@ describe('dm parser', () => {
   });
 
   it('gives consistent findings for every fixture line it accepts', () => {
-    for (const m of fixtureMessages()) {
+    for (const m of fixtureMessages('dm')) {
       const r = parser.parse(rec(m));
       if (r === null || isContext(r)) continue;
       for (const [k, v] of Object.entries(r.ext)) assert.equal(typeof v, 'string', `ext.${k}`);

@@ -3,12 +3,10 @@
 // an ext4 error, the daily error report held for its context lines, XFS
 // shutdown reasons, btrfs member devices, and robustness against bad input.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
-import { parseDmesgLine, parseKmsgRecord } from '../../../src/kmsg/record.ts';
 import { parser } from '../../../src/parsers/fs.ts';
 import { type ClassifiedRecord, type Finding, isContext } from '../../../src/parsers/types.ts';
+import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
 
 const rec = (message: string, level = 3): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: '', device: '', system: 'fs' });
 
@@ -16,16 +14,6 @@ function finding(message: string): Finding {
   const r = parser.parse(rec(message));
   assert.ok(r !== null && !isContext(r), `expected a finding for ${message}`);
   return r;
-}
-
-function fixtureMessages(): string[] {
-  const file = path.resolve(import.meta.dirname, '../../fixtures/lines/fs.jsonl');
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((row) => {
-    const { line } = JSON.parse(row) as { line: string };
-    const p = /^\d+,\d+,\d+,[^;]*;/.test(line) ? parseKmsgRecord(`${line}\n`) : parseDmesgLine(line);
-    assert.ok(p.ok);
-    return p.record.message;
-  });
 }
 
 const UUID = '35dd1f53-ee57-4d85-8f10-5dba8081b146';
@@ -147,7 +135,7 @@ describe('fs parser', () => {
 
   it('never throws on truncated, binary or huge input, and stays fast', () => {
     const start = performance.now();
-    for (const m of fixtureMessages()) {
+    for (const m of fixtureMessages('fs')) {
       for (let i = 0; i <= m.length; i++) parser.parse(rec(m.slice(0, i)));
       parser.parse(rec(m + ': '.repeat(50_000)));
       parser.parse(rec(m.replace(/\d/g, '9'.repeat(40))));
@@ -167,7 +155,7 @@ describe('fs parser', () => {
   });
 
   it('gives consistent findings for every fixture line it accepts', () => {
-    for (const m of fixtureMessages()) {
+    for (const m of fixtureMessages('fs')) {
       const r = parser.parse(rec(m));
       if (r === null || isContext(r)) continue;
       assert.ok(r.ext.fs_type, `fs_type for ${m}`);

@@ -2,13 +2,11 @@
 // path references, the map-less old form, dm names in the map slot, and
 // robustness against truncated, binary and huge input.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { classify } from '../../../src/kmsg/classify.ts';
-import { parseDmesgLine, parseKmsgRecord } from '../../../src/kmsg/record.ts';
 import { parser } from '../../../src/parsers/multipath.ts';
 import { type ClassifiedRecord, type Finding, isContext } from '../../../src/parsers/types.ts';
+import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
 
 const rec = (message: string, level = 4): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: '', device: '', system: 'multipath' });
 
@@ -16,16 +14,6 @@ function finding(message: string): Finding {
   const r = parser.parse(rec(message));
   assert.ok(r !== null && !isContext(r), `expected a finding for ${message}`);
   return r;
-}
-
-function fixtureMessages(): string[] {
-  const file = path.resolve(import.meta.dirname, '../../fixtures/lines/multipath.jsonl');
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((row) => {
-    const { line } = JSON.parse(row) as { line: string };
-    const p = /^\d+,\d+,\d+,[^;]*;/.test(line) ? parseKmsgRecord(`${line}\n`) : parseDmesgLine(line);
-    assert.ok(p.ok);
-    return p.record.message;
-  });
 }
 
 describe('multipath parser', () => {
@@ -83,7 +71,7 @@ describe('multipath parser', () => {
   });
 
   it('never throws on truncated, binary or huge input, and stays fast', () => {
-    const base = fixtureMessages();
+    const base = fixtureMessages('multipath');
     const start = performance.now();
     for (const m of base) {
       for (let i = 0; i <= m.length; i++) parser.parse(rec(m.slice(0, i)));
@@ -103,7 +91,7 @@ describe('multipath parser', () => {
   });
 
   it('gives consistent findings for every fixture line it accepts', () => {
-    for (const m of fixtureMessages()) {
+    for (const m of fixtureMessages('multipath')) {
       const r = classify({ level: 4, facility: 0, seq: 1, tsUsec: 1, flag: '-', message: m, subsystem: '', device: '' }) === 'multipath' ? parser.parse(rec(m)) : null;
       if (r === null || isContext(r)) continue;
       for (const [k, v] of Object.entries(r.ext)) assert.equal(typeof v, 'string', `ext.${k}`);

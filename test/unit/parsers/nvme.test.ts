@@ -2,13 +2,11 @@
 // actions are controller resets, the op of a failed command from its opcode,
 // controller versus namespace devices, and robustness against bad input.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { messageCodeOf } from '../../../src/events/catalog.ts';
-import { parseDmesgLine, parseKmsgRecord } from '../../../src/kmsg/record.ts';
 import { parser } from '../../../src/parsers/nvme.ts';
 import { type ClassifiedRecord, type Finding, isContext } from '../../../src/parsers/types.ts';
+import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
 
 const rec = (message: string, level = 4): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: 'nvme', device: '', system: 'nvme' });
 
@@ -16,16 +14,6 @@ function finding(message: string): Finding {
   const r = parser.parse(rec(message));
   assert.ok(r !== null && !isContext(r), `expected a finding for ${message}`);
   return r;
-}
-
-function fixtureMessages(): string[] {
-  const file = path.resolve(import.meta.dirname, '../../fixtures/lines/nvme.jsonl');
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((row) => {
-    const { line } = JSON.parse(row) as { line: string };
-    const p = /^\d+,\d+,\d+,[^;]*;/.test(line) ? parseKmsgRecord(`${line}\n`) : parseDmesgLine(line);
-    assert.ok(p.ok);
-    return p.record.message;
-  });
 }
 
 describe('nvme parser', () => {
@@ -87,7 +75,7 @@ describe('nvme parser', () => {
 
   it('never throws on truncated, binary or huge input, and stays fast', () => {
     const start = performance.now();
-    for (const m of fixtureMessages()) {
+    for (const m of fixtureMessages('nvme')) {
       for (let i = 0; i <= m.length; i++) parser.parse(rec(m.slice(0, i)));
       parser.parse(rec(m + 'x'.repeat(100_000)));
       parser.parse(rec(m.replace(/\d/g, '9'.repeat(40))));

@@ -3,13 +3,11 @@
 // follow-up lines, one ATA_ERROR per exception through the assembler, raised
 // severities, device references, and robustness against bad input.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Assembler } from '../../../src/daemon/assembler.ts';
-import { parseDmesgLine, parseKmsgRecord } from '../../../src/kmsg/record.ts';
 import { parser } from '../../../src/parsers/scsi.ts';
 import { type ClassifiedRecord, type Context, type Finding, isContext, type ParseResult } from '../../../src/parsers/types.ts';
+import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
 
 const rec = (message: string, level = 6): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: 'scsi', device: '', system: 'scsi' });
 
@@ -23,16 +21,6 @@ function context(message: string): Context {
   const r = parser.parse(rec(message));
   assert.ok(r !== null && isContext(r), `expected a context for ${JSON.stringify(message)}`);
   return r;
-}
-
-function fixtureMessages(): string[] {
-  const file = path.resolve(import.meta.dirname, '../../fixtures/lines/scsi.jsonl');
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((row) => {
-    const { line } = JSON.parse(row) as { line: string };
-    const p = /^\d+,\d+,\d+,[^;]*;/.test(line) ? parseKmsgRecord(`${line}\n`) : parseDmesgLine(line);
-    assert.ok(p.ok);
-    return p.record.message;
-  });
 }
 
 /** Run lines through the parser and an assembler the way the bus does; return what is emitted. */
@@ -213,7 +201,7 @@ describe('libata in the scsi parser', () => {
 
   it('never throws on truncated, binary or huge input, and stays fast', () => {
     const start = performance.now();
-    for (const m of [...fixtureMessages(), ...exception]) {
+    for (const m of [...fixtureMessages('scsi'), ...exception]) {
       for (let i = 0; i <= m.length; i++) parser.parse(rec(m.slice(0, i)));
       parser.parse(rec(m + 'x'.repeat(100_000)));
       parser.parse(rec(m.replace(/\d/g, '9'.repeat(40))));
