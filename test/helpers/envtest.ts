@@ -34,6 +34,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { atExit } from './exit.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const BUILD_SCRIPT = path.join(repoRoot, 'hack/envtest-build.sh');
@@ -102,35 +103,6 @@ export interface StartEnvtestOptions {
   log?: (line: string) => void;
 }
 
-// ---------------------------------------------------------------------------
-// process-exit safety net (the same pattern as test/helpers/postgres.ts)
-
-const pendingAtExit = new Set<() => void>();
-let hooksInstalled = false;
-function runPendingSync(): void {
-  for (const f of pendingAtExit) {
-    try {
-      f();
-    } catch {
-      // best effort
-    }
-  }
-  pendingAtExit.clear();
-}
-function atExit(fn: () => void): () => void {
-  if (!hooksInstalled) {
-    hooksInstalled = true;
-    process.on('exit', runPendingSync);
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-      process.once(sig, () => {
-        runPendingSync();
-        process.kill(process.pid, sig);
-      });
-    }
-  }
-  pendingAtExit.add(fn);
-  return () => pendingAtExit.delete(fn);
-}
 
 // ---------------------------------------------------------------------------
 // binaries

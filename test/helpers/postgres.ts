@@ -22,6 +22,7 @@ import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { isRoot, requireRoot } from './faults.ts';
+import { atExit } from './exit.ts';
 
 const PG_ROOT = '/usr/lib/postgresql';
 const RUN_AS = 'postgres';
@@ -188,36 +189,6 @@ function signalAll(pids: readonly number[], sig: NodeJS.Signals): void {
   }
 }
 
-// ---------------------------------------------------------------------------
-// exit-time safety net
-
-const pendingAtExit = new Set<() => void>();
-let hooksInstalled = false;
-function runPendingSync(): void {
-  for (const f of pendingAtExit) {
-    try {
-      f();
-    } catch {
-      // best effort
-    }
-  }
-  pendingAtExit.clear();
-}
-function atExit(fn: () => void): () => void {
-  if (!hooksInstalled) {
-    hooksInstalled = true;
-    process.on('exit', runPendingSync);
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-      // Clean up, then die of the same signal as we would have without this handler.
-      process.once(sig, () => {
-        runPendingSync();
-        process.kill(process.pid, sig);
-      });
-    }
-  }
-  pendingAtExit.add(fn);
-  return () => pendingAtExit.delete(fn);
-}
 
 // ---------------------------------------------------------------------------
 // the server
