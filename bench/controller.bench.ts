@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { AGENT_AUDIENCE, ENVTEST_NAMESPACE, startEnvtest } from '../test/helpers/envtest.ts';
 import { FakeAgent } from '../test/helpers/fake-agent.ts';
+import { rbacYaml } from '../test/helpers/manifests.ts';
 
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 200);
 const TARGET_MS = 5000;
@@ -41,7 +42,7 @@ const env = await startEnvtest({ log: () => undefined });
 const child = { proc: null as ReturnType<typeof spawn> | null };
 const agents: FakeAgent[] = [];
 try {
-  await env.kubectl(['apply', '-f', path.join(repoRoot, 'manifests/rbac-controller.yaml')]);
+  await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller') });
   const token = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
   const tokenFile = path.join(env.dir, 'agent-token');
   await writeFile(tokenFile, token, { mode: 0o600 });

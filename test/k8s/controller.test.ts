@@ -3,8 +3,8 @@
 // selected agents, status counts, filter errors, an agent restarted empty,
 // and leader election (two controllers, the leader stopped, the standby takes
 // over, pushes never from both). The controller runs in this process with
-// the controller ServiceAccount's kubeconfig and the RBAC of
-// manifests/rbac-controller.yaml.
+// the controller ServiceAccount's kubeconfig and the controller's RBAC from
+// manifests/ (rendered from the Helm chart; test/helpers/manifests.ts).
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,8 +14,8 @@ import { Controller } from '../../src/controller/controller.ts';
 import { createLogger, silentLogger } from '../../src/log/logger.ts';
 import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { FakeAgent } from '../helpers/fake-agent.ts';
+import { rbacYaml } from '../helpers/manifests.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 const SBE = '/apis/peripety.io/v1alpha1/storagebackends';
 const SEP = '/apis/peripety.io/v1alpha1/storageeventplugins';
 
@@ -64,7 +64,7 @@ describe('controller (real API server)', { timeout: ENVTEST_BUILD_TIMEOUT_MS + 1
 
   before(async () => {
     env = await startEnvtest();
-    await env.kubectl(['apply', '-f', path.join(repoRoot, 'manifests/rbac-controller.yaml')]);
+    await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller') });
     const token = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
     tokenFile = path.join(env.dir, 'agent-token');
     await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });

@@ -7,8 +7,8 @@
 // status by the controller (Accepted=False with the message, or
 // status.filterErrors for a broken filter); every valid resource is stored
 // and Accepted=True. The controller runs in this process with the
-// controller ServiceAccount's kubeconfig and the RBAC of
-// manifests/rbac-controller.yaml.
+// controller ServiceAccount's kubeconfig and the controller's RBAC from
+// manifests/ (rendered from the Helm chart; test/helpers/manifests.ts).
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import type { FilterError } from '../../src/crd/schemas.ts';
 import { describeFilterError } from '../../src/crd/validate.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
+import { rbacYaml } from '../helpers/manifests.ts';
 import { CASES, VALID_INLINE, type Resource } from '../unit/crd/cases.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -65,7 +66,7 @@ describe('CRDs and the table of invalid resources (real API server and controlle
   before(async () => {
     env = await startEnvtest();
     t0 = Date.now();
-    await env.kubectl(['apply', '-f', path.join(repoRoot, 'manifests/rbac-controller.yaml')]);
+    await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller') });
     const kc = new KubeConfig();
     kc.loadFromFile(env.kubeconfigController);
     controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'ctl-crd-table', log: silentLogger(), agentToken: 'unused', resyncMs: 30_000 });

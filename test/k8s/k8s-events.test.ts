@@ -1,8 +1,8 @@
 // The k8s-events receiver against a real kube-apiserver (test/helpers/envtest.ts):
-// the agent's ServiceAccount with the RBAC of manifests/rbac-agent-events.yaml,
+// the agent's ServiceAccount with the agent's RBAC from manifests/ (rendered from
+// the Helm chart; test/helpers/manifests.ts),
 // the receiver in-process, the Events read back as admin.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
@@ -15,8 +15,7 @@ import { silentLogger } from '../../src/log/logger.ts';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
 import { createK8sEventsReceiver, type K8sEventsReceiver, SUMMARY_REASON } from '../../src/receivers/k8s-events/index.ts';
 import { ENVTEST_BUILD_TIMEOUT_MS, type Envtest, startEnvtest } from '../helpers/envtest.ts';
-
-const repoRoot = path.resolve(import.meta.dirname, '../..');
+import { rbacYaml } from '../helpers/manifests.ts';
 
 interface KEvent {
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -59,7 +58,7 @@ describe('k8s-events receiver against a real API server', () => {
       assert.equal(r.status, 201, r.text);
       uids.set(node, r.body.metadata.uid);
     }
-    await env.kubectl(['apply', '-f', path.join(repoRoot, 'manifests/rbac-agent-events.yaml')]);
+    await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('agent') });
   }, { timeout: ENVTEST_BUILD_TIMEOUT_MS });
 
   after(async () => {
