@@ -1,0 +1,67 @@
+# syntax=docker/dockerfile:1
+#
+# The peripety image: ONE image, two entry points.
+#
+#   docker run IMAGE agent --kubernetes …        the node agent (DaemonSet)
+#   docker run IMAGE controller …                the controller (Deployment)
+#   docker run IMAGE print-default-config         any other `peripety` command
+#
+# The code is TypeScript run directly by Node 24 (type stripping of erasable
+# syntax, as `bin/peripety` does on a developer's machine): there is no
+# compile step, so the image carries src/ as it is, package.json (its
+# "type": "module" makes Node load the .ts files as ES modules), the
+# production dependencies and the N-API addons built from src/native/*.c.
+#
+# Stage 1 (build) compiles the addons with the C compiler of the full Debian
+# Node image and installs the production dependencies only (`npm ci
+# --omit=dev`; the package's own install script runs hack/build-native.mjs,
+# which finds the N-API headers next to the image's node). Stage 2 (runtime)
+# is the slim image of the SAME Node version and the SAME Debian release, so
+# the addons find the glibc they were linked against.
+#
+# User: the image runs as the unprivileged `node` user (uid/gid 1000, numeric
+# so that `runAsNonRoot` can be verified by the kubelet). The controller runs
+# like this. The agent reads /dev/kmsg and writes its hostPath state
+# directory, which needs root on the node: the Helm chart overrides the user
+# in the agent's securityContext (runAsUser: 0 with only the capabilities it
+# needs); nothing in the image is writable by uid 1000.
+#
+# NODE_VERSION must equal NODE_VERSION in hack/run (test/unit/packaging
+# checks it): tests and the image run the same Node.
+ARG NODE_VERSION=24.21.0
+ARG DEBIAN_RELEASE=bookworm
+
+FROM node:${NODE_VERSION}-${DEBIAN_RELEASE} AS build
+WORKDIR /app
+# Only what `npm ci` needs: the lock file pins every dependency, and the
+# package's install script builds src/native/*.c into build/*.node.
+COPY package.json package-lock.json ./
+COPY hack/build-native.mjs hack/build-native.mjs
+COPY src/native/ src/native/
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --no-audit --no-fund \
+ && test -n "$(ls build/*.node)" \
+ && node -e 'for (const f of require("node:fs").readdirSync("build")) require("./build/" + f); console.log("addons load:", require("node:fs").readdirSync("build").join(" "))'
+
+FROM node:${NODE_VERSION}-${DEBIAN_RELEASE}-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/node_modules/ node_modules/
+COPY --from=build /app/build/ build/
+COPY package.json package-lock.json ./
+COPY bin/ bin/
+COPY src/ src/
+# The entry point must load: imports resolve, type stripping accepts the code,
+# the production dependencies are enough.
+RUN node bin/peripety --version && node bin/peripety print-default-config >/dev/null \
+ && node -e 'for (const f of require("node:fs").readdirSync("build")) require("./build/" + f)'
+
+LABEL org.opencontainers.image.title="peripety" \
+      org.opencontainers.image.description="Kubernetes-native storage event system: node agent and controller" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# The agent's default API/metrics port (the chart sets the real listen address).
+EXPOSE 9477
+USER 1000:1000
+ENTRYPOINT ["node", "/app/bin/peripety"]
+CMD ["help"]
