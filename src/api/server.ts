@@ -1,7 +1,8 @@
 // The agent's HTTP API: /metrics, /healthz, /readyz (open), /v1/events,
 // /v1/status and /v1/stream (bearer token), and the control endpoints PUT
-// /v1/config, POST /v1/{plugins,backends}/{name}:{action} (docs/agent-api.md). A thin adapter: the answers come from handlers
-// the agent passes in; request parsing is in query.ts.
+// /v1/config, POST /v1/{plugins,backends}/{name}:{action}, POST /v1/reload
+// and POST /v1/flush (docs/agent-api.md). A thin adapter: the answers come
+// from handlers the agent passes in; request parsing is in query.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -28,7 +29,7 @@ export interface ApiHandlers {
   status(): unknown;
   /** GET /v1/stream (live events, Server-Sent Events); 404 when absent */
   stream?: StreamHandler;
-  /** PUT /v1/config, POST /v1/{plugins,backends}/{name}:{action}; 404 when absent */
+  /** PUT /v1/config, POST /v1/{plugins,backends}/{name}:{action}, /v1/reload, /v1/flush; 404 when absent */
   control?: ControlHandlers;
 }
 
@@ -43,6 +44,8 @@ export interface ConfigPush {
 }
 
 export type ControlAction = 'start' | 'stop' | 'restart';
+/** what a command path may name: the lifecycle, and flush for backends only */
+export type CommandPathAction = ControlAction | 'flush';
 export interface ControlAnswer {
   status: number;
   body: unknown;
@@ -51,9 +54,29 @@ export interface ControlAnswer {
 export interface ControlHandlers {
   pushConfig(push: ConfigPush): Promise<ControlAnswer>;
   command(kind: 'plugins' | 'backends', name: string, action: ControlAction): Promise<ControlAnswer>;
+  /** POST /v1/reload: apply the current configuration again */
+  reload(): Promise<ControlAnswer>;
+  /** POST /v1/flush (backend null: every backend) and POST /v1/backends/{name}:flush */
+  flush(backend: string | null, timeoutMs: number): Promise<ControlAnswer>;
 }
 
 export const MAX_CONTROL_BODY = 4 << 20;
+/** POST …flush waits this long for the backends unless ?timeoutSeconds= says otherwise */
+export const FLUSH_DEFAULT_TIMEOUT_MS = 10_000;
+export const FLUSH_MAX_TIMEOUT_SECONDS = 60;
+
+/** `?timeoutSeconds=N` of a flush (whole seconds, 1…60), or the default. */
+export function parseFlushTimeout(params: URLSearchParams): { ok: true; timeoutMs: number } | { ok: false; error: string } {
+  const unknown = [...params.keys()].filter((k) => k !== 'timeoutSeconds');
+  if (unknown.length > 0) return { ok: false, error: `unknown query parameter ${JSON.stringify(unknown[0]!.slice(0, 50))} (only timeoutSeconds)` };
+  const all = params.getAll('timeoutSeconds');
+  if (all.length === 0) return { ok: true, timeoutMs: FLUSH_DEFAULT_TIMEOUT_MS };
+  const v = all[0]!;
+  if (all.length > 1 || !/^[0-9]{1,3}$/.test(v) || Number(v) < 1 || Number(v) > FLUSH_MAX_TIMEOUT_SECONDS) {
+    return { ok: false, error: `timeoutSeconds: one whole number of seconds from 1 to ${FLUSH_MAX_TIMEOUT_SECONDS}` };
+  }
+  return { ok: true, timeoutMs: Number(v) * 1000 };
+}
 
 /** Validate the shape of a PUT /v1/config body (the contents are validated by the agent). */
 export function parseConfigPush(body: unknown): { ok: true; push: ConfigPush } | { ok: false; error: string } {
@@ -68,10 +91,10 @@ export function parseConfigPush(body: unknown): { ok: true; push: ConfigPush } |
   return { ok: true, push: { generation: b.generation, hash: b.hash, toml: b.toml, storage: b.storage as Record<string, unknown> } };
 }
 
-const COMMAND_PATH = /^\/v1\/(plugins|backends)\/([A-Za-z0-9_.-]{1,63}):(start|stop|restart)$/;
+const COMMAND_PATH = /^\/v1\/(plugins|backends)\/([A-Za-z0-9_.-]{1,63}):(start|stop|restart|flush)$/;
 
-/** `/v1/plugins/{name}:{action}` or `/v1/backends/…`, or null. */
-export function parseCommandPath(pathname: string): { kind: 'plugins' | 'backends'; name: string; action: ControlAction } | null {
+/** `/v1/plugins/{name}:{start|stop|restart}` or `/v1/backends/{name}:{start|stop|restart|flush}`, or null. */
+export function parseCommandPath(pathname: string): { kind: 'plugins' | 'backends'; name: string; action: CommandPathAction } | null {
   let p = pathname;
   try {
     p = decodeURIComponent(pathname);
@@ -79,7 +102,37 @@ export function parseCommandPath(pathname: string): { kind: 'plugins' | 'backend
     return null;
   }
   const m = COMMAND_PATH.exec(p);
-  return m ? { kind: m[1] as 'plugins' | 'backends', name: m[2]!, action: m[3] as ControlAction } : null;
+  // a plugin has nothing to flush
+  if (!m || (m[1] === 'plugins' && m[3] === 'flush')) return null;
+  return { kind: m[1] as 'plugins' | 'backends', name: m[2]!, action: m[3] as CommandPathAction };
+}
+
+/** What a control request asks for (the path decides; bodies and queries are read after authentication). */
+export type ControlRequest =
+  | { op: 'config' }
+  | { op: 'command'; kind: 'plugins' | 'backends'; name: string; action: ControlAction }
+  | { op: 'reload' }
+  | { op: 'flush'; backend: string | null };
+
+/** The control request a path names, with the method it takes, or null. */
+export function parseControlPath(pathname: string): { request: ControlRequest; method: 'PUT' | 'POST' } | null {
+  if (pathname === '/v1/config') return { request: { op: 'config' }, method: 'PUT' };
+  if (pathname === '/v1/reload') return { request: { op: 'reload' }, method: 'POST' };
+  if (pathname === '/v1/flush') return { request: { op: 'flush', backend: null }, method: 'POST' };
+  if (!pathname.startsWith('/v1/plugins/') && !pathname.startsWith('/v1/backends/')) return null;
+  const c = parseCommandPath(pathname);
+  if (!c) return null;
+  if (c.action === 'flush') return { request: { op: 'flush', backend: c.name }, method: 'POST' };
+  return { request: { op: 'command', kind: c.kind, name: c.name, action: c.action }, method: 'POST' };
+}
+
+function describeControl(r: ControlRequest): string {
+  switch (r.op) {
+    case 'config': return 'config';
+    case 'command': return `${r.kind}/${r.name}:${r.action}`;
+    case 'reload': return 'reload';
+    case 'flush': return r.backend === null ? 'flush' : `backends/${r.backend}:flush`;
+  }
 }
 
 class BodyError extends Error {
@@ -176,14 +229,13 @@ export class ApiServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
     const { handlers, auth } = this.opts;
-    const command = url.pathname.startsWith('/v1/plugins/') || url.pathname.startsWith('/v1/backends/') ? parseCommandPath(url.pathname) : null;
-    const writable = url.pathname === '/v1/config' ? 'PUT' : command ? 'POST' : null;
-    if (writable !== null) {
-      await this.handleControl(req, res, writable, command);
+    const control = parseControlPath(url.pathname);
+    if (control !== null) {
+      await this.handleControl(req, res, url, control.method, control.request);
       return;
     }
     if (url.pathname.startsWith('/v1/plugins/') || url.pathname.startsWith('/v1/backends/')) {
-      send(res, 404, { error: 'no such endpoint: /v1/plugins/{name}:{start|stop|restart} and /v1/backends/{name}:{start|stop|restart}' });
+      send(res, 404, { error: 'no such endpoint: /v1/plugins/{name}:{start|stop|restart} and /v1/backends/{name}:{start|stop|restart|flush}' });
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -240,8 +292,8 @@ export class ApiServer {
     }
   }
 
-  /** PUT /v1/config and POST /v1/{plugins,backends}/{name}:{action}: authenticated first, then the body. */
-  private async handleControl(req: IncomingMessage, res: ServerResponse, method: 'PUT' | 'POST', command: ReturnType<typeof parseCommandPath>): Promise<void> {
+  /** PUT /v1/config, POST /v1/{plugins,backends}/{name}:{action}, /v1/reload, /v1/flush: authenticated first, then the body or query. */
+  private async handleControl(req: IncomingMessage, res: ServerResponse, url: URL, method: 'PUT' | 'POST', request: ControlRequest): Promise<void> {
     if (req.method !== method) {
       res.setHeader('allow', method);
       send(res, 405, { error: `${(req.method ?? '').slice(0, 20)} is not allowed here (${method})` });
@@ -260,8 +312,13 @@ export class ApiServer {
       return;
     }
     let answer: ControlAnswer;
-    if (command) {
-      answer = await control.command(command.kind, command.name, command.action);
+    if (request.op === 'command') {
+      answer = await control.command(request.kind, request.name, request.action);
+    } else if (request.op === 'reload') {
+      answer = await control.reload();
+    } else if (request.op === 'flush') {
+      const t = parseFlushTimeout(url.searchParams);
+      answer = t.ok ? await control.flush(request.backend, t.timeoutMs) : { status: 400, body: { error: t.error } };
     } else {
       let body: unknown;
       try {
@@ -275,7 +332,7 @@ export class ApiServer {
       const p = parseConfigPush(body);
       answer = p.ok ? await control.pushConfig(p.push) : { status: 400, body: { error: p.error } };
     }
-    this.opts.log.info({ who: who.who, request: command ? `${command.kind}/${command.name}:${command.action}` : 'config', status: answer.status }, 'control API request');
+    this.opts.log.info({ who: who.who, request: describeControl(request), status: answer.status }, 'control API request');
     send(res, answer.status, answer.body);
   }
 }

@@ -7,12 +7,14 @@ import { parseListen } from '../api/server.ts';
 import { DEFAULT_CONTROLLER_IDENTITY, TokenReviewAuthenticator } from '../api/tokenreview.ts';
 import { inClusterConfig, KubeClient, loadKubeconfig } from '../k8s/http.ts';
 import { AgentRegistration } from '../k8s/registration.ts';
+import { kubeSecretResolver } from '../k8s/secrets.ts';
 import { DEFAULT_CONFIG_TOML } from '../config/default.ts';
 import { Agent, mainSectionToml, parseAgentConfig } from '../daemon/agent.ts';
 import { createLogger } from '../log/logger.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { ReceiveHost, serveMetrics } from '../multicast/receive.ts';
 import { DEFAULT_STORAGE_CONFIG } from '../storage/config.ts';
+import { registerSecretResolver } from '../storage/secrets.ts';
 import { parse, runCli, UsageError } from './args.ts';
 
 const USAGE = `usage:
@@ -89,9 +91,12 @@ async function agentMain(args: string[]): Promise<number | void> {
     process.env.NODE_NAME = k8s.nodeName;
     kube = new KubeClient(k8s.kubeconfig ? loadKubeconfig(k8s.kubeconfig) : inClusterConfig());
     auth = new TokenReviewAuthenticator({ client: kube, log, registry: metrics.registry, controllerIdentity: k8s.controllerIdentity });
+    // storage backends read their Secrets (postgres ConnectionSecret) in the agent's namespace, as the agent
+    registerSecretResolver(kubeSecretResolver({ client: kube, namespace: k8s.namespace }));
   }
   const agent = new Agent({
     log, metrics, stateDir: values['state-dir'], storageConfig, configText, auth,
+    files: { config: configPath, storage: storagePath },
     pushed: k8s ? { localMain: mainSectionToml(configText) } : undefined,
     onApplied: (a) => registration?.setApplied(a),
   });

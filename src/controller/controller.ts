@@ -6,7 +6,9 @@
 //                that select it; push it when the agent's Lease shows another
 //                hash (generation = max(Lease generation, last pushed) + 1)
 //   sep/<name>, sbe/<name>  validate, count selected/applied/failed nodes,
-//                write status (only when it changed) through /status
+//                run a new one-off command from the peripety.io/command
+//                annotation (commands.ts), write status (only when it
+//                changed) through /status
 // Only the leader (leader.ts) reconciles and pushes; every replica keeps its
 // caches warm so a standby takes over at once.
 import { readFile } from 'node:fs/promises';
@@ -18,11 +20,15 @@ import {
 } from '@kubernetes/client-node';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import {
-  CONDITION_ACCEPTED, CONDITION_READY, GROUP, MAX_FAILURE_MESSAGE, MAX_FAILURES, VERSION,
-  type Condition, type FilterError, type StorageBackendSpec, type StorageEventPluginSpec,
+  CommandStatus, CONDITION_ACCEPTED, CONDITION_READY, GROUP, MAX_FAILURE_MESSAGE, MAX_FAILURES, VERSION,
+  type CommandAction, type Condition, type FilterError, type StorageBackendSpec, type StorageEventPluginSpec,
 } from '../crd/schemas.ts';
 import { problemsMessage, validateStorageBackend, validateStorageEventPlugin } from '../crd/validate.ts';
 import type { Logger } from '../log/logger.ts';
+import {
+  COMMAND_ANNOTATION, commandPath, completedStatus, decideCommand, interruptedStatus, invalidStatus, isInterrupted, isResourceAction,
+  type NodeResult, notAcceptedStatus,
+} from './commands.ts';
 import { LeaderElector } from './leader.ts';
 import { WorkQueue } from './queue.ts';
 import { renderNode, type Named, type RenderedNode } from './render.ts';
@@ -55,6 +61,8 @@ export interface ControllerOptions {
   /** every key is enqueued again this often (ms) */
   resyncMs?: number;
   pushTimeoutMs?: number;
+  /** how long one agent may take to answer a one-off command (flush waits up to 10 s on the agent) */
+  commandTimeoutMs?: number;
   workers?: number;
   leaseDurationMs?: number;
   renewMs?: number;
@@ -100,6 +108,11 @@ export class ControllerMetrics {
   readonly pushes = new Counter({ name: 'peripety_controller_pushes_total', help: 'Configuration pushes to agents that succeeded.', registers: [this.registry] });
   readonly pushFailures = new Counter({ name: 'peripety_controller_push_failures_total', help: 'Configuration pushes to agents that failed (refused or unreachable).', registers: [this.registry] });
   readonly statusWrites = new Counter({ name: 'peripety_controller_status_writes_total', help: 'Status writes to StorageEventPlugins and StorageBackends.', registers: [this.registry] });
+  readonly commands = new Counter({
+    name: 'peripety_controller_commands_total',
+    help: 'One-off commands from the peripety.io/command annotation, by action (start, stop, restart, reload, flush; unknown when invalid) and result (succeeded, failed, invalid, interrupted).',
+    labelNames: ['action', 'result'], registers: [this.registry],
+  });
   readonly queueDepth: Gauge;
   readonly agentsConfigured: Gauge;
   readonly leader: Gauge;
@@ -133,6 +146,18 @@ export class Controller {
   private readonly lastSpec = new Map<string, string>();
   private readonly lastSelector = new Map<string, unknown>();
   private readonly pushed = new Map<string, PushState>();
+  /**
+   * The command state this replica recorded last per resource (uid: a
+   * re-created resource starts afresh). Newer than the informer cache right
+   * after a status write, so a request is never taken for new twice. Valid
+   * for one leadership term only: another leader may have recorded newer
+   * ones meanwhile, which status (guarded by the resourceVersion) then shows.
+   */
+  private readonly commandRecords = new Map<string, { uid: string; term: number; status: CommandStatus }>();
+  /** leadership terms of this replica */
+  private term = 0;
+  /** last seen peripety.io/command per resource: a change enqueues the resource */
+  private readonly lastCommand = new Map<string, string | undefined>();
   /** bumped on every spec/node change: the render memo is valid for one version */
   private version = 0;
   private readonly renders = new Map<string, { version: number; rendered: RenderedNode }>();
@@ -177,6 +202,7 @@ export class Controller {
       leaseDurationMs: o.leaseDurationMs, renewMs: o.renewMs, retryMs: o.retryMs,
       onStartedLeading: () => {
         this.abort = new AbortController();
+        this.term++;
         this.enqueueAll();
       },
       onStoppedLeading: () => this.abort.abort(),
@@ -276,6 +302,16 @@ export class Controller {
   private onResource(kind: Kind, obj: CustomResource, deleted: boolean): void {
     const name = obj.metadata?.name ?? '';
     const id = `${kind}/${name}`;
+    if (deleted) {
+      this.lastCommand.delete(id);
+      this.commandRecords.delete(id);
+    } else {
+      const command = annotations(obj)[COMMAND_ANNOTATION];
+      if (!this.lastCommand.has(id) || this.lastCommand.get(id) !== command) {
+        this.lastCommand.set(id, command);
+        this.queue.add(id);
+      }
+    }
     const spec = deleted ? '' : JSON.stringify(obj.spec ?? null);
     if (this.lastSpec.get(id) === spec && !deleted) {
       // a status or metadata change: nothing to render again
@@ -440,24 +476,31 @@ export class Controller {
     }
   }
 
-  private async applyNode(name: string, want: RenderedNode): Promise<void> {
+  /** The node's agent endpoint from its registration Lease, or why there is no usable agent. */
+  private registeredAgent(name: string): { ok: true; endpoint: string } | { ok: false; error: string } {
     const lease = this.agentLease(name);
-    const ann = annotations(lease);
-    if (ann[ANNOTATION_HASH] === want.hash) return;
-    const endpoint = ann[ANNOTATION_ENDPOINT];
-    const last = this.pushed.get(name);
-    const lastGeneration = last?.generation ?? 0;
-    if (!lease || !endpoint) {
-      this.pushed.set(name, { hash: want.hash, generation: lastGeneration, agentState: '', at: Date.now(), error: `no agent registered (no Lease ${AGENT_LEASE_PREFIX}${name} with ${ANNOTATION_ENDPOINT} in ${this.o.namespace})`, permanent: true });
-      return;
-    }
+    const endpoint = annotations(lease)[ANNOTATION_ENDPOINT];
+    if (!lease || !endpoint) return { ok: false, error: `no agent registered (no Lease ${AGENT_LEASE_PREFIX}${name} with ${ANNOTATION_ENDPOINT} in ${this.o.namespace})` };
     const renew = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : NaN;
     const duration = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
     if (duration > 0 && Number.isFinite(renew) && renew + duration < Date.now() - LEASE_GRACE_MS) {
       // the agent stopped renewing: it is gone (a resync or its next renewal brings the node back)
-      this.pushed.set(name, { hash: want.hash, generation: lastGeneration, agentState: '', at: Date.now(), error: `agent gone (its Lease was last renewed ${new Date(renew).toISOString()})`, permanent: true });
+      return { ok: false, error: `agent gone (its Lease was last renewed ${new Date(renew).toISOString()})` };
+    }
+    return { ok: true, endpoint };
+  }
+
+  private async applyNode(name: string, want: RenderedNode): Promise<void> {
+    const ann = annotations(this.agentLease(name));
+    if (ann[ANNOTATION_HASH] === want.hash) return;
+    const last = this.pushed.get(name);
+    const lastGeneration = last?.generation ?? 0;
+    const agent = this.registeredAgent(name);
+    if (!agent.ok) {
+      this.pushed.set(name, { hash: want.hash, generation: lastGeneration, agentState: '', at: Date.now(), error: agent.error, permanent: true });
       return;
     }
+    const endpoint = agent.endpoint;
     // what the agent says it runs: while that has not changed since our last push of this hash, do not push it again
     // (the agent updates its Lease right after applying; it refused it for a reason that will not go away)
     const agentState = `${endpoint}|${ann[ANNOTATION_GENERATION] ?? ''}|${ann[ANNOTATION_HASH] ?? ''}`;
@@ -517,7 +560,10 @@ export class Controller {
 
   private async reconcileStatus(kind: Kind, name: string): Promise<void> {
     const obj = this.informerOf(kind).get(name);
-    if (!obj) return;
+    if (!obj) {
+      this.commandRecords.delete(`${kind}/${name}`);
+      return;
+    }
     const a = kind === 'sep' ? this.acceptedOf('sep', obj) : this.acceptedOf('sbe', obj);
     const generation = obj.metadata?.generation ?? 0;
     let selected = 0;
@@ -562,11 +608,133 @@ export class Controller {
     };
     if (failures.length > 0) status.failures = failures.slice(0, MAX_FAILURES);
     if (kind === 'sbe' && a.filterErrors.length > 0) status.filterErrors = a.filterErrors;
+    const command = await this.commandStatus(kind, obj, a.ok, a.selector, status);
+    if (command === 'ran') return;
+    if (command) status.command = command;
     if (isDeepStrictEqual(status, obj.status ?? {})) return;
     if (!this.elector.isLeader()) return;
-    await this.custom.replaceClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL[kind], name, body: { ...obj, status } });
-    this.metrics.statusWrites.inc();
+    await this.writeStatus(kind, obj, status);
   }
+
+  private async writeStatus(kind: Kind, obj: CustomResource, status: Record<string, unknown>): Promise<CustomResource> {
+    const written = await this.custom.replaceClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL[kind], name: obj.metadata?.name ?? '', body: { ...obj, status } }) as CustomResource;
+    this.metrics.statusWrites.inc();
+    return written;
+  }
+
+  // ---------------------------------------------------------------------------
+  // one-off commands (commands.ts)
+
+  /**
+   * status.command for a resource: what was recorded, or — for a new
+   * annotation value — the outcome of running it ('ran': it was run here
+   * and the status written already), or why it is not run.
+   */
+  private async commandStatus(kind: Kind, obj: CustomResource, accepted: boolean, selector: unknown, status: Record<string, unknown>): Promise<CommandStatus | undefined | 'ran'> {
+    const id = `${kind}/${obj.metadata?.name ?? ''}`;
+    const uid = obj.metadata?.uid ?? '';
+    const mine = this.commandRecords.get(id);
+    const own = mine && mine.uid === uid && mine.term === this.term ? mine.status : undefined;
+    const fromStatus = CommandStatus.safeParse(obj.status?.command);
+    const recorded = own ?? (fromStatus.success ? fromStatus.data : undefined);
+    const decision = decideCommand(annotations(obj)[COMMAND_ANNOTATION], recorded?.request);
+    const now = isoNow();
+    const remember = (s: CommandStatus, action: string, result: string): CommandStatus => {
+      this.commandRecords.set(id, { uid, term: this.term, status: s });
+      this.metrics.commands.inc({ action, result });
+      return s;
+    };
+    if (decision.kind === 'invalid') {
+      this.o.log.info({ resource: id, request: decision.request, err: decision.message }, 'command refused');
+      return remember(invalidStatus(decision.request, decision.message, now), 'unknown', 'invalid');
+    }
+    if (decision.kind === 'run') {
+      if (isResourceAction(decision.action) && !accepted) return remember(notAcceptedStatus(decision.request, decision.action, kind, now), decision.action, 'failed');
+      await this.runCommand(kind, obj, selector, status, decision.request, decision.action);
+      return 'ran';
+    }
+    if (recorded && isInterrupted(recorded, own !== undefined)) return remember(interruptedStatus(recorded, now), recorded.action ?? 'unknown', 'interrupted');
+    return recorded;
+  }
+
+  /**
+   * Record the request as Running (a write guarded by the cached
+   * resourceVersion: from an outdated cache it fails, and nothing runs),
+   * send it to every selected node's agent at once, record the outcome.
+   */
+  private async runCommand(kind: Kind, obj: CustomResource, selector: unknown, status: Record<string, unknown>, request: string, action: CommandAction): Promise<void> {
+    if (!this.elector.isLeader()) return;
+    const name = obj.metadata?.name ?? '';
+    const id = `${kind}/${name}`;
+    const uid = obj.metadata?.uid ?? '';
+    const term = this.term;
+    const targets: { node: string; endpoint: string }[] = [];
+    const unregistered: string[] = [];
+    for (const node of this.nodes.list()) {
+      if (!selects(node.metadata?.labels ?? {}, selector)) continue;
+      const n = node.metadata?.name ?? '';
+      const agent = this.registeredAgent(n);
+      if (agent.ok) targets.push({ node: n, endpoint: agent.endpoint });
+      else unregistered.push(n);
+    }
+    targets.sort((x, y) => x.node.localeCompare(y.node));
+    unregistered.sort();
+    const startedAt = isoNow();
+    const running: CommandStatus = {
+      request, action, phase: 'Running', startedAt, nodesTargeted: targets.length, nodesSucceeded: 0, nodesFailed: 0,
+      message: `sending ${action} to ${targets.length} agent(s)`,
+    };
+    const written = await this.writeStatus(kind, obj, { ...status, command: running });
+    this.commandRecords.set(id, { uid, term, status: running });
+    this.o.log.info({ resource: id, request, action, nodes: targets.length }, 'running command');
+    const path = commandPath(kind, name, action);
+    const results = await Promise.all(targets.map((t) => this.sendCommand(t.node, t.endpoint, path)));
+    if (this.abort.signal.aborted || !this.elector.isLeader() || term !== this.term) {
+      // no longer the leader (of this term): the outcome is not recorded here; the next leader reports it interrupted
+      return;
+    }
+    const done = completedStatus({ request, action, startedAt, kind, name }, results, unregistered, isoNow());
+    this.commandRecords.set(id, { uid, term, status: done });
+    this.metrics.commands.inc({ action, result: done.phase === 'Succeeded' ? 'succeeded' : 'failed' });
+    this.o.log.info({ resource: id, request, action, succeeded: done.nodesSucceeded, failed: done.nodesFailed }, 'command done');
+    try {
+      await this.writeStatus(kind, written, { ...status, command: done });
+    } catch (err) {
+      // recorded here: the next status reconcile writes it
+      this.o.log.debug({ resource: id, err: errText(err) }, 'writing the command outcome failed; retrying');
+      this.queue.add(id);
+    }
+  }
+
+  private async sendCommand(node: string, endpoint: string, path: string): Promise<NodeResult> {
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.o.commandTimeoutMs ?? 30_000)]);
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(new URL(path, endpoint.endsWith('/') ? endpoint : `${endpoint}/`), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await this.agentToken()}`, [CONTROLLER_HEADER]: this.o.identity },
+        signal,
+      });
+      text = await res.text();
+    } catch (err) {
+      return { node, ok: false, message: `${endpoint} could not be asked: ${errText(err)}` };
+    }
+    if (res.status === 200) return { node, ok: true, message: '' };
+    let detail = text.slice(0, 300);
+    try {
+      const j = JSON.parse(text) as { error?: unknown };
+      if (typeof j.error === 'string') detail = j.error;
+    } catch {
+      // not JSON
+    }
+    return { node, ok: false, message: `the agent answered HTTP ${res.status}: ${detail}` };
+  }
+}
+
+/** now, as metav1.Time writes it (RFC 3339, seconds, UTC) */
+function isoNow(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 /** an error in one short line: client-node's ApiException message carries the whole response with headers */

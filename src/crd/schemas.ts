@@ -194,6 +194,51 @@ export type Condition = z.infer<typeof Condition>;
 
 const nonNegative = (description: string) => z.int().min(0).optional().describe(description);
 
+const nodeFailure = z
+  .strictObject({
+    node: z.string().min(1).max(MAX_NODE_NAME).describe('The node.'),
+    message: z.string().max(MAX_FAILURE_MESSAGE).describe('What went wrong there.'),
+  });
+
+// One-off lifecycle commands (annotation peripety.io/command, src/controller/commands.ts)
+export const COMMAND_ACTIONS = ['start', 'stop', 'restart', 'reload', 'flush'] as const;
+export type CommandAction = (typeof COMMAND_ACTIONS)[number];
+export const COMMAND_PHASES = ['Running', 'Succeeded', 'Failed', 'Invalid'] as const;
+/** the longest annotation value taken; status.command.request holds at most this many characters */
+export const MAX_COMMAND_REQUEST = 80;
+
+export const CommandStatus = z
+  .strictObject({
+    request: z
+      .string()
+      .max(MAX_COMMAND_REQUEST)
+      .describe(`The peripety.io/command annotation value this records (a longer, invalid value cut to ${MAX_COMMAND_REQUEST} characters). The same value is not run again: to repeat a command, annotate ACTION@NONCE with a new nonce (restart@2).`),
+    action: z
+      .enum(COMMAND_ACTIONS)
+      .optional()
+      .describe('start, stop, restart (this resource\'s plugin or backend), reload or flush (the whole agent); absent when the request is invalid.'),
+    phase: z
+      .enum(COMMAND_PHASES)
+      .describe('Running (sent to the agents), Succeeded (every targeted agent did it), Failed (some did not, or nothing could run; see message and failures) or Invalid (not a command; nothing ran; message says what to write).'),
+    startedAt: z.iso.datetime().optional().describe('When the controller started sending it to the agents (RFC 3339, UTC).'),
+    completedAt: z.iso.datetime().optional().describe('When every targeted agent had answered, or when the request was found invalid (RFC 3339, UTC).'),
+    nodesTargeted: nonNegative('Selected nodes with a registered agent: the agents the command was sent to.'),
+    nodesSucceeded: nonNegative('Agents that did it.'),
+    nodesFailed: nonNegative('Agents that refused it or could not be reached (see failures).'),
+    failures: z
+      .array(nodeFailure.describe('A node where the command failed.'))
+      .max(MAX_FAILURES)
+      .optional()
+      .meta({
+        description: `Nodes where the command failed, with the agent's answer (at most ${MAX_FAILURES}; nodesFailed has the full count).`,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['node'],
+      }),
+    message: z.string().max(MAX_FAILURE_MESSAGE).describe('The outcome, for a person: where it ran, what failed, or what to write instead.'),
+  })
+  .describe('The last one-off command asked with the annotation peripety.io/command (ACTION or ACTION@NONCE), and how it went.');
+export type CommandStatus = z.infer<typeof CommandStatus>;
+
 const statusFields = {
   observedGeneration: nonNegative('The metadata.generation the controller last acted on; older than metadata.generation while a change is being applied.'),
   conditions: z
@@ -215,14 +260,7 @@ const statusFields = {
     .optional()
     .describe('nodesApplied/nodesSelected, for the READY column of kubectl get.'),
   failures: z
-    .array(
-      z
-        .strictObject({
-          node: z.string().min(1).max(MAX_NODE_NAME).describe('The node.'),
-          message: z.string().max(MAX_FAILURE_MESSAGE).describe('What went wrong there.'),
-        })
-        .describe('A node where applying failed.'),
-    )
+    .array(nodeFailure.describe('A node where applying failed.'))
     .max(MAX_FAILURES)
     .optional()
     .meta({
@@ -230,6 +268,7 @@ const statusFields = {
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['node'],
     }),
+  command: CommandStatus.optional(),
 };
 
 // ---------------------------------------------------------------------------

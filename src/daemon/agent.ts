@@ -12,7 +12,7 @@ import { EventStreamHub } from '../api/stream.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { compileFilter } from '../filter/index.ts';
 import { DEFAULT_STORAGE_CONFIG, parseStorageConfig } from '../storage/config.ts';
-import { StorageError, type StorageManager } from '../storage/manager.ts';
+import { type BackendFlushResult, StorageError } from '../storage/manager.ts';
 import { type AgentConfig, type PluginSection } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
@@ -36,6 +36,11 @@ export interface AgentOptions {
   storageConfig?: { text: string; source: string };
   /** the TOML text `start(config)` was parsed from (plugin start/stop edit it; a failed push rolls back to it) */
   configText?: string;
+  /**
+   * --config and --storage-config: POST /v1/reload reads them again (without
+   * them it applies configText and storageConfig again)
+   */
+  files?: { config?: string; storage?: string };
   /** the control API's authenticator (Kubernetes: TokenReview); default: the static token file */
   auth?: Authenticator;
   /**
@@ -379,21 +384,126 @@ export class Agent {
   }
 
   private async backendCommand(name: string, action: ControlAction): Promise<ControlAnswer> {
-    // the running manager of the StorageHost (it does not expose one-backend commands itself)
-    const manager = (this.storage as unknown as { current: StorageManager | null } | null)?.current ?? null;
-    if (!manager) return { status: 503, body: { error: 'storage is not running' } };
+    if (!this.storage?.running) return { status: 503, body: { error: 'storage is not running' } };
     try {
-      if (action !== 'start') await manager.stopBackend(name);
-      if (action !== 'stop') await manager.startBackend(name);
+      const b = await this.storage.backendCommand(name, action);
+      return { status: 200, body: { backend: name, action, started: b.started, startedAt: b.startedAt } };
     } catch (err) {
-      if (err instanceof StorageError) {
-        const status = err.code === 'UNKNOWN_BACKEND' ? 404 : err.code === 'WRONG_STATE' ? 409 : 500;
-        return { status, body: { error: err.message } };
-      }
+      const a = storageErrorAnswer(err);
+      if (a) return a;
       throw err;
     }
-    const b = manager.status().backends.find((x) => x.name === name);
-    return { status: 200, body: { backend: name, action, started: b?.started ?? false } };
+  }
+
+  /**
+   * Where POST /v1/reload takes the configuration from: the applied push
+   * (Kubernetes mode, once there is one), else --config / --storage-config
+   * read again, else the texts the agent started with. Throws ConfigError
+   * when a file cannot be read.
+   */
+  private reloadSources(): { text: string; source: string; storage: string | object; storageSource: string } | null {
+    if (this.opts.pushed && this.pushed) {
+      const source = `the applied configuration (generation ${this.pushed.generation})`;
+      return { text: pushedConfigText(this.opts.pushed.localMain, this.pushed.toml), source, storage: JSON.stringify(this.pushed.storage), storageSource: `${source} storage` };
+    }
+    const read = (file: string): string => {
+      try {
+        return readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new ConfigError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    };
+    const files = this.opts.files ?? {};
+    const text = files.config !== undefined ? read(files.config) : this.opts.configText;
+    if (text === undefined) return null;
+    const sc = this.opts.storageConfig;
+    return {
+      text,
+      source: files.config ?? 'the configuration the agent started with',
+      storage: files.storage !== undefined ? read(files.storage) : (sc?.text ?? DEFAULT_STORAGE_CONFIG),
+      storageSource: files.storage ?? sc?.source ?? 'embedded default storage configuration',
+    };
+  }
+
+  /**
+   * POST /v1/reload: apply the current configuration again — the plugin
+   * sections as a new pipeline (parsers and receivers are rebuilt; plugins a
+   * command stopped or started are back as configured; collectors restart
+   * only when their sections changed, since restarting an unchanged kmsg
+   * collector could only skip or repeat records), the storage configuration
+   * (a new manager only when it changed), and `Run: always` backends a
+   * command stopped are started again. Both parts are validated before
+   * anything changes; storage that cannot start rolls the plugins back.
+   */
+  reloadConfig(): Promise<ControlAnswer> {
+    return this.serialized(async () => {
+      const { log } = this.opts;
+      if (!this.pipeline || !this.storage || this.stopping) return { status: 503, body: { error: 'the agent is not running' } };
+      let src: ReturnType<Agent['reloadSources']>;
+      try {
+        src = this.reloadSources();
+        if (src === null) return { status: 501, body: { error: 'this agent was started without a configuration text; there is nothing to reload' } };
+        parseAgentConfig(src.text, src.source);
+      } catch (err) {
+        return { status: 422, body: { reloaded: false, error: `${(err as Error).message} (nothing changed)` } };
+      }
+      let storageDoc: unknown = src.storage;
+      try {
+        if (typeof src.storage === 'string') storageDoc = JSON.parse(src.storage);
+      } catch (err) {
+        return { status: 422, body: { reloaded: false, error: `${src.storageSource}: not JSON: ${(err as Error).message.slice(0, 200)} (nothing changed)` } };
+      }
+      const st = parseStorageConfig(storageDoc);
+      if (!st.ok) return { status: 422, body: { reloaded: false, error: `${src.storageSource}: ${st.error} (nothing changed)` } };
+
+      const previousText = this.configText;
+      const tomlErr = await this.reload(src.text, src.source);
+      if (tomlErr) return { status: 422, body: { reloaded: false, error: `reloading the plugin sections failed (nothing changed): ${tomlErr}` } };
+      this.configText = src.text;
+      const storageErr = await this.reloadStorage(storageDoc, src.storageSource);
+      if (storageErr) {
+        if (previousText !== null) {
+          const back = await this.reload(previousText, 'the previous configuration (rollback)');
+          if (back) log.error({ err: back }, 'rolling back the plugin sections failed');
+          else this.configText = previousText;
+        }
+        return { status: 422, body: { reloaded: false, error: `reloading the storage configuration failed (the plugin sections were rolled back): ${storageErr}` } };
+      }
+      const body = { reloaded: true, generation: this.pushed?.generation ?? 0, hash: this.pushed?.hash ?? null, reloads: this.generation, source: src.source };
+      try {
+        const restarted = await this.storage.restoreBackends();
+        log.info({ source: src.source, reloads: this.generation, backendsStarted: restarted }, 'configuration reloaded on request');
+        return { status: 200, body: { ...body, backendsStarted: restarted } };
+      } catch (err) {
+        const a = storageErrorAnswer(err);
+        if (!a) throw err;
+        return { status: 500, body: { ...body, error: `reloaded, but starting a stopped backend again failed: ${(err as Error).message}` } };
+      }
+    });
+  }
+
+  /**
+   * POST /v1/flush and /v1/backends/{name}:flush: wait (at most `timeoutMs`)
+   * until the backends wrote what they queued and spooled. Not serialized
+   * with pushes and commands: it changes nothing, and a push must not wait
+   * behind a flush of a backend that is down.
+   */
+  async flushStorage(backend: string | null, timeoutMs: number): Promise<ControlAnswer> {
+    if (!this.pipeline || this.stopping) return { status: 503, body: { error: 'the agent is not running' } };
+    if (!this.storage?.running) return { status: 503, body: { error: 'storage is not running' } };
+    let results: BackendFlushResult[];
+    try {
+      results = await this.storage.flush(timeoutMs, backend ?? undefined);
+    } catch (err) {
+      const a = storageErrorAnswer(err);
+      if (a) return a;
+      throw err;
+    }
+    const late = results.filter((r) => !r.flushed);
+    const body = { flushed: late.length === 0, timeoutMs, backends: results };
+    if (late.length === 0) return { status: 200, body };
+    // 504: the flush did not finish in time; nothing is lost, the rest is written later
+    return { status: 504, body: { ...body, error: `${late.length} of ${results.length} backend(s) did not write everything within ${timeoutMs} ms: ${late.map((r) => r.backend).slice(0, 10).join(', ')}` } };
   }
 
   private async startApi(config: AgentConfig): Promise<void> {
@@ -432,6 +542,8 @@ export class Agent {
         control: {
           pushConfig: (push) => this.applyPushed(push),
           command: (kind, name, action) => this.runCommand(kind, name, action),
+          reload: () => this.reloadConfig(),
+          flush: (backend, timeoutMs) => this.flushStorage(backend, timeoutMs),
         },
       },
     });
@@ -467,8 +579,8 @@ export class Agent {
     }
   }
 
-  /** Apply a new storage configuration (elos JSON); on error keep the running one and return the error. */
-  async reloadStorage(text: string, source: string): Promise<string | null> {
+  /** Apply a new storage configuration (elos JSON text or object); on error keep the running one and return the error. */
+  async reloadStorage(text: unknown, source: string): Promise<string | null> {
     if (!this.storage) return 'the agent is not running';
     const err = await this.storage.apply(text, source);
     if (err) {
@@ -533,6 +645,13 @@ export class Agent {
     await this.api?.stop();
     this.opts.log.info('agent stopped');
   }
+}
+
+/** The answer for a StorageError a caller caused (unknown backend, wrong state), or null for anything else. */
+function storageErrorAnswer(err: unknown): ControlAnswer | null {
+  if (!(err instanceof StorageError)) return null;
+  const status = err.code === 'UNKNOWN_BACKEND' ? 404 : err.code === 'WRONG_STATE' || err.code === 'NOT_STARTED' ? 409 : 500;
+  return { status, body: { error: err.message } };
 }
 
 function collectorKey(config: AgentConfig): string {

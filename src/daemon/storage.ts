@@ -8,9 +8,10 @@ import { compileFilter } from '../filter/index.ts';
 import type { Logger } from '../log/logger.ts';
 import { BUILTIN_BACKENDS } from '../storage/backends/index.ts';
 import { parseStorageConfig } from '../storage/config.ts';
-import { StorageManager, type StorageStatus } from '../storage/manager.ts';
+import { registeredSecretResolver } from '../storage/secrets.ts';
+import { type BackendFlushResult, type BackendStatus, StorageError, StorageManager, type StorageStatus } from '../storage/manager.ts';
 import { StorageMetrics } from '../storage/metrics.ts';
-import type { EventQuery, QueryResult } from '../storage/types.ts';
+import type { EventQuery, QueryResult, SecretResolver } from '../storage/types.ts';
 import type { ReceiverSink } from './bus.ts';
 
 export interface StorageHostOptions {
@@ -19,6 +20,8 @@ export interface StorageHostOptions {
   stateDir: string;
   hostname: string;
   env?: NodeJS.ProcessEnv;
+  /** reads Secrets for backends (Kubernetes mode); default: the one the CLI registered (src/storage/secrets.ts) */
+  secrets?: SecretResolver;
 }
 
 export class StorageHost implements ReceiverSink {
@@ -57,6 +60,7 @@ export class StorageHost implements ReceiverSink {
       stateDir: this.opts.stateDir,
       hostname: this.opts.hostname,
       env: this.opts.env,
+      secrets: this.opts.secrets ?? registeredSecretResolver(),
     });
     try {
       next.initialize(parsed.config);
@@ -103,6 +107,46 @@ export class StorageHost implements ReceiverSink {
 
   status(): StorageStatus | null {
     return this.current?.status() ?? null;
+  }
+
+  private runningManager(what: string): StorageManager {
+    if (!this.current) throw new StorageError('WRONG_STATE', `storage: cannot ${what}: no storage manager is running`);
+    return this.current;
+  }
+
+  /**
+   * One backend's lifecycle command on the running manager (POST
+   * /v1/backends/{name}:{action}); restart = stop, then start. Resolves with
+   * the backend's status afterwards; throws StorageError.
+   */
+  async backendCommand(name: string, action: 'start' | 'stop' | 'restart'): Promise<BackendStatus> {
+    const m = this.runningManager(`${action} backend "${name}"`);
+    if (action !== 'start') await m.stopBackend(name);
+    if (action !== 'stop') await m.startBackend(name);
+    const b = m.status().backends.find((x) => x.name === name);
+    if (!b) throw new StorageError('UNKNOWN_BACKEND', `storage: no backend named "${name}"`);
+    return b;
+  }
+
+  /** Write out what the backends (or the named one) queued and spooled, waiting at most `timeoutMs`; throws StorageError. */
+  flush(timeoutMs: number, name?: string): Promise<BackendFlushResult[]> {
+    try {
+      return this.runningManager('flush').flush(timeoutMs, name);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /**
+   * Start again the `Run: always` backends that a stop command left stopped
+   * (a reload restores the configured state; a changed configuration got a
+   * new manager, which started them anyway). Resolves with their names.
+   */
+  async restoreBackends(): Promise<string[]> {
+    const m = this.runningManager('restore the backends');
+    const stopped = m.status().backends.filter((b) => b.run === 'always' && b.loaded && !b.started).map((b) => b.name);
+    for (const name of stopped) await m.startBackend(name);
+    return stopped;
   }
 
   /** Flush every backend and stop. */

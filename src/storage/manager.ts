@@ -22,7 +22,7 @@ import type { Logger } from '../log/logger.ts';
 import { type BackendSpec, isStorageConfig, parseStorageConfig, type RunMode, type StorageConfig } from './config.ts';
 import { accepts, type CompileFn, describeFilterProblem, explainFailure, type FilterProblem, PluginFilterLoader } from './filters.ts';
 import type { BackendMetrics, StorageMetrics } from './metrics.ts';
-import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from './types.ts';
+import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult, SecretResolver } from './types.ts';
 import { type Ack, BackendWorker, releaseAck, type WorkerTuning } from './worker.ts';
 
 export interface StorageManagerOptions {
@@ -38,6 +38,8 @@ export interface StorageManagerOptions {
   /** the node name (`%host%` in backend paths) */
   hostname: string;
   env?: NodeJS.ProcessEnv;
+  /** Kubernetes mode: reads Secrets for backends (BackendContext.secret) */
+  secrets?: SecretResolver;
   /** queue, batching, retry and spool settings of every backend worker */
   worker?: Partial<WorkerTuning>;
   /** a backend's start() that takes longer fails the start (default 60 s) */
@@ -79,6 +81,10 @@ export interface BackendStatus {
   started: boolean;
   /** started and the last write succeeded */
   up: boolean;
+  /** when it last started (ISO 8601), null while not started */
+  startedAt: string | null;
+  /** how often this manager started it (1 after the manager's start; a restart command adds 1) */
+  starts: number;
   filters: {
     /** entries in `Filter` (0 when missing) */
     configured: number;
@@ -102,6 +108,21 @@ export interface BackendStatus {
   health: BackendHealth;
 }
 
+/** One backend's part of a flush (StorageManager.flush). */
+export interface BackendFlushResult {
+  backend: string;
+  /** its queue and spool were written out within the timeout */
+  flushed: boolean;
+  /** events written to the backend during the flush (from the queue and replayed from the spool) */
+  written: number;
+  /** events still in memory afterwards */
+  queueDepth: number;
+  /** bytes still in its spool afterwards */
+  spoolBytes: number;
+  /** when not flushed: the last write or spool error, if any */
+  error: string | null;
+}
+
 export interface StorageStatus {
   state: ManagerState;
   /** why the manager is in state `failed` */
@@ -122,6 +143,8 @@ interface Slot {
   instance: Backend | null;
   worker: BackendWorker | null;
   started: boolean;
+  startedAt: string | null;
+  starts: number;
   evalErrors: number;
   lastExplainAt: number;
   lastError: string | null;
@@ -341,7 +364,7 @@ export class StorageManager implements ReceiverSink {
   private newSlot(spec: BackendSpec): Slot {
     return {
       spec, factory: null, config: undefined, filters: [], filterProblems: [], filterWarning: null, filterLoadError: null,
-      instance: null, worker: null, started: false, evalErrors: 0, lastExplainAt: -Infinity, lastError: null,
+      instance: null, worker: null, started: false, startedAt: null, starts: 0, evalErrors: 0, lastExplainAt: -Infinity, lastError: null,
       metrics: this.opts.metrics.backend(spec.name), untrack: null,
     };
   }
@@ -376,6 +399,7 @@ export class StorageManager implements ReceiverSink {
       hostname: this.opts.hostname,
       env: this.opts.env ?? process.env,
     };
+    if (this.opts.secrets) ctx.secret = this.opts.secrets;
     let instance: unknown;
     try {
       instance = slot.factory!.create(spec.name, slot.config, ctx);
@@ -456,6 +480,8 @@ export class StorageManager implements ReceiverSink {
     await w.open();
     slot.worker = w;
     slot.started = true;
+    slot.startedAt = new Date().toISOString();
+    slot.starts++;
   }
 
   /** A start failed: shut down whatever was created. If even that fails, the manager is marked failed. */
@@ -484,6 +510,7 @@ export class StorageManager implements ReceiverSink {
         s.worker = null;
       }
       s.started = false;
+      s.startedAt = null;
       if (s.instance !== null) {
         const inst = s.instance;
         try {
@@ -601,6 +628,7 @@ export class StorageManager implements ReceiverSink {
       const slot = this.slotNamed(name);
       if (!slot.started) return;
       slot.started = false;
+      slot.startedAt = null;
       this.rebuildRoutes();
       const w = slot.worker;
       slot.worker = null;
@@ -617,6 +645,39 @@ export class StorageManager implements ReceiverSink {
       }
       this.log.info({ backend: name }, 'storage backend stopped');
     });
+  }
+
+  /**
+   * Write what the started backends (or the named one) hold in their queues
+   * and spools now, waiting at most `timeoutMs`; one result per backend.
+   * Not on the lifecycle chain: a flush waits for backends, and a stop or
+   * start must not wait behind it (a backend stopped meanwhile has flushed
+   * as part of its stop).
+   */
+  async flush(timeoutMs: number, name?: string): Promise<BackendFlushResult[]> {
+    if (this.state !== 'running') throw new StorageError('WRONG_STATE', `storage: cannot flush while the manager is ${this.state}`);
+    let slots: Slot[];
+    if (name !== undefined) {
+      const s = this.slotNamed(name);
+      if (!s.started) throw new StorageError('NOT_STARTED', `storage: backend "${name}" is not started (Run: ${s.spec.run})`);
+      slots = [s];
+    } else {
+      slots = this.slots.filter((s) => s.started);
+    }
+    return Promise.all(slots.map(async (s): Promise<BackendFlushResult> => {
+      const w = s.worker;
+      if (w === null) return { backend: s.spec.name, flushed: true, written: 0, queueDepth: 0, spoolBytes: 0, error: null };
+      const before = w.stats.persisted + w.stats.replayed;
+      const flushed = await w.flush(timeoutMs);
+      return {
+        backend: s.spec.name,
+        flushed,
+        written: w.stats.persisted + w.stats.replayed - before,
+        queueDepth: w.depth,
+        spoolBytes: w.spoolBytes,
+        error: flushed || w.lastError === null ? null : sanitizeError(w.lastError),
+      };
+    }));
   }
 
   private rebuildRoutes(): void {
@@ -716,6 +777,8 @@ export class StorageManager implements ReceiverSink {
           loaded: s.factory !== null,
           started: s.started,
           up: s.started && (w?.up ?? false),
+          startedAt: s.startedAt,
+          starts: s.starts,
           filters: {
             configured: s.spec.filters?.length ?? 0,
             valid: s.filters.length,

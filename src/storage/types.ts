@@ -51,6 +51,22 @@ export interface Backend {
   health(): BackendHealth;
 }
 
+/** One key of a Kubernetes Secret in the agent's own namespace. */
+export interface SecretRef {
+  name: string;
+  key: string;
+}
+
+/** A Secret's value, or why it could not be read (never containing the value). */
+export type SecretResult = { ok: true; value: string } | { ok: false; error: string };
+
+/**
+ * Reads one key of a Secret in the agent's namespace with the agent's own
+ * credentials (Kubernetes mode; src/k8s/secrets.ts). The error says what is
+ * missing or which permission the agent lacks.
+ */
+export type SecretResolver = (ref: SecretRef) => Promise<SecretResult>;
+
 export interface BackendContext {
   log: Logger;
   /** the agent's state directory (default locations of files live under it) */
@@ -58,6 +74,8 @@ export interface BackendContext {
   /** the node name, for `%host%` in paths */
   hostname: string;
   env: NodeJS.ProcessEnv;
+  /** Kubernetes mode only: reads Secrets (postgres ConnectionSecret); absent in standalone mode */
+  secret?: SecretResolver;
 }
 
 export interface BackendFactory<C = unknown> {

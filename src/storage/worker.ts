@@ -144,6 +144,8 @@ export class BackendWorker {
   private forceSpool = false;
   private closed = false;
   private stopPromise: Promise<void> | null = null;
+  /** flush() calls waiting: partial batches go out at once instead of waiting for more events */
+  private flushing = 0;
   private abortPersist: (() => void) | null = null;
 
   private writerBusy = false;
@@ -258,7 +260,7 @@ export class BackendWorker {
   private ready(): boolean {
     const q = this.queued;
     if (q === 0) return false;
-    return q >= this.t.maxBatch || q >= this.t.spillAt || this.stopping || performance.now() - this.firstAt >= this.t.maxWaitMs;
+    return q >= this.t.maxBatch || q >= this.t.spillAt || this.stopping || this.flushing > 0 || performance.now() - this.firstAt >= this.t.maxWaitMs;
   }
 
   /** new events may not go to the backend directly */
@@ -576,6 +578,33 @@ export class BackendWorker {
   }
 
   /**
+   * Write what is queued and what the spool holds, without the batching
+   * delay, waiting at most `timeoutMs`; a backend that is down is tried at
+   * once instead of at the end of its backoff (the caller asked for it now).
+   * True once the queue and the spool were empty at one moment — under a
+   * steady stream of events that means "caught up", not "nothing newer than
+   * the call". False at the deadline (the backend down or too slow): nothing
+   * is lost, the events stay queued or spooled and are written later.
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return this.queued === 0;
+    this.flushing++;
+    if (this.down && this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.retryDue = true;
+      this.spoolBlocked = false;
+    }
+    this.kick();
+    try {
+      return await this.waitFor(() => this.closed || (this.queued === 0 && this.spilling === 0 && this.inflight === null
+        && !this.writerBusy && !this.spillerBusy && !(this.spool?.hasData ?? false)), timeoutMs);
+    } finally {
+      this.flushing--;
+    }
+  }
+
+  /**
    * Flush the queue to the backend (or the spool) for at most `timeoutMs`;
    * then stop persisting, spool what is left (dropped and counted when the
    * spool cannot take it) and close the spool. Every ack is released when it
@@ -616,5 +645,7 @@ export class BackendWorker {
         this.log.warn({ backend: this.name, err: message(err) }, 'storage spool: closing failed');
       }
     }
+    // a flush() waiting on this worker is done: it is closed
+    this.notify();
   }
 }

@@ -1,6 +1,8 @@
 // A fake agent for the controller's tests and benchmark: the agent control
 // API contract of PUT /v1/config (bearer token, generation, 409 for a stale
-// one, 400 {error} when invalid) and the agent's registration Lease
+// one, 400 {error} when invalid), the one-off commands (POST
+// /v1/{plugins,backends}/{name}:{start|stop|restart}, /v1/backends/{name}:flush,
+// /v1/reload, /v1/flush: recorded, 200) and the agent's registration Lease
 // peripety-agent-<node> with the annotations peripety.io/endpoint,
 // peripety.io/generation and peripety.io/hash, written through the real API
 // server. Records every push. Not the real agent (src/daemon): the
@@ -8,6 +10,15 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Envtest } from './envtest.ts';
+
+export interface Command {
+  /** the path, e.g. /v1/backends/errors:restart or /v1/reload */
+  path: string;
+  controller: string;
+  at: number;
+}
+
+const COMMAND_PATH = /^\/v1\/(?:(?:plugins|backends)\/[A-Za-z0-9_.-]{1,63}:(?:start|stop|restart)|backends\/[A-Za-z0-9_.-]{1,63}:flush|reload|flush)$/;
 
 export interface Push {
   generation: number;
@@ -25,8 +36,11 @@ export class FakeAgent {
   readonly pushes: Push[] = [];
   generation = 0;
   hash = '';
+  readonly commands: Command[] = [];
   /** when set, PUT /v1/config answers 400 with this error */
   refuse: string | null = null;
+  /** when set, commands answer 409 with this error */
+  refuseCommands: string | null = null;
   private server: Server | null = null;
   private endpoint = '';
   private leaseWrites: Promise<void> = Promise.resolve();
@@ -79,7 +93,7 @@ export class FakeAgent {
     await this.writeLease();
   }
 
-  /** resolves when `pred` holds (checked on every push and lease write) or rejects after `ms` */
+  /** resolves when `pred` holds (checked on every push, command and lease write) or rejects after `ms` */
   async waitFor(pred: (a: FakeAgent) => boolean, ms: number, what: string): Promise<void> {
     const deadline = Date.now() + ms;
     while (!pred(this)) {
@@ -115,6 +129,14 @@ export class FakeAgent {
   private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
     let text = '';
     for await (const chunk of req) text += String(chunk);
+    const urlPath = (req.url ?? '').split('?')[0]!;
+    if (req.method === 'POST' && COMMAND_PATH.test(urlPath)) {
+      if (req.headers.authorization !== `Bearer ${this.token}`) return { status: 401, body: { error: 'unauthorized' } };
+      if (this.refuseCommands !== null) return { status: 409, body: { error: this.refuseCommands } };
+      this.commands.push({ path: urlPath, controller: String(req.headers['x-peripety-controller'] ?? ''), at: Date.now() });
+      this.wake();
+      return { status: 200, body: { ok: true } };
+    }
     if (req.method !== 'PUT' || req.url !== '/v1/config') return { status: 404, body: { error: 'not found' } };
     if (req.headers.authorization !== `Bearer ${this.token}`) return { status: 401, body: { error: 'unauthorized' } };
     let body: { generation?: unknown; hash?: unknown; toml?: unknown; storage?: unknown };
@@ -135,9 +157,13 @@ export class FakeAgent {
       controller: String(req.headers['x-peripety-controller'] ?? ''), at: Date.now(),
     });
     await this.writeLease();
+    this.wake();
+    return { status: 200, body: { applied: true, generation: this.generation, hash: this.hash } };
+  }
+
+  private wake(): void {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
-    return { status: 200, body: { applied: true, generation: this.generation, hash: this.hash } };
   }
 }

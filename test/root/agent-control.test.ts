@@ -3,7 +3,8 @@
 // ServiceAccount, a wrong audience are refused; the controller's token for
 // peripety-agent is accepted), PUT /v1/config applying plugin sections and a
 // storage backend that a kernel line reaches, stale (409) and invalid (400)
-// pushes changing nothing, backend/plugin commands, the registration Lease
+// pushes changing nothing, backend/plugin commands, reload (undoing the
+// commands) and flush, the registration Lease
 // with endpoint and generation, and a restart running the persisted
 // configuration. Root: the agent reads /dev/kmsg and the test writes to it.
 import assert from 'node:assert/strict';
@@ -13,10 +14,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StorageEvent } from '../../src/events/schema.ts';
-import { type AgentProcess, ROOT, startAgent, testConfig } from '../helpers/agent.ts';
+import { type AgentProcess, startAgent, testConfig } from '../helpers/agent.ts';
 import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { isRoot } from '../helpers/faults.ts';
 import { injectKmsg, uniqueDevice } from '../helpers/kmsg.ts';
+import { rbacYaml } from '../helpers/manifests.ts';
 
 const NODE = 'node-a';
 const LEASE = `/apis/coordination.k8s.io/v1/namespaces/${ENVTEST_NAMESPACE}/leases/peripety-agent-${NODE}`;
@@ -44,8 +46,9 @@ const MEM_STORAGE = storage({ mem: { File: 'memory', Run: 'always', Filter: ['1 
 interface Status {
   generation: number;
   hash: string | null;
+  reloads: number;
   plugins: { name: string; enabled: boolean }[];
-  storage: { backends: { name: string; started: boolean }[] } | null;
+  storage: { backends: { name: string; started: boolean; starts: number }[] } | null;
 }
 interface Lease {
   metadata: { annotations?: Record<string, string> };
@@ -104,7 +107,8 @@ describe('agent control API with TokenReview (real kube-apiserver)', { skip: !is
 
   before(async () => {
     env = await startEnvtest();
-    await env.kubectl(['apply', '-f', path.join(ROOT, 'manifests/rbac-agent.yaml')]);
+    // the agent's ServiceAccount and RBAC as manifests/ (the Helm chart) installs them
+    await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('agent') });
     controllerToken = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
     stateDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'prpt-agent-control-')), 'state');
     agent = await start();
@@ -122,6 +126,10 @@ describe('agent control API with TokenReview (real kube-apiserver)', { skip: !is
     const other = await call('GET', '/v1/status', { token: intruder });
     assert.equal(other.status, 403, JSON.stringify(other.body));
     assert.equal((await call('POST', '/v1/backends/local:stop', { token: intruder })).status, 403);
+    for (const p of ['/v1/reload', '/v1/flush', '/v1/backends/local:flush']) {
+      assert.equal((await call('POST', p, { token: null })).status, 401, p);
+      assert.equal((await call('POST', p, { token: intruder })).status, 403, p);
+    }
     const wrongAudience = await env.token(ENVTEST_NAMESPACE, 'peripety-controller');
     assert.equal((await call('GET', '/v1/status', { token: wrongAudience })).status, 401);
     assert.equal((await call('GET', '/v1/status', { token: 'not-a-token-at-all' })).status, 401);
@@ -130,8 +138,8 @@ describe('agent control API with TokenReview (real kube-apiserver)', { skip: !is
     assert.equal(ok.body.generation, 0);
     assert.equal(ok.body.hash, null);
     const m = await metrics();
-    assert.match(m, /peripety_api_refused_total\{reason="no_token"\} 2/);
-    assert.match(m, /peripety_api_refused_total\{reason="wrong_identity"\} 2/);
+    assert.match(m, /peripety_api_refused_total\{reason="no_token"\} 5/);
+    assert.match(m, /peripety_api_refused_total\{reason="wrong_identity"\} 5/);
     assert.match(m, /peripety_api_refused_total\{reason="invalid_token"\} [12]/);
     assert.doesNotMatch(agent.stderr(), new RegExp(controllerToken.slice(-20).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   });
@@ -223,6 +231,48 @@ describe('agent control API with TokenReview (real kube-apiserver)', { skip: !is
     const dev = uniqueDevice('sdd');
     injectKmsg(`Buffer I/O error on dev ${dev}, logical block 9, async page read`);
     await until('the event in the memory backend after the commands', async () => (await memEvents(dev)).length > 0);
+  });
+
+  it('POST /v1/reload applies the pushed configuration again: plugins and backends a command stopped are back', async () => {
+    assert.equal((await call('POST', '/v1/plugins/pushedscsi:stop')).status, 200);
+    assert.equal((await call('POST', '/v1/backends/mem:stop')).status, 200);
+    const before = await status();
+    assert.equal(before.plugins.find((p) => p.name === 'pushedscsi')?.enabled, false);
+    assert.deepEqual(await backends(), ['mem:false']);
+    const r = await call('POST', '/v1/reload');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.reloaded, true);
+    assert.equal(r.body.generation, 2);
+    assert.equal(r.body.hash, 'h2');
+    assert.deepEqual(r.body.backendsStarted, ['mem']);
+    const s = await status();
+    assert.equal(s.reloads, before.reloads + 1);
+    assert.equal(s.plugins.find((p) => p.name === 'pushedscsi')?.enabled, true, 'the stopped plugin runs again');
+    assert.deepEqual(await backends(), ['mem:true'], 'the stopped backend runs again');
+    assert.deepEqual(s.plugins.map((p) => p.name), ['kmsg', 'block', 'pushedscsi', 'out']);
+    assert.equal((await call('GET', '/v1/reload')).status, 405);
+    const dev = uniqueDevice('sdf');
+    injectKmsg(`Buffer I/O error on dev ${dev}, logical block 13, async page read`);
+    await until('the event in the memory backend after the reload', async () => (await memEvents(dev)).length > 0);
+  });
+
+  it('POST /v1/flush: every backend wrote what it held; per backend, and refusals', async () => {
+    // stdout and storage get each event in the same step: once it is printed, storage holds it (queued or written)
+    const dev = uniqueDevice('sdg');
+    injectKmsg(`Buffer I/O error on dev ${dev}, logical block 15, async page read`);
+    await agent.waitFor((e) => e.dev_name === dev, 10_000, 'the injected event');
+    const f = await call('POST', '/v1/flush?timeoutSeconds=5');
+    assert.equal(f.status, 200, JSON.stringify(f.body));
+    assert.equal(f.body.flushed, true);
+    assert.equal(f.body.timeoutMs, 5000);
+    const per = f.body.backends as { backend: string; flushed: boolean; written: number; queueDepth: number }[];
+    assert.deepEqual(per.map((b) => [b.backend, b.flushed, b.queueDepth]), [['mem', true, 0]]);
+    assert.equal((await memEvents(dev)).length, 1, 'queryable right after the flush, without waiting');
+    const one = await call('POST', '/v1/backends/mem:flush');
+    assert.equal(one.status, 200, JSON.stringify(one.body));
+    assert.equal((await call('POST', '/v1/backends/nosuch:flush')).status, 404);
+    assert.equal((await call('POST', '/v1/flush?timeoutSeconds=0')).status, 400);
+    assert.equal((await call('POST', '/v1/plugins/pushedscsi:flush')).status, 404);
   });
 
   it('restarted without a push, the agent runs the persisted configuration', async () => {

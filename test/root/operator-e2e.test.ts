@@ -1,41 +1,31 @@
 // Operator end to end with REAL components (issue 5): a real kube-apiserver
 // (test/helpers/envtest.ts), the real controller (in this process, controller
-// ServiceAccount, manifests/rbac-controller.yaml) and three real agents
+// ServiceAccount and RBAC from manifests/) and three real agents
 // (`bin/peripety agent` child processes in Kubernetes mode, distinct
-// --node-name and state directories, manifests/rbac-agent.yaml and
-// rbac-agent-events.yaml). StorageBackends created, changed and deleted
-// reach exactly the selected agents (their GET /v1/status), status counts
+// --node-name and state directories, the agent's RBAC from manifests/:
+// test/helpers/manifests.ts picks both out of the chart-rendered manifests;
+// test/helpers/operator.ts sets up the cluster and starts the agents).
+// StorageBackends created, changed and deleted reach exactly the selected agents (their GET /v1/status), status counts
 // follow, an agent restarted with an empty state is configured again, and a
 // kernel line becomes a Kubernetes Event regarding the one Node whose agent
 // runs the k8s-events receiver. Root: the agents read /dev/kmsg and the test
 // writes to it.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../../src/controller/controller.ts';
 import { silentLogger } from '../../src/log/logger.ts';
-import { type AgentProcess, ROOT, startAgent, testConfig } from '../helpers/agent.ts';
-import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
+import type { AgentProcess } from '../helpers/agent.ts';
+import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { isRoot } from '../helpers/faults.ts';
 import { injectKmsg, uniqueDevice } from '../helpers/kmsg.ts';
+import { agentStatus as getAgentStatus, type AgentStatus, mustRequest, SBE_PATH as SBE, SEP_PATH as SEP, setupOperatorCluster, startNodeAgent as startAgentFor, until as poll } from '../helpers/operator.ts';
 
-const SBE = '/apis/peripety.io/v1alpha1/storagebackends';
-const SEP = '/apis/peripety.io/v1alpha1/storageeventplugins';
 const NODES = { 'node-a': 'san', 'node-b': 'san', 'node-c': 'local' } as const;
 type NodeName = keyof typeof NODES;
 const NAMES = Object.keys(NODES) as NodeName[];
 
-interface AgentStatus {
-  generation: number;
-  hash: string | null;
-  plugins: { name: string; enabled: boolean }[];
-  storage: { backends: { name: string; started: boolean }[] } | null;
-}
 interface CrStatus {
   observedGeneration?: number;
   conditions?: { type: string; status: string; reason: string; message: string }[];
@@ -62,46 +52,15 @@ describe('operator end to end: real controller, three real agents, real kube-api
   const running: AgentProcess[] = [];
 
   const startNodeAgent = async (node: NodeName): Promise<AgentProcess> => {
-    const stateDir = path.join(mkdtempSync(path.join(os.tmpdir(), `prpt-e2e-${node}-`)), 'state');
-    // --node-name must win over a misleading $NODE_NAME: the Events must still
-    // regard this node. startAgent spawns synchronously, before its first await.
-    const saved = process.env.NODE_NAME;
-    process.env.NODE_NAME = 'not-this-node';
-    let p: Promise<AgentProcess>;
-    try {
-      p = startAgent({
-        config: testConfig({ start: 'end' }),
-        stateDir,
-        args: ['--kubeconfig', env.kubeconfigAgent, '--node-name', node, '--namespace', ENVTEST_NAMESPACE],
-      });
-    } finally {
-      if (saved === undefined) delete process.env.NODE_NAME;
-      else process.env.NODE_NAME = saved;
-    }
-    const a = await p;
+    const a = await startAgentFor(env, node);
     running.push(a);
     agents.set(node, a);
     return a;
   };
-  const agentStatus = async (node: NodeName): Promise<AgentStatus> => {
-    const r = await fetch(`${agents.get(node)!.apiUrl()}/v1/status`, { headers: { authorization: `Bearer ${controllerToken}` } });
-    const text = await r.text();
-    assert.equal(r.status, 200, `GET /v1/status of ${node}: ${r.status} ${text}`);
-    return JSON.parse(text) as AgentStatus;
-  };
+  const agentStatus = (node: NodeName): Promise<AgentStatus> => getAgentStatus(agents.get(node)!, controllerToken);
   const backendNames = async (node: NodeName): Promise<string[]> => (await agentStatus(node)).storage?.backends.map((b) => b.name).sort() ?? [];
-  const until = async <T>(what: string, f: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await f();
-      if (v) return v;
-      if (Date.now() > deadline) {
-        const tails = [...agents].map(([n, a]) => `--- ${n}:\n${a.stderr().slice(-1500)}`).join('\n');
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${tails}`);
-      }
-      await sleep(50);
-    }
-  };
+  const until = <T>(what: string, f: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> =>
+    poll(what, f, { timeoutMs, detail: () => [...agents].map(([n, a]) => `--- ${n}:\n${a.stderr().slice(-1500)}`).join('\n') });
   /** Waits until every agent's backends satisfy `want` (node → has the backend); resolves with the ms it took from t0. */
   const untilBackends = async (name: string, want: Record<NodeName, boolean>, t0: number, what: string): Promise<number> => {
     await until(what, async () => {
@@ -110,10 +69,7 @@ describe('operator end to end: real controller, three real agents, real kube-api
     });
     return Date.now() - t0;
   };
-  const must = async (method: string, p: string, body?: unknown, contentType?: string): Promise<void> => {
-    const r = await env.request(method, p, body, contentType ? { contentType } : {});
-    assert.ok(r.status >= 200 && r.status < 300, `${method} ${p}: ${r.status} ${r.text}`);
-  };
+  const must = (method: string, p: string, body?: unknown, contentType?: string): Promise<void> => mustRequest(env, method, p, body, contentType);
   const crStatus = async (p: string): Promise<CrStatus> => ((await env.request<{ status?: CrStatus }>('GET', p)).body.status ?? {});
   const cond = (s: CrStatus, type: string) => s.conditions?.find((c) => c.type === type)?.status;
   const nodeEvents = async (dev: string): Promise<K8sEvent[]> => {
@@ -124,13 +80,9 @@ describe('operator end to end: real controller, three real agents, real kube-api
 
   before(async () => {
     env = await startEnvtest();
-    for (const f of ['rbac-controller.yaml', 'rbac-agent.yaml', 'rbac-agent-events.yaml']) await env.kubectl(['apply', '-f', path.join(ROOT, 'manifests', f)]);
-    for (const [node, storage] of Object.entries(NODES)) {
-      await must('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { storage } } });
-    }
-    controllerToken = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
-    const tokenFile = path.join(env.dir, 'agent-token');
-    await writeFile(tokenFile, `${controllerToken}\n`, { mode: 0o600 });
+    const cluster = await setupOperatorCluster(env, Object.fromEntries(Object.entries(NODES).map(([node, storage]) => [node, { storage }])));
+    controllerToken = cluster.controllerToken;
+    const tokenFile = cluster.tokenFile;
     for (const n of NAMES) await startNodeAgent(n);
     const kc = new KubeConfig();
     kc.loadFromFile(env.kubeconfigController);

@@ -15,9 +15,10 @@
 //   order into SQL, reads keyset pages by (time_us, id) and runs the full
 //   filter on each page: memory is bounded by the page and the result.
 // - Credentials: the connection string is resolved on start (from Config, a
-//   file, or an environment variable) and never logged; logs and errors name
-//   host, port, database and user only, and every message passed on is
-//   scrubbed of the password and the connection string.
+//   file, an environment variable, or in Kubernetes mode a Secret in the
+//   agent's namespace read with the agent's ServiceAccount) and never logged;
+//   logs and errors name host, port, database and user only, and every
+//   message passed on is scrubbed of the password and the connection string.
 import { readFile } from 'node:fs/promises';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { z } from 'zod';
@@ -30,7 +31,25 @@ import { eventTimeUs } from '../types.ts';
 export const DEFAULT_CONNECTION_ENV = 'PERIPETY_PG_URL';
 export const DEFAULT_TABLE = 'peripety_events';
 
-export const CONNECTION_SECRET_STANDALONE_ERROR = 'ConnectionSecret needs the controller; use ConnectionString/File/Env';
+/** The key of the Secret read when ConnectionSecret names none (`<name>` rather than `<name>/<key>`). */
+export const DEFAULT_SECRET_KEY = 'connectionString';
+
+export const CONNECTION_SECRET_STANDALONE_ERROR =
+  'ConnectionSecret needs Kubernetes mode (the agent reads the Secret with its ServiceAccount); standalone, use ConnectionString, ConnectionStringFile or ConnectionStringEnv';
+
+const SECRET_NAME = '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*';
+/** a Secret data key (Kubernetes: [-._a-zA-Z0-9]+, at most 253) */
+const SECRET_KEY = '[-._a-zA-Z0-9]{1,253}';
+const SECRET_REF = new RegExp(`^(?<name>${SECRET_NAME})(?:/(?<key>${SECRET_KEY}))?$`);
+
+/** `<name>` or `<name>/<key>` (key default DEFAULT_SECRET_KEY); null when it is neither. */
+export function parseSecretRef(s: string): { name: string; key: string } | null {
+  if (s.length > 253 + 1 + 253) return null;
+  const g = SECRET_REF.exec(s)?.groups;
+  const name = g?.name;
+  if (name === undefined || name.length > 253) return null;
+  return { name, key: g?.key ?? DEFAULT_SECRET_KEY };
+}
 
 // Index names are `<table><suffix>`; PostgreSQL silently cuts identifiers at
 // 63 bytes, and two cut names could then collide (the second CREATE INDEX IF
@@ -81,11 +100,14 @@ export const PostgresConfig = z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name')
       .optional(),
-    /** a Kubernetes Secret in the agent's namespace; resolved by the controller, refused in standalone mode */
+    /**
+     * Kubernetes mode: `<secret>` or `<secret>/<key>` (key default `connectionString`), a Secret in the
+     * agent's namespace that the agent reads on start with its ServiceAccount; refused in standalone mode
+     */
     ConnectionSecret: z
       .string()
-      .max(253)
-      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a Kubernetes Secret name')
+      .max(253 + 1 + 253)
+      .refine((v) => parseSecretRef(v) !== null, `must be a Kubernetes Secret name, optionally followed by /<key> (default key ${DEFAULT_SECRET_KEY})`)
       .optional(),
     Table: z
       .string()
@@ -306,7 +328,16 @@ class PostgresBackend implements Backend {
 
   private async connectionString(): Promise<{ cs: string; where: string }> {
     const c = this.cfg;
-    if (c.ConnectionSecret !== undefined) throw new Error(CONNECTION_SECRET_STANDALONE_ERROR);
+    if (c.ConnectionSecret !== undefined) {
+      const read = this.ctx.secret;
+      if (!read) throw new Error(CONNECTION_SECRET_STANDALONE_ERROR);
+      const ref = parseSecretRef(c.ConnectionSecret);
+      if (!ref) throw new Error(`ConnectionSecret ${JSON.stringify(c.ConnectionSecret)} is not <secret> or <secret>/<key>`);
+      const got = await read(ref);
+      if (!got.ok) throw new Error(`ConnectionSecret: ${got.error}`);
+      const cs = got.value.trim();
+      return { cs, where: `ConnectionSecret ${ref.name}/${ref.key}` };
+    }
     if (c.ConnectionString !== undefined) return { cs: c.ConnectionString.trim(), where: 'ConnectionString' };
     if (c.ConnectionStringFile !== undefined) {
       let text: string;

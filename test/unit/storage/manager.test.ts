@@ -303,6 +303,68 @@ describe('StorageManager: Run modes and lifecycle commands', () => {
   });
 });
 
+describe('StorageManager: flush', () => {
+  // batches would wait a minute and a failed write a minute before its retry:
+  // only the flush makes these events reach the backend within the test
+  const slow = { worker: { maxWaitMs: 60_000, maxBatch: 1000, retryMinMs: 60_000, retryMaxMs: 60_000, stopTimeoutMs: 1000 } };
+
+  it('writes what is queued at once and counts it per backend', async (t) => {
+    const { m, fake } = await env(t, slow);
+    await started(m, { a: { File: 'fake', Filter: ['1 1 EQ'] }, b: { File: 'fake', Filter: ['type:B'] }, idle: { File: 'fake', Run: 'trigger', Filter: ['1 1 EQ'] } });
+    for (const i of range(5)) m.deliver(mkEvent(i), () => {});
+    m.deliver(mkEvent(5, 'B'), () => {});
+    assert.equal(fake.instances.get('a')!.stored.length, 0, 'still batching');
+    const r = await m.flush(5000);
+    assert.deepEqual(r.map((x) => [x.backend, x.flushed, x.written, x.queueDepth, x.error]), [['a', true, 6, 0, null], ['b', true, 1, 0, null]], 'the started backends only');
+    assert.equal(fake.instances.get('a')!.stored.length, 6);
+    assert.equal(fake.instances.get('b')!.stored.length, 1);
+    assert.deepEqual((await m.flush(5000, 'b')).map((x) => [x.backend, x.written]), [['b', 0]], 'nothing left');
+  });
+
+  it('a backend that is down: not flushed by the deadline, nothing lost; once up, the flush writes the spool at once', async (t) => {
+    const { m, fake } = await env(t, slow, (b) => {
+      b.down = true;
+    });
+    await started(m, { a: { File: 'fake', Filter: ['1 1 EQ'] } });
+    for (const i of range(4)) m.deliver(mkEvent(i), () => {});
+    const late = await m.flush(300);
+    assert.equal(late.length, 1);
+    assert.equal(late[0]!.flushed, false);
+    assert.equal(late[0]!.written, 0);
+    assert.match(late[0]!.error ?? '', /backend is down/);
+    const b = fake.instances.get('a')!;
+    assert.ok(b.persistCalls >= 1, 'the flush tried the backend');
+    b.down = false;
+    const t0 = Date.now();
+    const ok = await m.flush(10_000);
+    assert.deepEqual(ok.map((x) => [x.flushed, x.written, x.queueDepth, x.error]), [[true, 4, 0, null]]);
+    assert.ok(Date.now() - t0 < 10_000, 'not the 60 s retry');
+    assert.deepEqual(b.storedIds(), range(4).map((i) => mkEvent(i).event_id), 'in order');
+  });
+
+  it('refuses an unknown or stopped backend and a manager that is not running', async (t) => {
+    const { m } = await env(t);
+    await assert.rejects(m.flush(100), code('WRONG_STATE'));
+    await started(m, { a: { File: 'fake', Filter: ['1 1 EQ'] }, later: { File: 'fake', Run: 'trigger', Filter: ['1 1 EQ'] } });
+    await assert.rejects(m.flush(100, 'nosuch'), code('UNKNOWN_BACKEND'));
+    await assert.rejects(m.flush(100, 'later'), code('NOT_STARTED'));
+  });
+
+  it('status: startedAt and starts follow stop and start commands', async (t) => {
+    const { m } = await env(t);
+    await started(m, { a: { File: 'fake', Filter: ['1 1 EQ'] } });
+    let st = m.status().backends[0]!;
+    assert.equal(st.starts, 1);
+    assert.ok(st.startedAt !== null && !Number.isNaN(Date.parse(st.startedAt)));
+    await m.stopBackend('a');
+    st = m.status().backends[0]!;
+    assert.equal(st.startedAt, null);
+    assert.equal(st.starts, 1);
+    await m.startBackend('a');
+    assert.equal(m.status().backends[0]!.starts, 2);
+  });
+});
+
 describe('StorageManager: module backends under PluginSearchPath', () => {
   it('loads an ES module exporting a BackendFactory (default export), validating its Config', async (t) => {
     const { m, stateDir } = await env(t);

@@ -1,0 +1,185 @@
+// The pieces of an operator test against the real API server
+// (test/helpers/envtest.ts): the RBAC and Nodes, real agents in Kubernetes
+// mode with distinct --node-name and state directories, the controller as a
+// child process (`bin/peripety controller`, so a test can SIGKILL it), and
+// polling with a deadline.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type AgentProcess, ROOT, startAgent, testConfig } from './agent.ts';
+import { AGENT_AUDIENCE, ENVTEST_NAMESPACE, type Envtest } from './envtest.ts';
+import { rbacYaml } from './manifests.ts';
+
+export const SBE_PATH = '/apis/peripety.io/v1alpha1/storagebackends';
+export const SEP_PATH = '/apis/peripety.io/v1alpha1/storageeventplugins';
+
+/** GET /v1/status of an agent (docs/agent-api.md), the parts tests look at. */
+export interface AgentStatus {
+  generation: number;
+  hash: string | null;
+  plugins: { name: string; type?: string; plugin?: string; enabled: boolean }[];
+  storage: { backends: { name: string; started: boolean; lastError?: string | null }[] } | null;
+}
+
+/**
+ * Poll `f` every `intervalMs` until it returns something truthy (resolved
+ * with it); after `timeoutMs` throw, with `detail()` appended (e.g. log tails).
+ */
+export async function until<T>(what: string, f: () => Promise<T | null | undefined | false> | T | null | undefined | false, opts: { timeoutMs?: number; intervalMs?: number; detail?: () => string } = {}): Promise<T> {
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${opts.detail ? `\n${opts.detail()}` : ''}`);
+    await sleep(opts.intervalMs ?? 50);
+  }
+}
+
+/** An API request that must succeed (2xx). */
+export async function mustRequest(env: Envtest, method: string, p: string, body?: unknown, contentType?: string): Promise<void> {
+  const r = await env.request(method, p, body, contentType ? { contentType } : {});
+  if (r.status < 200 || r.status > 299) throw new Error(`${method} ${p}: ${r.status} ${r.text.slice(0, 500)}`);
+}
+
+export interface OperatorCluster {
+  /** the controller ServiceAccount's token for the audience peripety-agent (what the agents accept) */
+  controllerToken: string;
+  /** a file holding it, for --agent-token-file */
+  tokenFile: string;
+}
+
+/**
+ * The controller's and the agents' ServiceAccounts and RBAC as manifests/
+ * (the Helm chart) installs them, one Node per entry of `nodes` (name →
+ * labels), and the controller's token for the agents.
+ */
+export async function setupOperatorCluster(env: Envtest, nodes: Record<string, Record<string, string>>): Promise<OperatorCluster> {
+  await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller', 'agent') });
+  for (const [name, labels] of Object.entries(nodes)) {
+    await mustRequest(env, 'POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name, labels } });
+  }
+  const controllerToken = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
+  const tokenFile = path.join(env.dir, 'agent-token');
+  await writeFile(tokenFile, `${controllerToken}\n`, { mode: 0o600 });
+  return { controllerToken, tokenFile };
+}
+
+export interface NodeAgentOptions {
+  /** the agent's TOML (default testConfig({start: 'end'})) */
+  config?: string;
+  /** default: a new, empty directory */
+  stateDir?: string;
+  /** more agent flags (e.g. --advertise URL) */
+  args?: string[];
+  /** the agent's identity (default env.kubeconfigAgent) */
+  kubeconfig?: string;
+}
+
+/**
+ * A real agent (`bin/peripety agent`) in Kubernetes mode for `node`. A
+ * misleading $NODE_NAME is set while it is spawned: --node-name must win
+ * (the Events, the Lease and the events' hostname all name this node).
+ */
+export async function startNodeAgent(env: Envtest, node: string, opts: NodeAgentOptions = {}): Promise<AgentProcess> {
+  const stateDir = opts.stateDir ?? path.join(mkdtempSync(path.join(os.tmpdir(), `prpt-${node}-`)), 'state');
+  // startAgent spawns synchronously, before its first await.
+  const saved = process.env.NODE_NAME;
+  process.env.NODE_NAME = 'not-this-node';
+  let p: Promise<AgentProcess>;
+  try {
+    p = startAgent({
+      config: opts.config ?? testConfig({ start: 'end' }),
+      stateDir,
+      args: ['--kubeconfig', opts.kubeconfig ?? env.kubeconfigAgent, '--node-name', node, '--namespace', ENVTEST_NAMESPACE, ...(opts.args ?? [])],
+    });
+  } finally {
+    if (saved === undefined) delete process.env.NODE_NAME;
+    else process.env.NODE_NAME = saved;
+  }
+  return p;
+}
+
+/** GET /v1/status with the controller's token; throws unless 200. */
+export async function agentStatus(agent: AgentProcess, token: string): Promise<AgentStatus> {
+  const r = await fetch(`${agent.apiUrl()}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+  const text = await r.text();
+  if (r.status !== 200) throw new Error(`GET /v1/status: ${r.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as AgentStatus;
+}
+
+export interface ControllerProcess {
+  proc: ChildProcess;
+  identity: string;
+  stderr(): string;
+  /** resolves when the log (stderr, JSON lines) matches `re` */
+  waitForLog(re: RegExp, timeoutMs?: number): Promise<void>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** send `signal` (default SIGTERM) and wait for the exit */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * `peripety controller` as a child process with the controller
+ * ServiceAccount's kubeconfig; resolves once it logged "controller started"
+ * (caches filled, leader election running — not necessarily leading).
+ */
+export async function startControllerProcess(env: Envtest, opts: { identity: string; tokenFile: string; logLevel?: string; kubeconfig?: string }): Promise<ControllerProcess> {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/peripety'), 'controller',
+    '--kubeconfig', opts.kubeconfig ?? env.kubeconfigController, '--namespace', ENVTEST_NAMESPACE, '--identity', opts.identity,
+    '--metrics-listen', '127.0.0.1:0', '--agent-token-file', opts.tokenFile, '--log-level', opts.logLevel ?? 'debug'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  let waiters: (() => void)[] = [];
+  const notify = (): void => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  proc.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+    notify();
+  });
+  let dead = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('exit', (code, signal) => {
+      dead = true;
+      notify();
+      resolve({ code, signal });
+    });
+  });
+  const waitForLog = (re: RegExp, timeoutMs = 60_000): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`controller ${opts.identity}: timed out after ${timeoutMs} ms waiting for a log line matching ${re}; stderr:\n${stderr.slice(-3000)}`)), timeoutMs);
+      const check = (): void => {
+        if (re.test(stderr)) {
+          clearTimeout(t);
+          resolve();
+        } else if (dead) {
+          clearTimeout(t);
+          reject(new Error(`controller ${opts.identity} exited while waiting for ${re}; stderr:\n${stderr.slice(-3000)}`));
+        } else waiters.push(check);
+      };
+      check();
+    });
+  const c: ControllerProcess = {
+    proc,
+    identity: opts.identity,
+    stderr: () => stderr,
+    waitForLog,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (!dead) proc.kill(signal);
+      return exited;
+    },
+  };
+  try {
+    await waitForLog(/"msg":"controller started"/);
+  } catch (err) {
+    await c.stop('SIGKILL');
+    throw err;
+  }
+  return c;
+}
