@@ -1,5 +1,7 @@
 // Builds the N-API addons (each src/native/<name>.c → build/<name>.node) with
-// the machine's C compiler.
+// the machine's C compiler. Every run compiles every addon, so a change to a
+// shared header (src/native/*.h, included by the .c files) is always picked up;
+// hack/run's install stamp hashes the headers with the .c files for that reason.
 // No node-gyp and no header download: N-API headers come with the Node
 // binary in use (the npm `node-linux-*` package ships include/node), and an
 // N-API addon resolves its symbols from the running node at load time.

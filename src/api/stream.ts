@@ -16,6 +16,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ReceiverSink } from '../daemon/bus.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
+import { perRegistry } from '../metrics/per-registry.ts';
 
 /** What the API server needs of a stream (server.ts stays a thin adapter). */
 export interface StreamHandler {
@@ -42,22 +43,15 @@ interface StreamMetrics {
   rejected: Counter;
 }
 
-const metricsCache = new WeakMap<Registry, StreamMetrics>();
-
-function streamMetrics(registry: Registry): StreamMetrics {
-  let m = metricsCache.get(registry);
-  if (!m) {
-    const registers = [registry];
-    m = {
-      clients: new Gauge({ name: 'peripety_stream_clients', help: 'Clients connected to GET /v1/stream', registers }),
-      sent: new Counter({ name: 'peripety_stream_sent_events_total', help: 'Events written to stream clients (one per client)', registers }),
-      dropped: new Counter({ name: 'peripety_stream_dropped_events_total', help: 'Events not written to a stream client that was too slow (one per client)', registers }),
-      rejected: new Counter({ name: 'peripety_stream_rejected_clients_total', help: 'Stream clients turned away (client limit)', registers }),
-    };
-    metricsCache.set(registry, m);
-  }
-  return m;
-}
+const streamMetrics = perRegistry((registry: Registry): StreamMetrics => {
+  const registers = [registry];
+  return {
+    clients: new Gauge({ name: 'peripety_stream_clients', help: 'Clients connected to GET /v1/stream', registers }),
+    sent: new Counter({ name: 'peripety_stream_sent_events_total', help: 'Events written to stream clients (one per client)', registers }),
+    dropped: new Counter({ name: 'peripety_stream_dropped_events_total', help: 'Events not written to a stream client that was too slow (one per client)', registers }),
+    rejected: new Counter({ name: 'peripety_stream_rejected_clients_total', help: 'Stream clients turned away (client limit)', registers }),
+  };
+});
 
 interface Client {
   res: ServerResponse;

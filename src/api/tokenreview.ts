@@ -8,7 +8,11 @@ import { createHash } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type { KubeClient } from '../k8s/http.ts';
 import type { Logger } from '../log/logger.ts';
+import { RateLimitedLog } from '../log/rate-limit.ts';
 import { type AuthResult, type Authenticator, bearerToken } from './auth.ts';
+
+// Where src/k8s/registration.ts (and the tests) import it from.
+export { RateLimitedLog };
 
 export const AGENT_AUDIENCE = 'peripety-agent';
 export const DEFAULT_CONTROLLER_IDENTITY = 'system:serviceaccount:peripety-system:peripety-controller';
@@ -51,31 +55,6 @@ export class TtlCache<V> {
 
   get size(): number {
     return this.map.size;
-  }
-}
-
-/** At most one log line per interval per key; the next one carries how many were suppressed. */
-export class RateLimitedLog {
-  private readonly last = new Map<string, { at: number; suppressed: number }>();
-  private readonly intervalMs: number;
-  private readonly now: () => number;
-
-  constructor(opts: { intervalMs: number; now?: () => number }) {
-    this.intervalMs = opts.intervalMs;
-    this.now = opts.now ?? Date.now;
-  }
-
-  /** Null when this one is suppressed, else the number suppressed since the last emitted line. */
-  admit(key: string): number | null {
-    const t = this.now();
-    const s = this.last.get(key);
-    if (s && t - s.at < this.intervalMs) {
-      s.suppressed++;
-      return null;
-    }
-    const suppressed = s?.suppressed ?? 0;
-    this.last.set(key, { at: t, suppressed: 0 });
-    return suppressed;
   }
 }
 

@@ -36,7 +36,10 @@ const accepted: PrinterColumn = {
   description: 'Whether the spec is valid (the Accepted condition; its message says what to fix).',
   priority: 1,
 };
+const failed: PrinterColumn = { name: 'Failed', type: 'integer', jsonPath: '.status.nodesFailed', description: 'Selected nodes where applying failed.', priority: 1 };
 const age: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since the resource was created.' };
+/** The columns every resource ends with: how it is rolled out to its nodes, and its age. */
+const rolloutColumns: readonly PrinterColumn[] = [ready, accepted, failed, age];
 
 export const RESOURCES: readonly ResourceInfo[] = [
   {
@@ -51,10 +54,7 @@ export const RESOURCES: readonly ResourceInfo[] = [
       { name: 'Type', type: 'string', jsonPath: '.spec.type', description: 'collector, parser or receiver.' },
       { name: 'Plugin', type: 'string', jsonPath: '.spec.plugin', description: 'The implementation.' },
       { name: 'State', type: 'string', jsonPath: '.spec.state', description: 'Running or Stopped.' },
-      ready,
-      accepted,
-      { name: 'Failed', type: 'integer', jsonPath: '.status.nodesFailed', description: 'Selected nodes where applying failed.', priority: 1 },
-      age,
+      ...rolloutColumns,
     ],
   },
   {
@@ -68,10 +68,7 @@ export const RESOURCES: readonly ResourceInfo[] = [
     columns: [
       { name: 'Backend', type: 'string', jsonPath: '.spec.backend', description: 'The built-in backend or module file.' },
       { name: 'Run', type: 'string', jsonPath: '.spec.run', description: 'always, never or trigger.' },
-      ready,
-      accepted,
-      { name: 'Failed', type: 'integer', jsonPath: '.status.nodesFailed', description: 'Selected nodes where applying failed.', priority: 1 },
-      age,
+      ...rolloutColumns,
     ],
   },
 ];

@@ -22,12 +22,13 @@
 // Regexes run on V8's linear-time engine (the `l` flag), so no pattern can
 // backtrack catastrophically; see linearEngine() and docs/filter-language.md.
 import { setFlagsFromString } from 'node:v8';
+import type { StorageEvent } from '../events/schema.ts';
 import {
   EXTENTION_KEY, extentionMember, fail, makeCompiledFilter, MEMBERS,
   type BigFn, type BoolFn, type EqField, type EvalState, type Member, type NumFn, type StrFn,
 } from './evaluate.ts';
 import { tokenize, type Token } from './tokenize.ts';
-import type { CompileResult, FilterCompileError, FilterHints } from './types.ts';
+import type { CompiledFilter, CompileResult, FilterCompileError, FilterHints } from './types.ts';
 
 /** elos' stack size: a filter that needs more is refused instead of crashing elos */
 export const MAX_STACK = 32;
@@ -382,6 +383,9 @@ function compareNum(op: CompareOp, fa: NumFn, fb: NumFn, a: IntEntry, b: IntEntr
   }
 }
 
+// The same six closures as compareNum's last switch, kept apart on purpose:
+// closures made from one function literal share its type feedback, so one
+// copy for numbers and bigints would make every comparison polymorphic.
 function compareBig(op: CompareOp, fa: BigFn, fb: BigFn): BoolFn {
   switch (op) {
     case 'EQ': return (ev) => fa(ev) === fb(ev);
@@ -633,4 +637,23 @@ export function compileFilter(source: string): CompileResult {
   } catch (e) {
     return compileError(source, 0, '', `internal error while compiling: ${(e instanceof Error ? e.message : String(e)).slice(0, 200)}`);
   }
+}
+
+/**
+ * Whether `ev` matches, for backends that scan events one by one (memory,
+ * jsonl); a null filter matches everything. The hints are necessary
+ * conditions of a MATCH: checking them first is only a shortcut; the filter
+ * decides.
+ */
+export function matchesFilter(filter: CompiledFilter | null, ev: StorageEvent): boolean {
+  if (filter === null) return true;
+  const h = filter.hints;
+  if (h.equals !== undefined) {
+    for (const [field, value] of Object.entries(h.equals)) {
+      if (value !== undefined && ev[field as keyof typeof h.equals] !== value) return false;
+    }
+  }
+  if (h.timestampMin !== undefined && ev.timestamp < h.timestampMin) return false;
+  if (h.timestampMax !== undefined && ev.timestamp > h.timestampMax) return false;
+  return filter.evaluate(ev) === 'MATCH';
 }

@@ -34,6 +34,56 @@ export interface KmsgDeps {
   metrics: AgentMetrics;
 }
 
+/**
+ * How a collector reading a non-blocking descriptor (this one, and the udev
+ * collector) drains it besides its poll wakeups:
+ * - bounded work per wakeup: at most `maxPerWakeup` reads, then yield to the
+ *   event loop (timers, signals, receivers) and go on at once after that
+ *   (setImmediate), not on the next poll wakeup, which may never come: the
+ *   descriptor can still hold data libuv will not report again;
+ * - a tick: one more drain every `tickMs` while started, so a wakeup that
+ *   poll misses costs at most that long.
+ */
+export class DrainSchedule {
+  private readonly maxPerWakeup: number;
+  private readonly tickMs: number;
+  private readonly drain: () => void;
+  private continueScheduled = false;
+  private tickTimer: NodeJS.Timeout | null = null;
+
+  constructor(opts: { maxPerWakeup: number; tickMs: number; drain: () => void }) {
+    this.maxPerWakeup = opts.maxPerWakeup;
+    this.tickMs = opts.tickMs;
+    this.drain = opts.drain;
+  }
+
+  /** Start the tick, and drain now. */
+  start(): void {
+    this.tickTimer = setInterval(this.drain, this.tickMs);
+    this.tickTimer.unref();
+    this.drain();
+  }
+
+  /** Stop the tick; a continuation already scheduled finds the descriptor closed. */
+  stop(): void {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer = null;
+  }
+
+  /** True while `reads` (0-based, in this drain) is within the budget; at the limit, schedules the continuation (once) and returns false. */
+  allows(reads: number): boolean {
+    if (reads < this.maxPerWakeup) return true;
+    if (!this.continueScheduled) {
+      this.continueScheduled = true;
+      setImmediate(() => {
+        this.continueScheduled = false;
+        this.drain();
+      });
+    }
+    return false;
+  }
+}
+
 /** A record can be up to ~8 KiB with its dictionary; a smaller buffer gets EINVAL. */
 const BUFFER_SIZE = 16 * 1024;
 const MAX_PER_WAKEUP = 2048;
@@ -48,8 +98,7 @@ export class KmsgCollector {
   private fd = -1;
   private watch: unknown = null;
   private rearmTimer: NodeJS.Timeout | null = null;
-  private tickTimer: NodeJS.Timeout | null = null;
-  private continueScheduled = false;
+  private readonly drains = new DrainSchedule({ maxPerWakeup: MAX_PER_WAKEUP, tickMs: TICK_MS, drain: () => this.drain() });
   private buf = Buffer.alloc(BUFFER_SIZE);
   /** last sequence number read (processed or not) */
   private lastSeq = -1;
@@ -103,9 +152,7 @@ export class KmsgCollector {
     // kmsg descriptor whose reader fell behind an overwrite, though read()
     // returns records. A cheap non-blocking read each second means a missed
     // wakeup costs at most a second, never the rest of the log.
-    this.tickTimer = setInterval(() => this.drain(), TICK_MS);
-    this.tickTimer.unref();
-    this.drain();
+    this.drains.start();
   }
 
   /** Read and drop every record available now; returns the last sequence number seen. */
@@ -150,23 +197,14 @@ export class KmsgCollector {
 
   /**
    * Read every record available now, at most MAX_PER_WAKEUP before yielding
-   * to the event loop (timers, signals, receivers); the rest follows at once
-   * after that, not on the next poll wakeup, which may never come (see start).
+   * to the event loop; the rest follows at once after that (DrainSchedule:
+   * the next poll wakeup may never come, see start).
    */
   private drain(): void {
     const native = this.native!;
     const { metrics } = this.deps;
     for (let i = 0; this.fd >= 0; i++) {
-      if (i === MAX_PER_WAKEUP) {
-        if (!this.continueScheduled) {
-          this.continueScheduled = true;
-          setImmediate(() => {
-            this.continueScheduled = false;
-            this.drain();
-          });
-        }
-        return;
-      }
+      if (!this.drains.allows(i)) return;
       const n = native.read(this.fd, this.buf);
       if (n === -native.EAGAIN) return;
       if (n === -native.EPIPE) continue; // overwritten: the next read returns the oldest record; the SEQ gap counts the loss
@@ -243,8 +281,7 @@ export class KmsgCollector {
   stop(): void {
     if (this.rearmTimer) clearTimeout(this.rearmTimer);
     this.rearmTimer = null;
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    this.tickTimer = null;
+    this.drains.stop();
     if (this.watch && this.native) this.native.pollStop(this.watch);
     this.watch = null;
     if (this.fd >= 0) {

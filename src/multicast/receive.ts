@@ -7,10 +7,10 @@ import { createServer, type Server } from 'node:http';
 import type { AgentConfig, PluginSection } from '../config/schema.ts';
 import { RECEIVERS } from '../daemon/plugins.ts';
 import type { Logger } from '../log/logger.ts';
+import { RateLimited } from '../log/rate-limit.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
 import { type GapInfo, type ListenerStats, MulticastListener } from './listener.ts';
-import { RateLimited } from './metrics.ts';
 
 export interface ReceiveHostOptions {
   log: Logger;

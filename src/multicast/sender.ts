@@ -11,9 +11,10 @@ import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import type { MainSection } from '../config/schema.ts';
 import type { StorageEvent } from '../events/schema.ts';
+import { RateLimited } from '../log/rate-limit.ts';
 import { QueuedReceiver, type ReceiverDeps } from '../receivers/queued.ts';
 import { encode, SENDER_ID_BYTES } from './envelope.ts';
-import { RateLimited, type SenderMetrics, senderMetrics } from './metrics.ts';
+import { type SenderMetrics, senderMetrics } from './metrics.ts';
 
 export interface MulticastSenderOptions {
   group: string;

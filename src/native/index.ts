@@ -1,7 +1,6 @@
 // Loader for the native addon (src/native/peripety_native.c), built by
 // `npm ci` (hack/build-native.mjs) into build/.
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { addonLoader } from './load.ts';
 
 export interface Native {
   pollStart(fd: number, events: number, cb: (status: number, events: number) => void): unknown;
@@ -17,18 +16,8 @@ export interface Native {
   EINVAL: number;
 }
 
-const ADDON = path.resolve(import.meta.dirname, '../../build/peripety_native.node');
-let cached: Native | null = null;
-
-export function loadNative(): Native {
-  if (cached) return cached;
-  try {
-    cached = createRequire(import.meta.url)(ADDON) as Native;
-    return cached;
-  } catch (err) {
-    throw new Error(`the native addon is missing or broken (${ADDON}): run "npm ci" or "node hack/build-native.mjs" (needs a C compiler): ${(err as Error).message}`);
-  }
-}
+/** The addon, loaded on the first call. */
+export const loadNative = addonLoader<Native>('peripety_native', 'the native addon');
 
 export const SEEK_SET = 0;
 export const SEEK_END = 2;

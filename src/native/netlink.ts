@@ -1,7 +1,6 @@
 // Loader for the netlink addon (src/native/peripety_netlink.c), built by
 // `npm ci` (hack/build-native.mjs) into build/.
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { addonLoader } from './load.ts';
 
 export interface NetlinkNative {
   /**
@@ -50,15 +49,5 @@ export const META = {
 export const GROUP_KERNEL = 1;
 export const GROUP_UDEV = 2;
 
-const ADDON = path.resolve(import.meta.dirname, '../../build/peripety_netlink.node');
-let cached: NetlinkNative | null = null;
-
-export function loadNetlink(): NetlinkNative {
-  if (cached) return cached;
-  try {
-    cached = createRequire(import.meta.url)(ADDON) as NetlinkNative;
-    return cached;
-  } catch (err) {
-    throw new Error(`the netlink addon is missing or broken (${ADDON}): run "npm ci" or "node hack/build-native.mjs" (needs a C compiler): ${(err as Error).message}`);
-  }
-}
+/** The addon, loaded on the first call. */
+export const loadNetlink = addonLoader<NetlinkNative>('peripety_netlink', 'the netlink addon');

@@ -11,21 +11,14 @@
  * Built with N-API only, so one build works on every Node version >= 18.
  */
 #define NAPI_VERSION 8
-#include <node_api.h>
+#define NAPI_ADDON_NAME "peripety_native"
+#include "napi_util.h"
 #include <uv.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/types.h>
-
-#define CHECK(call)                                                        \
-  do {                                                                     \
-    if ((call) != napi_ok) {                                               \
-      napi_throw_error(env, NULL, "peripety_native: " #call " failed");    \
-      return NULL;                                                         \
-    }                                                                      \
-  } while (0)
 
 typedef struct {
   uv_poll_t handle;
@@ -102,13 +95,8 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 /* pollStart(fd, events, callback(status, events)) -> handle */
 static napi_value poll_start(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "pollStart(fd, events, callback)");
-    return NULL;
-  }
+  GET_ARGS(3);
+  if (argc < 3) return throw_type_error(env, "pollStart(fd, events, callback)");
   int32_t fd, events;
   CHECK(napi_get_value_int32(env, argv[0], &fd));
   CHECK(napi_get_value_int32(env, argv[1], &events));
@@ -146,13 +134,10 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
 
 /* pollStop(handle): idempotent. */
 static napi_value poll_stop(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  GET_ARGS(1);
   void *data = NULL;
   if (argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data) {
-    napi_throw_type_error(env, NULL, "pollStop(handle)");
-    return NULL;
+    return throw_type_error(env, "pollStop(handle)");
   }
   watch_close((poll_watch *)data);
   return NULL;
@@ -160,56 +145,41 @@ static napi_value poll_stop(napi_env env, napi_callback_info info) {
 
 /* read(fd, uint8array) -> bytes read, or -errno. Never blocks if fd is O_NONBLOCK. */
 static napi_value do_read(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  napi_typedarray_type type;
-  size_t length, offset;
+  GET_ARGS(2);
+  int fd;
   void *data;
-  napi_value ab;
-  CHECK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, &ab, &offset));
-  ssize_t n;
-  do {
-    n = read(fd, data, length);
-  } while (n < 0 && errno == EINTR);
-  napi_value out;
-  CHECK(napi_create_int64(env, n < 0 ? -(int64_t)errno : (int64_t)n, &out));
-  return out;
+  size_t length;
+  if (get_fd(env, argv[0], &fd) < 0 || get_bytes(env, argv[1], &data, &length) < 0) {
+    return throw_type_error(env, "read(fd, Uint8Array)");
+  }
+  return result_or_errno(env, TEMP_FAILURE_RETRY(read(fd, data, length)));
 }
 
 /* lseek(fd, offset, whence) -> new offset, or -errno. */
 static napi_value do_lseek(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  GET_ARGS(3);
   int32_t fd, whence;
   int64_t off;
   CHECK(napi_get_value_int32(env, argv[0], &fd));
   CHECK(napi_get_value_int64(env, argv[1], &off));
   CHECK(napi_get_value_int32(env, argv[2], &whence));
-  off_t r = lseek(fd, (off_t)off, whence);
-  napi_value out;
-  CHECK(napi_create_int64(env, r < 0 ? -(int64_t)errno : (int64_t)r, &out));
-  return out;
+  return result_or_errno(env, lseek(fd, (off_t)off, whence));
 }
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_default, NULL},
-      {"pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_default, NULL},
-      {"read", NULL, do_read, NULL, NULL, NULL, napi_default, NULL},
-      {"lseek", NULL, do_lseek, NULL, NULL, NULL, napi_default, NULL},
+      NAPI_METHOD("pollStart", poll_start),
+      NAPI_METHOD("pollStop", poll_stop),
+      NAPI_METHOD("read", do_read),
+      NAPI_METHOD("lseek", do_lseek),
   };
-  napi_value v;
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   /* constants the JS side needs */
-  napi_create_int32(env, UV_READABLE, &v); napi_set_named_property(env, exports, "READABLE", v);
-  napi_create_int32(env, UV_PRIORITIZED, &v); napi_set_named_property(env, exports, "PRIORITIZED", v);
-  napi_create_int32(env, EAGAIN, &v); napi_set_named_property(env, exports, "EAGAIN", v);
-  napi_create_int32(env, EPIPE, &v); napi_set_named_property(env, exports, "EPIPE", v);
-  napi_create_int32(env, EINVAL, &v); napi_set_named_property(env, exports, "EINVAL", v);
+  set_int_property(env, exports, "READABLE", UV_READABLE);
+  set_int_property(env, exports, "PRIORITIZED", UV_PRIORITIZED);
+  set_int_property(env, exports, "EAGAIN", EAGAIN);
+  set_int_property(env, exports, "EPIPE", EPIPE);
+  set_int_property(env, exports, "EINVAL", EINVAL);
   return exports;
 }
 

@@ -16,8 +16,9 @@
  * normal outcomes the collector counts, not exceptions.
  */
 #define NAPI_VERSION 8
+#define NAPI_ADDON_NAME "peripety_netlink"
 #define _GNU_SOURCE
-#include <node_api.h>
+#include "napi_util.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,31 +28,8 @@
 #include <sys/types.h>
 #include <linux/netlink.h>
 
-#define CHECK(call)                                                        \
-  do {                                                                     \
-    if ((call) != napi_ok) {                                               \
-      napi_throw_error(env, NULL, "peripety_netlink: " #call " failed");   \
-      return NULL;                                                         \
-    }                                                                      \
-  } while (0)
-
 /* recv() fills these slots of the caller's Int32Array. */
 enum { META_PORT, META_GROUPS, META_HAS_CRED, META_UID, META_PID, META_TRUNC, META_LEN };
-
-static napi_value int64_value(napi_env env, int64_t v) {
-  napi_value out;
-  if (napi_create_int64(env, v, &out) != napi_ok) return NULL;
-  return out;
-}
-
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char msg[256];
-  snprintf(msg, sizeof(msg), "%s: %s", what, strerror(err));
-  char code[16];
-  snprintf(code, sizeof(code), "%d", err);
-  napi_throw_error(env, code, msg);
-  return NULL;
-}
 
 /*
  * open(groups, rcvbufBytes) -> { fd, rcvbuf }; throws with the failing step.
@@ -59,13 +37,8 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
  * touching hundreds of paths) must not overflow it while JS is busy.
  */
 static napi_value do_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2) {
-    napi_throw_type_error(env, NULL, "open(groups, rcvbufBytes)");
-    return NULL;
-  }
+  GET_ARGS(2);
+  if (argc < 2) return throw_type_error(env, "open(groups, rcvbufBytes)");
   uint32_t groups;
   int32_t rcvbuf;
   CHECK(napi_get_value_uint32(env, argv[0], &groups));
@@ -114,32 +87,17 @@ static napi_value do_open(napi_env env, napi_callback_info info) {
  * buffer means the datagram was cut (meta[TRUNC] is 1 as well).
  */
 static napi_value do_recv(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "recv(fd, buffer, meta)");
-    return NULL;
-  }
+  GET_ARGS(3);
+  if (argc < 3) return throw_type_error(env, "recv(fd, buffer, meta)");
   int32_t fd;
   CHECK(napi_get_value_int32(env, argv[0], &fd));
-  napi_typedarray_type type;
-  size_t length, offset;
   void *data;
-  napi_value ab;
-  CHECK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, &ab, &offset));
-  if (type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "recv: buffer must be a Uint8Array");
-    return NULL;
+  size_t length;
+  if (get_bytes(env, argv[1], &data, &length) < 0) return throw_type_error(env, "recv: buffer must be a Uint8Array");
+  int32_t *meta;
+  if (get_int32s(env, argv[2], META_LEN, &meta) < 0) {
+    return throw_type_error(env, "recv: meta must be an Int32Array of at least 6 elements");
   }
-  size_t mlen;
-  void *mdata;
-  CHECK(napi_get_typedarray_info(env, argv[2], &type, &mlen, &mdata, &ab, &offset));
-  if (type != napi_int32_array || mlen < META_LEN) {
-    napi_throw_type_error(env, NULL, "recv: meta must be an Int32Array of at least 6 elements");
-    return NULL;
-  }
-  int32_t *meta = (int32_t *)mdata;
 
   struct sockaddr_nl addr;
   memset(&addr, 0, sizeof(addr));
@@ -157,11 +115,8 @@ static napi_value do_recv(napi_env env, napi_callback_info info) {
   msg.msg_control = control.buf;
   msg.msg_controllen = sizeof(control.buf);
 
-  ssize_t n;
-  do {
-    n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return int64_value(env, -(int64_t)errno);
+  ssize_t n = TEMP_FAILURE_RETRY(recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC));
+  if (n < 0) return result_or_errno(env, n);
 
   meta[META_PORT] = (int32_t)addr.nl_pid;
   meta[META_GROUPS] = (int32_t)addr.nl_groups;
@@ -187,54 +142,28 @@ static napi_value do_recv(napi_env env, napi_callback_info info) {
  * (there is no udevd on the test machines). Needs CAP_NET_ADMIN.
  */
 static napi_value do_send(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "send(fd, buffer, groups)");
-    return NULL;
-  }
+  GET_ARGS(3);
+  if (argc < 3) return throw_type_error(env, "send(fd, buffer, groups)");
   int32_t fd;
   uint32_t groups;
   CHECK(napi_get_value_int32(env, argv[0], &fd));
-  napi_typedarray_type type;
-  size_t length, offset;
   void *data;
-  napi_value ab;
-  CHECK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, &ab, &offset));
+  size_t length;
+  if (get_bytes(env, argv[1], &data, &length) < 0) return throw_type_error(env, "send: buffer must be a Uint8Array");
   CHECK(napi_get_value_uint32(env, argv[2], &groups));
   struct sockaddr_nl addr;
   memset(&addr, 0, sizeof(addr));
   addr.nl_family = AF_NETLINK;
   addr.nl_groups = groups;
-  ssize_t n;
-  do {
-    n = sendto(fd, data, length, MSG_DONTWAIT, (struct sockaddr *)&addr, sizeof(addr));
-  } while (n < 0 && errno == EINTR);
-  return int64_value(env, n < 0 ? -(int64_t)errno : (int64_t)n);
-}
-
-/* close(fd) -> 0 or -errno */
-static napi_value do_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
-    napi_throw_type_error(env, NULL, "close(fd)");
-    return NULL;
-  }
-  /* no retry on EINTR: on Linux the descriptor is released anyway */
-  int r = close(fd);
-  return int64_value(env, r < 0 ? -(int64_t)errno : 0);
+  return result_or_errno(env, TEMP_FAILURE_RETRY(sendto(fd, data, length, MSG_DONTWAIT, (struct sockaddr *)&addr, sizeof(addr))));
 }
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"open", NULL, do_open, NULL, NULL, NULL, napi_default, NULL},
-      {"recv", NULL, do_recv, NULL, NULL, NULL, napi_default, NULL},
-      {"send", NULL, do_send, NULL, NULL, NULL, napi_default, NULL},
-      {"close", NULL, do_close, NULL, NULL, NULL, napi_default, NULL},
+      NAPI_METHOD("open", do_open),
+      NAPI_METHOD("recv", do_recv),
+      NAPI_METHOD("send", do_send),
+      NAPI_METHOD("close", close_fd_call),
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   static const struct {
@@ -245,9 +174,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"EPERM", EPERM},   {"EACCES", EACCES},   {"META_LEN", META_LEN},
   };
   for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++) {
-    napi_value v;
-    if (napi_create_int32(env, constants[i].value, &v) != napi_ok) return NULL;
-    if (napi_set_named_property(env, exports, constants[i].name, v) != napi_ok) return NULL;
+    if (set_int_property(env, exports, constants[i].name, constants[i].value) != napi_ok) return NULL;
   }
   return exports;
 }

@@ -17,8 +17,9 @@
  * Only misuse (wrong argument types) throws.
  */
 #define NAPI_VERSION 8
+#define NAPI_ADDON_NAME "peripety_unixdgram"
 #define _GNU_SOURCE
-#include <node_api.h>
+#include "napi_util.h"
 #include <uv.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -46,42 +47,12 @@
 #define F_SEAL_WRITE 0x0008
 #endif
 
-#define CHECK(call)                                                          \
-  do {                                                                       \
-    if ((call) != napi_ok) {                                                 \
-      napi_throw_error(env, NULL, "peripety_unixdgram: " #call " failed");   \
-      return NULL;                                                           \
-    }                                                                        \
-  } while (0)
-
 /*
  * The seals journald requires of a passed memfd. Older journald versions
  * compare the seal set for equality with exactly these four, so no other
  * seal (F_SEAL_EXEC) may be added.
  */
 #define JOURNAL_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
-
-static napi_value int64_value(napi_env env, int64_t v) {
-  napi_value out;
-  if (napi_create_int64(env, v, &out) != napi_ok) return NULL;
-  return out;
-}
-
-static int get_fd(napi_env env, napi_value v, int *fd) {
-  int32_t x;
-  if (napi_get_value_int32(env, v, &x) != napi_ok) return -1;
-  *fd = x;
-  return 0;
-}
-
-static int get_bytes(napi_env env, napi_value v, void **data, size_t *len) {
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t offset;
-  if (napi_get_typedarray_info(env, v, &type, len, data, &ab, &offset) != napi_ok) return -1;
-  if (type != napi_uint8_array) return -1;
-  return 0;
-}
 
 /*
  * A sockaddr_un for `v` (a string path), or none when `v` is null/undefined
@@ -122,16 +93,11 @@ static int get_addr(napi_env env, napi_value v, struct sockaddr_un *sa, socklen_
  * plain option is capped there. Best effort: the socket works either way.
  */
 static napi_value do_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  GET_ARGS(1);
   int32_t sndbuf = 0;
-  if (argc >= 1 && napi_get_value_int32(env, argv[0], &sndbuf) != napi_ok) {
-    napi_throw_type_error(env, NULL, "socket(sndbufBytes)");
-    return NULL;
-  }
+  if (argc >= 1 && napi_get_value_int32(env, argv[0], &sndbuf) != napi_ok) return throw_type_error(env, "socket(sndbufBytes)");
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return int64_value(env, -(int64_t)errno);
+  if (fd < 0) return result_or_errno(env, fd);
   if (sndbuf > 0) {
     int v = sndbuf;
     if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
@@ -142,26 +108,18 @@ static napi_value do_socket(napi_env env, napi_callback_info info) {
 
 /* connect(fd, path) / bind(fd, path) -> 0 or -errno */
 static napi_value addr_call(napi_env env, napi_callback_info info, int is_bind) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  GET_ARGS(2);
   int fd;
   struct sockaddr_un sa;
   socklen_t salen;
   int has;
-  if (argc < 2 || get_fd(env, argv[0], &fd) < 0) {
-    napi_throw_type_error(env, NULL, is_bind ? "bind(fd, path)" : "connect(fd, path)");
-    return NULL;
-  }
+  if (argc < 2 || get_fd(env, argv[0], &fd) < 0) return throw_type_error(env, is_bind ? "bind(fd, path)" : "connect(fd, path)");
   int r = get_addr(env, argv[1], &sa, &salen, &has);
   if (r == -1) return NULL;
   if (r < 0) return int64_value(env, r);
   if (!has) return int64_value(env, -EINVAL);
-  int rc;
-  do {
-    rc = is_bind ? bind(fd, (struct sockaddr *)&sa, salen) : connect(fd, (struct sockaddr *)&sa, salen);
-  } while (rc < 0 && errno == EINTR);
-  return int64_value(env, rc < 0 ? -(int64_t)errno : 0);
+  return result_or_errno(env, TEMP_FAILURE_RETRY(is_bind ? bind(fd, (struct sockaddr *)&sa, salen)
+                                                         : connect(fd, (struct sockaddr *)&sa, salen)));
 }
 
 static napi_value do_connect(napi_env env, napi_callback_info info) {
@@ -172,17 +130,25 @@ static napi_value do_bind(napi_env env, napi_callback_info info) {
   return addr_call(env, info, 1);
 }
 
-/* send(fd, path | null, uint8array) -> bytes sent or -errno. One datagram. */
-static napi_value do_send(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+/*
+ * How send() and sendMemfd() deliver `len` bytes at `data` on `fd`: to `sa`,
+ * or to the connected peer when `sa` is NULL. Returns their result: bytes
+ * sent (send) or 0 (sendMemfd), or -errno.
+ */
+typedef int64_t (*deliver_fn)(int fd, const void *data, size_t len, const struct sockaddr *sa, socklen_t salen);
+
+/*
+ * The argument parsing send() and sendMemfd() share, (fd, path | null,
+ * Uint8Array), then `deliver`. A wrong type throws a TypeError with `usage`;
+ * a path that does not fit sun_path is -ENAMETOOLONG/-EINVAL without sending.
+ */
+static napi_value send_call(napi_env env, napi_callback_info info, const char *usage, deliver_fn deliver) {
+  GET_ARGS(3);
   int fd;
   void *data;
   size_t len;
   if (argc < 3 || get_fd(env, argv[0], &fd) < 0 || get_bytes(env, argv[2], &data, &len) < 0) {
-    napi_throw_type_error(env, NULL, "send(fd, path | null, Uint8Array)");
-    return NULL;
+    return throw_type_error(env, usage);
   }
   struct sockaddr_un sa;
   socklen_t salen;
@@ -190,11 +156,13 @@ static napi_value do_send(napi_env env, napi_callback_info info) {
   int r = get_addr(env, argv[1], &sa, &salen, &has);
   if (r == -1) return NULL;
   if (r < 0) return int64_value(env, r);
-  ssize_t n;
-  do {
-    n = sendto(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT, has ? (struct sockaddr *)&sa : NULL, has ? salen : 0);
-  } while (n < 0 && errno == EINTR);
-  return int64_value(env, n < 0 ? -(int64_t)errno : (int64_t)n);
+  return int64_value(env, deliver(fd, data, len, has ? (struct sockaddr *)&sa : NULL, has ? salen : 0));
+}
+
+/* One datagram. */
+static int64_t send_datagram(int fd, const void *data, size_t len, const struct sockaddr *sa, socklen_t salen) {
+  ssize_t n = TEMP_FAILURE_RETRY(sendto(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT, sa, salen));
+  return n < 0 ? -(int64_t)errno : (int64_t)n;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t len) {
@@ -211,38 +179,20 @@ static int write_all(int fd, const uint8_t *p, size_t len) {
 }
 
 /*
- * sendMemfd(fd, path | null, uint8array) -> 0 or -errno. Copies the bytes
- * into a new memfd, seals it (JOURNAL_SEALS: nobody can change it while
- * journald maps it) and sends it as the only content of an empty datagram.
- * The memfd is closed here: the datagram in flight holds its own reference.
- * No MFD_NOEXEC_SEAL: it would add F_SEAL_EXEC, which older journald versions
- * take for "not sealed" (and refuse from non-root senders).
+ * Copies the bytes into a new memfd, seals it (JOURNAL_SEALS: nobody can
+ * change it while journald maps it) and sends it as the only content of an
+ * empty datagram. The memfd is closed here: the datagram in flight holds its
+ * own reference. No MFD_NOEXEC_SEAL: it would add F_SEAL_EXEC, which older
+ * journald versions take for "not sealed" (and refuse from non-root senders).
  */
-static napi_value do_send_memfd(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int fd;
-  void *data;
-  size_t len;
-  if (argc < 3 || get_fd(env, argv[0], &fd) < 0 || get_bytes(env, argv[2], &data, &len) < 0) {
-    napi_throw_type_error(env, NULL, "sendMemfd(fd, path | null, Uint8Array)");
-    return NULL;
-  }
-  struct sockaddr_un sa;
-  socklen_t salen;
-  int has;
-  int r = get_addr(env, argv[1], &sa, &salen, &has);
-  if (r == -1) return NULL;
-  if (r < 0) return int64_value(env, r);
-
+static int64_t send_sealed_memfd(int fd, const void *data, size_t len, const struct sockaddr *sa, socklen_t salen) {
   int mfd = memfd_create("peripety-journal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (mfd < 0) return int64_value(env, -(int64_t)errno);
-  r = write_all(mfd, (const uint8_t *)data, len);
+  if (mfd < 0) return -(int64_t)errno;
+  int r = write_all(mfd, (const uint8_t *)data, len);
   if (r == 0 && fcntl(mfd, F_ADD_SEALS, JOURNAL_SEALS) < 0) r = -errno;
   if (r < 0) {
     close(mfd);
-    return int64_value(env, r);
+    return r;
   }
 
   union {
@@ -252,10 +202,8 @@ static napi_value do_send_memfd(napi_env env, napi_callback_info info) {
   memset(&control, 0, sizeof(control));
   struct msghdr mh;
   memset(&mh, 0, sizeof(mh));
-  if (has) {
-    mh.msg_name = &sa;
-    mh.msg_namelen = salen;
-  }
+  mh.msg_name = (void *)sa;
+  mh.msg_namelen = salen;
   mh.msg_control = control.buf;
   mh.msg_controllen = sizeof(control.buf);
   struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
@@ -263,13 +211,20 @@ static napi_value do_send_memfd(napi_env env, napi_callback_info info) {
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &mfd, sizeof(int));
-  ssize_t n;
-  do {
-    n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
+  ssize_t n = TEMP_FAILURE_RETRY(sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT));
   int err = n < 0 ? errno : 0;
   close(mfd);
-  return int64_value(env, -(int64_t)err);
+  return -(int64_t)err;
+}
+
+/* send(fd, path | null, uint8array) -> bytes sent or -errno. One datagram. */
+static napi_value do_send(napi_env env, napi_callback_info info) {
+  return send_call(env, info, "send(fd, path | null, Uint8Array)", send_datagram);
+}
+
+/* sendMemfd(fd, path | null, uint8array) -> 0 or -errno: the bytes in a sealed memfd (send_sealed_memfd). */
+static napi_value do_send_memfd(napi_env env, napi_callback_info info) {
+  return send_call(env, info, "sendMemfd(fd, path | null, Uint8Array)", send_sealed_memfd);
 }
 
 /*
@@ -279,23 +234,15 @@ static napi_value do_send_memfd(napi_env env, napi_callback_info info) {
  * descriptors beyond the first are closed.
  */
 static napi_value do_recv(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  GET_ARGS(3);
   int fd;
   void *data;
   size_t len;
-  napi_typedarray_type mtype;
-  size_t mlen, moff;
-  void *mdata;
-  napi_value mab;
+  int32_t *meta;
   if (argc < 3 || get_fd(env, argv[0], &fd) < 0 || get_bytes(env, argv[1], &data, &len) < 0 ||
-      napi_get_typedarray_info(env, argv[2], &mtype, &mlen, &mdata, &mab, &moff) != napi_ok ||
-      mtype != napi_int32_array || mlen < 2) {
-    napi_throw_type_error(env, NULL, "recv(fd, Uint8Array, Int32Array(2))");
-    return NULL;
+      get_int32s(env, argv[2], 2, &meta) < 0) {
+    return throw_type_error(env, "recv(fd, Uint8Array, Int32Array(2))");
   }
-  int32_t *meta = (int32_t *)mdata;
   meta[0] = -1;
   meta[1] = 0;
   union {
@@ -309,11 +256,8 @@ static napi_value do_recv(napi_env env, napi_callback_info info) {
   mh.msg_iovlen = 1;
   mh.msg_control = control.buf;
   mh.msg_controllen = sizeof(control.buf);
-  ssize_t n;
-  do {
-    n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return int64_value(env, -(int64_t)errno);
+  ssize_t n = TEMP_FAILURE_RETRY(recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC));
+  if (n < 0) return result_or_errno(env, n);
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -330,64 +274,39 @@ static napi_value do_recv(napi_env env, napi_callback_info info) {
 
 /* getSeals(fd) -> the F_SEAL_* bits of a memfd, or -errno */
 static napi_value do_get_seals(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  GET_ARGS(1);
   int fd;
-  if (argc < 1 || get_fd(env, argv[0], &fd) < 0) {
-    napi_throw_type_error(env, NULL, "getSeals(fd)");
-    return NULL;
-  }
-  int r = fcntl(fd, F_GET_SEALS);
-  return int64_value(env, r < 0 ? -(int64_t)errno : r);
-}
-
-/* close(fd) -> 0 or -errno */
-static napi_value do_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int fd;
-  if (argc < 1 || get_fd(env, argv[0], &fd) < 0) {
-    napi_throw_type_error(env, NULL, "close(fd)");
-    return NULL;
-  }
-  /* no retry on EINTR: Linux releases the descriptor regardless */
-  return int64_value(env, close(fd) < 0 ? -(int64_t)errno : 0);
-}
-
-static void set_int(napi_env env, napi_value exports, const char *name, int v) {
-  napi_value x;
-  if (napi_create_int32(env, v, &x) == napi_ok) napi_set_named_property(env, exports, name, x);
+  if (argc < 1 || get_fd(env, argv[0], &fd) < 0) return throw_type_error(env, "getSeals(fd)");
+  return result_or_errno(env, fcntl(fd, F_GET_SEALS));
 }
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"socket", NULL, do_socket, NULL, NULL, NULL, napi_default, NULL},
-      {"connect", NULL, do_connect, NULL, NULL, NULL, napi_default, NULL},
-      {"bind", NULL, do_bind, NULL, NULL, NULL, napi_default, NULL},
-      {"send", NULL, do_send, NULL, NULL, NULL, napi_default, NULL},
-      {"sendMemfd", NULL, do_send_memfd, NULL, NULL, NULL, napi_default, NULL},
-      {"recv", NULL, do_recv, NULL, NULL, NULL, napi_default, NULL},
-      {"getSeals", NULL, do_get_seals, NULL, NULL, NULL, napi_default, NULL},
-      {"close", NULL, do_close, NULL, NULL, NULL, napi_default, NULL},
+      NAPI_METHOD("socket", do_socket),
+      NAPI_METHOD("connect", do_connect),
+      NAPI_METHOD("bind", do_bind),
+      NAPI_METHOD("send", do_send),
+      NAPI_METHOD("sendMemfd", do_send_memfd),
+      NAPI_METHOD("recv", do_recv),
+      NAPI_METHOD("getSeals", do_get_seals),
+      NAPI_METHOD("close", close_fd_call),
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
-  set_int(env, exports, "WRITABLE", UV_WRITABLE);
-  set_int(env, exports, "EAGAIN", EAGAIN);
-  set_int(env, exports, "EMSGSIZE", EMSGSIZE);
-  set_int(env, exports, "ENOENT", ENOENT);
-  set_int(env, exports, "ECONNREFUSED", ECONNREFUSED);
-  set_int(env, exports, "ENOTCONN", ENOTCONN);
-  set_int(env, exports, "ENOBUFS", ENOBUFS);
-  set_int(env, exports, "ENAMETOOLONG", ENAMETOOLONG);
-  set_int(env, exports, "EINVAL", EINVAL);
-  set_int(env, exports, "EPERM", EPERM);
-  set_int(env, exports, "EACCES", EACCES);
-  set_int(env, exports, "F_SEAL_SEAL", F_SEAL_SEAL);
-  set_int(env, exports, "F_SEAL_SHRINK", F_SEAL_SHRINK);
-  set_int(env, exports, "F_SEAL_GROW", F_SEAL_GROW);
-  set_int(env, exports, "F_SEAL_WRITE", F_SEAL_WRITE);
+  set_int_property(env, exports, "WRITABLE", UV_WRITABLE);
+  set_int_property(env, exports, "EAGAIN", EAGAIN);
+  set_int_property(env, exports, "EMSGSIZE", EMSGSIZE);
+  set_int_property(env, exports, "ENOENT", ENOENT);
+  set_int_property(env, exports, "ECONNREFUSED", ECONNREFUSED);
+  set_int_property(env, exports, "ENOTCONN", ENOTCONN);
+  set_int_property(env, exports, "ENOBUFS", ENOBUFS);
+  set_int_property(env, exports, "ENAMETOOLONG", ENAMETOOLONG);
+  set_int_property(env, exports, "EINVAL", EINVAL);
+  set_int_property(env, exports, "EPERM", EPERM);
+  set_int_property(env, exports, "EACCES", EACCES);
+  set_int_property(env, exports, "F_SEAL_SEAL", F_SEAL_SEAL);
+  set_int_property(env, exports, "F_SEAL_SHRINK", F_SEAL_SHRINK);
+  set_int_property(env, exports, "F_SEAL_GROW", F_SEAL_GROW);
+  set_int_property(env, exports, "F_SEAL_WRITE", F_SEAL_WRITE);
   return exports;
 }
 

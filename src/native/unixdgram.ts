@@ -1,8 +1,7 @@
 // Loader for the AF_UNIX datagram addon (src/native/peripety_unixdgram.c),
 // built by `npm ci` (hack/build-native.mjs) into build/.
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import path from 'node:path';
+import { addonLoader } from './load.ts';
 
 export interface UnixDgramNative {
   /** a non-blocking, close-on-exec AF_UNIX SOCK_DGRAM socket (send buffer raised towards `sndbufBytes`, best effort): fd or -errno */
@@ -42,18 +41,8 @@ export interface UnixDgramNative {
   F_SEAL_WRITE: number;
 }
 
-const ADDON = path.resolve(import.meta.dirname, '../../build/peripety_unixdgram.node');
-let cached: UnixDgramNative | null = null;
-
-export function loadUnixDgram(): UnixDgramNative {
-  if (cached) return cached;
-  try {
-    cached = createRequire(import.meta.url)(ADDON) as UnixDgramNative;
-    return cached;
-  } catch (err) {
-    throw new Error(`the unixdgram addon is missing or broken (${ADDON}): run "npm ci" or "node hack/build-native.mjs" (needs a C compiler): ${(err as Error).message}`);
-  }
-}
+/** The addon, loaded on the first call. */
+export const loadUnixDgram = addonLoader<UnixDgramNative>('peripety_unixdgram', 'the unixdgram addon');
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([name, code]) => [code, name]));
 

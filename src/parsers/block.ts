@@ -27,6 +27,7 @@
 //     `:` (`kworker/u16:2`), so the pid is after the last colon.
 //   lib/ratelimit.c: `blk_print_req_error: 14 callbacks suppressed`
 //     (classify.ts sends only storage functions here).
+import { capacityChangeFinding, suppressedFinding, trimLineEnd } from './common.ts';
 import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
 
 /** Longer lines are no kernel message of ours (the kernel's own limit is ~1 KiB). */
@@ -45,7 +46,6 @@ const IO_TAIL = /^([^\s,]{1,64}), sector (\d{1,20})(?=$|[ ,])(?: op 0x([0-9a-fA-
 const BUFFER = /^Buffer I\/O error on dev(?:ice)? ([^\s,]{1,64}), logical block (\d{1,20})(?:, ([a-z ]{1,48}))?\.?$/;
 const CAPACITY = /^([^\s:]{1,64}): detected capacity change from (-?\d{1,20}) to (-?\d{1,20})\.?$/;
 const HUNG_SECONDS = /^ blocked for more than (\d{1,12}) seconds\.?$/;
-const SUPPRESSED = /^([A-Za-z_][\w.]{0,63}): (\d{1,10}) callbacks suppressed$/;
 
 const MD_THREAD = /^(md\d{1,6})_(?:raid\d{1,2}|resync|reshape|recovery)$/;
 const LOOP_THREAD = /^loop\d{1,6}$/;
@@ -125,12 +125,7 @@ function capacityChange(m: string): Finding | null {
   if (!c) return null;
   const device = blockDev(c[1]!);
   if (!device) return null;
-  return {
-    type: 'BLK_CAPACITY_CHANGE',
-    device,
-    msg: `The capacity of {dev} changed from ${c[2]!} to ${c[3]!}`,
-    ext: { from: c[2]!, to: c[3]! },
-  };
+  return capacityChangeFinding(device, c[2]!, c[3]!);
 }
 
 /**
@@ -182,26 +177,14 @@ function taskHung(m: string): Finding | null {
   };
 }
 
-function suppressed(m: string): Finding | null {
-  const s = SUPPRESSED.exec(m);
-  if (!s) return null;
-  return {
-    type: 'KERNEL_LOG_SUPPRESSED',
-    device: null,
-    msg: `The kernel suppressed ${s[2]!} messages from ${s[1]!}`,
-    ext: { suppressed: s[2]!, function: s[1]! },
-  };
-}
-
 function parse(rec: ClassifiedRecord): ParseResult {
   let m = rec.message;
   if (m.length < 8 || m.length > MAX_LEN) return null;
-  const last = m.charCodeAt(m.length - 1);
-  if (last === 32 || last === 9 || last === 10 || last === 13) m = m.trimEnd();
+  m = trimLineEnd(m);
   const first = m.charCodeAt(0);
   if (first === 66 /* B */ && m.startsWith('Buffer I/O error on dev')) return bufferError(m);
   if (first === 73 /* I */ && m.startsWith('INFO: task ')) return taskHung(m);
-  if (m.endsWith(' callbacks suppressed')) return suppressed(m);
+  if (m.endsWith(' callbacks suppressed')) return suppressedFinding(m);
   const sep = m.indexOf(STATUS_SEP);
   if (sep > 0 && sep < 100) return ioError(m, sep);
   const cap = m.indexOf(': detected capacity change from ');

@@ -25,6 +25,7 @@
 // header` line), alignment warnings, version banners (`uevent: version 1.0.3`,
 // `ioctl: 4.48.0-ioctl (2023-03-01) initialised: …`), and other targets
 // (crypt, verity, integrity…) which have no event type in the catalog.
+import { trimLineEnd } from './common.ts';
 import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
 
 const DM = 'device-mapper: ';
@@ -186,8 +187,7 @@ function parse(rec: ClassifiedRecord): ParseResult {
   const prefix = m.slice(15, colon);
   let body = m.slice(colon + 2);
   if (body.length > 512) return null;
-  const last = body.charCodeAt(body.length - 1);
-  if (last === 32 || last === 9 || last === 10 || last === 13) body = body.trimEnd();
+  body = trimLineEnd(body);
   switch (prefix) {
     case 'raid1': return mirror(body);
     case 'dirty region log': return dirtyLog(body);

@@ -27,6 +27,7 @@
 // `Please unmount the filesystem…`, `xfs_do_force_shutdown(…) called from…`
 // and `log mount failed` give no event (the lines around them do); btrfs
 // lines at error level and above that are not recognised are FS_ERROR.
+import { trimLineEnd } from './common.ts';
 import type { ClassifiedRecord, Context, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
 
 type Ext = Record<string, string>;
@@ -40,6 +41,11 @@ function fsDev(printed: string, uuid?: string): DeviceRef {
   const d: DeviceRef = DEV_NAME.test(printed) ? { printed, name: printed } : { printed };
   if (uuid !== undefined && UUID.test(uuid) && uuid !== NULL_UUID) d.fsUuid = uuid.toLowerCase();
   return d;
+}
+
+/** fsDev with the UUID printed somewhere in `text` (mount and unmount lines), if any. */
+function fsDevUuidIn(printed: string, text: string): DeviceRef {
+  return fsDev(printed, UUID_IN.exec(text)?.[0]);
 }
 
 /** jbd2's j_devname: `sdb1-8` (internal journal, inode 8) or the external journal device. */
@@ -94,15 +100,18 @@ function extPeel(text: string, ext: Ext): string {
   return t;
 }
 
+/** Takes `function[:line]: ` off `text` into ext.function and ext.line: the rest, or null when `text` does not start so. */
+function extHead(text: string, ext: Ext): string | null {
+  const h = EXT_HEAD.exec(text);
+  if (!h) return null;
+  ext.function = h[1]!;
+  if (h[2] !== undefined) ext.line = h[2];
+  return text.slice(h[0].length);
+}
+
 function extError(fsType: string, dev: string, sep: string, rest: string): Finding {
   const ext: Ext = { fs_type: fsType };
-  let detail = rest;
-  const h = EXT_HEAD.exec(rest);
-  if (h) {
-    ext.function = h[1]!;
-    if (h[2] !== undefined) ext.line = h[2];
-    detail = rest.slice(h[0].length);
-  }
+  let detail = extHead(rest, ext) ?? rest;
   if (sep === ': ') detail = extPeel(detail, ext);
   ext.detail = short(detail, 400);
   const where = ext.function ? `${ext.function}: ` : '';
@@ -113,13 +122,8 @@ function extError(fsType: string, dev: string, sep: string, rest: string): Findi
 
 function extWarning(fsType: string, dev: string, rest: string): Finding {
   const ext: Ext = { fs_type: fsType };
-  let detail = rest;
-  const h = EXT_HEAD.exec(rest);
-  if (h) {
-    ext.function = h[1]!;
-    if (h[2] !== undefined) ext.line = h[2];
-    detail = extPeel(rest.slice(h[0].length), ext);
-  }
+  const afterHead = extHead(rest, ext);
+  const detail = afterHead === null ? rest : extPeel(afterHead, ext);
   const io = EXT_IO_WRITE.exec(detail);
   if (io) {
     ext.op = 'WRITE';
@@ -133,6 +137,19 @@ function extWarning(fsType: string, dev: string, rest: string): Finding {
   return finding('FS_WARNING', fsDev(dev), `Filesystem warning on {dev}: ${ext.function ? `${ext.function}: ` : ''}${short(detail)}`, ext);
 }
 
+/** The mount options after `marker` (up to a `. Quota mode: `) and the quota mode, into ext.opts and ext.quota_mode. */
+function extMountOpts(body: string, marker: string, ext: Ext): void {
+  const opts = body.indexOf(marker);
+  if (opts > 0) {
+    let o = body.slice(opts + marker.length);
+    const q = o.indexOf('. Quota mode: ');
+    if (q >= 0) o = o.slice(0, q);
+    ext.opts = short(o, 300);
+  }
+  const quota = /Quota mode: ([\w-]{1,32})/.exec(body);
+  if (quota) ext.quota_mode = quota[1]!;
+}
+
 function extMsg(fsType: string, dev: string, body: string): ParseResult {
   const ext: Ext = { fs_type: fsType };
   switch (body.charCodeAt(0)) {
@@ -142,21 +159,12 @@ function extMsg(fsType: string, dev: string, body: string): ParseResult {
       if (m[2] !== undefined) ext.mode = m[2];
       ext.data_mode = m[3] ?? (body.indexOf('without journal') > 0 ? 'none' : '');
       if (ext.data_mode === '') delete ext.data_mode;
-      const opts = body.indexOf('. Opts: ');
-      if (opts > 0) {
-        let o = body.slice(opts + 8);
-        const q = o.indexOf('. Quota mode: ');
-        if (q >= 0) o = o.slice(0, q);
-        ext.opts = short(o, 300);
-      }
-      const quota = /Quota mode: ([\w-]{1,32})/.exec(body);
-      if (quota) ext.quota_mode = quota[1]!;
+      extMountOpts(body, '. Opts: ', ext);
       return finding('FS_MOUNTED', fsDev(dev, m[1]), `${fsType} filesystem on {dev} mounted${ext.mode ? ` ${ext.mode}` : ''}`, ext);
     }
     case 117: { // u
       if (body.startsWith('unmounting filesystem')) {
-        const u = UUID_IN.exec(body);
-        return finding('FS_UNMOUNTED', fsDev(dev, u?.[0]), `${fsType} filesystem on {dev} unmounted`, ext);
+        return finding('FS_UNMOUNTED', fsDevUuidIn(dev, body), `${fsType} filesystem on {dev} unmounted`, ext);
       }
       if (body.startsWith('unable to read superblock')) {
         return finding('FS_IO_ERROR', fsDev(dev), 'Could not read the superblock of {dev}', { ...ext, op: 'READ', what: 'superblock' });
@@ -168,15 +176,7 @@ function extMsg(fsType: string, dev: string, body: string): ParseResult {
       const m = EXT_REMOUNTED.exec(body)!;
       ext.remount = 'true';
       if (m[2] !== undefined) ext.mode = m[2];
-      const opts = body.indexOf('Opts: ');
-      if (opts > 0) {
-        let o = body.slice(opts + 6);
-        const q = o.indexOf('. Quota mode: ');
-        if (q >= 0) o = o.slice(0, q);
-        ext.opts = short(o, 300);
-      }
-      const quota = /Quota mode: ([\w-]{1,32})/.exec(body);
-      if (quota) ext.quota_mode = quota[1]!;
+      extMountOpts(body, 'Opts: ', ext);
       return finding('FS_MOUNTED', fsDev(dev, m[1]), `${fsType} filesystem on {dev} remounted${ext.mode ? ` ${ext.mode}` : ''}`, ext);
     }
     case 82: // R
@@ -259,16 +259,11 @@ function extMsg(fsType: string, dev: string, body: string): ParseResult {
         return finding('FS_CORRUPTION', fsDev(dev), 'Filesystem corruption on {dev}: group descriptors corrupted', { ...ext, detail: 'group descriptors corrupted' });
       }
       return null;
-    case 105: { // i
+    case 105: case 108: { // i(nitial error), l(ast error): follow-ups of the held `error count since last fsck`
       const r = EXT_ERR_REPORT.exec(body);
       if (!r) return null;
       const ctx: Context = { context: `ext4-errors:${dev}`, ext: { [`${r[1]}_error`]: `${r[3]} at ${r[2]}` } };
       return ctx;
-    }
-    case 108: { // l
-      const r = EXT_ERR_REPORT.exec(body);
-      if (!r) return null;
-      return { context: `ext4-errors:${dev}`, ext: { [`${r[1]}_error`]: `${r[3]} at ${r[2]}` } };
     }
     default:
       return null;
@@ -473,11 +468,9 @@ function xfs(dev: string, body: string): Finding | null {
         return finding('FS_CORRUPTION', device, `XFS log on {dev} is inconsistent: ${short(body)}`, { ...ext, detail: short(body, 400), what: 'log' });
       }
       return null;
-    case 85: { // U
+    case 85: // U
       if (!body.startsWith('Unmounting Filesystem')) return null;
-      const u = UUID_IN.exec(body);
-      return finding('FS_UNMOUNTED', fsDev(dev, u?.[0]), 'XFS filesystem on {dev} unmounted', ext);
-    }
+      return finding('FS_UNMOUNTED', fsDevUuidIn(dev, body), 'XFS filesystem on {dev} unmounted', ext);
     default:
       return null;
   }
@@ -604,8 +597,7 @@ function btrfs(m: string): Finding | null {
         return finding('FS_REMOUNT_READ_ONLY', device, 'Btrfs filesystem on {dev} was forced read-only after an error', ext);
       }
       if (body.startsWith('first mount of filesystem ')) {
-        const u = UUID_IN.exec(body);
-        return finding('FS_MOUNTED', fsDev(dev, u?.[0]), 'Btrfs filesystem on {dev} mounted', ext);
+        return finding('FS_MOUNTED', fsDevUuidIn(dev, body), 'Btrfs filesystem on {dev} mounted', ext);
       }
       const s = btrfsScrub(device, body, ext);
       if (s) return s;
@@ -613,8 +605,7 @@ function btrfs(m: string): Finding | null {
     }
     case 108: { // l
       if (body.startsWith('last unmount of filesystem ')) {
-        const u = UUID_IN.exec(body);
-        return finding('FS_UNMOUNTED', fsDev(dev, u?.[0]), 'Btrfs filesystem on {dev} unmounted', ext);
+        return finding('FS_UNMOUNTED', fsDevUuidIn(dev, body), 'Btrfs filesystem on {dev} unmounted', ext);
       }
       const w = BTRFS_LOST_WRITE.exec(body);
       if (w) {
@@ -625,8 +616,7 @@ function btrfs(m: string): Finding | null {
     }
     case 109: // m
       if (body.startsWith('mounting filesystem ')) {
-        const u = UUID_IN.exec(body);
-        return finding('FS_MOUNTED', fsDev(dev, u?.[0]), 'Btrfs filesystem on {dev} mounted', ext);
+        return finding('FS_MOUNTED', fsDevUuidIn(dev, body), 'Btrfs filesystem on {dev} mounted', ext);
       }
       break;
     case 101: { // e
@@ -658,8 +648,7 @@ function btrfs(m: string): Finding | null {
 function parse(rec: ClassifiedRecord): ParseResult {
   let m = rec.message;
   if (m.length > 2048) m = m.slice(0, 2048);
-  const last = m.charCodeAt(m.length - 1);
-  if (last === 32 || last === 9 || last === 10 || last === 13) m = m.trimEnd();
+  m = trimLineEnd(m);
   switch (m.charCodeAt(0)) {
     case 69: // E
       if (m.startsWith('EXT4-fs')) return extFamily(m.slice(7), 'ext4');

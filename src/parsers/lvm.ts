@@ -21,6 +21,7 @@
 //   the kernel names no device.
 // dm-cache (`device-mapper: cache: 253:5: switching cache to read-only mode` …)
 // has no event type in the catalog: no event (see the report to the lead).
+import { trimLineEnd } from './common.ts';
 import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
 
 const DM = 'device-mapper: ';
@@ -150,8 +151,7 @@ function parse(rec: ClassifiedRecord): ParseResult {
     target = 'snap';
   } else return null; // thin metadata, cache, snapshot exception stores: no event
   if (body.length > 512) return null;
-  const last = body.charCodeAt(body.length - 1);
-  if (last === 32 || last === 9 || last === 10 || last === 13) body = body.trimEnd();
+  body = trimLineEnd(body);
   return target === 'thin' ? thin(body) : snapshots(body);
 }
 

@@ -34,6 +34,7 @@
 // raid10 read_error threshold lines (the `Disk failure` line that follows does).
 // A kicked member has no array in the line: device null, the member in
 // related.member.
+import { trimLineEnd } from './common.ts';
 import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
 
 const MEMBER = '([^\\s,()]{1,64})';
@@ -253,9 +254,7 @@ function mdCore(body: string): Finding | null {
 function parse(rec: ClassifiedRecord): ParseResult {
   const m = rec.message;
   if (m.length > 1024 || m.charCodeAt(0) !== 109 /* m */ || m.charCodeAt(1) !== 100 /* d */) return null;
-  let msg = m;
-  const last = msg.charCodeAt(msg.length - 1);
-  if (last === 32 || last === 9 || last === 10 || last === 13) msg = msg.trimEnd();
+  const msg = trimLineEnd(m);
   const c2 = msg.charCodeAt(2);
   if (c2 === 47 /* / */) {
     // md/<pers>:<array>: <body>

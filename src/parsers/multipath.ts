@@ -15,6 +15,7 @@
 // scsi_dh_alua Error 15.` is always followed by the `Failing path` line of
 // the same path (pg_init_done → fail_path), which carries the devices: no
 // event of its own, so a path failure is counted once.
+import { trimLineEnd } from './common.ts';
 import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
 
 const PREFIX = 'device-mapper: multipath';
@@ -91,8 +92,7 @@ function parse(rec: ClassifiedRecord): ParseResult {
   if (m.charCodeAt(PREFIX.length) !== 58 /* : */ || m.charCodeAt(PREFIX.length + 1) !== 32) return null;
   let body = m.slice(PREFIX.length + 2);
   if (body.length > 512) return null;
-  const last = body.charCodeAt(body.length - 1);
-  if (last === 32 || last === 9 || last === 10 || last === 13) body = body.trimEnd();
+  body = trimLineEnd(body);
   return parseBody(body);
 }
 

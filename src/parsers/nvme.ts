@@ -29,6 +29,7 @@
 //   `nvme0n1: detected capacity change from 0 to 2000409264` (classify.ts routes `nvme…` here)
 //   `nvme_log_error: 3 callbacks suppressed`
 // Before 5.18 a failed NVMe I/O is only the block layer's `… error, dev nvme0n1, sector …` line.
+import { capacityChangeFinding, suppressedFinding, trimLineEnd } from './common.ts';
 import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
 
 const MAX_LEN = 2048;
@@ -47,7 +48,6 @@ const REMOVED = /^(?:Removing after probe failure status|Disabling device after 
 const IO_ERROR = /^([A-Za-z][A-Za-z/ -]{0,40})\(0x([0-9a-fA-F]{1,2})\) @ LBA (\d{1,20}), (\d{1,10}) blocks, /;
 const STATUS_TAIL = /^ \(sct 0x([0-9a-fA-F]{1,2}) \/ sc 0x([0-9a-fA-F]{1,3})\)((?: (?:MORE|DNR)){0,2})$/;
 const CAPACITY = /^detected capacity change from (\d{1,20}) to (\d{1,20})\.?$/;
-const SUPPRESSED = /^([A-Za-z_][\w.]{0,63}): (\d{1,10}) callbacks suppressed$/;
 
 /** NVMe I/O opcodes (NVM command set) → the block layer's op names. */
 const IO_OPS: Record<number, string> = {
@@ -222,8 +222,7 @@ function ioError(dev: string, rest: string): Finding | null {
 function parse(rec: ClassifiedRecord): ParseResult {
   let m = rec.message;
   if (m.length < 8 || m.length > MAX_LEN || !m.startsWith('nvme')) return null;
-  const last = m.charCodeAt(m.length - 1);
-  if (last === 32 || last === 9 || last === 10 || last === 13) m = m.trimEnd();
+  m = trimLineEnd(m);
   const c4 = m.charCodeAt(4);
   if (c4 === 32 /* space */) {
     const h = CTRL_HEAD.exec(m);
@@ -237,26 +236,12 @@ function parse(rec: ClassifiedRecord): ParseResult {
     if (rest.startsWith('detected capacity change from ')) {
       const c = CAPACITY.exec(rest);
       if (!c) return null;
-      return {
-        type: 'BLK_CAPACITY_CHANGE',
-        device: { printed: dev, name: dev },
-        msg: `The capacity of {dev} changed from ${c[1]!} to ${c[2]!}`,
-        ext: { from: c[1]!, to: c[2]! },
-      };
+      return capacityChangeFinding({ printed: dev, name: dev }, c[1]!, c[2]!);
     }
     if (rest.indexOf(' @ LBA ') > 0) return ioError(dev, rest);
     return null;
   }
-  if (m.endsWith(' callbacks suppressed')) {
-    const s = SUPPRESSED.exec(m);
-    if (!s) return null;
-    return {
-      type: 'KERNEL_LOG_SUPPRESSED',
-      device: null,
-      msg: `The kernel suppressed ${s[2]!} messages from ${s[1]!}`,
-      ext: { suppressed: s[2]!, function: s[1]! },
-    };
-  }
+  if (m.endsWith(' callbacks suppressed')) return suppressedFinding(m);
   return null;
 }
 

@@ -48,6 +48,7 @@
 // `failed command:`, `error:` and `revalidation failed` lines carry an orphan
 // ATA_ERROR for when the exception line was lost.
 import type { Severity } from '../events/schema.ts';
+import { suppressedFinding, trimLineEnd } from './common.ts';
 import type { ClassifiedRecord, Context, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
 
 const MAX_LEN = 2048;
@@ -578,24 +579,12 @@ function ataLine(m: string): ParseResult {
 
 // ------------------------------------------------------------------------
 
-const SUPPRESSED = /^([A-Za-z_][\w.]{0,63}): (\d{1,10}) callbacks suppressed$/;
-
 function parse(rec: ClassifiedRecord): ParseResult {
   let m = rec.message;
   if (m.length < 6 || m.length > MAX_LEN) return null;
-  const last = m.charCodeAt(m.length - 1);
-  if (last === 32 || last === 9 || last === 10 || last === 13) m = m.trimEnd();
+  m = trimLineEnd(m);
   if (m.charCodeAt(0) === 97 /* a */ && m.startsWith('ata') && isDigit(m.charCodeAt(3))) return ataLine(m);
-  if (m.endsWith(' callbacks suppressed')) {
-    const s = SUPPRESSED.exec(m);
-    if (!s) return null;
-    return {
-      type: 'KERNEL_LOG_SUPPRESSED',
-      device: null,
-      msg: `The kernel suppressed ${s[2]!} messages from ${s[1]!}`,
-      ext: { suppressed: s[2]!, function: s[1]! },
-    };
-  }
+  if (m.endsWith(' callbacks suppressed')) return suppressedFinding(m);
   return scsiLine(m);
 }
 

@@ -8,6 +8,7 @@
 // again. Labels are bounded: receiver names come from the configuration,
 // `result` and `transport` are fixed sets.
 import { Counter, type Registry } from 'prom-client';
+import { perRegistry } from '../metrics/per-registry.ts';
 
 export const WEBHOOK_RESULTS = ['ok', 'retryable', 'rejected', 'timeout', 'network'] as const;
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
@@ -30,8 +31,6 @@ export interface ReceiverMetrics {
   journalSkippedFields: Counter<'receiver'>;
 }
 
-const byRegistry = new WeakMap<Registry, ReceiverMetrics>();
-
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
   const existing = registry.getSingleMetric(name);
   if (existing) {
@@ -41,18 +40,11 @@ function counter<L extends string>(registry: Registry, name: string, help: strin
   return new Counter({ name, help, labelNames, registers: [registry] });
 }
 
-export function receiverMetrics(registry: Registry): ReceiverMetrics {
-  let m = byRegistry.get(registry);
-  if (!m) {
-    m = {
-      errors: counter(registry, 'peripety_receiver_errors_total', 'Failed delivery attempts of a receiver (each attempt counts, retried or not)', ['receiver']),
-      retries: counter(registry, 'peripety_receiver_retries_total', 'Delivery attempts that retried an earlier failed one', ['receiver']),
-      rejected: counter(registry, 'peripety_receiver_rejected_events_total', 'Events the destination refused for good (HTTP 4xx other than 408/429); dropped without retry', ['receiver']),
-      webhookRequests: counter(registry, 'peripety_webhook_requests_total', 'Webhook HTTP requests by result (ok: 2xx; retryable: 5xx, 408, 429, other 1xx/3xx; rejected: other 4xx; timeout; network)', ['receiver', 'result']),
-      journalEntries: counter(registry, 'peripety_journald_entries_total', 'Journal entries sent to journald, by transport (datagram, or a sealed memfd for large entries)', ['receiver', 'transport']),
-      journalSkippedFields: counter(registry, 'peripety_journald_skipped_fields_total', 'Event extentions left out of journal entries (no valid journal field name, a duplicate name, or over the field limit)', ['receiver']),
-    };
-    byRegistry.set(registry, m);
-  }
-  return m;
-}
+export const receiverMetrics = perRegistry((registry: Registry): ReceiverMetrics => ({
+  errors: counter(registry, 'peripety_receiver_errors_total', 'Failed delivery attempts of a receiver (each attempt counts, retried or not)', ['receiver']),
+  retries: counter(registry, 'peripety_receiver_retries_total', 'Delivery attempts that retried an earlier failed one', ['receiver']),
+  rejected: counter(registry, 'peripety_receiver_rejected_events_total', 'Events the destination refused for good (HTTP 4xx other than 408/429); dropped without retry', ['receiver']),
+  webhookRequests: counter(registry, 'peripety_webhook_requests_total', 'Webhook HTTP requests by result (ok: 2xx; retryable: 5xx, 408, 429, other 1xx/3xx; rejected: other 4xx; timeout; network)', ['receiver', 'result']),
+  journalEntries: counter(registry, 'peripety_journald_entries_total', 'Journal entries sent to journald, by transport (datagram, or a sealed memfd for large entries)', ['receiver', 'transport']),
+  journalSkippedFields: counter(registry, 'peripety_journald_skipped_fields_total', 'Event extentions left out of journal entries (no valid journal field name, a duplicate name, or over the field limit)', ['receiver']),
+}));

@@ -9,6 +9,7 @@
 // time from the live workers; two live workers of the same backend name (old
 // and new manager during a switch) are summed (queue, spool) or or-ed (up).
 import { Counter, Gauge, Registry } from 'prom-client';
+import { perRegistry } from '../metrics/per-registry.ts';
 
 export const WRITE_RESULTS = ['ok', 'failed', 'spooled', 'dropped'] as const;
 export type WriteResult = (typeof WRITE_RESULTS)[number];
@@ -39,8 +40,6 @@ export interface BackendMetrics {
 
 type CounterChild = ReturnType<Counter<string>['labels']>;
 
-const byRegistry = new WeakMap<Registry, StorageMetrics>();
-
 export class StorageMetrics {
   readonly registry: Registry;
   readonly writes: Counter<'backend' | 'result'>;
@@ -53,13 +52,7 @@ export class StorageMetrics {
   private readonly perBackend = new Map<string, BackendMetrics>();
 
   /** The StorageMetrics of a registry, created on first use (so no metric is registered twice). */
-  static forRegistry(registry: Registry): StorageMetrics {
-    let m = byRegistry.get(registry);
-    if (!m) {
-      m = new StorageMetrics(registry);
-    }
-    return m;
-  }
+  static readonly forRegistry = perRegistry((registry) => new StorageMetrics(registry));
 
   /** Prefer forRegistry; constructing a second instance on the same registry throws (prom-client's duplicate check). */
   constructor(registry: Registry = new Registry()) {
@@ -87,7 +80,6 @@ export class StorageMetrics {
     this.dropped = new Counter({ name: 'peripety_backend_dropped_events_total', help: 'Events a storage backend gave up (queue full without a usable spool, spool full, stopped)', labelNames: ['backend'], registers: r });
     this.filterErrors = new Counter({ name: 'peripety_backend_filter_errors_total', help: 'Storage backend filter errors: compile (a Filter entry skipped) or eval (an event the filter could not evaluate)', labelNames: ['backend', 'kind'], registers: r });
     this.up = gauge('peripety_backend_up', '1 when a storage backend is started and its last write succeeded', (s) => (s.up() ? 1 : 0), (a, b) => Math.max(a, b));
-    byRegistry.set(registry, this);
   }
 
   /** The counters of one backend (cached: the hot path never hashes labels). */

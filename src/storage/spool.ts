@@ -20,8 +20,9 @@ import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { StorageEvent } from '../events/schema.ts';
+import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
+import { parseEventLine } from './backends/jsonl.ts';
 
 export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_SPOOL_SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -332,7 +333,7 @@ class SharedSpool {
         let start = 0;
         while (events.length < max && start <= lastNl) {
           const nl = buf.indexOf(0x0a, start);
-          const ev = parseLine(buf.toString('utf8', start, nl));
+          const ev = parseEventLine(buf.toString('utf8', start, nl));
           start = nl + 1;
           if (ev === null) corrupt++;
           else events.push(ev);
@@ -407,14 +408,17 @@ class SharedSpool {
     this.readerFh = null;
   }
 
+  private async closeWriter(): Promise<void> {
+    if (!this.writer) return;
+    const w = this.writer;
+    this.writer = null;
+    await w.fh.close().catch(() => {});
+  }
+
   /** Everything replayed: remove the files, start the next outage with a fresh segment. */
   private async clear(): Promise<void> {
     await this.closeReadHandle();
-    if (this.writer) {
-      const w = this.writer;
-      this.writer = null;
-      await w.fh.close().catch(() => {});
-    }
+    await this.closeWriter();
     const segs = this.segments;
     this.segments = [];
     this.totalBytes = 0;
@@ -432,26 +436,10 @@ class SharedSpool {
       if (shared.get(this.dir) === this) shared.delete(this.dir);
       await this.exclusive(async () => {
         await this.closeReadHandle();
-        if (this.writer) {
-          const w = this.writer;
-          this.writer = null;
-          await w.fh.close().catch(() => {});
-        }
+        await this.closeWriter();
       });
       return;
     }
     if (wasReader) this.reader()!.onData();
   }
-}
-
-function parseLine(line: string): StorageEvent | null {
-  if (line.length === 0) return null;
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return null;
-  }
-  const r = StorageEvent.safeParse(v);
-  return r.success ? r.data : null;
 }

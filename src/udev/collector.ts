@@ -12,6 +12,9 @@ import { z } from 'zod';
 import type { Collector, CollectorDeps, CollectorSink } from '../daemon/plugins.ts';
 import { NO_TICKET } from '../daemon/ticket.ts';
 import type { DeviceResolver, Identity } from '../device/types.ts';
+import { DrainSchedule } from '../kmsg/collector.ts';
+import { RateLimitedLog } from '../log/rate-limit.ts';
+import { perRegistry } from '../metrics/per-registry.ts';
 import { loadNative } from '../native/index.ts';
 import { GROUP_KERNEL, GROUP_UDEV, loadNetlink, META } from '../native/netlink.ts';
 import { eventTypeOf, sysfsNameOf, ueventToEvent } from './events.ts';
@@ -82,22 +85,16 @@ export interface UdevMetrics {
   udevTimeouts: Counter;
 }
 
-const metricsByRegistry = new WeakMap<Registry, UdevMetrics>();
-
-export function udevMetrics(registry: Registry): UdevMetrics {
-  let m = metricsByRegistry.get(registry);
-  if (m) return m;
+export const udevMetrics = perRegistry((registry: Registry): UdevMetrics => {
   const r = [registry];
-  m = {
+  return {
     uevents: new Counter({ name: 'peripety_uevents_total', help: 'Uevents received from trusted senders, by source (kernel, udev) and action', labelNames: ['source', 'action'], registers: r }),
     rejected: new Counter({ name: 'peripety_uevents_rejected_total', help: 'Uevent datagrams refused: untrusted sender, truncated, or malformed (by parse failure)', labelNames: ['reason'], registers: r }),
     dropped: new Counter({ name: 'peripety_uevents_dropped_total', help: 'Times uevents were lost (overflow: the socket receive buffer overflowed; at least one uevent each)', labelNames: ['reason'], registers: r }),
     skipped: new Counter({ name: 'peripety_uevents_skipped_total', help: 'Uevents that became no event: subsystem not selected, action without an event, duplicate of a copy already sent', labelNames: ['reason'], registers: r }),
     udevTimeouts: new Counter({ name: 'peripety_uevents_udev_timeouts_total', help: 'Kernel uevents sent without udev properties because udevd\'s copy did not come in time', registers: r }),
   };
-  metricsByRegistry.set(registry, m);
-  return m;
-}
+});
 
 // ---------------------------------------------------------------------------
 
@@ -139,17 +136,15 @@ export class UdevCollector implements Collector {
   get up(): boolean {
     return !this.down;
   }
-  private tickTimer: NodeJS.Timeout | null = null;
   private pendingTimer: NodeJS.Timeout | null = null;
   private rearmTimer: NodeJS.Timeout | null = null;
-  private continueScheduled = false;
+  private readonly drains = new DrainSchedule({ maxPerWakeup: MAX_PER_WAKEUP, tickMs: TICK_MS, drain: () => this.drain() });
   private readonly buf = Buffer.alloc(BUFFER_SIZE);
   private readonly meta = new Int32Array(META_SLOTS);
   private readonly pending = new Map<string, Pending>();
   private readonly emitted = new Set<string>();
   private rejectedLogged = 0;
-  private lastOverflowLog = 0;
-  private overflowsSinceLog = 0;
+  private readonly overflowLog = new RateLimitedLog({ intervalMs: 10_000 });
 
   constructor(name: string, opts: UdevOptions, deps: UdevDeps, sink: CollectorSink) {
     this.name = name;
@@ -203,9 +198,7 @@ export class UdevCollector implements Collector {
     }
     log.info({ collector: this.name, groups: this.mode, subsystems: this.opts.subsystems, rcvbuf }, 'udev collector started');
     this.arm();
-    this.tickTimer = setInterval(() => this.drain(), TICK_MS);
-    this.tickTimer.unref();
-    this.drain();
+    this.drains.start();
   }
 
   private resolveMode(): Mode {
@@ -244,16 +237,7 @@ export class UdevCollector implements Collector {
     const io = this.io;
     if (!io) return;
     for (let i = 0; this.fd >= 0; i++) {
-      if (i === MAX_PER_WAKEUP) {
-        if (!this.continueScheduled) {
-          this.continueScheduled = true;
-          setImmediate(() => {
-            this.continueScheduled = false;
-            this.drain();
-          });
-        }
-        return;
-      }
+      if (!this.drains.allows(i)) return;
       const n = io.recv(this.fd, this.buf, this.meta);
       if (n === -io.EAGAIN) return;
       if (n === -io.ENOBUFS) {
@@ -270,13 +254,11 @@ export class UdevCollector implements Collector {
 
   private overflowed(): void {
     this.metrics.dropped.labels('overflow').inc();
-    this.overflowsSinceLog++;
-    const now = Date.now();
-    if (now - this.lastOverflowLog >= 10_000) {
-      this.deps.log.warn({ collector: this.name, overflows: this.overflowsSinceLog, receive_buffer_bytes: this.opts.receive_buffer_bytes },
+    const suppressed = this.overflowLog.admit('overflow');
+    if (suppressed !== null) {
+      // overflows: this one and those since the last line
+      this.deps.log.warn({ collector: this.name, overflows: suppressed + 1, receive_buffer_bytes: this.opts.receive_buffer_bytes },
         'the uevent socket buffer overflowed: uevents were lost (raise receive_buffer_bytes)');
-      this.lastOverflowLog = now;
-      this.overflowsSinceLog = 0;
     }
   }
 
@@ -418,8 +400,7 @@ export class UdevCollector implements Collector {
 
   /** Stop reading; kernel uevents still waiting for their udev copy go out now. */
   stop(): void {
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    this.tickTimer = null;
+    this.drains.stop();
     if (this.rearmTimer) clearTimeout(this.rearmTimer);
     this.rearmTimer = null;
     if (this.pendingTimer) clearTimeout(this.pendingTimer);

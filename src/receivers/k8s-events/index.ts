@@ -19,6 +19,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { Counter, type Registry } from 'prom-client';
 import type { Severity, StorageEvent } from '../../events/schema.ts';
+import { perRegistry } from '../../metrics/per-registry.ts';
 import { QueuedReceiver, type ReceiverDeps } from '../queued.ts';
 import { inClusterConnection, KubeClient, loadKubeconfig } from './client.ts';
 import { type AggEntry, Aggregator, boundUtf8, eventMicros, labelValue, microTime, nameSafe, TokenBucket } from './core.ts';
@@ -69,23 +70,15 @@ interface Metrics {
   writes: Counter<'verb' | 'result'>;
   heldBack: Counter;
 }
-const metricsByRegistry = new WeakMap<Registry, Metrics>();
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
   const existing = registry.getSingleMetric(name);
   if (existing instanceof Counter) return existing as Counter<L>;
   return new Counter({ name, help, labelNames, registers: [registry] });
 }
-function k8sMetrics(registry: Registry): Metrics {
-  let m = metricsByRegistry.get(registry);
-  if (!m) {
-    m = {
-      writes: counter(registry, 'peripety_k8s_event_writes_total', 'Kubernetes API writes of the k8s-events receiver by verb and result', ['verb', 'result']),
-      heldBack: counter(registry, 'peripety_k8s_events_held_back_total', 'Event occurrences the k8s-events rate limit held back (reported in a summary Event)', []),
-    };
-    metricsByRegistry.set(registry, m);
-  }
-  return m;
-}
+const k8sMetrics = perRegistry((registry: Registry): Metrics => ({
+  writes: counter(registry, 'peripety_k8s_event_writes_total', 'Kubernetes API writes of the k8s-events receiver by verb and result', ['verb', 'result']),
+  heldBack: counter(registry, 'peripety_k8s_events_held_back_total', 'Event occurrences the k8s-events rate limit held back (reported in a summary Event)', []),
+}));
 
 interface KubeEvent {
   metadata?: { name?: string };

@@ -38,7 +38,7 @@ import { mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/pro
 import path from 'node:path';
 import { z } from 'zod';
 import { StorageEvent } from '../../events/schema.ts';
-import type { CompiledFilter } from '../../filter/types.ts';
+import { matchesFilter } from '../../filter/compile.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventKey, eventTimeUs } from '../types.ts';
@@ -257,7 +257,8 @@ async function* readLines(file: string, from: number, to: number | null, tooLong
   }
 }
 
-function parseLine(text: string): StorageEvent | null {
+/** One stored line as an event, or null when it is not one (a write cut short, another file). The spool's lines are the same. */
+export function parseEventLine(text: string): StorageEvent | null {
   if (text.length === 0) return null;
   let v: unknown;
   try {
@@ -267,20 +268,6 @@ function parseLine(text: string): StorageEvent | null {
   }
   const r = StorageEvent.safeParse(v);
   return r.success ? r.data : null;
-}
-
-/** The hints are necessary conditions of a MATCH: checking them first is only a shortcut; the filter decides. */
-function matches(filter: CompiledFilter | null, ev: StorageEvent): boolean {
-  if (filter === null) return true;
-  const h = filter.hints;
-  if (h.equals !== undefined) {
-    for (const [field, value] of Object.entries(h.equals)) {
-      if (value !== undefined && ev[field as keyof typeof h.equals] !== value) return false;
-    }
-  }
-  if (h.timestampMin !== undefined && ev.timestamp < h.timestampMin) return false;
-  if (h.timestampMax !== undefined && ev.timestamp > h.timestampMax) return false;
-  return filter.evaluate(ev) === 'MATCH';
 }
 
 interface Hit {
@@ -427,7 +414,7 @@ export class JsonlBackend implements Backend {
       budget -= size - from;
       const keys: string[] = [];
       for await (const line of readLines(f.path, from, size, tooLong)) {
-        const ev = parseLine(line.text);
+        const ev = parseEventLine(line.text);
         if (ev !== null) keys.push(eventKey(ev));
       }
       perFile.push(keys);
@@ -669,14 +656,14 @@ export class JsonlBackend implements Backend {
         let bad = 0;
         const tooLong = { n: 0 };
         for await (const line of readLines(f.path, 0, written.get(f.path) ?? null, tooLong)) {
-          const ev = parseLine(line.text);
+          const ev = parseEventLine(line.text);
           seq++;
           if (ev === null) {
             bad++;
             continue;
           }
           const timeUs = eventTimeUs(ev);
-          if (timeUs > newest || timeUs <= oldest || !matches(query.filter, ev)) continue;
+          if (timeUs > newest || timeUs <= oldest || !matchesFilter(query.filter, ev)) continue;
           const hit = { ev, timeUs, seq };
           if (top === null) all.push(hit);
           else top.push(hit);
@@ -760,7 +747,7 @@ async function syncDir(dir: string): Promise<void> {
 async function newestEventDate(file: string, size: number): Promise<string | null> {
   let date: string | null = null;
   for await (const line of readLines(file, Math.max(0, size - 65536), size, { n: 0 })) {
-    const ev = parseLine(line.text);
+    const ev = parseEventLine(line.text);
     if (ev === null) continue;
     const d = utcDate(eventTimeUs(ev));
     if (date === null || d > date) date = d;

@@ -3,7 +3,7 @@
 // queryable recent history even without a disk.
 import { z } from 'zod';
 import type { StorageEvent } from '../../events/schema.ts';
-import type { CompiledFilter } from '../../filter/types.ts';
+import { matchesFilter } from '../../filter/compile.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventKey, eventTimeUs } from '../types.ts';
 
@@ -101,7 +101,7 @@ export class MemoryBackend implements Backend {
         if (ordered) break;
         continue;
       }
-      if (!matches(filter, s.ev)) continue;
+      if (!matchesFilter(filter, s.ev)) continue;
       out.push(s);
       // limit+1: one more than asked tells whether the result was cut
       if (ordered && out.length > limit) break;
@@ -125,20 +125,6 @@ export class MemoryBackend implements Backend {
   get size(): number {
     return this.count;
   }
-}
-
-/** The hints are necessary conditions of a MATCH: checking them first is only a shortcut; the filter decides. */
-function matches(filter: CompiledFilter | null, ev: StorageEvent): boolean {
-  if (filter === null) return true;
-  const h = filter.hints;
-  if (h.equals !== undefined) {
-    for (const [field, value] of Object.entries(h.equals)) {
-      if (value !== undefined && ev[field as keyof typeof h.equals] !== value) return false;
-    }
-  }
-  if (h.timestampMin !== undefined && ev.timestamp < h.timestampMin) return false;
-  if (h.timestampMax !== undefined && ev.timestamp > h.timestampMax) return false;
-  return filter.evaluate(ev) === 'MATCH';
 }
 
 export const memoryBackend: BackendFactory<MemoryConfig> = {
