@@ -14,7 +14,7 @@ import { createLogger } from '../log/logger.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { ReceiveHost, serveMetrics } from '../multicast/receive.ts';
 import { DEFAULT_STORAGE_CONFIG } from '../storage/config.ts';
-import { registerSecretResolver } from '../storage/secrets.ts';
+import type { SecretResolver } from '../storage/types.ts';
 import { parse, runCli, UsageError } from './args.ts';
 
 const USAGE = `usage:
@@ -22,14 +22,16 @@ const USAGE = `usage:
       run the node agent (default: the embedded configuration; storage: every event
       into <state-dir>/events.db). --config is TOML, --storage-config the elos JSON
   peripety agent (--kubeconfig FILE | --kubernetes) [--node-name NAME] [--namespace NS]
-                 [--controller-identity USER] [--advertise URL] [--config FILE] …
+                 [--controller-identity USER] [--advertise URL] [--api-listen-ip IP] [--config FILE] …
       Kubernetes mode (docs/agent-api.md): the control API checks bearer tokens with
       TokenReview (audience peripety-agent; only --controller-identity, default
       ${DEFAULT_CONTROLLER_IDENTITY}),
       takes pushed configurations (kept in <state-dir>/applied.json and used at start)
       and registers the agent in the Lease peripety-agent-<node> (--kubernetes: the
       in-cluster ServiceAccount; --node-name defaults to $NODE_NAME, --namespace to
-      peripety-system, --advertise to http://<api_listen>)
+      peripety-system, --advertise to http://<api_listen>; --api-listen-ip binds the
+      control API to that address only, with [main] api_listen's port, e.g. a
+      DaemonSet's $(NODE_IP))
   peripety receive [--config FILE] [--interface IP] [--metrics-listen HOST:PORT]
       join the multicast group of the configuration's [main] and hand every event to
       its receiver sections (another process or host); counts and logs lost events
@@ -64,6 +66,7 @@ async function agentMain(args: string[]): Promise<number | void> {
     namespace: { type: 'string' },
     'controller-identity': { type: 'string' },
     advertise: { type: 'string' },
+    'api-listen-ip': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   }, 0);
   if (values.help) {
@@ -79,9 +82,13 @@ async function agentMain(args: string[]): Promise<number | void> {
   const storageConfig = storagePath ? { text: readConfig(storagePath), source: storagePath } : undefined;
   const metrics = new AgentMetrics();
   const k8s = kubernetesMode(values);
+  const apiListenIp = values['api-listen-ip'];
+  if (apiListenIp !== undefined && isIP(apiListenIp) === 0) throw new UsageError(`--api-listen-ip: "${apiListenIp.slice(0, 100)}" is not an IP address`);
+  if (apiListenIp !== undefined && config.main.api_listen === 'off') throw new UsageError('--api-listen-ip: [main] api_listen is off (set it to the port to listen on)');
   let registration: AgentRegistration | null = null;
   let kube: KubeClient | null = null;
   let auth: TokenReviewAuthenticator | undefined;
+  let secrets: SecretResolver | undefined;
   if (k8s) {
     if (config.main.api_listen === 'off') throw new UsageError('Kubernetes mode needs the control API: set [main] api_listen');
     // The node this agent speaks for is the one every part must name (event
@@ -92,10 +99,10 @@ async function agentMain(args: string[]): Promise<number | void> {
     kube = new KubeClient(k8s.kubeconfig ? loadKubeconfig(k8s.kubeconfig) : inClusterConfig());
     auth = new TokenReviewAuthenticator({ client: kube, log, registry: metrics.registry, controllerIdentity: k8s.controllerIdentity });
     // storage backends read their Secrets (postgres ConnectionSecret) in the agent's namespace, as the agent
-    registerSecretResolver(kubeSecretResolver({ client: kube, namespace: k8s.namespace }));
+    secrets = kubeSecretResolver({ client: kube, namespace: k8s.namespace });
   }
   const agent = new Agent({
-    log, metrics, stateDir: values['state-dir'], storageConfig, configText, auth,
+    log, metrics, stateDir: values['state-dir'], storageConfig, configText, auth, secrets, apiListenIp,
     files: { config: configPath, storage: storagePath },
     pushed: k8s ? { localMain: mainSectionToml(configText) } : undefined,
     onApplied: (a) => registration?.setApplied(a),

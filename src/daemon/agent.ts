@@ -7,12 +7,13 @@ import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { type Authenticator, loadOrCreateToken, StaticTokenAuthenticator } from '../api/auth.ts';
 import type { EventsRequest } from '../api/query.ts';
-import { ApiServer, type ConfigPush, type ControlAction, type ControlAnswer, RequestError } from '../api/server.ts';
+import { ApiServer, type ConfigPush, type ControlAction, type ControlAnswer, parseListen, RequestError } from '../api/server.ts';
 import { EventStreamHub } from '../api/stream.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { compileFilter } from '../filter/index.ts';
 import { DEFAULT_STORAGE_CONFIG, parseStorageConfig } from '../storage/config.ts';
 import { type BackendFlushResult, StorageError } from '../storage/manager.ts';
+import type { SecretResolver } from '../storage/types.ts';
 import { type AgentConfig, type PluginSection } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
@@ -43,6 +44,10 @@ export interface AgentOptions {
   files?: { config?: string; storage?: string };
   /** the control API's authenticator (Kubernetes: TokenReview); default: the static token file */
   auth?: Authenticator;
+  /** --api-listen-ip: bind the control API to this address instead of [main] api_listen's (same port) */
+  apiListenIp?: string;
+  /** reads Secrets for storage backends (Kubernetes mode: postgres ConnectionSecret); absent standalone */
+  secrets?: SecretResolver;
   /**
    * Kubernetes mode: the local [main] section (TOML) that pushed plugin
    * sections are appended to; the pushed configuration is persisted in
@@ -274,7 +279,7 @@ export class Agent {
       throw new ConfigError(`cannot create the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
     }
     // Storage first: the bus must have its receiver before the first record.
-    this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env });
+    this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env, secrets: this.opts.secrets });
     const sc = storageConfig;
     const err = await this.storage.apply(sc ? sc.text : DEFAULT_STORAGE_CONFIG, sc ? sc.source : 'embedded default storage configuration');
     if (err) throw new ConfigError(`storage: ${err}`);
@@ -507,8 +512,13 @@ export class Agent {
   }
 
   private async startApi(config: AgentConfig): Promise<void> {
-    const listen = config.main.api_listen;
+    let listen = config.main.api_listen;
     if (listen === 'off') return;
+    // In a DaemonSet the node's address is known only at run time ($(NODE_IP)),
+    // and a TOML file cannot say it; binding it alone keeps the API off the
+    // node's other networks.
+    const ip = this.opts.apiListenIp;
+    if (ip) listen = `${ip.includes(':') ? `[${ip}]` : ip}:${parseListen(listen).port}`;
     const tokenFile = config.main.api_token_file ?? path.join(this.stateDir(config), 'api-token');
     let auth = this.opts.auth;
     if (!auth) {

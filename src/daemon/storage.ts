@@ -8,7 +8,6 @@ import { compileFilter } from '../filter/index.ts';
 import type { Logger } from '../log/logger.ts';
 import { BUILTIN_BACKENDS } from '../storage/backends/index.ts';
 import { parseStorageConfig } from '../storage/config.ts';
-import { registeredSecretResolver } from '../storage/secrets.ts';
 import { type BackendFlushResult, type BackendStatus, StorageError, StorageManager, type StorageStatus } from '../storage/manager.ts';
 import { StorageMetrics } from '../storage/metrics.ts';
 import type { EventQuery, QueryResult, SecretResolver } from '../storage/types.ts';
@@ -20,7 +19,7 @@ export interface StorageHostOptions {
   stateDir: string;
   hostname: string;
   env?: NodeJS.ProcessEnv;
-  /** reads Secrets for backends (Kubernetes mode); default: the one the CLI registered (src/storage/secrets.ts) */
+  /** reads Secrets for backends (Kubernetes mode: the agent's namespace, src/k8s/secrets.ts); absent standalone */
   secrets?: SecretResolver;
 }
 
@@ -60,7 +59,7 @@ export class StorageHost implements ReceiverSink {
       stateDir: this.opts.stateDir,
       hostname: this.opts.hostname,
       env: this.opts.env,
-      secrets: this.opts.secrets ?? registeredSecretResolver(),
+      secrets: this.opts.secrets,
     });
     try {
       next.initialize(parsed.config);

@@ -75,7 +75,8 @@ function checkWiring(objs: readonly ManifestObject[], o: { namespace: string; co
   assert.ok(agent.args?.includes('--kubernetes'));
   assert.equal(argValue(agent, '--namespace'), o.namespace);
   assert.equal(argValue(agent, '--controller-identity'), `system:serviceaccount:${o.namespace}:${o.controllerSa}`);
-  assert.equal(argValue(agent, '--advertise'), 'http://$(NODE_IP):9477');
+  assert.equal(argValue(agent, '--api-listen-ip'), '$(NODE_IP)');
+  assert.equal(argValue(agent, '--advertise'), undefined, 'the agent derives its advertised URL from the address it binds (IPv6 bracketed)');
   assert.equal(ds.spec.template.spec.serviceAccountName, o.agentSa);
   const env = new Map((agent.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
   assert.equal(env.get('NODE_NAME'), 'spec.nodeName');

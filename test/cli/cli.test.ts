@@ -29,6 +29,7 @@ describe('command line errors', () => {
     ['agent flag typo', 'peripety', ['agent', '--confg', 'x'], 2, /^peripety: Unknown option '--confg'/],
     ['agent missing config', 'peripety', ['agent', '--config', '/nonexistent.toml'], 1, /^peripety: cannot read the configuration \/nonexistent\.toml: ENOENT/],
     ['agent invalid config', 'peripety', ['agent', '--config', badToml], 1, /^peripety: .*bad\.toml: config: \[kmsg\] start: must be one of/],
+    ['agent --api-listen-ip not an IP', 'peripety', ['agent', '--api-listen-ip', 'node.example'], 2, /^peripety: --api-listen-ip: "node\.example" is not an IP address/],
   ];
   for (const [name, bin, args, code, want] of cases) {
     it(name, () => {

@@ -131,7 +131,9 @@ export async function startAgent(opts: { config: string; stateDir?: string; args
     apiUrl() {
       const m = /"listen":"([^"]+)","msg":"API listening"/.exec(stderr);
       if (!m) throw new Error(`the agent logged no "API listening" line; stderr:\n${stderr.slice(-2000)}`);
-      return `http://${m[1]}`;
+      // the log says host:port; an IPv6 host needs brackets in a URL
+      const listen = m[1]!.startsWith('[') || m[1]!.indexOf(':') === m[1]!.lastIndexOf(':') ? m[1]! : m[1]!.replace(/^(.*):(\d+)$/, '[$1]:$2');
+      return `http://${listen}`;
     },
     apiToken() {
       return readFileSync(path.join(stateDir, 'api-token'), 'utf8').trim();
