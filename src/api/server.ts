@@ -196,6 +196,13 @@ export class ApiServer {
     const { host, port } = parseListen(this.opts.listen);
     const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16_384 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
+        if (req.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+          // the caller went away mid-request (e.g. a controller killed mid-push): its
+          // body was never complete, so nothing was applied; not the agent's fault
+          this.opts.log.warn({ err: (err as Error).message, url: (req.url ?? '').slice(0, 200) }, 'API client went away mid-request; nothing applied');
+          res.destroy();
+          return;
+        }
         this.opts.log.error({ err: (err as Error).message, url: (req.url ?? '').slice(0, 200) }, 'API request failed');
         if (!res.headersSent) send(res, 500, { error: 'internal error' });
         else res.destroy();

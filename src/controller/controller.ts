@@ -613,7 +613,25 @@ export class Controller {
     if (command) status.command = command;
     if (isDeepStrictEqual(status, obj.status ?? {})) return;
     if (!this.elector.isLeader()) return;
-    await this.writeStatus(kind, obj, status);
+    try {
+      await this.writeStatus(kind, obj, status);
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      // The cache is behind the object, mostly behind our own previous status
+      // write whose watch event is still on its way (seconds while a new CRD's
+      // watch cache initializes). Failing here would back the key off
+      // exponentially and leave a stale status for many seconds. The counts
+      // come from the Nodes and Leases, not from the object: write them on the
+      // current object as long as it is the spec we judged and nobody else
+      // recorded a command meanwhile; otherwise look again.
+      const fresh = await this.custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL[kind], name }) as CustomResource;
+      const freshCommand = (fresh.status as { command?: unknown } | undefined)?.command;
+      if ((fresh.metadata?.generation ?? 0) !== generation || !isDeepStrictEqual(freshCommand, status.command)) {
+        this.queue.add(`${kind}/${name}`);
+        return;
+      }
+      if (!isDeepStrictEqual(status, fresh.status ?? {}) && this.elector.isLeader()) await this.writeStatus(kind, fresh, status);
+    }
   }
 
   private async writeStatus(kind: Kind, obj: CustomResource, status: Record<string, unknown>): Promise<CustomResource> {
@@ -735,6 +753,11 @@ export class Controller {
 /** now, as metav1.Time writes it (RFC 3339, seconds, UTC) */
 function isoNow(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** HTTP 409 from client-node: the object changed since the resourceVersion we wrote against */
+function isConflict(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === 409;
 }
 
 /** an error in one short line: client-node's ApiException message carries the whole response with headers */

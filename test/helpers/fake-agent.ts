@@ -114,7 +114,8 @@ export class FakeAgent {
 
   private writeLease(): Promise<void> {
     const annotations = this.annotations();
-    this.leaseWrites = this.leaseWrites.then(async () => {
+    // a failed write rejects its caller, not every later write
+    this.leaseWrites = this.leaseWrites.catch(() => undefined).then(async () => {
       for (let attempt = 0; ; attempt++) {
         const r = await this.env.request('PATCH', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/${this.leaseName}`,
           { metadata: { annotations } }, { contentType: 'application/merge-patch+json' }).catch((e: unknown) => ({ status: 0, text: String(e) }));

@@ -124,7 +124,7 @@ describe('postgres backend config', () => {
     assert.equal(PostgresConfig.parse({ Table: 'events_2', PoolSize: 4 }).Table, 'events_2');
   });
 
-  it('accepts ConnectionSecret, but start in standalone mode says it needs the controller', async () => {
+  it('accepts ConnectionSecret, but start in standalone mode says it needs Kubernetes mode', async () => {
     const b = backend({ ConnectionSecret: 'peripety-pg' });
     assert.equal(await rejection(b.start()), `postgres backend "pg": ${CONNECTION_SECRET_STANDALONE_ERROR}`);
     await b.shutdown();
