@@ -124,7 +124,7 @@ export const ChartValues = z.strictObject({
   agent: z.strictObject({
     logLevel: LOG_LEVEL.default('info').meta(d('Agent log level ([main] log_level).')),
     port: port.default(9477)
-      .meta(d('Port of the agent\'s HTTP API on every address of the node (hostNetwork): the control API the controller pushes to (authenticated with TokenReview), the token-protected /v1/events, and the open /metrics, /healthz and /readyz. Must be free on every node.')),
+      .meta(d('Port of the agent\'s HTTP API on the node\'s own address (status.hostIP; hostNetwork): the control API the controller pushes to (authenticated with TokenReview), the token-protected /v1/events, and the open /metrics, /healthz and /readyz. Must be free on every node.')),
     hostStateDir: z.string().max(4096).regex(ABS_PATH).default('/var/lib/peripety')
       .meta(d('Directory on the node for the agent\'s state (kmsg read position, last applied configuration, sqlite database, spools); created when missing. It is mounted at /var/lib/peripety in the pod.')),
     eventsNamespace: z.enum(['default', 'kube-system']).default('default')
