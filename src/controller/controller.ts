@@ -154,6 +154,14 @@ export class Controller {
    * ones meanwhile, which status (guarded by the resourceVersion) then shows.
    */
   private readonly commandRecords = new Map<string, { uid: string; term: number; status: CommandStatus }>();
+  /**
+   * The status this replica wrote last per resource, with the resourceVersion
+   * the write returned. The informer cache lags our own writes: comparing the
+   * wanted status with the cached one alone would skip a needed write when
+   * the cache still shows an older write of ours with the same counts as now
+   * (0/1 written, cache still at 1/1, want 1/1), and nothing would look again.
+   */
+  private readonly statusWritten = new Map<string, { uid: string; resourceVersion: string; status: Record<string, unknown> }>();
   /** leadership terms of this replica */
   private term = 0;
   /** last seen peripety.io/command per resource: a change enqueues the resource */
@@ -305,6 +313,7 @@ export class Controller {
     if (deleted) {
       this.lastCommand.delete(id);
       this.commandRecords.delete(id);
+      this.statusWritten.delete(id);
     } else {
       const command = annotations(obj)[COMMAND_ANNOTATION];
       if (!this.lastCommand.has(id) || this.lastCommand.get(id) !== command) {
@@ -611,7 +620,9 @@ export class Controller {
     const command = await this.commandStatus(kind, obj, a.ok, a.selector, status);
     if (command === 'ran') return;
     if (command) status.command = command;
-    if (isDeepStrictEqual(status, obj.status ?? {})) return;
+    const mine = this.statusWritten.get(`${kind}/${name}`);
+    const cacheBehindUs = mine !== undefined && mine.uid === obj.metadata?.uid && mine.resourceVersion !== obj.metadata?.resourceVersion && !isDeepStrictEqual(mine.status, status);
+    if (!cacheBehindUs && isDeepStrictEqual(status, obj.status ?? {})) return;
     if (!this.elector.isLeader()) return;
     try {
       await this.writeStatus(kind, obj, status);
@@ -637,6 +648,7 @@ export class Controller {
   private async writeStatus(kind: Kind, obj: CustomResource, status: Record<string, unknown>): Promise<CustomResource> {
     const written = await this.custom.replaceClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL[kind], name: obj.metadata?.name ?? '', body: { ...obj, status } }) as CustomResource;
     this.metrics.statusWrites.inc();
+    this.statusWritten.set(`${kind}/${obj.metadata?.name ?? ''}`, { uid: written.metadata?.uid ?? '', resourceVersion: written.metadata?.resourceVersion ?? '', status });
     return written;
   }
 

@@ -40,7 +40,7 @@ const AGENT_RULES: Record<string, PolicyRule[]> = {
 const CONTROLLER_RULES: Record<string, PolicyRule[]> = {
   'ClusterRole peripety-controller': [
     { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
-    { apiGroups: ['peripety.io'], resources: ['storageeventplugins', 'storagebackends'], verbs: ['list', 'watch'] },
+    { apiGroups: ['peripety.io'], resources: ['storageeventplugins', 'storagebackends'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['peripety.io'], resources: ['storageeventplugins/status', 'storagebackends/status'], verbs: ['update'] },
   ],
   'Role peripety-system/peripety-controller': [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] }],

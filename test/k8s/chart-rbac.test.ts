@@ -50,8 +50,8 @@ const CAN: Record<'agent' | 'controller', Check[]> = {
   ],
   controller: [
     ...each(['list', 'watch'], { resource: 'nodes' }),
-    ...each(['list', 'watch'], { resource: 'storageeventplugins', group: 'peripety.io' }),
-    ...each(['list', 'watch'], { resource: 'storagebackends', group: 'peripety.io' }),
+    ...each(['get', 'list', 'watch'], { resource: 'storageeventplugins', group: 'peripety.io' }),
+    ...each(['get', 'list', 'watch'], { resource: 'storagebackends', group: 'peripety.io' }),
     { verb: 'update', resource: 'storageeventplugins', subresource: 'status', group: 'peripety.io', name: 'kmsg' },
     { verb: 'update', resource: 'storagebackends', subresource: 'status', group: 'peripety.io', name: 'local' },
     ...each(['get', 'list', 'watch', 'create', 'update'], { resource: 'leases', group: 'coordination.k8s.io', namespace: NAMESPACE }),

@@ -198,7 +198,7 @@ describe('operator: the controller SIGKILLed mid-push leaves no agent half-appli
 
     // the agents see the controller's side go away; node-a and node-b end their unfinished request
     await wait('the controller side of every cut connection closed', () => cuts.every((c) => c.clientClosed));
-    for (const n of ['node-a', 'node-b'] as const) await agents.get(n)!.waitForLog(/"msg":"API request failed"/, 10_000);
+    for (const n of ['node-a', 'node-b'] as const) await agents.get(n)!.waitForLog(/"msg":"API client went away mid-request; nothing applied"/, 10_000);
     NODES.forEach((n, i) => console.log(`#   ${n}: ${describeCut(cuts[i]!, killedAt)}`));
 
     const verdict = new Map<NodeName, 'old' | 'new'>();
