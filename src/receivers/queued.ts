@@ -29,6 +29,8 @@ export abstract class QueuedReceiver implements ReceiverSink {
     this.deps = deps;
     this.maxBatch = maxBatch;
     deps.metrics.pluginUp.labels(name).set(1);
+    // the series exists from the start at 0, so increase() sees the first drop
+    deps.metrics.receiverDropped.labels(name).inc(0);
   }
 
   /** Write one batch; resolve when it is written (or given up for good, having counted it). */

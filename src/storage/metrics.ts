@@ -91,6 +91,9 @@ export class StorageMetrics {
     const droppedAll = this.dropped.labels(name);
     const compile = this.filterErrors.labels(name, 'compile');
     const evalErr = this.filterErrors.labels(name, 'eval');
+    // every series exists from the backend's start at 0: Prometheus' increase()
+    // cannot see a counter's first step when the series appears already at 1
+    for (const c of [ok, failed, spooled, droppedW, droppedAll, compile, evalErr]) c.inc(0);
     m = {
       ok: (n) => ok.inc(n),
       failed: (n) => failed.inc(n),

@@ -250,6 +250,15 @@ describe('webhook options', () => {
 });
 
 describe('webhook receiver', () => {
+  it('its dropped-events series exists at 0 from the start (increase() then sees the first drop)', async () => {
+    const { r, metrics } = setup({ url: 'http://127.0.0.1:9/' });
+    try {
+      assert.match(await metrics.registry.metrics(), /^peripety_receiver_dropped_events_total\{receiver="hook"\} 0$/m);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('retries 503, 500 and a 429 with Retry-After until a 2xx: every event arrives exactly once', async () => {
     const failures = [{ status: 503 }, { status: 500 }, { status: 429, headers: { 'retry-after': '1' } }];
     const counts = new Map<string, number>();
