@@ -131,6 +131,9 @@ export const ChartValues = z.strictObject({
       .meta(d('Namespace of the Kubernetes Events the k8s-events receiver writes (Events about a Node must live in default or kube-system); the agent may create and patch Events only there.')),
     kmsgDeviceResource: z.union([z.literal(''), z.string().max(253).regex(/^[a-z0-9.-]+\/[A-Za-z0-9._-]+$/)]).default('')
       .meta(d('"" (default): the agent container is privileged, the only way a pod can open /dev/kmsg on a stock container runtime (its device cgroup admits no other host device). Set to the extended resource a device plugin offers /dev/kmsg as (e.g. smarter-devices/kmsg) to run the agent unprivileged with only CAP_SYSLOG.')),
+    journald: z.strictObject({
+      enabled: z.boolean().default(false).meta(d('Mount the node\'s /run/systemd/journal (read-only) so a journald receiver (a StorageEventPlugin of type receiver, plugin journald) writes to the node\'s journal. Sending to journald\'s socket needs no write access to the filesystem; off by default because the default resources use no journald receiver.')),
+    }).prefault({}).meta(d('The node\'s journal for the journald receiver.')),
     netAdmin: z.boolean().default(false)
       .meta(d('Unprivileged mode only (kmsgDeviceResource set): also grant CAP_NET_ADMIN, which lets the udev collector raise its uevent receive buffer above net.core.rmem_max (for uevent bursts such as hundreds of SAN paths at once). Privileged mode has every capability anyway.')),
     multicast: z.strictObject({

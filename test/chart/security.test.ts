@@ -22,6 +22,7 @@ const HOST_PATHS: Record<string, { type: string; mountPath: string; readOnly: bo
   '/dev': { type: 'Directory', mountPath: '/host/dev', readOnly: true, why: 'udev symlinks naming devices by WWID/UUID' },
   '/sys': { type: 'Directory', mountPath: '/host/sys', readOnly: true, why: 'device identity and stacks' },
   '/run/udev': { type: 'DirectoryOrCreate', mountPath: '/run/udev', readOnly: true, why: 'whether udevd runs (its control socket)' },
+  '/run/systemd/journal': { type: 'Directory', mountPath: '/run/systemd/journal', readOnly: true, why: 'journald\'s socket, for the journald receiver (agent.journald.enabled only)' },
   '/var/lib/peripety': { type: 'DirectoryOrCreate', mountPath: '/var/lib/peripety', readOnly: false, why: 'the state directory' },
 };
 /** Volumes that are not host paths and are allowed in the agent pod. */
@@ -53,7 +54,11 @@ const containerOf = (w: Workload, name: string): Container => {
   return c;
 };
 
-function checkAgent(objs: readonly ManifestObject[], mode: { unprivileged?: { netAdmin: boolean; resource: string } } = {}): void {
+/** host paths that are there only when a value asks for them */
+const OPTIONAL_HOST_PATHS: Record<string, 'journald'> = { '/run/systemd/journal': 'journald' };
+
+function checkAgent(objs: readonly ManifestObject[], mode: { unprivileged?: { netAdmin: boolean; resource: string }; journald?: boolean } = {}): void {
+  const expected = (paths: string[]) => paths.filter((p) => OPTIONAL_HOST_PATHS[p] !== 'journald' || mode.journald === true).sort();
   const ds = asWorkload(one(objs, 'DaemonSet'));
   const pod = podOf(ds);
   assert.equal(pod.hostNetwork, true, 'hostNetwork: udevd multicasts in the host network namespace only');
@@ -98,12 +103,12 @@ function checkAgent(objs: readonly ManifestObject[], mode: { unprivileged?: { ne
     assert.deepEqual(sc.capabilities?.add, mode.unprivileged.netAdmin ? AGENT_CAPABILITIES.withNetAdmin : AGENT_CAPABILITIES.always);
     assert.equal(c.resources?.limits?.[mode.unprivileged.resource], '1', 'the device plugin resource that brings /dev/kmsg');
     assert.ok(!hostPaths.has('/dev/kmsg'), 'no /dev/kmsg hostPath: the device plugin injects the device');
-    assert.deepEqual([...hostPaths].sort(), Object.keys(HOST_PATHS).filter((p) => p !== '/dev/kmsg').sort());
+    assert.deepEqual([...hostPaths].sort(), expected(Object.keys(HOST_PATHS).filter((p) => p !== '/dev/kmsg')));
   } else {
     // The one privileged container: /dev/kmsg cannot be opened otherwise on a stock runtime.
     assert.equal(sc.privileged, true);
     assert.equal(sc.capabilities, undefined, 'no capability list: a privileged container has them all, a list would mislead');
-    assert.deepEqual([...hostPaths].sort(), Object.keys(HOST_PATHS).sort(), 'exactly the allowed host paths');
+    assert.deepEqual([...hostPaths].sort(), expected(Object.keys(HOST_PATHS)), 'exactly the allowed host paths');
   }
   assert.deepEqual((c.ports ?? []).map((p) => p.containerPort), [9477], 'one port: the agent API');
 }
@@ -165,6 +170,11 @@ describe('chart security: host access and RBAC against allow-lists', () => {
   it('with a kmsg device plugin the agent is unprivileged: drop ALL, add SYSLOG only (NET_ADMIN on request)', async () => {
     checkAgent(await template({ set: ['agent.kmsgDeviceResource=smarter-devices/kmsg'] }), { unprivileged: { netAdmin: false, resource: 'smarter-devices/kmsg' } });
     checkAgent(await template({ set: ['agent.kmsgDeviceResource=example.com/kmsg', 'agent.netAdmin=true'] }), { unprivileged: { netAdmin: true, resource: 'example.com/kmsg' } });
+  });
+
+  it('agent.journald.enabled adds exactly the read-only journal directory, privileged or not', async () => {
+    checkAgent(await template({ set: ['agent.journald.enabled=true'] }), { journald: true });
+    checkAgent(await template({ set: ['agent.journald.enabled=true', 'agent.kmsgDeviceResource=smarter-devices/kmsg'] }), { journald: true, unprivileged: { netAdmin: false, resource: 'smarter-devices/kmsg' } });
   });
 
   it('netAdmin changes nothing in privileged mode', async () => {
