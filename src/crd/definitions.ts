@@ -39,7 +39,9 @@ const accepted: PrinterColumn = {
 const failed: PrinterColumn = { name: 'Failed', type: 'integer', jsonPath: '.status.nodesFailed', description: 'Selected nodes where applying failed.', priority: 1 };
 const age: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since the resource was created.' };
 /** The columns every resource ends with: how it is rolled out to its nodes, and its age. */
-const rolloutColumns: readonly PrinterColumn[] = [ready, accepted, failed, age];
+const command: PrinterColumn = { name: 'Command', type: 'string', jsonPath: '.status.command.request', description: 'The last one-off command (annotation peripety.io/command) the controller took.', priority: 1 };
+const commandPhase: PrinterColumn = { name: 'Command-Phase', type: 'string', jsonPath: '.status.command.phase', description: 'Running, Succeeded, Failed or Invalid.', priority: 1 };
+const rolloutColumns: readonly PrinterColumn[] = [ready, accepted, failed, command, commandPhase, age];
 
 export const RESOURCES: readonly ResourceInfo[] = [
   {

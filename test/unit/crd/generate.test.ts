@@ -64,8 +64,8 @@ describe('hack/gen-crds.ts', () => {
 
 describe('the CRDs', () => {
   const cases = [
-    { file: 'storageeventplugins.peripety.io.yaml', kind: 'StorageEventPlugin', plural: 'storageeventplugins', short: 'sep', columns: ['Type', 'Plugin', 'State', 'Ready', 'Accepted', 'Failed', 'Age'] },
-    { file: 'storagebackends.peripety.io.yaml', kind: 'StorageBackend', plural: 'storagebackends', short: 'sbe', columns: ['Backend', 'Run', 'Ready', 'Accepted', 'Failed', 'Age'] },
+    { file: 'storageeventplugins.peripety.io.yaml', kind: 'StorageEventPlugin', plural: 'storageeventplugins', short: 'sep', columns: ['Type', 'Plugin', 'State', 'Ready', 'Accepted', 'Failed', 'Command', 'Command-Phase', 'Age'] },
+    { file: 'storagebackends.peripety.io.yaml', kind: 'StorageBackend', plural: 'storagebackends', short: 'sbe', columns: ['Backend', 'Run', 'Ready', 'Accepted', 'Failed', 'Command', 'Command-Phase', 'Age'] },
   ];
   for (const c of cases) {
     it(`${c.kind}: group peripety.io, v1alpha1 served and stored, cluster-scoped, status subresource, ${c.short}`, () => {
