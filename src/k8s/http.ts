@@ -1,5 +1,6 @@
 // A minimal Kubernetes API client over node:https for the few calls the agent
-// makes (TokenReview, its registration Lease). Credentials from a kubeconfig
+// makes (TokenReview, its registration Lease, Secrets, the k8s-events
+// receiver's Events). Credentials from a kubeconfig
 // (client certificate or bearer token; CA inline or as a file) or from the
 // in-cluster ServiceAccount mount. The token file is re-read on every request
 // (projected tokens rotate).
@@ -78,6 +79,7 @@ export function parseKubeconfig(text: string, file = 'kubeconfig', context?: str
       if (typeof user.token === 'string' && user.token !== '') cfg.token = user.token;
       else if (typeof user.tokenFile === 'string' && user.tokenFile !== '') cfg.tokenFile = path.resolve(base, user.tokenFile);
       if ((cfg.cert === undefined) !== (cfg.key === undefined)) throw new Error(`user "${userName}": a client certificate needs its key`);
+      if (cfg.cert === undefined && cfg.token === undefined && cfg.tokenFile === undefined) throw new Error(`user "${userName}" has neither a token nor a client certificate`);
     }
     return cfg;
   } catch (err) {
@@ -116,9 +118,12 @@ export function inClusterNamespace(saDir = SA_DIR): string | null {
 export class KubeClient {
   readonly config: KubeConfig;
   private readonly agent: https.Agent;
+  private readonly timeoutMs: number;
 
-  constructor(config: KubeConfig) {
+  /** `timeoutMs`: the default per-request timeout (10 s) */
+  constructor(config: KubeConfig, opts: { timeoutMs?: number } = {}) {
     this.config = config;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.agent = new https.Agent({
       keepAlive: true,
       maxSockets: 4,
@@ -140,14 +145,20 @@ export class KubeClient {
     const url = new URL(urlPath, `${this.config.server}/`);
     const text = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { accept: 'application/json' };
-    const tok = this.bearer();
+    let tok: string | undefined;
+    try {
+      tok = this.bearer();
+    } catch (err) {
+      // the code only: never the path's contents
+      return Promise.reject(new Error(`cannot read the ServiceAccount token: ${(err as NodeJS.ErrnoException).code ?? 'error'}`));
+    }
     if (tok) headers.authorization = `Bearer ${tok}`;
     if (text !== undefined) {
       headers['content-type'] = opts.contentType ?? 'application/json';
       headers['content-length'] = String(Buffer.byteLength(text));
     }
     return new Promise((resolve, reject) => {
-      const req = https.request(url, { method, headers, agent: this.agent, timeout: opts.timeoutMs ?? 10_000 }, (res) => {
+      const req = https.request(url, { method, headers, agent: this.agent, timeout: opts.timeoutMs ?? this.timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {

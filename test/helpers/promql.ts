@@ -20,7 +20,7 @@ import { silentLogger } from '../../src/log/logger.ts';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
 import { deviceErrors } from '../../src/metrics/device-errors.ts';
 import { listenerMetrics, senderMetrics } from '../../src/multicast/metrics.ts';
-import type { KubeClient } from '../../src/receivers/k8s-events/client.ts';
+import type { KubeClient } from '../../src/k8s/http.ts';
 import { K8sEventsOptions, K8sEventsReceiver, type WriteResult as K8sWriteResult } from '../../src/receivers/k8s-events/index.ts';
 import { receiverMetrics, WEBHOOK_RESULTS } from '../../src/receivers/receiver-metrics.ts';
 import { StorageMetrics, WRITE_RESULTS } from '../../src/storage/metrics.ts';

@@ -21,7 +21,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Severity, StorageEvent } from '../../events/schema.ts';
 import { perRegistry } from '../../metrics/per-registry.ts';
 import { QueuedReceiver, type ReceiverDeps } from '../queued.ts';
-import { inClusterConnection, KubeClient, loadKubeconfig } from './client.ts';
+import { inClusterConfig, KubeClient, loadKubeconfig } from '../../k8s/http.ts';
 import { type AggEntry, Aggregator, boundUtf8, eventMicros, labelValue, microTime, nameSafe, TokenBucket } from './core.ts';
 
 export const SUMMARY_REASON = 'PeripetyEventsSuppressed';
@@ -110,7 +110,7 @@ export class K8sEventsReceiver extends QueuedReceiver {
     this.node = opts.node_name ?? deps.hostname ?? process.env.NODE_NAME ?? os.hostname();
     this.instance = opts.reporting_instance ?? `peripety-agent-${this.node}`.slice(0, 128);
     this.minRank = RANK[opts.min_severity];
-    this.client = deps.client ?? new KubeClient(opts.kubeconfig ? loadKubeconfig(opts.kubeconfig) : inClusterConnection(), opts.timeout_ms);
+    this.client = deps.client ?? new KubeClient(opts.kubeconfig ? loadKubeconfig(opts.kubeconfig) : inClusterConfig(), { timeoutMs: opts.timeout_ms });
     this.agg = new Aggregator({ windowMs: opts.series_window_s * 1000, maxKeys: opts.max_keys, coalesceMs: 1000, summaryIntervalMs: opts.summary_interval_s * 1000 });
     this.bucket = new TokenBucket(opts.rate, opts.burst, this.now());
     this.metrics = k8sMetrics(deps.metrics.registry);
@@ -265,7 +265,7 @@ export class K8sEventsReceiver extends QueuedReceiver {
         }
       } else {
         const body = { series: { count, lastObservedTime: microTime(lastUs) } };
-        const r = await this.client.request('PATCH', `${this.path}/${encodeURIComponent(e.name!)}`, body, 'application/merge-patch+json');
+        const r = await this.client.request('PATCH', `${this.path}/${encodeURIComponent(e.name!)}`, body, { contentType: 'application/merge-patch+json' });
         result = K8sEventsReceiver.classify(r.status);
         this.record('patch', result);
         if (result === 'ok') {

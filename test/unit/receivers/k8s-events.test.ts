@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import type { StorageEvent } from '../../../src/events/schema.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
-import { inClusterConnection, type KubeClient, loadKubeconfig } from '../../../src/receivers/k8s-events/client.ts';
+import { inClusterConfig, type KubeClient, loadKubeconfig } from '../../../src/k8s/http.ts';
 import { type Action, Aggregator, boundUtf8, eventMicros, labelValue, microTime, nameSafe, TokenBucket } from '../../../src/receivers/k8s-events/core.ts';
 import { K8sEventsOptions, K8sEventsReceiver, SUMMARY_REASON } from '../../../src/receivers/k8s-events/index.ts';
 import { lookupPluginSchema } from '../../../src/daemon/plugins.ts';
@@ -227,7 +227,7 @@ contexts: [{ name: x, context: { cluster: c, user: u } }]
 current-context: x
 `);
       assert.throws(() => loadKubeconfig(path.join(dir, 'kc2')), (err: Error) => /neither a token nor a client certificate/.test(err.message) && !err.message.includes('secret'));
-      assert.throws(() => inClusterConnection({}), /KUBERNETES_SERVICE_HOST/);
+      assert.throws(() => inClusterConfig({}), /KUBERNETES_SERVICE_HOST/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
