@@ -6,7 +6,12 @@
 # built from its Go module (helm.sh/helm/v3, pinned below) with the machine's
 # Go toolchain and cached OUTSIDE the repository, next to the envtest binaries:
 #
-#   ${PERIPETY_CACHE:-$HOME/.cache/peripety}/helm/<version>/helm
+#   ${PERIPETY_CACHE:-$HOME/.cache/peripety}/helm/<version>-<recipe>/helm
+#
+# Like helm's own Makefile, the build stamps the Kubernetes version of the
+# client-go it was built with (v0.37 → 1.37) into chartutil and the lint
+# rules; unstamped, `helm template` and `helm lint` would assume Kubernetes
+# 1.20, below the chart's kubeVersion.
 #
 # Idempotent; HELM=<path to a helm binary> skips the build. The shim
 # hack/bin/helm (on the PATH under hack/run) calls this, so
@@ -14,6 +19,7 @@
 set -euo pipefail
 
 HELM_VERSION=v3.22.0   # helm.sh/helm/v3; v3 because the chart is apiVersion v2 and v3 is what most clusters' CI uses
+RECIPE=2               # bump when the build itself changes (2: Kubernetes version stamps)
 
 log() { echo "hack/helm-build.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -25,7 +31,7 @@ fi
 
 home=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 cache_root=${PERIPETY_CACHE:-$home/.cache/peripety}
-dir="$cache_root/helm/$HELM_VERSION"
+dir="$cache_root/helm/$HELM_VERSION-r$RECIPE"
 bin="$dir/helm"
 [ -x "$bin" ] && { echo "$bin"; exit 0; }
 
@@ -59,10 +65,15 @@ package tools
 import _ "helm.sh/helm/v3/cmd/helm"
 GO
   go mod tidy >&2 2>&1 || go mod download >&2
-  # helm's version command reports what internal/version was stamped with
-  nice -n 10 go build -p 2 -trimpath \
-    -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
-    -o "$work/helm" helm.sh/helm/v3/cmd/helm >&2
+  # what helm's Makefile stamps: its version, and the Kubernetes version of its client-go
+  cg=$(go list -m -f '{{.Version}}' k8s.io/client-go)        # v0.37.0
+  cg=${cg#v0.}; k8s_minor=${cg%%.*}
+  [[ "$k8s_minor" =~ ^[0-9]+$ ]] || { log "ERROR: cannot tell the Kubernetes version of client-go ($cg)"; exit 1; }
+  ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ld+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$k8s_minor"
+  done
+  nice -n 10 go build -p 2 -trimpath -ldflags="$ld" -o "$work/helm" helm.sh/helm/v3/cmd/helm >&2
 )
 mv "$work/helm" "$bin"
 log "helm $HELM_VERSION built in $(( $(date +%s) - t0 ))s: $bin"
