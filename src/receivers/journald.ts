@@ -13,7 +13,7 @@ import type { StorageEvent } from '../events/schema.ts';
 import { loadNative, type Native } from '../native/index.ts';
 import { errnoName, loadUnixDgram, type UnixDgramNative } from '../native/unixdgram.ts';
 import { encodeEvent, MAX_ENTRY_BYTES } from './journald-format.ts';
-import { QueuedReceiver, type ReceiverDeps } from './queued.ts';
+import { cancellableSleep, QueuedReceiver, ReceiverClosedError, type ReceiverDeps } from './queued.ts';
 import { receiverMetrics, type ReceiverMetrics } from './receiver-metrics.ts';
 
 export const DEFAULT_JOURNAL_SOCKET = '/run/systemd/journal/socket';
@@ -48,8 +48,6 @@ const RETRY_MAX_MS = 5000;
 const WRITABLE_RECHECK_MS = 1000;
 /** At most one "still unreachable" warning per this interval. */
 const WARN_EVERY_MS = 60_000;
-
-class ClosedError extends Error {}
 
 export class JournaldReceiver extends QueuedReceiver {
   private readonly opts: JournaldOptions;
@@ -99,7 +97,7 @@ export class JournaldReceiver extends QueuedReceiver {
     let delay = RETRY_MIN_MS;
     let failedBefore = false;
     for (;;) {
-      if (this.closing) throw new ClosedError('receiver closed');
+      if (this.closing) throw new ReceiverClosedError();
       const wasConnected = this.fd >= 0;
       let r = this.connect();
       if (r >= 0) r = memfd ? this.dgram.sendMemfd(this.fd, null, bytes) : this.dgram.send(this.fd, null, bytes);
@@ -194,7 +192,7 @@ export class JournaldReceiver extends QueuedReceiver {
       }, WRITABLE_RECHECK_MS);
       this.cancelWait = () => {
         finish();
-        reject(new ClosedError('receiver closed'));
+        reject(new ReceiverClosedError());
       };
       try {
         handle = this.uv.pollStart(this.fd, this.dgram.WRITABLE, () => {
@@ -207,18 +205,11 @@ export class JournaldReceiver extends QueuedReceiver {
     });
   }
 
+  /** (a cancel left behind after the timer is a no-op; the next wait replaces it) */
   private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.cancelWait = null;
-        resolve();
-      }, ms);
-      this.cancelWait = () => {
-        clearTimeout(timer);
-        this.cancelWait = null;
-        reject(new ClosedError('receiver closed'));
-      };
-    });
+    const wait = cancellableSleep(ms);
+    this.cancelWait = wait.cancel;
+    return wait.done;
   }
 
   protected override async shutdown(): Promise<void> {

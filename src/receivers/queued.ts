@@ -12,6 +12,30 @@ export interface ReceiverDeps {
   metrics: AgentMetrics;
 }
 
+/** What a wait that shutdown() cut short rejects with. */
+export class ReceiverClosedError extends Error {
+  constructor() {
+    super('receiver closed');
+  }
+}
+
+/**
+ * A retry backoff that shutdown() can cut short: `cancel()` ends the wait at
+ * once with ReceiverClosedError (after the timer it does nothing), so a
+ * receiver never holds a drain up by sleeping.
+ */
+export function cancellableSleep(ms: number): { done: Promise<void>; cancel: () => void } {
+  let cancel: () => void = () => undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    cancel = () => {
+      clearTimeout(timer);
+      reject(new ReceiverClosedError());
+    };
+  });
+  return { done, cancel };
+}
+
 export abstract class QueuedReceiver implements ReceiverSink {
   readonly name: string;
   protected readonly deps: ReceiverDeps;

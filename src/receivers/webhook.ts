@@ -15,7 +15,7 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import type { StorageEvent } from '../events/schema.ts';
-import { QueuedReceiver, type ReceiverDeps } from './queued.ts';
+import { cancellableSleep, QueuedReceiver, ReceiverClosedError, type ReceiverDeps } from './queued.ts';
 import { receiverMetrics, type ReceiverMetrics, type WebhookResult } from './receiver-metrics.ts';
 import { backoffDelay, classifyStatus, idempotencyKey, parseRetryAfter, payload, WEBHOOK_FORMATS } from './webhook-format.ts';
 
@@ -105,8 +105,6 @@ export function redactUrl(url: string): string {
   }
 }
 
-class ClosedError extends Error {}
-
 interface Attempt {
   result: WebhookResult;
   status?: number;
@@ -193,7 +191,7 @@ export class WebhookReceiver extends QueuedReceiver {
   }
 
   private async attempt(body: string, key: string): Promise<Attempt> {
-    if (this.abort.signal.aborted) throw new ClosedError('receiver closed');
+    if (this.abort.signal.aborted) throw new ReceiverClosedError();
     let token: string | undefined;
     try {
       token = await this.token();
@@ -221,7 +219,7 @@ export class WebhookReceiver extends QueuedReceiver {
         signal: AbortSignal.any([timeout, this.abort.signal]),
       });
     } catch (err) {
-      if (this.abort.signal.aborted) throw new ClosedError('receiver closed');
+      if (this.abort.signal.aborted) throw new ReceiverClosedError();
       if (timeout.aborted) return { result: 'timeout', retryAfterMs: null, detail: `no response within ${this.opts.timeout_ms} ms` };
       return { result: 'network', retryAfterMs: null, detail: networkDetail(err) };
     }
@@ -245,19 +243,12 @@ export class WebhookReceiver extends QueuedReceiver {
     return t;
   }
 
+  /** (a cancel left behind after the timer is a no-op; the next sleep replaces it) */
   private sleep(ms: number): Promise<void> {
-    if (this.abort.signal.aborted) return Promise.reject(new ClosedError('receiver closed'));
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.cancelSleep = null;
-        resolve();
-      }, ms);
-      this.cancelSleep = () => {
-        clearTimeout(timer);
-        this.cancelSleep = null;
-        reject(new ClosedError('receiver closed'));
-      };
-    });
+    if (this.abort.signal.aborted) return Promise.reject(new ReceiverClosedError());
+    const wait = cancellableSleep(ms);
+    this.cancelSleep = wait.cancel;
+    return wait.done;
   }
 
   /** Drain: queued events go out without lingering; retries go on until the timeout, then shutdown() cuts them. */
