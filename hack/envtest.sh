@@ -75,40 +75,17 @@ free_port() { # a loopback port below the kernel's ephemeral range that nobody u
 
 # --- throwaway PKI with openssl ------------------------------------------
 # The same layout as test/helpers/envtest.ts: EC P-256 keys, certs valid for
-# 2 days, one config file with an extension section per kind of cert.
+# 2 days, one config file (hack/envtest-openssl.cnf) with an extension
+# section per kind of cert.
 pki() {
   local d=$1
   mkdir -p "$d"
-  cat > "$d/openssl.cnf" <<'EOF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign,digitalSignature
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[client]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF
   local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-  openssl req -x509 -new -config "$d/openssl.cnf" -extensions ca "${ec[@]}" \
+  openssl req -x509 -new -config "$root/hack/envtest-openssl.cnf" -extensions ca "${ec[@]}" \
     -keyout "$d/ca.key" -subj "/CN=peripety-envtest-ca" -days 2 -out "$d/ca.crt" 2>/dev/null
-  openssl req -x509 -new -config "$d/openssl.cnf" -extensions server "${ec[@]}" \
+  openssl req -x509 -new -config "$root/hack/envtest-openssl.cnf" -extensions server "${ec[@]}" \
     -keyout "$d/server.key" -subj "/CN=localhost" -CA "$d/ca.crt" -CAkey "$d/ca.key" -days 2 -out "$d/server.crt" 2>/dev/null
-  openssl req -x509 -new -config "$d/openssl.cnf" -extensions client "${ec[@]}" \
+  openssl req -x509 -new -config "$root/hack/envtest-openssl.cnf" -extensions client "${ec[@]}" \
     -keyout "$d/admin.key" -subj "/O=system:masters/CN=peripety-envtest-admin" -CA "$d/ca.crt" -CAkey "$d/ca.key" -days 2 -out "$d/admin.crt" 2>/dev/null
   # Service-account token signing key (RSA, like kube-controller-manager's).
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/sa.key" 2>/dev/null

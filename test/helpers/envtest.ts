@@ -161,29 +161,8 @@ function defaultLog(line: string): void {
 // ---------------------------------------------------------------------------
 // PKI with openssl (the same layout as hack/envtest.sh)
 
-const OPENSSL_CNF = `[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign,digitalSignature
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[client]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-`;
+/** one extension section per kind of certificate (shared with hack/envtest.sh) */
+const OPENSSL_CNF = path.join(repoRoot, 'hack/envtest-openssl.cnf');
 
 function openssl(args: string[]): void {
   try {
@@ -206,15 +185,14 @@ function makeClientCert(pki: string, name: string, cn: string, groups: string[])
   const subj = [...groups.map((g) => `/O=${subjPart(g)}`), `/CN=${subjPart(cn)}`].join('');
   const key = path.join(pki, `${name}.key`);
   const cert = path.join(pki, `${name}.crt`);
-  openssl(['req', '-x509', '-new', '-config', path.join(pki, 'openssl.cnf'), '-extensions', 'client', ...EC,
+  openssl(['req', '-x509', '-new', '-config', OPENSSL_CNF, '-extensions', 'client', ...EC,
     '-keyout', key, '-subj', subj, '-CA', path.join(pki, 'ca.crt'), '-CAkey', path.join(pki, 'ca.key'), '-days', '2', '-out', cert]);
   return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
 }
 
 async function makePki(pki: string): Promise<void> {
   mkdirSync(pki, { recursive: true, mode: 0o700 });
-  await writeFile(path.join(pki, 'openssl.cnf'), OPENSSL_CNF);
-  const cnf = ['-config', path.join(pki, 'openssl.cnf')];
+  const cnf = ['-config', OPENSSL_CNF];
   const ca = ['-CA', path.join(pki, 'ca.crt'), '-CAkey', path.join(pki, 'ca.key')];
   openssl(['req', '-x509', '-new', ...cnf, '-extensions', 'ca', ...EC, '-keyout', path.join(pki, 'ca.key'),
     '-subj', '/CN=peripety-envtest-ca', '-days', '2', '-out', path.join(pki, 'ca.crt')]);
