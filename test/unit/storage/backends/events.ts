@@ -1,4 +1,5 @@
-// Generated events and a capturing logger for the backend tests.
+// Generated events, a capturing logger and config-error lists for the backend tests.
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import type { StorageEvent } from '../../../../src/events/schema.ts';
 import type { Logger } from '../../../../src/log/logger.ts';
 import { silentLogger } from '../../../../src/log/logger.ts';
 import type { BackendContext } from '../../../../src/storage/types.ts';
+import type { z } from 'zod';
 
 /** 2025-01-15T12:00:00Z in µs */
 export const T0 = Date.UTC(2025, 0, 15, 12) * 1000;
@@ -70,4 +72,11 @@ export function capturingLogger(level: pino.Level = 'warn'): Captured {
   const records: Captured['records'] = [];
   const log = pino({ level }, { write: (line: string) => void records.push(JSON.parse(line) as Captured['records'][number]) });
   return { log, records, warnings: () => records.filter((r) => r.level >= 40).map((r) => r.msg) };
+}
+
+/** What a backend's Config schema says about a value it must reject, as "path: message" lines. */
+export function configIssues(schema: z.ZodType, input: unknown): string[] {
+  const r = schema.safeParse(input);
+  assert.equal(r.success, false, `should reject ${JSON.stringify(input)}`);
+  return r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
 }

@@ -6,7 +6,7 @@ import { FileTemplate, JsonlBackend, JsonlConfig, jsonlBackend, utcDate } from '
 import type { StorageEvent } from '../../../../src/events/schema.ts';
 import type { Logger } from '../../../../src/log/logger.ts';
 import { backendContract } from './contract.ts';
-import { DAY, SEC, T0, capturingLogger, context, ev, evs, ids, tempDir, type TempDir } from './events.ts';
+import { DAY, SEC, T0, capturingLogger, context, ev, evs, ids, tempDir, type TempDir, configIssues } from './events.ts';
 
 const all = { filter: null, newest: 0, oldest: 0, limit: 0 };
 
@@ -19,11 +19,7 @@ backendContract(
   { persistent: true },
 );
 
-function issues(input: unknown): string[] {
-  const r = JsonlConfig.safeParse(input);
-  assert.equal(r.success, false, `should reject ${JSON.stringify(input)}`);
-  return r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-}
+const issues = (input: unknown): string[] => configIssues(JsonlConfig, input);
 
 describe('jsonl: configuration', () => {
   it('has defaults, also when Config is left out', () => {

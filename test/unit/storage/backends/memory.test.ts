@@ -4,7 +4,7 @@ import { MemoryBackend, MemoryConfig, memoryBackend } from '../../../../src/stor
 import type { StorageEvent } from '../../../../src/events/schema.ts';
 import { eventTimeUs } from '../../../../src/storage/types.ts';
 import { backendContract } from './contract.ts';
-import { SEC, T0, context, ev, evs, ids } from './events.ts';
+import { SEC, T0, context, ev, evs, ids, configIssues } from './events.ts';
 import { systemIs } from './filters.ts';
 
 const ctx = context('/nonexistent');
@@ -13,11 +13,7 @@ backendContract('memory', () => ({ make: () => memoryBackend.create('mem', Memor
   persistent: false,
 });
 
-function issues(input: unknown): string[] {
-  const r = MemoryConfig.safeParse(input);
-  assert.equal(r.success, false, `should reject ${JSON.stringify(input)}`);
-  return r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-}
+const issues = (input: unknown): string[] => configIssues(MemoryConfig, input);
 
 describe('memory: configuration', () => {
   it('has defaults, also when Config is left out', () => {

@@ -5,7 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { RETENTION_CHUNK, SqliteBackend, SqliteConfig, buildQuery, sqliteBackend } from '../../../../src/storage/backends/sqlite.ts';
 import { backendContract } from './contract.ts';
-import { DAY, SEC, context, ev, evs, ids, tempDir, type TempDir } from './events.ts';
+import { DAY, SEC, context, ev, evs, ids, tempDir, type TempDir, configIssues } from './events.ts';
 import { predicateFilter, systemIs } from './filters.ts';
 
 const all = { filter: null, newest: 0, oldest: 0, limit: 0 };
@@ -19,11 +19,7 @@ backendContract(
   { persistent: true },
 );
 
-function issues(input: unknown): string[] {
-  const r = SqliteConfig.safeParse(input);
-  assert.equal(r.success, false, `should reject ${JSON.stringify(input)}`);
-  return r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-}
+const issues = (input: unknown): string[] => configIssues(SqliteConfig, input);
 
 describe('sqlite: configuration', () => {
   it('has defaults, also when Config is left out', () => {
