@@ -11,23 +11,11 @@ import { describe, it } from 'node:test';
 import { StorageEvent } from '../../src/events/schema.ts';
 import { compileFilter } from '../../src/filter/index.ts';
 import type { FilterResult } from '../../src/filter/index.ts';
+import { FUZZ_SEED as SEED, fuzzIterations, rng } from '../helpers/fuzz.ts';
 import { EVENTS, READ_ERROR, TABLE } from '../unit/filter/table.test.ts';
 
-const RANDOM = Number(process.env.PRPT_FUZZ_ITERATIONS ?? 100_000);
+const RANDOM = fuzzIterations(100_000);
 const MUTATED = Math.max(1, Math.floor(RANDOM / 2));
-const SEED = Number(process.env.PRPT_FUZZ_SEED ?? Date.now() % 2 ** 31);
-
-/** mulberry32: small, seedable, good enough to drive mutations */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const OPERATORS = ['EQ', 'NE', 'LT', 'LE', 'GT', 'GE', 'AND', 'OR', 'XOR', 'NOT', 'ADD', 'SUB', 'MUL', 'DIV', 'STRCMP', 'REGEX'];
 const BAD_WORDS = ['LDV', 'LDP', 'eq', 'And', 'FOO', 'r', 'R', 'EQEQ', 'NaN', 'Infinity', 'true'];

@@ -12,21 +12,9 @@ import { parseDmesgLine, parseKmsgRecord, splitRecords } from '../../src/kmsg/re
 import { PARSERS } from '../../src/parsers/index.ts';
 import { isContext } from '../../src/parsers/types.ts';
 import { ROOT } from '../helpers/agent.ts';
+import { FUZZ_SEED as SEED, fuzzIterations, rng } from '../helpers/fuzz.ts';
 
-const ITERATIONS = Number(process.env.PRPT_FUZZ_ITERATIONS ?? 200_000);
-const SEED = Number(process.env.PRPT_FUZZ_SEED ?? Date.now() % 2 ** 31);
-
-/** mulberry32: small, seedable, good enough to drive mutations */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const ITERATIONS = fuzzIterations(200_000);
 
 function corpus(): string[] {
   const lines: string[] = [];
