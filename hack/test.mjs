@@ -2,7 +2,7 @@
 // test file under test/ with Node's own test runner. Arguments narrow the run:
 //   node hack/test.mjs [--no-check] [PATH…]
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { globSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -24,18 +24,25 @@ if (!noCheck) {
 if (typeof process.getuid === 'function' && process.getuid() !== 0) {
   console.error('\n*** NOT ROOT: tests that need the real kernel (/dev/kmsg, loop devices, FUSE) will be SKIPPED. CI runs as root. ***\n');
 }
-// Every test directory but helpers and fixtures, unless paths were given.
+// Every test file under test/ (but helpers and fixtures), unless paths were given.
 const targets = paths.length > 0
   ? paths.map((p) => (p.endsWith('.ts') ? p : `${p.replace(/\/$/, '')}/**/*.test.ts`))
-  : readdirSync(path.join(root, 'test'), { withFileTypes: true })
-    .filter((d) => d.isDirectory() && !['helpers', 'fixtures'].includes(d.name))
-    .map((d) => `test/${d.name}/**/*.test.ts`);
-// The real-kernel tests share one kernel log, and one of them deliberately
+  : ['test/**/*.test.ts'];
+const files = [...new Set(targets.flatMap((t) => globSync(t, { cwd: root })))]
+  .map((f) => f.replace(/^\.\//, ''))
+  .filter((f) => !/^test\/(helpers|fixtures)\//.test(f))
+  .sort();
+// The real-kernel tests (test/root/ and any root/ folder below test/, such as
+// test/hostile/root/) share one kernel log, and one of them deliberately
 // wraps its ring buffer, which would overwrite the records of a test running
 // beside it: they run one file at a time, after the others.
-const isRoot = (t) => t.replace(/^\.\//, '').startsWith('test/root');
-const parallel = targets.filter((t) => !isRoot(t));
-const serial = targets.filter(isRoot);
+const isSerial = (f) => f.split('/').includes('root');
+const parallel = files.filter((f) => !isSerial(f));
+const serial = files.filter(isSerial);
+if (files.length === 0) {
+  console.error(`no test files match ${targets.join(' ')}`);
+  process.exit(1);
+}
 const common = ['--test', '--test-timeout=300000'];
 if (parallel.length > 0) failed |= run(process.execPath, [...common, '--test-concurrency=2', ...parallel]);
 if (serial.length > 0) failed |= run(process.execPath, [...common, '--test-concurrency=1', ...serial]);
