@@ -13,7 +13,7 @@
 // exit (or on SIGINT/SIGTERM).
 import { execFile, type ExecFileException, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { appendFile, chown, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -46,16 +46,30 @@ export function postgresBinDir(): string | undefined {
   return undefined;
 }
 
-function postgresUserIds(): { uid: number; gid: number } | undefined {
+function postgresUserIds(): { uid: number; gid: number; home: string } | undefined {
   try {
     for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
       const f = line.split(':');
-      if (f[0] === RUN_AS && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
+      if (f[0] === RUN_AS && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '' };
     }
   } catch {
     // no passwd file: treated as missing
   }
   return undefined;
+}
+
+/**
+ * Where the throwaway cluster's directory goes: the temp directory when the
+ * postgres user can pass through it, else that user's home directory. Some
+ * machines (this project's CI among them) have a 0700 /tmp, and initdb, run
+ * as postgres, then cannot even change into its own directory.
+ */
+function clusterParentDir(ids: { uid: number; gid: number; home: string }): string {
+  const tmp = os.tmpdir();
+  if ((statSync(tmp).mode & 0o001) !== 0) return tmp;
+  const home = ids.home && existsSync(ids.home) ? ids.home : '';
+  if (home && statSync(home).uid === ids.uid) return home;
+  throw new Error(`test PostgreSQL server: ${tmp} is not passable by the "${RUN_AS}" user (mode ${(statSync(tmp).mode & 0o777).toString(8)}) and its home directory "${ids.home}" is not its own`);
 }
 
 /** Why a PostgreSQL server cannot be made here, or undefined when it can. */
@@ -247,7 +261,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   const ids = postgresUserIds()!;
   const startTimeoutS = Math.ceil((opts.startTimeoutMs ?? 30_000) / 1000);
 
-  const baseDir = await mkdtemp(path.join(os.tmpdir(), 'peripety-pg-'));
+  const baseDir = await mkdtemp(path.join(clusterParentDir(ids), 'peripety-pg-'));
   const dataDir = path.join(baseDir, 'data');
   const socketDir = path.join(baseDir, 'sock');
   const logFile = path.join(baseDir, 'server.log');
