@@ -19,7 +19,7 @@ import { bootEpochUs } from '../daemon/clock.ts';
 import { parseOffline } from '../daemon/offline.ts';
 import { SysfsResolver } from '../device/resolver.ts';
 import { DEFAULT_ROOTS, type Identity } from '../device/types.ts';
-import { formatJson, formatText } from '../receivers/format.ts';
+import { escapeControls, formatJson, formatText, jsonLine } from '../receivers/format.ts';
 import { parse, runCli, UsageError } from './args.ts';
 
 const DEFAULT_AGENT = 'http://127.0.0.1:9477';
@@ -107,7 +107,7 @@ async function parseMain(args: string[]): Promise<number> {
     }
   }, (e) => {
     errors++;
-    if (errors <= 20) process.stderr.write(`prpt parse: ${name}:${e.line}: skipped: ${e.error}\n`);
+    if (errors <= 20) process.stderr.write(escapeControls(`prpt parse: ${name}:${e.line}: skipped: ${e.error}`) + '\n');
   });
   process.stdout.write(out);
   if (errors > 20) process.stderr.write(`prpt parse: ${errors} lines skipped in all\n`);
@@ -131,7 +131,7 @@ async function infoMain(args: string[]): Promise<number> {
     return 1;
   }
   if (values.json) {
-    process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+    process.stdout.write(jsonLine(info, 2) + '\n');
     return 0;
   }
   const lines = [
@@ -146,7 +146,8 @@ async function infoMain(args: string[]): Promise<number> {
     ...info.above.map((a) => `above:      ${idLine(a)}`),
     ...info.links.map((l) => `link:       ${l}`),
   ].filter((l) => l !== '');
-  process.stdout.write(lines.join('\n') + '\n');
+  // device names, dm names, link names and mount points come from sysfs and mountinfo: escaped
+  process.stdout.write(lines.map(escapeControls).join('\n') + '\n');
   return 0;
 }
 
@@ -327,7 +328,7 @@ async function monitorMain(args: string[]): Promise<number> {
   const note = (text: string) => process.stderr.write(`prpt monitor: ${text}\n`);
   const out: MonitorOutput = {
     event(ev, env) {
-      process.stdout.write(`${values.envelope && env ? JSON.stringify({ ...env, event: ev }) : fmt(ev)}\n`);
+      process.stdout.write(`${values.envelope && env ? jsonLine({ ...env, event: ev }) : fmt(ev)}\n`);
       return --limit > 0;
     },
     note,
