@@ -19,6 +19,7 @@ import { bootEpochUs } from '../daemon/clock.ts';
 import { parseOffline } from '../daemon/offline.ts';
 import { SysfsResolver } from '../device/resolver.ts';
 import { DEFAULT_ROOTS, type Identity } from '../device/types.ts';
+import { readKeyFile } from '../multicast/key.ts';
 import { escapeControls, formatJson, formatText, jsonLine } from '../receivers/format.ts';
 import { parse, runCli, UsageError } from './args.ts';
 
@@ -39,7 +40,7 @@ const USAGE = `usage:
       stored events, newest first: from a running agent (default ${DEFAULT_AGENT}, token from
       --token-file, $PERIPETY_TOKEN or ${DEFAULT_TOKEN_FILE}) or straight from a sqlite file.
       TIME: now, 15m, 2h, 7d (ago), Unix seconds, or ISO 8601. --limit 0: everything
-  prpt monitor [--multicast IP[:PORT] [--interface IP] [--envelope] | --agent URL [--token-file FILE]]
+  prpt monitor [--multicast IP[:PORT] [--interface IP] [--envelope] [--key-file FILE] | --agent URL [--token-file FILE]]
                [--severity S] [--system X[,Y]] [--event-type T[,U]] [--dev D] [--filter RPN]
                [--json] [--count N]
       live events: joins the multicast group (default ${DEFAULT_GROUP}:${DEFAULT_PORT}) on the interface with
@@ -47,6 +48,7 @@ const USAGE = `usage:
       streams from an agent (token as for query).
       --severity: that level and worse; --dev: the device and those below/above it;
       --envelope: JSON lines {sender, seq, truncated, event}. Lost events are reported on stderr.
+      --key-file: the agents' shared multicast key; only datagrams signed with it are shown.
 `;
 
 const rootOptions = {
@@ -285,6 +287,7 @@ async function monitorMain(args: string[]): Promise<number> {
     multicast: { type: 'string', short: 'm' },
     interface: { type: 'string', short: 'i' },
     envelope: { type: 'boolean' },
+    'key-file': { type: 'string' },
     agent: { type: 'string' },
     'token-file': { type: 'string' },
     severity: { type: 'string', short: 's' },
@@ -297,8 +300,15 @@ async function monitorMain(args: string[]): Promise<number> {
     ...rootOptions,
   }, 0);
   const viaAgent = values.agent !== undefined;
-  if (viaAgent && (values.multicast !== undefined || values.interface !== undefined || values.envelope)) {
-    throw new UsageError('--agent excludes --multicast, --interface and --envelope (the stream carries no sequence numbers)');
+  if (viaAgent && (values.multicast !== undefined || values.interface !== undefined || values.envelope || values['key-file'] !== undefined)) {
+    throw new UsageError('--agent excludes --multicast, --interface, --envelope and --key-file (the stream carries no sequence numbers)');
+  }
+  let key: Buffer | undefined;
+  if (values['key-file'] !== undefined) {
+    const r = readKeyFile(values['key-file']);
+    if (!r.ok) throw new Error(r.error);
+    for (const w of r.warnings) process.stderr.write(`prpt monitor: warning: ${w}\n`);
+    key = r.key;
   }
   if (values['token-file'] !== undefined && !viaAgent) throw new UsageError('--token-file goes with --agent');
   const match: EventMatch = {};
@@ -351,9 +361,9 @@ async function monitorMain(args: string[]): Promise<number> {
     if (values.interface !== undefined && isIP(values.interface) !== 4) {
       throw new UsageError(`--interface: "${values.interface.slice(0, 100)}" is not an IPv4 address (the local address of the interface to join on)`);
     }
-    stats = await monitorMulticast({ group, port, interfaceIp: values.interface ?? DEFAULT_INTERFACE }, match, out, stop);
+    stats = await monitorMulticast({ group, port, interfaceIp: values.interface ?? DEFAULT_INTERFACE, key }, match, out, stop);
   }
-  note(`${stats.received} events received, ${stats.shown} shown, ${stats.lost} lost`);
+  note(`${stats.received} events received, ${stats.shown} shown, ${stats.lost} lost${key ? `, ${stats.rejected ?? 0} refused by the key checks` : ''}`);
   return 0;
 }
 
