@@ -335,7 +335,7 @@ async function monitorMain(args: string[]): Promise<number> {
     limit = Number(values.count);
   }
   const fmt = values.json ? formatJson : formatText;
-  const note = (text: string) => process.stderr.write(`prpt monitor: ${text}\n`);
+  const note = (text: string) => process.stderr.write(`prpt monitor: ${escapeControls(text)}\n`);
   const out: MonitorOutput = {
     event(ev, env) {
       process.stdout.write(`${values.envelope && env ? jsonLine({ ...env, event: ev }) : fmt(ev)}\n`);

@@ -23,6 +23,8 @@ const SEV = { info: 'INFO ', warn: 'WARN ', error: 'ERROR' } as const;
  */
 const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
 const HAS_CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+/** the same without LF: for messages that are several lines on purpose */
+const CONTROLS_BUT_LF = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
 
 function escapeOne(ch: string): string {
   const c = ch.charCodeAt(0);
@@ -38,6 +40,11 @@ function escapeOne(ch: string): string {
  */
 export function escapeControls(s: string): string {
   return HAS_CONTROLS.test(s) ? s.replace(CONTROLS, escapeOne) : s;
+}
+
+/** escapeControls, but line feeds stay: error reports that list one problem a line. */
+export function escapeControlsKeepLines(s: string): string {
+  return HAS_CONTROLS.test(s) ? s.replace(CONTROLS_BUT_LF, escapeOne) : s;
 }
 
 export function formatText(ev: StorageEvent): string {

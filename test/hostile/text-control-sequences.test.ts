@@ -14,6 +14,7 @@ import dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createServer } from 'node:http';
 import { after, describe, it } from 'node:test';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import { silentLogger } from '../../src/log/logger.ts';
@@ -194,5 +195,30 @@ describe('live text output from the multicast group', () => {
     assert.equal(await r.exited, 0, r.err());
     assertClean(r.out(), 'peripety receive (stdout receiver)');
     assert.match(r.out().toString('utf8'), /sdz\\x1b\[2J/);
+  });
+});
+
+describe('error lines that quote what a remote agent said', () => {
+  it('prpt query --agent: the agent\'s error text is escaped on stderr', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `bad filter ${OSC_TITLE}${CLEAR}` }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const addr = server.address();
+    const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+    try {
+      const r = await new Promise<{ code: number | null; err: Buffer }>((resolve) => {
+        const p = spawn(process.execPath, [path.join(ROOT, 'bin', 'prpt'), 'query', '--agent', `http://127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PERIPETY_TOKEN: 'a-token-of-sixteen-plus' } });
+        children.push(p);
+        const err: Buffer[] = [];
+        p.stderr!.on('data', (c: Buffer) => err.push(c));
+        p.on('exit', (code) => resolve({ code, err: Buffer.concat(err) }));
+      });
+      assert.equal(r.code, 1);
+      assertClean(r.err, 'prpt query error line');
+      assert.match(r.err.toString('utf8'), /the agent answered 400: bad filter \\x1b\]0;pwned\\x07/);
+    } finally {
+      server.close();
+    }
   });
 });
