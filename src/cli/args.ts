@@ -1,6 +1,7 @@
 // Command-line parsing shared by `peripety` and `prpt`: node:util parseArgs in
 // strict mode, with user mistakes turned into one-line errors (exit 2).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { escapeControlsKeepLines } from '../receivers/format.ts';
 
 export class UsageError extends Error {}
 
@@ -29,7 +30,8 @@ export async function runCli(prog: string, usage: string, main: () => Promise<nu
       process.stderr.write(`${prog}: ${err.message}\n${usage}`);
       process.exitCode = 2;
     } else {
-      process.stderr.write(`${prog}: ${(err as Error).message}\n`);
+      // the message may quote what a file, a device or a remote agent said: no raw control characters
+      process.stderr.write(`${prog}: ${escapeControlsKeepLines((err as Error).message)}\n`);
       process.exitCode = 1;
     }
   }

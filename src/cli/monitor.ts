@@ -58,6 +58,8 @@ export interface MonitorStats {
   received: number;
   shown: number;
   lost: number;
+  /** multicast with a key: datagrams refused (forged, changed, unsigned, expired, replayed) */
+  rejected?: number;
 }
 
 /** Sum lost counts and say so at most once a second (a lossy network must not flood the terminal). */
@@ -78,6 +80,8 @@ export interface MulticastSource {
   group: string;
   port: number;
   interfaceIp?: string;
+  /** the shared key: only signed datagrams that verify are shown */
+  key?: Uint8Array;
 }
 
 /** Listen until `stop` resolves or the output says enough. */
@@ -90,6 +94,7 @@ export async function monitorMulticast(src: MulticastSource, match: EventMatch, 
     group: src.group,
     port: src.port,
     interfaceIp: src.interfaceIp,
+    key: src.key,
     onEvent: (ev, info) => {
       stats.received++;
       if (!matches(ev, match)) return;
@@ -106,6 +111,7 @@ export async function monitorMulticast(src: MulticastSource, match: EventMatch, 
   await Promise.race([done, stop]);
   await listener.close();
   stats.lost = listener.stats.lost;
+  stats.rejected = listener.stats.rejected;
   return stats;
 }
 

@@ -19,7 +19,8 @@ import { bootEpochUs } from '../daemon/clock.ts';
 import { parseOffline } from '../daemon/offline.ts';
 import { SysfsResolver } from '../device/resolver.ts';
 import { DEFAULT_ROOTS, type Identity } from '../device/types.ts';
-import { formatJson, formatText } from '../receivers/format.ts';
+import { readKeyFile } from '../multicast/key.ts';
+import { escapeControls, formatJson, formatText, jsonLine } from '../receivers/format.ts';
 import { parse, runCli, UsageError } from './args.ts';
 
 const DEFAULT_AGENT = 'http://127.0.0.1:9477';
@@ -39,7 +40,7 @@ const USAGE = `usage:
       stored events, newest first: from a running agent (default ${DEFAULT_AGENT}, token from
       --token-file, $PERIPETY_TOKEN or ${DEFAULT_TOKEN_FILE}) or straight from a sqlite file.
       TIME: now, 15m, 2h, 7d (ago), Unix seconds, or ISO 8601. --limit 0: everything
-  prpt monitor [--multicast IP[:PORT] [--interface IP] [--envelope] | --agent URL [--token-file FILE]]
+  prpt monitor [--multicast IP[:PORT] [--interface IP] [--envelope] [--key-file FILE] | --agent URL [--token-file FILE]]
                [--severity S] [--system X[,Y]] [--event-type T[,U]] [--dev D] [--filter RPN]
                [--json] [--count N]
       live events: joins the multicast group (default ${DEFAULT_GROUP}:${DEFAULT_PORT}) on the interface with
@@ -47,6 +48,7 @@ const USAGE = `usage:
       streams from an agent (token as for query).
       --severity: that level and worse; --dev: the device and those below/above it;
       --envelope: JSON lines {sender, seq, truncated, event}. Lost events are reported on stderr.
+      --key-file: the agents' shared multicast key; only datagrams signed with it are shown.
 `;
 
 const rootOptions = {
@@ -107,7 +109,7 @@ async function parseMain(args: string[]): Promise<number> {
     }
   }, (e) => {
     errors++;
-    if (errors <= 20) process.stderr.write(`prpt parse: ${name}:${e.line}: skipped: ${e.error}\n`);
+    if (errors <= 20) process.stderr.write(escapeControls(`prpt parse: ${name}:${e.line}: skipped: ${e.error}`) + '\n');
   });
   process.stdout.write(out);
   if (errors > 20) process.stderr.write(`prpt parse: ${errors} lines skipped in all\n`);
@@ -131,7 +133,7 @@ async function infoMain(args: string[]): Promise<number> {
     return 1;
   }
   if (values.json) {
-    process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+    process.stdout.write(jsonLine(info, 2) + '\n');
     return 0;
   }
   const lines = [
@@ -146,7 +148,8 @@ async function infoMain(args: string[]): Promise<number> {
     ...info.above.map((a) => `above:      ${idLine(a)}`),
     ...info.links.map((l) => `link:       ${l}`),
   ].filter((l) => l !== '');
-  process.stdout.write(lines.join('\n') + '\n');
+  // device names, dm names, link names and mount points come from sysfs and mountinfo: escaped
+  process.stdout.write(lines.map(escapeControls).join('\n') + '\n');
   return 0;
 }
 
@@ -284,6 +287,7 @@ async function monitorMain(args: string[]): Promise<number> {
     multicast: { type: 'string', short: 'm' },
     interface: { type: 'string', short: 'i' },
     envelope: { type: 'boolean' },
+    'key-file': { type: 'string' },
     agent: { type: 'string' },
     'token-file': { type: 'string' },
     severity: { type: 'string', short: 's' },
@@ -296,8 +300,15 @@ async function monitorMain(args: string[]): Promise<number> {
     ...rootOptions,
   }, 0);
   const viaAgent = values.agent !== undefined;
-  if (viaAgent && (values.multicast !== undefined || values.interface !== undefined || values.envelope)) {
-    throw new UsageError('--agent excludes --multicast, --interface and --envelope (the stream carries no sequence numbers)');
+  if (viaAgent && (values.multicast !== undefined || values.interface !== undefined || values.envelope || values['key-file'] !== undefined)) {
+    throw new UsageError('--agent excludes --multicast, --interface, --envelope and --key-file (the stream carries no sequence numbers)');
+  }
+  let key: Buffer | undefined;
+  if (values['key-file'] !== undefined) {
+    const r = readKeyFile(values['key-file']);
+    if (!r.ok) throw new Error(r.error);
+    for (const w of r.warnings) process.stderr.write(`prpt monitor: warning: ${w}\n`);
+    key = r.key;
   }
   if (values['token-file'] !== undefined && !viaAgent) throw new UsageError('--token-file goes with --agent');
   const match: EventMatch = {};
@@ -324,10 +335,10 @@ async function monitorMain(args: string[]): Promise<number> {
     limit = Number(values.count);
   }
   const fmt = values.json ? formatJson : formatText;
-  const note = (text: string) => process.stderr.write(`prpt monitor: ${text}\n`);
+  const note = (text: string) => process.stderr.write(`prpt monitor: ${escapeControls(text)}\n`);
   const out: MonitorOutput = {
     event(ev, env) {
-      process.stdout.write(`${values.envelope && env ? JSON.stringify({ ...env, event: ev }) : fmt(ev)}\n`);
+      process.stdout.write(`${values.envelope && env ? jsonLine({ ...env, event: ev }) : fmt(ev)}\n`);
       return --limit > 0;
     },
     note,
@@ -350,9 +361,9 @@ async function monitorMain(args: string[]): Promise<number> {
     if (values.interface !== undefined && isIP(values.interface) !== 4) {
       throw new UsageError(`--interface: "${values.interface.slice(0, 100)}" is not an IPv4 address (the local address of the interface to join on)`);
     }
-    stats = await monitorMulticast({ group, port, interfaceIp: values.interface ?? DEFAULT_INTERFACE }, match, out, stop);
+    stats = await monitorMulticast({ group, port, interfaceIp: values.interface ?? DEFAULT_INTERFACE, key }, match, out, stop);
   }
-  note(`${stats.received} events received, ${stats.shown} shown, ${stats.lost} lost`);
+  note(`${stats.received} events received, ${stats.shown} shown, ${stats.lost} lost${key ? `, ${stats.rejected ?? 0} refused by the key checks` : ''}`);
   return 0;
 }
 

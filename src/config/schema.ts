@@ -40,6 +40,8 @@ export const MainSection = z.strictObject({
   multicast_interface: ip('the local address of the multicast interface').optional(),
   /** bytes per datagram, header included; larger events are truncated (the default avoids IP fragmentation) */
   multicast_max_datagram: z.number().int().min(MIN_MAX_DATAGRAM).max(MAX_MAX_DATAGRAM).default(DEFAULT_MAX_DATAGRAM),
+  /** shared key for signed datagrams (docs/multicast.md): the agent signs, `peripety receive` accepts only signed ones */
+  multicast_key_file: absPath.optional(),
   /** override the node name put in every event (default: $NODE_NAME, else the host name) */
   hostname: z.string().min(1).max(253).optional(),
   sysfs_root: absPath.default('/sys'),

@@ -11,6 +11,7 @@
 import type { z } from 'zod';
 import { PLUGIN_TYPES, type PluginType } from '../config/schema.ts';
 import { COLLECTORS, lookupPluginSchema, RECEIVERS } from '../daemon/plugins.ts';
+import { checkFilterBudget } from '../filter/budget.ts';
 import { compileFilter } from '../filter/index.ts';
 import { PARSER_NAMES } from '../parsers/index.ts';
 import { builtinBackend, BUILTIN_BACKENDS } from '../storage/backends/index.ts';
@@ -304,6 +305,9 @@ export function validateStorageBackend(resource: unknown, registry: BackendRegis
       for (const p of loaded.problems) {
         filterErrors.push({ index: p.index, filter: p.filter, position: p.position, token: p.token, message: p.message.slice(0, 1024) });
       }
+      // this backend alone over the per-configuration budget: no node could ever take it
+      const over = checkFilterBudget([{ name, run: typeof rawSpec.run === 'string' ? rawSpec.run : 'always', filters: loaded.filters.map((f) => f.source) }]);
+      if (over !== null) problems.push({ path: 'spec.filters', message: over });
       if (loaded.filters.length === 0) {
         const why = filters === undefined || filters.length === 0 ? 'no filters' : 'no filter that compiles';
         warnings.push({ path: 'spec.filters', message: `${why}: this backend stores no events (to store every event, add the filter "1 1 EQ")` });

@@ -27,6 +27,7 @@ import {
   EXTENTION_KEY, extentionMember, fail, makeCompiledFilter, MEMBERS,
   type BigFn, type BoolFn, type EqField, type EvalState, type Member, type NumFn, type StrFn,
 } from './evaluate.ts';
+import { MAX_REGEX_SUBJECT, regexCost } from './cost.ts';
 import { tokenize, type Token } from './tokenize.ts';
 import type { CompiledFilter, CompileResult, FilterCompileError, FilterHints } from './types.ts';
 
@@ -35,8 +36,7 @@ export const MAX_STACK = 32;
 export const MAX_REGEX_LENGTH = 256;
 /** the patterns of one filter together: a program's regex work per event stays bounded */
 export const MAX_REGEX_TOTAL = 512;
-/** a REGEX subject longer than this is an ERROR, not a silently cut answer */
-export const MAX_REGEX_SUBJECT = 4096;
+export { MAX_REGEX_SUBJECT };
 
 const MAX_ERROR_FILTER = 512;
 const MAX_ERROR_TOKEN = 100;
@@ -535,6 +535,8 @@ function compile(source: string): CompileResult {
   const st: EvalState = { error: null };
   const stack: Entry[] = [];
   let regexTotal = 0;
+  // worst-case steps per event (src/filter/cost.ts): one per token, plus each regex's automaton × subject
+  let cost = tokens.length;
   const err = (tok: Token, message: string): CompileResult => compileError(source, tok.pos, tok.text, message);
 
   for (const tok of tokens) {
@@ -554,7 +556,9 @@ function compile(source: string): CompileResult {
           if (regexTotal > MAX_REGEX_TOTAL) return err(tok, `the regexes of one filter may have at most ${MAX_REGEX_TOTAL} characters in all`);
           const re = compileRegex(tok.value);
           if (typeof re === 'string') return err(tok, re);
-          stack.push({ ty: 'regex', tok, re, literal: /[\\^$.|?*+()[\]{}]/.test(tok.value) ? null : tok.value });
+          const literal = /[\\^$.|?*+()[\]{}]/.test(tok.value) ? null : tok.value;
+          cost += regexCost(tok.value, literal !== null);
+          stack.push({ ty: 'regex', tok, re, literal });
           break;
         }
         case 'path': {
@@ -623,7 +627,7 @@ function compile(source: string): CompileResult {
       return err(top.tok, `the filter's result is ${describe(top)}: it must be a bool or an integer`);
   }
   const hints = Object.freeze(top.ty === 'bool' ? hintsOf(top.facts) : {});
-  return { ok: true, filter: makeCompiledFilter(source, hints, root, st) };
+  return { ok: true, filter: makeCompiledFilter(source, hints, root, st, cost) };
 }
 
 /**

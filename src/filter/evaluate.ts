@@ -219,7 +219,7 @@ export function extentionMember(key: string): StringMember {
   };
 }
 
-export function makeCompiledFilter(source: string, hints: FilterHints, root: BoolFn, st: EvalState): CompiledFilter {
+export function makeCompiledFilter(source: string, hints: FilterHints, root: BoolFn, st: EvalState, cost: number): CompiledFilter {
   const run = (ev: StorageEvent): FilterResult => {
     st.error = null;
     let matched: boolean;
@@ -237,6 +237,7 @@ export function makeCompiledFilter(source: string, hints: FilterHints, root: Boo
   return Object.freeze({
     source,
     hints,
+    cost,
     evaluate: run,
     evaluateDetailed(ev: StorageEvent): { result: FilterResult; error?: string } {
       const result = run(ev);

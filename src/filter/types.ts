@@ -34,6 +34,8 @@ export interface CompiledFilter {
   /** the source string */
   readonly source: string;
   readonly hints: FilterHints;
+  /** worst-case steps per event (src/filter/cost.ts), for the storage configuration's budget; compileFilter always sets it */
+  readonly cost?: number;
   /** Bounded in time and memory; never throws. */
   evaluate(ev: StorageEvent): FilterResult;
   /** As evaluate, with the reason when the result is ERROR (e.g. "division by zero at position 12"). */

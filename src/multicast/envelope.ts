@@ -1,8 +1,10 @@
-// One multicast datagram (docs/multicast.md): a fixed 32-byte header that
-// says who sent it and in which order, then the event as JSON. Pure: no
-// sockets, no clocks. decode() is the trust boundary for whatever arrives on
-// the group, so it returns a reason instead of throwing.
+// One multicast datagram (docs/multicast.md): a fixed header that says who
+// sent it and in which order, then the event as JSON. Pure: no sockets, no
+// clocks (the time of a signed datagram is passed in). decode() is the trust
+// boundary for whatever arrives on the group, so it returns a reason instead
+// of throwing.
 //
+// Version 1 (no shared key; what every receiver reads):
 //   offset size field
 //   0      4    magic "PRPT"
 //   4      1    version (1)
@@ -11,11 +13,27 @@
 //   8      16   sender id (random per sender instance)
 //   24     8    sequence number, unsigned big endian, 1 for the first datagram
 //   32     …    the StorageEvent as UTF-8 JSON
+//
+// Version 2 (signed with a shared key): the same first 32 bytes with
+// version 2, then
+//   32     8    the sender's clock, ms since the epoch, unsigned big endian
+//   40     32   HMAC-SHA256(key, bytes 0–39 ‖ payload)
+//   72     …    the StorageEvent as UTF-8 JSON
+// The MAC covers every header byte but itself, so sender id, sequence
+// number, time, flags and payload cannot be changed without the key.
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { StorageEvent } from '../events/schema.ts';
 
 export const MAGIC = Buffer.from('PRPT', 'latin1');
 export const VERSION = 1;
 export const HEADER_BYTES = 32;
+/** the signed envelope */
+export const VERSION_SIGNED = 2;
+export const MAC_BYTES = 32;
+/** version 2: the 32 bytes of version 1, the time (8) and the MAC */
+export const SIGNED_HEADER_BYTES = HEADER_BYTES + 8 + MAC_BYTES;
+const TIME_OFFSET = HEADER_BYTES;
+const MAC_OFFSET = HEADER_BYTES + 8;
 export const SENDER_ID_BYTES = 16;
 export const FLAG_TRUNCATED = 0x01;
 /** Fits one Ethernet frame with IPv4/IPv6 and UDP headers: no IP fragmentation. */
@@ -37,10 +55,22 @@ export interface Datagram {
   /** 32 lower-case hex digits */
   sender: string;
   seq: number;
+  /** version 2: the sender's clock (ms since the epoch); null in version 1 */
+  timeMs: number | null;
+  /** the MAC was checked against the receiver's key */
+  authenticated: boolean;
   event: StorageEvent;
 }
 
-export type DecodeResult = { ok: true; datagram: Datagram } | { ok: false; reason: string };
+/**
+ * Why a datagram was refused: `malformed` (not a peripety datagram or not a
+ * storage event), `unsigned` (the receiver has a key, the datagram carries no
+ * MAC), `bad_mac` (the MAC does not match: forged with another key, or
+ * changed on the way).
+ */
+export type DecodeFailure = 'malformed' | 'unsigned' | 'bad_mac';
+
+export type DecodeResult = { ok: true; datagram: Datagram } | { ok: false; code: DecodeFailure; reason: string };
 
 export type EncodeResult =
   | { ok: true; buf: Buffer; truncated: boolean }
@@ -53,6 +83,10 @@ export interface EncodeOptions {
   seq: number;
   /** whole datagram, header included; default DEFAULT_MAX_DATAGRAM */
   maxDatagram?: number;
+  /** sign with this shared key (version 2 envelope); absent: version 1 */
+  key?: Uint8Array;
+  /** version 2: the time to put in the header (ms since the epoch) */
+  nowMs?: number;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -89,21 +123,26 @@ function cut(s: string, n: number): string {
   return s.slice(0, n);
 }
 
-function writeHeader(buf: Buffer, flags: number, sender: Uint8Array, seq: number): void {
-  MAGIC.copy(buf, 0);
-  buf[4] = VERSION;
-  buf[5] = flags;
-  buf[6] = 0;
-  buf[7] = 0;
-  buf.set(sender, 8);
-  buf.writeBigUInt64BE(BigInt(seq), 24);
+function macOf(key: Uint8Array, buf: Uint8Array): Buffer {
+  return createHmac('sha256', key).update(buf.subarray(0, MAC_OFFSET)).update(buf.subarray(SIGNED_HEADER_BYTES)).digest();
 }
 
 function pack(json: string, flags: number, opts: EncodeOptions): Buffer {
+  const header = opts.key ? SIGNED_HEADER_BYTES : HEADER_BYTES;
   const len = Buffer.byteLength(json, 'utf8');
-  const buf = Buffer.allocUnsafe(HEADER_BYTES + len);
-  writeHeader(buf, flags, opts.sender, opts.seq);
-  buf.write(json, HEADER_BYTES, 'utf8');
+  const buf = Buffer.allocUnsafe(header + len);
+  MAGIC.copy(buf, 0);
+  buf[4] = opts.key ? VERSION_SIGNED : VERSION;
+  buf[5] = flags;
+  buf[6] = 0;
+  buf[7] = 0;
+  buf.set(opts.sender, 8);
+  buf.writeBigUInt64BE(BigInt(opts.seq), 24);
+  buf.write(json, header, 'utf8');
+  if (opts.key) {
+    buf.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(opts.nowMs ?? 0))), TIME_OFFSET);
+    macOf(opts.key, buf).copy(buf, MAC_OFFSET);
+  }
   return buf;
 }
 
@@ -115,15 +154,17 @@ function pack(json: string, flags: number, opts: EncodeOptions): Buffer {
  */
 export function encode(ev: StorageEvent, opts: EncodeOptions): EncodeResult {
   const max = opts.maxDatagram ?? DEFAULT_MAX_DATAGRAM;
+  const header = opts.key ? SIGNED_HEADER_BYTES : HEADER_BYTES;
   if (opts.sender.length !== SENDER_ID_BYTES) return { ok: false, reason: `the sender id must be ${SENDER_ID_BYTES} bytes` };
   if (!Number.isSafeInteger(opts.seq) || opts.seq < 0) return { ok: false, reason: 'the sequence number must be a non-negative safe integer' };
-  if (!Number.isInteger(max) || max < HEADER_BYTES + 2 || max > MAX_MAX_DATAGRAM) return { ok: false, reason: `the datagram size limit must be ${HEADER_BYTES + 2}-${MAX_MAX_DATAGRAM} bytes` };
+  if (!Number.isInteger(max) || max < header + 2 || max > MAX_MAX_DATAGRAM) return { ok: false, reason: `the datagram size limit must be ${header + 2}-${MAX_MAX_DATAGRAM} bytes` };
+  if (opts.key !== undefined && opts.key.length === 0) return { ok: false, reason: 'the key must not be empty' };
   const json = JSON.stringify(ev);
   // Fast path: byte length ≤ 3 × UTF-16 length, so short events need no exact count.
-  if (HEADER_BYTES + json.length * 3 <= max || HEADER_BYTES + Buffer.byteLength(json, 'utf8') <= max) {
+  if (header + json.length * 3 <= max || header + Buffer.byteLength(json, 'utf8') <= max) {
     return { ok: true, buf: pack(json, 0, opts), truncated: false };
   }
-  const small = truncateEvent(ev, max - HEADER_BYTES);
+  const small = truncateEvent(ev, max - header);
   if (small === null) return { ok: false, reason: `the event does not fit in ${max} bytes even with msg and every extention removed` };
   return { ok: true, buf: pack(JSON.stringify(small), FLAG_TRUNCATED, opts), truncated: true };
 }
@@ -177,35 +218,58 @@ export function truncateEvent(ev: StorageEvent, budget: number): StorageEvent | 
   return size() <= budget ? out : null;
 }
 
-/** Decode one datagram; never throws. */
-export function decode(buf: Uint8Array): DecodeResult {
-  if (buf.length < HEADER_BYTES) return { ok: false, reason: `too short (${buf.length} bytes; the header is ${HEADER_BYTES})` };
+const malformed = (reason: string): DecodeResult => ({ ok: false, code: 'malformed', reason });
+
+export interface DecodeOptions {
+  /**
+   * The shared key: only version 2 datagrams whose MAC matches are accepted.
+   * Without a key both versions are read and nothing is verified (anyone on
+   * the group can send anything).
+   */
+  key?: Uint8Array;
+}
+
+/** Decode one datagram; never throws. The MAC is checked before the payload is parsed. */
+export function decode(buf: Uint8Array, opts: DecodeOptions = {}): DecodeResult {
+  if (buf.length < HEADER_BYTES) return malformed(`too short (${buf.length} bytes; the header is ${HEADER_BYTES})`);
   if (buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1] || buf[2] !== MAGIC[2] || buf[3] !== MAGIC[3]) {
-    return { ok: false, reason: 'not a peripety datagram (bad magic)' };
+    return malformed('not a peripety datagram (bad magic)');
   }
   const version = buf[4]!;
-  if (version !== VERSION) return { ok: false, reason: `unsupported version ${version} (this build reads ${VERSION})` };
-  const flags = buf[5]!;
+  if (version !== VERSION && version !== VERSION_SIGNED) return malformed(`unsupported version ${version} (this build reads ${VERSION} and ${VERSION_SIGNED})`);
+  if (opts.key !== undefined && version !== VERSION_SIGNED) return { ok: false, code: 'unsigned', reason: 'the datagram is not signed and this receiver has a key' };
+  const header = version === VERSION_SIGNED ? SIGNED_HEADER_BYTES : HEADER_BYTES;
+  if (buf.length < header) return malformed(`too short (${buf.length} bytes; the version ${version} header is ${header})`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let timeMs: number | null = null;
+  if (version === VERSION_SIGNED) {
+    if (opts.key !== undefined && !timingSafeEqual(macOf(opts.key, buf), buf.subarray(MAC_OFFSET, SIGNED_HEADER_BYTES))) {
+      return { ok: false, code: 'bad_mac', reason: 'the MAC does not match (another key, or the datagram was changed)' };
+    }
+    const t = view.getBigUint64(TIME_OFFSET, false);
+    if (t > BigInt(Number.MAX_SAFE_INTEGER)) return malformed('time out of range');
+    timeMs = Number(t);
+  }
+  const flags = buf[5]!;
   const seq = view.getBigUint64(24, false);
-  if (seq > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'sequence number out of range' };
+  if (seq > BigInt(Number.MAX_SAFE_INTEGER)) return malformed('sequence number out of range');
   let text: string;
   try {
-    text = utf8.decode(buf.subarray(HEADER_BYTES));
+    text = utf8.decode(buf.subarray(header));
   } catch {
-    return { ok: false, reason: 'the payload is not UTF-8' };
+    return malformed('the payload is not UTF-8');
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return { ok: false, reason: 'the payload is not JSON' };
+    return malformed('the payload is not JSON');
   }
   const parsed = StorageEvent.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.length > 0 ? issue.path.map(String).join('.').slice(0, 80) : 'event';
-    return { ok: false, reason: `the payload is not a storage event (${where}: ${issue.message.slice(0, 120)})` };
+    return malformed(`the payload is not a storage event (${where}: ${issue.message.slice(0, 120)})`);
   }
   return {
     ok: true,
@@ -215,6 +279,8 @@ export function decode(buf: Uint8Array): DecodeResult {
       truncated: (flags & FLAG_TRUNCATED) !== 0,
       sender: Buffer.from(buf.buffer, buf.byteOffset + 8, SENDER_ID_BYTES).toString('hex'),
       seq: Number(seq),
+      timeMs,
+      authenticated: opts.key !== undefined,
       event: parsed.data,
     },
   };

@@ -18,6 +18,9 @@ export interface ListenerMetrics {
   duplicates: Counter;
   reordered: Counter;
   malformed: Counter;
+  rejected: Counter<'reason'>;
+  resyncs: Counter;
+  retracted: Counter;
   senders: Gauge;
 }
 
@@ -37,14 +40,24 @@ export const senderMetrics = perRegistry((registry: Registry): SenderMetrics => 
 
 export const listenerMetrics = perRegistry((registry: Registry): ListenerMetrics => {
   const registers = [registry];
-  return {
+  const m: ListenerMetrics = {
     received: new Counter({ name: 'peripety_multicast_received_events_total', help: 'Events received from the multicast group (duplicates not counted)', registers }),
     lost: new Counter({ name: 'peripety_multicast_lost_events_total', help: 'Events missing from the multicast group (gaps in the senders\' sequence numbers)', registers }),
     duplicates: new Counter({ name: 'peripety_multicast_duplicate_datagrams_total', help: 'Datagrams received twice (ignored)', registers }),
     reordered: new Counter({ name: 'peripety_multicast_reordered_datagrams_total', help: 'Datagrams that arrived after their gap was counted as lost (delivered; lost corrected)', registers }),
     malformed: new Counter({ name: 'peripety_multicast_malformed_datagrams_total', help: 'Datagrams on the group that are not peripety events', registers }),
-    senders: new Gauge({ name: 'peripety_multicast_senders', help: 'Senders whose sequence numbers are tracked', registers }),
+    rejected: new Counter({
+      name: 'peripety_multicast_rejected_datagrams_total',
+      help: 'Datagrams refused by a listener with a shared key, by reason (unsigned, bad_mac: forged or changed, expired: time outside the window, replayed: seen before)',
+      labelNames: ['reason'], registers,
+    }),
+    resyncs: new Counter({ name: 'peripety_multicast_resynced_streams_total', help: 'Implausible sequence jumps (forward beyond the bound, or back beyond the window): the stream started over instead of counting a loss', registers }),
+    retracted: new Counter({ name: 'peripety_multicast_retracted_lost_events_total', help: 'Events first counted lost in a gap that a later resync showed was opened by an implausible (forged) number', registers }),
+    senders: new Gauge({ name: 'peripety_multicast_senders', help: 'Streams (sender id and source address; sender id alone with a key) whose sequence numbers are tracked', registers }),
   };
+  // every reason from the start, so that a rate over it works before the first refusal
+  for (const reason of ['unsigned', 'bad_mac', 'expired', 'replayed']) m.rejected.labels(reason);
+  return m;
 });
 
 // RateLimited moved to src/log/rate-limit.ts (one home for the rate-limited

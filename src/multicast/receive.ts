@@ -3,6 +3,7 @@
 // receiver sections of that configuration (any RECEIVERS plugin), in this
 // process, possibly on another host. Collector and parser sections are not
 // used here. Lost events (sequence gaps) are counted and logged.
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AgentConfig, PluginSection } from '../config/schema.ts';
 import { RECEIVERS } from '../daemon/plugins.ts';
@@ -10,7 +11,8 @@ import type { Logger } from '../log/logger.ts';
 import { RateLimited } from '../log/rate-limit.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
-import { type GapInfo, type ListenerStats, MulticastListener } from './listener.ts';
+import { readKeyFile } from './key.ts';
+import { emptyStats, type GapInfo, type ListenerStats, MulticastListener } from './listener.ts';
 
 export interface ReceiveHostOptions {
   log: Logger;
@@ -22,8 +24,10 @@ export interface ReceiveHostOptions {
 const LOG_INTERVAL_MS = 1000;
 const noop = () => {};
 
-function groupKey(config: AgentConfig, iface: string): string {
-  return `${config.main.receiver_multicast_ip}:${config.main.receiver_multicast_port}@${iface}`;
+/** What a listener is bound to; a change needs a new one. The shared key enters as a digest, never as itself. */
+function groupKey(config: AgentConfig, iface: string, key: Buffer | undefined): string {
+  const k = key === undefined ? '-' : createHash('sha256').update(key).digest('hex');
+  return `${config.main.receiver_multicast_ip}:${config.main.receiver_multicast_port}@${iface}#${k}`;
 }
 
 export class ReceiveHost {
@@ -35,8 +39,10 @@ export class ReceiveHost {
   private readonly gapLog: RateLimited<GapInfo>;
   private readonly malformedLog: RateLimited<string>;
   private readonly senderLog: RateLimited<string>;
+  private readonly rejectLog: RateLimited<string>;
+  private readonly resyncLog: RateLimited<string>;
   /** totals over every listener this host ran (a reload that changes the group starts a new one) */
-  private readonly totals: ListenerStats = { received: 0, lost: 0, duplicates: 0, reordered: 0, malformed: 0, senders: 0 };
+  private readonly totals: ListenerStats = emptyStats();
 
   constructor(opts: ReceiveHostOptions) {
     this.opts = opts;
@@ -52,6 +58,12 @@ export class ReceiveHost {
     this.senderLog = new RateLimited(LOG_INTERVAL_MS, (senders, more) => {
       log.info({ senders, more }, 'multicast sender seen');
     }, { keep: 10 });
+    this.rejectLog = new RateLimited(LOG_INTERVAL_MS * 10, (reasons, more) => {
+      log.warn({ reason: reasons[0], more }, 'refusing a datagram that fails the multicast key checks');
+    });
+    this.resyncLog = new RateLimited(LOG_INTERVAL_MS * 10, (jumps, more) => {
+      log.warn({ jump: jumps[0], more }, 'implausible sequence jump: the stream starts over (forged datagram without a key?)');
+    });
   }
 
   private interfaceOf(config: AgentConfig): string {
@@ -74,13 +86,24 @@ export class ReceiveHost {
     return out;
   }
 
-  private async listen(config: AgentConfig): Promise<MulticastListener> {
+  /** The key of [main] multicast_key_file (undefined: none); throws with the file's problem. */
+  private keyOf(config: AgentConfig): Buffer | undefined {
+    const file = config.main.multicast_key_file;
+    if (file === undefined) return undefined;
+    const r = readKeyFile(file);
+    if (!r.ok) throw new Error(r.error);
+    for (const w of r.warnings) this.opts.log.warn(w);
+    return r.key;
+  }
+
+  private async listen(config: AgentConfig, key: Buffer | undefined): Promise<MulticastListener> {
     const { log, metrics } = this.opts;
     const iface = this.interfaceOf(config);
     const listener = new MulticastListener({
       group: config.main.receiver_multicast_ip,
       port: config.main.receiver_multicast_port,
       interfaceIp: iface,
+      key,
       registry: metrics.registry,
       onEvent: (ev) => {
         for (const r of this.receivers) r.deliver(ev, noop);
@@ -91,38 +114,43 @@ export class ReceiveHost {
       },
       onMalformed: (reason, address) => this.malformedLog.push(`${address}: ${reason}`),
       onSender: (sender, address) => this.senderLog.push(`${sender} at ${address}`),
+      onRejected: (reason, address, detail) => this.rejectLog.push(`${address}: ${reason}: ${detail}`),
+      onResync: (r) => this.resyncLog.push(`${r.address}: sender ${r.sender} jumped ${r.jump} to ${r.seq}`),
     });
     await listener.start();
-    log.info({ group: `${config.main.receiver_multicast_ip}:${config.main.receiver_multicast_port}`, interface: iface, receivers: this.receivers.map((r) => r.name) }, 'receiving multicast events');
+    log.info({ group: `${config.main.receiver_multicast_ip}:${config.main.receiver_multicast_port}`, interface: iface, signed: key !== undefined, receivers: this.receivers.map((r) => r.name) }, 'receiving multicast events');
     return listener;
   }
 
   async start(config: AgentConfig): Promise<void> {
+    const key = this.keyOf(config);
     this.receivers = this.buildReceivers(config);
     try {
-      this.listener = await this.listen(config);
+      this.listener = await this.listen(config, key);
     } catch (err) {
       await Promise.all(this.receivers.map((r) => r.close(0)));
       throw err;
     }
-    this.key = groupKey(config, this.interfaceOf(config));
+    this.key = groupKey(config, this.interfaceOf(config), key);
   }
 
   /** A new configuration: new receivers; a new listener only when the group or interface changed. Null or the error. */
   async reload(config: AgentConfig): Promise<string | null> {
     const { log } = this.opts;
     let next: QueuedReceiver[];
+    let secret: Buffer | undefined;
     try {
+      secret = this.keyOf(config);
       next = this.buildReceivers(config);
     } catch (err) {
       log.error({ err: (err as Error).message }, 'configuration rejected; keeping the running receivers');
       return (err as Error).message;
     }
-    const key = groupKey(config, this.interfaceOf(config));
+    const key = groupKey(config, this.interfaceOf(config), secret);
     if (key !== this.key) {
       let listener: MulticastListener;
       try {
-        listener = await this.listen(config);
+        listener = await this.listen(config, secret);
       } catch (err) {
         await Promise.all(next.map((r) => r.close(0)));
         log.error({ err: (err as Error).message }, 'cannot join the new group; keeping the running configuration');
@@ -149,6 +177,8 @@ export class ReceiveHost {
     this.totals.duplicates += s.duplicates;
     this.totals.reordered += s.reordered;
     this.totals.malformed += s.malformed;
+    this.totals.rejected += s.rejected;
+    this.totals.resyncs += s.resyncs;
   }
 
   /** Counts so far, over every listener. */
@@ -160,6 +190,8 @@ export class ReceiveHost {
       duplicates: this.totals.duplicates + (s?.duplicates ?? 0),
       reordered: this.totals.reordered + (s?.reordered ?? 0),
       malformed: this.totals.malformed + (s?.malformed ?? 0),
+      rejected: this.totals.rejected + (s?.rejected ?? 0),
+      resyncs: this.totals.resyncs + (s?.resyncs ?? 0),
       senders: s?.senders ?? 0,
     };
   }
@@ -176,6 +208,8 @@ export class ReceiveHost {
     this.gapLog.flush();
     this.malformedLog.flush();
     this.senderLog.flush();
+    this.rejectLog.flush();
+    this.resyncLog.flush();
     return { ...this.totals, senders: 0 };
   }
 }

@@ -14,6 +14,7 @@ import type { StorageEvent } from '../events/schema.ts';
 import { RateLimited } from '../log/rate-limit.ts';
 import { QueuedReceiver, type ReceiverDeps } from '../receivers/queued.ts';
 import { encode, SENDER_ID_BYTES } from './envelope.ts';
+import { readKeyFile } from './key.ts';
 import { type SenderMetrics, senderMetrics } from './metrics.ts';
 
 export interface MulticastSenderOptions {
@@ -27,6 +28,8 @@ export interface MulticastSenderOptions {
   loopback: boolean;
   maxDatagram: number;
   queueSize: number;
+  /** sign every datagram with the key in this file (docs/multicast.md, "Signed datagrams") */
+  keyFile?: string;
 }
 
 export function senderOptions(main: MainSection): MulticastSenderOptions {
@@ -39,6 +42,7 @@ export function senderOptions(main: MainSection): MulticastSenderOptions {
     loopback: main.multicast_loopback,
     maxDatagram: main.multicast_max_datagram,
     queueSize: main.queue_size,
+    keyFile: main.multicast_key_file,
   };
 }
 
@@ -57,12 +61,20 @@ export class MulticastSender extends QueuedReceiver {
   private rebindTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly errorLog: RateLimited<string>;
+  private readonly key: Buffer | undefined;
 
   constructor(name: string, opts: MulticastSenderOptions, deps: ReceiverDeps) {
     super(name, opts.queueSize, deps);
     const family = isIP(opts.group);
     if (family === 0 || isIP(opts.bindIp) !== family || (opts.interfaceIp !== undefined && isIP(opts.interfaceIp) !== family)) {
       throw new Error(`[main] receiver_bind_ip ${opts.bindIp}${opts.interfaceIp ? `, multicast_interface ${opts.interfaceIp}` : ''} and receiver_multicast_ip ${opts.group} must be of one IP family`);
+    }
+    if (opts.keyFile !== undefined) {
+      // read once per sender (start, reload): a changed key takes effect with the next reload
+      const r = readKeyFile(opts.keyFile);
+      if (!r.ok) throw new Error(`[main] multicast_key_file: ${r.error}`);
+      for (const w of r.warnings) deps.log.warn(w);
+      this.key = r.key;
     }
     this.opts = opts;
     this.m = senderMetrics(deps.metrics.registry);
@@ -118,7 +130,7 @@ export class MulticastSender extends QueuedReceiver {
         });
         this.socket = socket;
         this.deps.metrics.pluginUp.labels(this.name).set(1);
-        log.info({ receiver: this.name, group: `${o.group}:${o.port}`, bind: o.bindIp, sender: this.senderId.toString('hex') }, 'multicast sender ready');
+        log.info({ receiver: this.name, group: `${o.group}:${o.port}`, bind: o.bindIp, sender: this.senderId.toString('hex'), signed: this.key !== undefined }, 'multicast sender ready');
         resolve(true);
       });
     });
@@ -151,8 +163,9 @@ export class MulticastSender extends QueuedReceiver {
       } else this.m.sent.inc();
       if (--pending === 0 && release) release();
     };
+    const nowMs = Date.now();
     for (const ev of batch) {
-      const res = encode(ev, { sender: this.senderId, seq: ++this.seq, maxDatagram });
+      const res = encode(ev, { sender: this.senderId, seq: ++this.seq, maxDatagram, key: this.key, nowMs });
       if (!res.ok) {
         this.m.dropped.labels('too_large').inc();
         this.errorLog.push(`event ${ev.event_id}: ${res.reason}`);

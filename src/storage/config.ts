@@ -12,6 +12,7 @@
 // (CRDs), so every list and string is bounded here, before anything compiles.
 import path from 'node:path';
 import { z } from 'zod';
+import { checkFilterBudget } from '../filter/budget.ts';
 
 export const MAX_BACKENDS = 64;
 export const MAX_FILTERS_PER_BACKEND = 64;
@@ -147,6 +148,9 @@ export function parseStorageConfig(input: unknown): StorageConfigResult {
     filters: e.Filter === undefined ? null : Object.freeze([...e.Filter]),
     config: Object.freeze({ ...e.Config }),
   }));
+  // every filter of every backend runs on every event: their sum is bounded too (src/filter/budget.ts)
+  const overBudget = checkFilterBudget(backends);
+  if (overBudget !== null) return { ok: false, error: `storage config: ${overBudget}` };
   const config: StorageConfig = Object.freeze({ pluginSearchPath: el.PluginSearchPath ?? null, backends: Object.freeze(backends) });
   validated.add(config);
   return { ok: true, config };

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { StorageEvent } from '../../../src/events/schema.ts';
 import {
-  decode, DEFAULT_MAX_DATAGRAM, ELLIPSIS, encode, FLAG_TRUNCATED, HEADER_BYTES, MSG_FLOOR_BYTES, shrinkToJsonBytes, truncateEvent,
+  decode, DEFAULT_MAX_DATAGRAM, ELLIPSIS, encode, FLAG_TRUNCATED, HEADER_BYTES, MSG_FLOOR_BYTES, SIGNED_HEADER_BYTES, shrinkToJsonBytes, truncateEvent,
 } from '../../../src/multicast/envelope.ts';
 
 const SENDER = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
@@ -51,14 +51,14 @@ describe('multicast envelope', () => {
     assert.equal(buf.readBigUInt64BE(24), 0x0102030405n);
     assert.deepEqual(JSON.parse(buf.subarray(HEADER_BYTES).toString('utf8')), ev);
     const d = decodeOk(buf);
-    assert.deepEqual(d, { version: 1, flags: 0, truncated: false, sender: SENDER.toString('hex'), seq: 0x0102030405, event: ev });
+    assert.deepEqual(d, { version: 1, flags: 0, truncated: false, sender: SENDER.toString('hex'), seq: 0x0102030405, timeMs: null, authenticated: false, event: ev });
   });
 
   it('carries the largest safe sequence number and rejects larger ones', () => {
     const { buf } = encodeOk(event(), Number.MAX_SAFE_INTEGER);
     assert.equal(decodeOk(buf).seq, Number.MAX_SAFE_INTEGER);
     buf.writeBigUInt64BE(2n ** 64n - 1n, 24);
-    assert.deepEqual(decode(buf), { ok: false, reason: 'sequence number out of range' });
+    assert.deepEqual(decode(buf), { ok: false, code: 'malformed', reason: 'sequence number out of range' });
     assert.equal(encode(event(), { sender: SENDER, seq: -1 }).ok, false);
     assert.equal(encode(event(), { sender: SENDER, seq: 2 ** 53 }).ok, false);
     assert.equal(encode(event(), { sender: Buffer.alloc(8), seq: 1 }).ok, false);
@@ -152,7 +152,8 @@ describe('multicast envelope', () => {
       ['empty', Buffer.alloc(0), /too short/],
       ['short', good.subarray(0, 31), /too short/],
       ['foreign', Buffer.from('M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n\r\n'), /bad magic/],
-      ['future version', Buffer.concat([Buffer.from('PRPT\x02'), good.subarray(5)]), /unsupported version 2/],
+      ['future version', Buffer.concat([Buffer.from('PRPT\x03'), good.subarray(5)]), /unsupported version 3/],
+      ['version 2 shorter than its header', Buffer.concat([Buffer.from('PRPT\x02'), good.subarray(5, 40)]), /too short \(40 bytes; the version 2 header is 72\)/],
       ['not UTF-8', Buffer.concat([good.subarray(0, HEADER_BYTES), Buffer.from([0xff, 0xfe, 0x7b])]), /not UTF-8/],
       ['cut JSON', good.subarray(0, good.length - 5), /not JSON/],
       ['JSON, not an event', Buffer.concat([good.subarray(0, HEADER_BYTES), Buffer.from('{"hostname":1}')]), /not a storage event \(hostname/],
@@ -245,5 +246,40 @@ describe('multicast envelope', () => {
       if (!r.truncated) assert.deepEqual(d.event, ev);
       else assert.equal(d.event.extentions.truncated, 'true');
     }
+  });
+
+  describe('signed (version 2)', () => {
+    const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
+    it('lays out time and MAC, verifies with the key, and reads without one', () => {
+      const ev = event();
+      const r = encode(ev, { sender: SENDER, seq: 7, key: KEY, nowMs: 1_763_812_345_678 });
+      assert.ok(r.ok);
+      assert.equal(r.buf[4], 2, 'version');
+      assert.equal(r.buf.readBigUInt64BE(32), 1_763_812_345_678n, 'time');
+      assert.deepEqual(JSON.parse(r.buf.subarray(SIGNED_HEADER_BYTES).toString('utf8')), ev);
+      const d = decode(r.buf, { key: KEY });
+      assert.ok(d.ok);
+      assert.deepEqual({ ...d.datagram, event: null }, { version: 2, flags: 0, truncated: false, sender: SENDER.toString('hex'), seq: 7, timeMs: 1_763_812_345_678, authenticated: true, event: null });
+      const plain = decode(r.buf);
+      assert.ok(plain.ok && !plain.datagram.authenticated && plain.datagram.seq === 7, 'a keyless receiver reads it (unchecked)');
+    });
+    it('refuses another key, any changed byte, and unsigned datagrams', () => {
+      const r = encode(event(), { sender: SENDER, seq: 7, key: KEY, nowMs: 1 });
+      assert.ok(r.ok);
+      assert.equal((decode(r.buf, { key: randomBytes(32) }) as { code: string }).code, 'bad_mac');
+      for (const at of [5, 8, 24, 32, 40, SIGNED_HEADER_BYTES, r.buf.length - 2]) {
+        const b: Buffer = Buffer.from(r.buf);
+        b[at] = b[at]! ^ 0x01;
+        assert.equal((decode(b, { key: KEY }) as { code: string }).code, 'bad_mac', `byte ${at}`);
+      }
+      const v1 = encode(event(), { sender: SENDER, seq: 7 });
+      assert.ok(v1.ok);
+      assert.equal((decode(v1.buf, { key: KEY }) as { code: string }).code, 'unsigned');
+    });
+    it('truncates within the limit with the larger header', () => {
+      const r = encode(event({ msg: 'x'.repeat(5000) }), { sender: SENDER, seq: 1, key: KEY, nowMs: 1 });
+      assert.ok(r.ok && r.truncated && r.buf.length <= DEFAULT_MAX_DATAGRAM, `${r.ok ? r.buf.length : 0} bytes`);
+      assert.ok(decode(r.buf, { key: KEY }).ok);
+    });
   });
 });

@@ -31,10 +31,31 @@ describe('SequenceTracker', () => {
     assert.deepEqual(t.observe('a', 8), { kind: 'late' });
     assert.deepEqual(t.observe('a', 8), { kind: 'duplicate' }, 'a late one seen twice');
     assert.deepEqual(t.observe('a', 7), { kind: 'late' });
-    assert.deepEqual(t.observe('a', 1), { kind: 'stale' }, 'beyond the window');
     assert.deepEqual(t.observe('a', 100), { kind: 'gap', lost: 90, fromSeq: 10, toSeq: 99 });
     assert.deepEqual(t.observe('a', 95), { kind: 'late' }, 'the window was cleared by the jump');
-    assert.deepEqual(t.observe('a', 92), { kind: 'stale' });
+  });
+
+  it('signed (every number believed): a number beyond the window is stale', () => {
+    const t = new SequenceTracker({ window: 8, maxJump: Infinity });
+    t.observe('a', 5);
+    assert.deepEqual(t.observe('a', 9), { kind: 'gap', lost: 3, fromSeq: 6, toSeq: 8 });
+    assert.deepEqual(t.observe('a', 1), { kind: 'stale' }, 'beyond the window');
+    assert.deepEqual(t.observe('a', 2 ** 40), { kind: 'gap', lost: 2 ** 40 - 10, fromSeq: 10, toSeq: 2 ** 40 - 1 }, 'no bound');
+  });
+
+  it('unsigned: an implausible jump resyncs instead of counting a loss or going stale', () => {
+    const t = new SequenceTracker({ window: 8, maxJump: 100 });
+    t.observe('a', 5);
+    assert.deepEqual(t.observe('a', 6), { kind: 'next' });
+    assert.deepEqual(t.observe('a', Number.MAX_SAFE_INTEGER), { kind: 'resync', jump: Number.MAX_SAFE_INTEGER - 6, retracted: 0 }, 'forward beyond the bound');
+    assert.deepEqual(t.observe('a', 7), { kind: 'resync', jump: 7 - Number.MAX_SAFE_INTEGER, retracted: 0 }, 'back beyond the window: the genuine stream goes on');
+    assert.deepEqual(t.observe('a', 8), { kind: 'next' });
+    assert.deepEqual(t.observe('a', 58), { kind: 'gap', lost: 49, fromSeq: 9, toSeq: 57 }, 'within the bound: a gap');
+    assert.deepEqual(t.observe('a', 9), { kind: 'resync', jump: -49, retracted: 49 }, 'the stream continues below the gap: it was forged');
+    assert.deepEqual(t.observe('a', 10), { kind: 'next' });
+    assert.deepEqual(t.observe('a', 20), { kind: 'gap', lost: 9, fromSeq: 11, toSeq: 19 });
+    assert.deepEqual(t.observe('a', 15), { kind: 'late' });
+    assert.deepEqual(t.observe('a', 2), { kind: 'resync', jump: -18, retracted: 0 }, 'not inside the last gap: nothing taken back');
   });
 
   it('treats a restarted sender (new id) as new: no false gap', () => {
@@ -133,7 +154,7 @@ describe('MulticastListener on loopback', () => {
     assert.equal(got.malformed.length, 1);
     assert.match(got.malformed[0]!, /bad magic/);
     assert.deepEqual(got.senders, [a.toString('hex'), b.toString('hex')]);
-    assert.deepEqual(l.stats, { received: 9, lost: 2, duplicates: 1, reordered: 0, malformed: 1, senders: 2 });
+    assert.deepEqual(l.stats, { received: 9, lost: 2, duplicates: 1, reordered: 0, malformed: 1, rejected: 0, resyncs: 0, senders: 2 });
     assert.match(got.events[0]!.info.address, /^127\.0\.0\.1:\d+$/);
   });
 
