@@ -279,7 +279,7 @@ export class Agent {
       throw new ConfigError(`cannot create the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
     }
     // Storage first: the bus must have its receiver before the first record.
-    this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env, secrets: this.opts.secrets });
+    this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env, secrets: this.opts.secrets, confineToStateDir: this.opts.pushed !== undefined });
     const sc = storageConfig;
     const err = await this.storage.apply(sc ? sc.text : DEFAULT_STORAGE_CONFIG, sc ? sc.source : 'embedded default storage configuration');
     if (err) throw new ConfigError(`storage: ${err}`);
