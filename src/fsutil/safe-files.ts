@@ -129,7 +129,7 @@ export function makeDirs(dir: string, mode: number = PRIVATE_DIR_MODE): void {
     if (i > MAX_DIR_DEPTH) throw new UnsafePathError(`${dir}: more than ${MAX_DIR_DEPTH} levels of directories to create`);
     try {
       const st = lstatSync(d);
-      if (!st.isDirectory() && !(st.isSymbolicLink() && statIsDir(d))) throw new UnsafePathError(`${d} is ${describeKind(st)}, not a directory`);
+      if (!st.isDirectory() && !(st.isSymbolicLink() && statIsDir(d))) throw new Error(`${d} is ${describeKind(st)}, not a directory`);
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

@@ -42,7 +42,7 @@ import type { FilterHints } from '../../filter/types.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../types.ts';
-import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, PRIVATE_FILE_MODE, tightenMode } from '../../fsutil/safe-files.ts';
+import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, PRIVATE_FILE_MODE, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 
 /** The schema this code writes (PRAGMA user_version); a migration bumps it. */
 export const SCHEMA_VERSION = 1;
@@ -180,7 +180,8 @@ export class SqliteBackend implements Backend {
     try {
       this.checkFiles(ro);
     } catch (err) {
-      throw new Error(`${(err as Error).message.startsWith('sqlite backend') ? '' : `sqlite backend ${this.name}: ${this.path}: `}${(err as Error).message}`, { cause: err });
+      if (err instanceof UnsafePathError) throw err;
+      throw new Error(`sqlite backend ${this.name}: cannot open ${this.path}: ${(err as Error).message}`, { cause: err });
     }
     try {
       // Short: a wait for a lock blocks the event loop (only another writer on the same file holds one).
