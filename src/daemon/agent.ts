@@ -1,7 +1,7 @@
 // The agent: builds collectors → bus → parsers → receivers from a
 // configuration, swaps in a new configuration on reload (keeping the old one
 // when the new one is invalid), and drains on stop.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
@@ -17,6 +17,7 @@ import type { SecretResolver } from '../storage/types.ts';
 import { type AgentConfig, type PluginSection } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
+import { ensurePrivateDir, MAX_APPLIED_FILE_BYTES, privatizeTree, PRIVATE_FILE_MODE, readRegularFile, tightenMode, writePrivateFileAtomic } from '../fsutil/safe-files.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { PARSERS } from '../parsers/index.ts';
@@ -93,8 +94,15 @@ export function pushedConfigText(localMain: string, toml: string): string {
 /** Read <dir>/applied.json; null when absent, throws when it is not a valid record. */
 export function readAppliedConfig(dir: string): AppliedConfig | null {
   const file = path.join(dir, APPLIED_FILE);
-  if (!existsSync(file)) return null;
-  const v = JSON.parse(readFileSync(file, 'utf8')) as Partial<AppliedConfig>;
+  let text: string;
+  try {
+    text = readRegularFile(file, 'applied configuration', { maxBytes: MAX_APPLIED_FILE_BYTES, noFollow: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  tightenMode(file, PRIVATE_FILE_MODE);
+  const v = JSON.parse(text) as Partial<AppliedConfig>;
   if (typeof v.generation !== 'number' || !Number.isSafeInteger(v.generation) || v.generation < 1 || typeof v.hash !== 'string' || typeof v.toml !== 'string' || typeof v.storage !== 'object' || v.storage === null) {
     throw new Error(`${file}: not an applied configuration record`);
   }
@@ -103,16 +111,7 @@ export function readAppliedConfig(dir: string): AppliedConfig | null {
 
 /** Write <dir>/applied.json atomically (0600, fsync, rename). */
 export function writeAppliedConfig(dir: string, applied: AppliedConfig): void {
-  const file = path.join(dir, APPLIED_FILE);
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify(applied)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  writePrivateFileAtomic(path.join(dir, APPLIED_FILE), `${JSON.stringify(applied)}\n`, 'applied configuration', { fsync: true });
 }
 
 interface Pipeline {
@@ -211,9 +210,9 @@ export class Agent {
     const { log, metrics } = this.opts;
     const stateDir = this.stateDir(config);
     try {
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      ensurePrivateDir(stateDir, 'the state directory');
     } catch (err) {
-      throw new ConfigError(`cannot create the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
+      throw new ConfigError(`cannot use the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
     }
     const bootId = readBootId(config.main.boot_id_path);
     const started: Collector[] = [];
@@ -274,9 +273,12 @@ export class Agent {
     for (const w of config.warnings) this.opts.log.warn(w);
     const stateDir = this.stateDir(config);
     try {
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      ensurePrivateDir(stateDir, 'the state directory');
+      // what an older version (or another tool) left readable: kernel messages and tokens are private
+      const changed = privatizeTree(stateDir);
+      if (changed > 0) this.opts.log.warn({ stateDir, changed }, 'made files in the state directory private (0600/0700)');
     } catch (err) {
-      throw new ConfigError(`cannot create the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
+      throw new ConfigError(`cannot use the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
     }
     // Storage first: the bus must have its receiver before the first record.
     this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env, secrets: this.opts.secrets, confineToStateDir: this.opts.pushed !== undefined });

@@ -10,7 +10,7 @@
 // thin synchronous I/O helpers: they run at start, at reload and for small
 // state files, never per event.
 import {
-  chmodSync, closeSync, constants as C, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync,
+  type Dirent, readdirSync, chmodSync, closeSync, constants as C, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync,
   realpathSync, renameSync, statSync, type Stats, unlinkSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -186,6 +186,38 @@ export function tightenMode(p: string, mode: number, isDir = false): boolean {
   if ((st.mode & 0o777) === mode || (st.mode & 0o077) === 0) return false;
   chmodSync(p, mode);
   return true;
+}
+
+/** entries a tree walk looks at, at most (a state directory holds far fewer) */
+const MAX_TREE_ENTRIES = 100_000;
+
+/**
+ * Make a directory tree private: directories 0700, regular files 0600;
+ * symbolic links and special files are left alone (never followed). Bounded
+ * in depth and entries. Returns how many modes changed. Used at start on the
+ * state directory, where an older version (or a hostPath) left 0755/0644.
+ */
+export function privatizeTree(dir: string): number {
+  let changed = 0;
+  let seen = 0;
+  const visit = (d: string, depth: number): void => {
+    if (tightenMode(d, PRIVATE_DIR_MODE, true)) changed++;
+    if (depth >= MAX_DIR_DEPTH) return;
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (++seen > MAX_TREE_ENTRIES) return;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) visit(p, depth + 1);
+      else if (e.isFile() && tightenMode(p, PRIVATE_FILE_MODE)) changed++;
+    }
+  };
+  visit(dir, 0);
+  return changed;
 }
 
 export interface ReadLimitOptions {

@@ -51,7 +51,7 @@ import { matchesFilter } from '../../filter/compile.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventKey, eventTimeUs } from '../types.ts';
-import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, UnsafePathError } from '../../fsutil/safe-files.ts';
+import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 
 export const DEFAULT_STORAGE_PATH = 'events/%host%-%date%-%count%.jsonl';
 /** how much of the newest files is read at start to rebuild the recent keys */
@@ -394,7 +394,10 @@ export class JsonlBackend implements Backend {
       makeDirs(this.template.dir);
       if (this.confineTo !== null) confineReal(this.confineTo, path.join(this.template.dir, 'x'), `jsonl backend ${this.name}: StoragePath`);
       // a device or link with the name of one of our files is refused before anything reads or writes it
-      for (const f of await this.template.list()) checkRegularOrAbsent(f.path, `jsonl backend ${this.name}: file`);
+      for (const f of await this.template.list()) {
+        checkRegularOrAbsent(f.path, `jsonl backend ${this.name}: file`);
+        tightenMode(f.path, PRIVATE_FILE_MODE);
+      }
       await this.applyRetention();
       await this.rebuildRecentKeys();
     } catch (err) {
