@@ -17,7 +17,10 @@ import type { SecretResolver } from '../storage/types.ts';
 import { type AgentConfig, type PluginSection } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
-import { ensurePrivateDir, MAX_APPLIED_FILE_BYTES, privatizeTree, PRIVATE_FILE_MODE, readRegularFile, tightenMode, writePrivateFileAtomic } from '../fsutil/safe-files.ts';
+import {
+  ensurePrivateDir, MAX_APPLIED_FILE_BYTES, MAX_STORAGE_CONFIG_BYTES, MAX_TOML_CONFIG_BYTES, privatizeTree, PRIVATE_FILE_MODE, readRegularFile, tightenMode,
+  UnsafePathError, writePrivateFileAtomic,
+} from '../fsutil/safe-files.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { PARSERS } from '../parsers/index.ts';
@@ -413,21 +416,23 @@ export class Agent {
       const source = `the applied configuration (generation ${this.pushed.generation})`;
       return { text: pushedConfigText(this.opts.pushed.localMain, this.pushed.toml), source, storage: JSON.stringify(this.pushed.storage), storageSource: `${source} storage` };
     }
-    const read = (file: string): string => {
+    // regular files only, bounded: a FIFO or /dev/zero named as configuration must not hang or fill memory
+    const read = (file: string, maxBytes: number): string => {
       try {
-        return readFileSync(file, 'utf8');
+        return readRegularFile(file, 'the configuration', { maxBytes });
       } catch (err) {
+        if (err instanceof UnsafePathError) throw new ConfigError(err.message);
         throw new ConfigError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
     };
     const files = this.opts.files ?? {};
-    const text = files.config !== undefined ? read(files.config) : this.opts.configText;
+    const text = files.config !== undefined ? read(files.config, MAX_TOML_CONFIG_BYTES) : this.opts.configText;
     if (text === undefined) return null;
     const sc = this.opts.storageConfig;
     return {
       text,
       source: files.config ?? 'the configuration the agent started with',
-      storage: files.storage !== undefined ? read(files.storage) : (sc?.text ?? DEFAULT_STORAGE_CONFIG),
+      storage: files.storage !== undefined ? read(files.storage, MAX_STORAGE_CONFIG_BYTES) : (sc?.text ?? DEFAULT_STORAGE_CONFIG),
       storageSource: files.storage ?? sc?.source ?? 'embedded default storage configuration',
     };
   }

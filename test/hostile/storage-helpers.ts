@@ -42,7 +42,8 @@ export interface Running {
   finish(ms: number): Promise<Outcome>;
 }
 
-export function spawnCli(bin: string, args: string[], opts: { stdin?: 'ignore' | 'pipe'; env?: NodeJS.ProcessEnv } = {}): Running {
+/** `maxKiB`: killed (SIGKILL) as soon as its peak resident memory passes this, so a runaway cannot take the machine's memory */
+export function spawnCli(bin: string, args: string[], opts: { stdin?: 'ignore' | 'pipe'; env?: NodeJS.ProcessEnv; maxKiB?: number } = {}): Running {
   const started = Date.now();
   const proc = spawn(process.execPath, [bin, ...args], { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
   let out = '';
@@ -56,7 +57,8 @@ export function spawnCli(bin: string, args: string[], opts: { stdin?: 'ignore' |
   });
   const sample = setInterval(() => {
     if (proc.pid !== undefined) peak = Math.max(peak, peakRssKiB(proc.pid));
-  }, 100);
+    if (opts.maxKiB !== undefined && peak > opts.maxKiB) proc.kill('SIGKILL');
+  }, 50);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     proc.on('exit', (code, signal) => {
       clearInterval(sample);
