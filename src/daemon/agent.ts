@@ -465,7 +465,8 @@ export class Agent {
       } catch (err) {
         return { status: 422, body: { reloaded: false, error: `${src.storageSource}: not JSON: ${(err as Error).message.slice(0, 200)} (nothing changed)` } };
       }
-      const st = parseStorageConfig(storageDoc);
+      // the text, when there is one: its duplicate keys are checked there
+      const st = parseStorageConfig(typeof src.storage === 'string' ? src.storage : storageDoc);
       if (!st.ok) return { status: 422, body: { reloaded: false, error: `${src.storageSource}: ${st.error} (nothing changed)` } };
 
       const previousText = this.configText;
