@@ -24,6 +24,7 @@ import { SysfsResolver } from '../device/resolver.ts';
 import { DEFAULT_ROOTS, type Identity } from '../device/types.ts';
 import { formatJson, formatText } from '../receivers/format.ts';
 import { parse, runCli, UsageError } from './args.ts';
+import { LineSplitter } from './lines.ts';
 
 const DEFAULT_AGENT = 'http://127.0.0.1:9477';
 const DEFAULT_GROUP = '239.0.0.1';
@@ -67,7 +68,7 @@ function roots(values: { 'sysfs-root'?: string; 'dev-root'?: string; mountinfo?:
 }
 
 /** a longer input line is no kernel record (those are at most a few KiB): skipped, counted, reported */
-export const MAX_PARSE_LINE_BYTES = 64 * 1024;
+const MAX_PARSE_LINE_BYTES = 64 * 1024;
 /** with no input for this long (a live pipe), the last record is parsed and held events are printed */
 const PARSE_IDLE_MS = 300;
 /** lines reported one by one on stderr; the rest are only counted */
@@ -76,66 +77,6 @@ const MAX_REPORTED = 20;
 function inputError(name: string, err: unknown): Error {
   const code = (err as NodeJS.ErrnoException).code;
   return new Error(`cannot read ${name}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? (err as Error).message)}`);
-}
-
-/**
- * Newline-separated lines of a byte stream, each at most `max` bytes: a
- * longer line is dropped as it streams (never buffered whole) and reported
- * once with its length so far.
- */
-export class LineSplitter {
-  private parts: Buffer[] = [];
-  private len = 0;
-  /** inside an over-long line: drop bytes until its newline */
-  private dropping = false;
-  private readonly max: number;
-  private readonly onLine: (line: Buffer) => void;
-  private readonly onTooLong: (bytes: number) => void;
-
-  constructor(max: number, onLine: (line: Buffer) => void, onTooLong: (bytes: number) => void) {
-    this.max = max;
-    this.onLine = onLine;
-    this.onTooLong = onTooLong;
-  }
-
-  push(chunk: Buffer): void {
-    let start = 0;
-    while (start < chunk.length) {
-      const nl = chunk.indexOf(0x0a, start);
-      const end = nl === -1 ? chunk.length : nl;
-      if (!this.dropping) {
-        if (this.len + end - start > this.max) {
-          this.onTooLong(this.len + end - start);
-          this.parts = [];
-          this.len = 0;
-          this.dropping = true;
-        } else if (end > start) {
-          this.parts.push(chunk.subarray(start, end));
-          this.len += end - start;
-        }
-      }
-      if (nl === -1) break;
-      if (!this.dropping) this.emit();
-      this.dropping = false;
-      start = nl + 1;
-    }
-    // keep a private copy of a partial line, so the (large) chunk it came from can be freed
-    if (this.parts.length > 0) this.parts = [Buffer.from(Buffer.concat(this.parts))];
-  }
-
-  end(): void {
-    if (!this.dropping && this.len > 0) this.emit();
-    this.parts = [];
-    this.len = 0;
-    this.dropping = false;
-  }
-
-  private emit(): void {
-    const line = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
-    this.parts = [];
-    this.len = 0;
-    this.onLine(line);
-  }
 }
 
 /** A file's bytes through one reused buffer (no garbage per chunk: /dev/zero stays flat). */

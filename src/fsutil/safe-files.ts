@@ -300,7 +300,8 @@ export function openPrivateFile(file: string, what: string, flags: number): numb
  */
 export function writePrivateFileAtomic(file: string, data: string, what: string, opts: { fsync?: boolean } = {}): void {
   checkRegularOrAbsent(file, what);
-  const tmp = `${file}.tmp-${process.pid}`;
+  // one fixed name (one agent owns a state directory): a crash leaves at most one leftover
+  const tmp = `${file}.tmp`;
   // a leftover of a crashed run (or something planted): start from nothing
   try {
     unlinkSync(tmp);
