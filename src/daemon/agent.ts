@@ -17,6 +17,7 @@ import type { SecretResolver } from '../storage/types.ts';
 import { type AgentConfig, type PluginSection } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
+import { POSITION_FILE } from '../kmsg/position.ts';
 import {
   ensurePrivateDir, MAX_APPLIED_FILE_BYTES, MAX_STORAGE_CONFIG_BYTES, MAX_TOML_CONFIG_BYTES, privatizeTree, PRIVATE_FILE_MODE, readRegularFile, tightenMode,
   UnsafePathError, writePrivateFileAtomic,
@@ -74,6 +75,17 @@ export interface AppliedConfig extends AppliedRef {
 }
 
 export const APPLIED_FILE = 'applied.json';
+
+/**
+ * What the agent keeps in its state directory by default, made private at
+ * start (nothing else there is touched): the sqlite database and its
+ * siblings, the kmsg position, applied.json, the API token, the spools and
+ * the default jsonl directory (with their temporary files).
+ */
+const STATE_ENTRIES = [
+  'events.db', 'events.db-wal', 'events.db-shm', 'events.db-journal', POSITION_FILE, `${POSITION_FILE}.tmp`,
+  APPLIED_FILE, `${APPLIED_FILE}.tmp`, 'api-token', 'spool', 'events',
+];
 
 /** The [main] section of a configuration text, as TOML (for the pushed sections to be appended to). */
 export function mainSectionToml(text: string): string {
@@ -278,7 +290,7 @@ export class Agent {
     try {
       ensurePrivateDir(stateDir, 'the state directory');
       // what an older version (or another tool) left readable: kernel messages and tokens are private
-      const changed = privatizeTree(stateDir);
+      const changed = privatizeTree(stateDir, STATE_ENTRIES);
       if (changed > 0) this.opts.log.warn({ stateDir, changed }, 'made files in the state directory private (0600/0700)');
     } catch (err) {
       throw new ConfigError(`cannot use the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);

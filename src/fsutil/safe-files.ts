@@ -10,7 +10,7 @@
 // thin synchronous I/O helpers: they run at start, at reload and for small
 // state files, never per event.
 import {
-  type Dirent, readdirSync, chmodSync, closeSync, constants as C, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync,
+  readdirSync, chmodSync, closeSync, constants as C, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync,
   realpathSync, renameSync, statSync, type Stats, unlinkSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -165,7 +165,39 @@ function statIsDir(p: string): boolean {
  */
 export function ensurePrivateDir(dir: string, what: string): boolean {
   refuseVirtualFs(dir, what);
+  refuseSharedDir(dir, what);
   makeDirs(dir, PRIVATE_DIR_MODE);
+  const st = lstatSync(dir);
+  // chmod only a directory that can be the agent's own (never /tmp, /var/lib, …)
+  if (st.isDirectory() && (st.mode & 0o1002) !== 0) {
+    throw new UnsafePathError(`${what} ${dir} is shared (world-writable${(st.mode & 0o1000) !== 0 ? ', sticky' : ''}); give the agent a directory of its own, e.g. /var/lib/peripety`);
+  }
+  return tightenMode(dir, PRIVATE_DIR_MODE, true);
+}
+
+/** System directories that are never anyone's state directory (making them 0700 would break the host). */
+const SHARED_DIRS = new Set([
+  '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/media', '/mnt', '/opt', '/root', '/run', '/sbin',
+  '/srv', '/tmp', '/usr', '/usr/lib', '/usr/local', '/usr/share', '/var', '/var/lib', '/var/log', '/var/run', '/var/tmp', '/var/cache',
+  '/var/spool', '/var/opt', '/var/local',
+]);
+
+/** Throws when `dir` is a well-known system directory. */
+export function refuseSharedDir(dir: string, what: string): void {
+  const abs = path.resolve(dir);
+  if (SHARED_DIRS.has(abs)) {
+    throw new UnsafePathError(`${what} ${abs} is a system directory; give the agent a directory of its own, e.g. /var/lib/peripety (its mode is made 0700)`);
+  }
+}
+
+/**
+ * `dir` made 0700 when it lies strictly inside `root` (a backend's directory
+ * in the state directory); a directory elsewhere keeps its mode (it was the
+ * administrator's choice, e.g. one shared with a log shipper).
+ */
+export function tightenDirInside(root: string, dir: string): boolean {
+  const rel = path.relative(path.resolve(root), path.resolve(dir));
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return false;
   return tightenMode(dir, PRIVATE_DIR_MODE, true);
 }
 
@@ -192,31 +224,41 @@ export function tightenMode(p: string, mode: number, isDir = false): boolean {
 const MAX_TREE_ENTRIES = 100_000;
 
 /**
- * Make a directory tree private: directories 0700, regular files 0600;
- * symbolic links and special files are left alone (never followed). Bounded
- * in depth and entries. Returns how many modes changed. Used at start on the
- * state directory, where an older version (or a hostPath) left 0755/0644.
+ * Make the named entries of a directory private: the directory itself and
+ * each named directory (recursively) 0700, regular files 0600; symbolic
+ * links and special files are left alone (never followed), and nothing that
+ * is not named is touched. Bounded in depth and entries. Returns how many
+ * modes changed. Used at start on the state directory, where an older
+ * version (or a hostPath) left 0755/0644.
  */
-export function privatizeTree(dir: string): number {
+export function privatizeTree(dir: string, names: readonly string[]): number {
   let changed = 0;
   let seen = 0;
-  const visit = (d: string, depth: number): void => {
-    if (tightenMode(d, PRIVATE_DIR_MODE, true)) changed++;
-    if (depth >= MAX_DIR_DEPTH) return;
-    let entries: Dirent[];
+  const visit = (p: string, depth: number): void => {
+    if (++seen > MAX_TREE_ENTRIES) return;
+    let st: Stats;
     try {
-      entries = readdirSync(d, { withFileTypes: true });
+      st = lstatSync(p);
     } catch {
       return;
     }
-    for (const e of entries) {
-      if (++seen > MAX_TREE_ENTRIES) return;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) visit(p, depth + 1);
-      else if (e.isFile() && tightenMode(p, PRIVATE_FILE_MODE)) changed++;
+    if (st.isFile()) {
+      if (tightenMode(p, PRIVATE_FILE_MODE)) changed++;
+      return;
     }
+    if (!st.isDirectory()) return;
+    if (tightenMode(p, PRIVATE_DIR_MODE, true)) changed++;
+    if (depth >= MAX_DIR_DEPTH) return;
+    let entries: string[];
+    try {
+      entries = readdirSync(p);
+    } catch {
+      return;
+    }
+    for (const e of entries) visit(path.join(p, e), depth + 1);
   };
-  visit(dir, 0);
+  if (tightenMode(dir, PRIVATE_DIR_MODE, true)) changed++;
+  for (const n of names) visit(path.join(dir, n), 1);
   return changed;
 }
 

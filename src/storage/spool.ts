@@ -192,8 +192,9 @@ class SharedSpool {
 
   private async load(): Promise<void> {
     // Private, also when an earlier version left them 0755/0644: spooled events are kernel messages.
+    // (only the spool's own directory: its parent may be anything, e.g. a temporary directory in tests;
+    // the agent makes <state-dir>/spool private at start)
     makeDirs(this.dir);
-    tightenMode(path.dirname(this.dir), PRIVATE_DIR_MODE, true);
     tightenMode(this.dir, PRIVATE_DIR_MODE, true);
     const names = await readdir(this.dir);
     const segs: Segment[] = [];

@@ -51,7 +51,7 @@ import { matchesFilter } from '../../filter/compile.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventKey, eventTimeUs } from '../types.ts';
-import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
+import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 
 export const DEFAULT_STORAGE_PATH = 'events/%host%-%date%-%count%.jsonl';
 /** how much of the newest files is read at start to rebuild the recent keys */
@@ -377,12 +377,14 @@ export class JsonlBackend implements Backend {
   /** files already warned about, so that every query does not warn again */
   private readonly warned = new Set<string>();
   private readonly confineTo: string | null;
+  private readonly stateDir: string;
 
   constructor(name: string, config: JsonlConfig, ctx: BackendContext) {
     this.name = name;
     this.config = config;
     this.log = ctx.log.child({ backend: name, file: 'jsonl' });
     this.confineTo = ctx.confineTo ?? null;
+    this.stateDir = ctx.stateDir;
     if (this.confineTo !== null) confine(this.confineTo, config.StoragePath, `jsonl backend ${name}: StoragePath`);
     this.template = new FileTemplate(config.StoragePath, ctx.stateDir, ctx.hostname);
     this.recent = new RecentKeys(config.DedupWindow);
@@ -392,6 +394,7 @@ export class JsonlBackend implements Backend {
     if (this.started) return;
     try {
       makeDirs(this.template.dir);
+      tightenDirInside(this.stateDir, this.template.dir);
       if (this.confineTo !== null) confineReal(this.confineTo, path.join(this.template.dir, 'x'), `jsonl backend ${this.name}: StoragePath`);
       // a device or link with the name of one of our files is refused before anything reads or writes it
       for (const f of await this.template.list()) {

@@ -42,7 +42,7 @@ import type { FilterHints } from '../../filter/types.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../types.ts';
-import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, PRIVATE_FILE_MODE, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
+import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 
 /** The schema this code writes (PRAGMA user_version); a migration bumps it. */
 export const SCHEMA_VERSION = 1;
@@ -138,12 +138,14 @@ export class SqliteBackend implements Backend {
   private closing = false;
   private lastError: string | null = null;
   private readonly confineTo: string | null;
+  private readonly stateDir: string;
 
   constructor(name: string, config: SqliteConfig, ctx: BackendContext) {
     this.name = name;
     this.config = config;
     this.log = ctx.log.child({ backend: name, file: 'sqlite' });
     this.confineTo = ctx.confineTo ?? null;
+    this.stateDir = ctx.stateDir;
     const p = config.Path ?? 'events.db';
     this.path = this.confineTo !== null ? confine(this.confineTo, p, `sqlite backend ${name}: Path`) : path.resolve(ctx.stateDir, p);
   }
@@ -154,7 +156,10 @@ export class SqliteBackend implements Backend {
    */
   private checkFiles(ro: boolean): void {
     const what = `sqlite backend ${this.name}: Path`;
-    if (!ro) makeDirs(path.dirname(this.path));
+    if (!ro) {
+      makeDirs(path.dirname(this.path));
+      tightenDirInside(this.stateDir, path.dirname(this.path));
+    }
     if (this.confineTo !== null) confineReal(this.confineTo, this.path, what);
     for (const suffix of SIBLINGS) checkRegularOrAbsent(`${this.path}${suffix}`, what);
     if (ro) return;

@@ -67,7 +67,9 @@ describe('safe-files', () => {
     const before = mode('/etc/hostname');
     ensurePrivateDir(d, 'state');
     assert.equal(mode(d), 0o700);
-    assert.equal(privatizeTree(d), 2);
+    writeFileSync(path.join(d, 'other'), 'x', { mode: 0o644 });
+    assert.equal(privatizeTree(d, ['sub', 'l', 'missing']), 2);
+    assert.equal(mode(path.join(d, 'other')), 0o644, 'what is not named is not touched');
     assert.equal(mode(path.join(d, 'sub')), 0o700);
     assert.equal(mode(path.join(d, 'sub', 'f')), 0o600);
     assert.equal(mode('/etc/hostname'), before, 'a link is never followed');
@@ -75,6 +77,18 @@ describe('safe-files', () => {
     closeSync(openPrivateFile(path.join(d, 'g'), 'g', C.O_WRONLY));
     assert.equal(mode(path.join(d, 'g')), 0o600);
     assert.throws(() => openPrivateFile(path.join(d, 'l'), 'l', C.O_WRONLY), /l is a symbolic link/);
+  });
+
+  it('ensurePrivateDir never takes a shared or system directory', () => {
+    const before = mode('/tmp');
+    assert.throws(() => ensurePrivateDir('/tmp', 'the state directory'), /\/tmp is a system directory/);
+    assert.throws(() => ensurePrivateDir('/var/lib/', 'the state directory'), /\/var\/lib is a system directory/);
+    const shared = path.join(dir, 'shared');
+    makeDirs(shared);
+    execFileSync('chmod', ['1777', shared]);
+    assert.throws(() => ensurePrivateDir(shared, 'the state directory'), /shared is shared \(world-writable, sticky\)/);
+    assert.equal(mode('/tmp'), before);
+    assert.equal(lstatSync(shared).mode & 0o7777, 0o1777, 'left as it was');
   });
 
   it('writePrivateFileAtomic: 0600, refuses a link or directory in the way, never writes through a planted temporary link', () => {
