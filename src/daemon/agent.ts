@@ -1,7 +1,6 @@
 // The agent: builds collectors → bus → parsers → receivers from a
 // configuration, swaps in a new configuration on reload (keeping the old one
 // when the new one is invalid), and drains on stop.
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
@@ -696,7 +695,8 @@ function createReceiver(p: PluginSection, config: AgentConfig, deps: ReceiverDep
 
 export function readBootId(file: string): string {
   try {
-    const id = readFileSync(file, 'utf8').trim();
+    // bounded, regular files only (procfs files are): a FIFO or /dev/zero as boot_id_path must not hang or fill memory
+    const id = readRegularFile(file, 'boot_id_path', { maxBytes: 256 }).trim();
     if (/^[0-9a-f-]{8,64}$/i.test(id)) return id;
     throw new Error('not a boot id');
   } catch (err) {
