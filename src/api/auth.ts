@@ -3,8 +3,11 @@
 // issue); standalone, a random bearer token in a root-only file under the
 // state directory: whoever can read it is as privileged as the agent anyway.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, writeSync } from 'node:fs';
 import path from 'node:path';
+import {
+  checkRegularOrAbsent, makeDirs, MAX_TOKEN_FILE_BYTES, openPrivateFile, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, readRegularFile, refuseVirtualFs, tightenMode,
+} from '../fsutil/safe-files.ts';
 
 export type AuthResult = { ok: true; who: string } | { ok: false; status: 401 | 403; reason: string };
 
@@ -36,19 +39,30 @@ export class StaticTokenAuthenticator implements Authenticator {
   }
 }
 
-/** Read the token file, creating it (0600, 32 random bytes) when missing. */
+/**
+ * Read the token file, creating it (0600, 32 random bytes) when missing.
+ * The file is the agent's own: a symbolic link, device or FIFO is refused,
+ * it is read up to MAX_TOKEN_FILE_BYTES and made 0600; nothing is created
+ * under /proc or /sys, and a missing directory is created 0700.
+ */
 export function loadOrCreateToken(file: string): string {
-  if (!existsSync(file)) {
-    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    // 'wx': never overwrite a token another process just wrote
+  refuseVirtualFs(file, 'the API token file');
+  if (checkRegularOrAbsent(file, 'the API token file') === 'absent') {
+    makeDirs(path.dirname(file), PRIVATE_DIR_MODE);
+    // O_EXCL: never overwrite a token another process just wrote
     try {
-      writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+      const fd = openPrivateFile(file, 'the API token file', fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL);
+      try {
+        writeSync(fd, `${randomBytes(32).toString('base64url')}\n`);
+      } finally {
+        closeSync(fd);
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
   }
-  chmodSync(file, 0o600);
-  const token = readFileSync(file, 'utf8').trim();
+  const token = readRegularFile(file, 'the API token file', { maxBytes: MAX_TOKEN_FILE_BYTES, noFollow: true }).trim();
+  tightenMode(file, PRIVATE_FILE_MODE);
   if (!/^[A-Za-z0-9._~+/=-]{16,8000}$/.test(token)) throw new Error(`${file} does not hold a valid API token (16+ characters of [A-Za-z0-9._~+/=-])`);
   return token;
 }

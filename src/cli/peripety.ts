@@ -1,6 +1,5 @@
 // `peripety agent [--config FILE] [--storage-config FILE] [--state-dir DIR]`: the node agent.
 // `peripety receive [--config FILE]`: the seed's out-of-process receivers (multicast in).
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { parseListen } from '../api/server.ts';
@@ -10,6 +9,7 @@ import { AgentRegistration } from '../k8s/registration.ts';
 import { kubeSecretResolver } from '../k8s/secrets.ts';
 import { DEFAULT_CONFIG_TOML } from '../config/default.ts';
 import { Agent, mainSectionToml, parseAgentConfig } from '../daemon/agent.ts';
+import { MAX_STORAGE_CONFIG_BYTES, MAX_TOML_CONFIG_BYTES, readRegularFile, UnsafePathError } from '../fsutil/safe-files.ts';
 import { createLogger } from '../log/logger.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { ReceiveHost, serveMetrics } from '../multicast/receive.ts';
@@ -47,10 +47,12 @@ const USAGE = `usage:
   peripety --version
 `;
 
-function readConfig(file: string): string {
+/** A configuration file: a regular file (a link to one is fine: ConfigMap mounts), at most `maxBytes`. */
+function readConfig(file: string, maxBytes = MAX_TOML_CONFIG_BYTES): string {
   try {
-    return readFileSync(file, 'utf8');
+    return readRegularFile(file, 'the configuration', { maxBytes });
   } catch (err) {
+    if (err instanceof UnsafePathError) throw err;
     throw new Error(`cannot read the configuration ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
@@ -79,7 +81,7 @@ async function agentMain(args: string[]): Promise<number | void> {
   const config = parseAgentConfig(configText, source);
   const log = createLogger(config.main.log_level);
   const storagePath = values['storage-config'];
-  const storageConfig = storagePath ? { text: readConfig(storagePath), source: storagePath } : undefined;
+  const storageConfig = storagePath ? { text: readConfig(storagePath, MAX_STORAGE_CONFIG_BYTES), source: storagePath } : undefined;
   const metrics = new AgentMetrics();
   const k8s = kubernetesMode(values);
   const apiListenIp = values['api-listen-ip'];
@@ -118,14 +120,14 @@ async function agentMain(args: string[]): Promise<number | void> {
         return;
       }
       // Each file on its own: a broken one keeps its part running, the other still applies.
-      for (const [file, apply] of [
-        [configPath, (text: string, f: string) => agent.reload(text, f)],
-        [storagePath, (text: string, f: string) => agent.reloadStorage(text, f)],
+      for (const [file, apply, max] of [
+        [configPath, (text: string, f: string) => agent.reload(text, f), MAX_TOML_CONFIG_BYTES],
+        [storagePath, (text: string, f: string) => agent.reloadStorage(text, f), MAX_STORAGE_CONFIG_BYTES],
       ] as const) {
         if (!file) continue;
         let text: string;
         try {
-          text = readConfig(file);
+          text = readConfig(file, max);
         } catch (err) {
           log.error({ err: (err as Error).message }, 'SIGHUP: keeping the running configuration');
           continue;

@@ -1,7 +1,9 @@
 // `prpt`: the user's tool. `prpt parse` (offline kernel text → events),
 // `prpt info <device>` (identity and stack), `prpt query` (stored events),
 // `prpt monitor` (live events: multicast group or agent stream).
-import { existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,17 +13,19 @@ import { isSystem, SEVERITIES, Severity, StorageEvent, SYSTEMS } from '../events
 import { isMulticast } from '../config/schema.ts';
 import { deviceSet, type EventMatch, type MonitorOutput, monitorAgent, monitorMulticast } from './monitor.ts';
 import { compileFilter } from '../filter/index.ts';
+import { MAX_TOKEN_FILE_BYTES, readRegularFile, UnsafePathError } from '../fsutil/safe-files.ts';
 import { silentLogger } from '../log/logger.ts';
 import { sqliteBackend } from '../storage/backends/sqlite.ts';
 import { parseTimeArg } from './time.ts';
 import { readBootId } from '../daemon/agent.ts';
 import { bootEpochUs } from '../daemon/clock.ts';
-import { parseOffline } from '../daemon/offline.ts';
+import { OfflineParser } from '../daemon/offline.ts';
 import { SysfsResolver } from '../device/resolver.ts';
 import { DEFAULT_ROOTS, type Identity } from '../device/types.ts';
 import { readKeyFile } from '../multicast/key.ts';
 import { escapeControls, formatJson, formatText, jsonLine } from '../receivers/format.ts';
 import { parse, runCli, UsageError } from './args.ts';
+import { LineSplitter } from './lines.ts';
 
 const DEFAULT_AGENT = 'http://127.0.0.1:9477';
 const DEFAULT_GROUP = '239.0.0.1';
@@ -65,15 +69,38 @@ function roots(values: { 'sysfs-root'?: string; 'dev-root'?: string; mountinfo?:
   };
 }
 
-function readInput(file: string): string {
+/** a longer input line is no kernel record (those are at most a few KiB): skipped, counted, reported */
+const MAX_PARSE_LINE_BYTES = 64 * 1024;
+/** with no input for this long (a live pipe), the last record is parsed and held events are printed */
+const PARSE_IDLE_MS = 300;
+/** lines reported one by one on stderr; the rest are only counted */
+const MAX_REPORTED = 20;
+
+function inputError(name: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  return new Error(`cannot read ${name}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? (err as Error).message)}`);
+}
+
+/** A file's bytes through one reused buffer (no garbage per chunk: /dev/zero stays flat). */
+async function* readChunks(fh: FileHandle): AsyncGenerator<Buffer> {
+  const buf = Buffer.allocUnsafe(64 * 1024);
   try {
-    return readFileSync(file === '-' ? 0 : file, 'latin1');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`cannot read ${file === '-' ? 'standard input' : file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? (err as Error).message)}`);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
   }
 }
 
+/**
+ * `prpt parse`: the input is streamed line by line (a file, a device, or a
+ * pipe that stays open such as `dmesg -w | prpt parse`), so memory stays
+ * bounded whatever its size; events are printed as they come, with the
+ * output's backpressure respected.
+ */
 async function parseMain(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     json: { type: 'boolean' },
@@ -83,7 +110,6 @@ async function parseMain(args: string[]): Promise<number> {
   }, 1);
   const file = positionals[0] ?? '-';
   const name = file === '-' ? 'stdin' : file;
-  const text = readInput(file);
   let bootId = values['boot-id'];
   if (!bootId) {
     try {
@@ -95,7 +121,7 @@ async function parseMain(args: string[]): Promise<number> {
   const fmt = values.json ? formatJson : formatText;
   let out = '';
   let errors = 0;
-  parseOffline(text, {
+  const parser = new OfflineParser({
     hostname: os.hostname(),
     bootId,
     bootEpochUs: bootEpochUs(),
@@ -103,16 +129,55 @@ async function parseMain(args: string[]): Promise<number> {
     source: name,
   }, (ev) => {
     out += fmt(ev) + '\n';
-    if (out.length > 1 << 16) {
-      process.stdout.write(out);
-      out = '';
-    }
   }, (e) => {
     errors++;
-    if (errors <= 20) process.stderr.write(escapeControls(`prpt parse: ${name}:${e.line}: skipped: ${e.error}`) + '\n');
+    if (errors <= MAX_REPORTED) process.stderr.write(escapeControls(`prpt parse: ${name}:${e.line}: skipped: ${e.error}`) + '\n');
   });
-  process.stdout.write(out);
-  if (errors > 20) process.stderr.write(`prpt parse: ${errors} lines skipped in all\n`);
+  const flushOut = async (): Promise<void> => {
+    if (out === '') return;
+    const ok = process.stdout.write(out);
+    out = '';
+    if (!ok) await once(process.stdout, 'drain');
+  };
+  let input: AsyncIterable<Buffer>;
+  if (file === '-') input = process.stdin as AsyncIterable<Buffer>;
+  else {
+    // opened first, so that a missing file is a clear error and not a stream event
+    let fh: FileHandle;
+    try {
+      fh = await open(file, 'r');
+    } catch (err) {
+      throw inputError(file, err);
+    }
+    input = readChunks(fh);
+  }
+  const splitter = new LineSplitter(
+    MAX_PARSE_LINE_BYTES,
+    (line) => parser.line(line.toString('latin1')),
+    (n) => parser.skipped(`line longer than ${MAX_PARSE_LINE_BYTES} bytes (${n} bytes or more)`),
+  );
+  let idle: NodeJS.Timeout | null = null;
+  try {
+    for await (const chunk of input) {
+      splitter.push(chunk);
+      await flushOut();
+      // a live pipe that pauses: parse the last record and print what waits for context lines
+      if (idle !== null) clearTimeout(idle);
+      idle = setTimeout(() => {
+        idle = null;
+        parser.idle();
+        void flushOut();
+      }, PARSE_IDLE_MS);
+    }
+  } catch (err) {
+    throw inputError(file === '-' ? 'standard input' : file, err);
+  } finally {
+    if (idle !== null) clearTimeout(idle);
+  }
+  splitter.end();
+  parser.end();
+  await flushOut();
+  if (errors > MAX_REPORTED) process.stderr.write(`prpt parse: ${errors} lines skipped in all\n`);
   return 0;
 }
 
@@ -169,8 +234,10 @@ function readToken(file: string | undefined): string {
   } else {
     from = file ?? DEFAULT_TOKEN_FILE;
     try {
-      token = readFileSync(from, 'utf8').trim();
+      // a regular file (a Secret mount's link to one is fine), never a FIFO or device, at most a token's size
+      token = readRegularFile(from, 'the API token file', { maxBytes: MAX_TOKEN_FILE_BYTES }).trim();
     } catch (err) {
+      if (err instanceof UnsafePathError) throw new Error(`${err.message} (use --token-file or $PERIPETY_TOKEN)`);
       throw new Error(`cannot read the API token ${from}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (use --token-file or $PERIPETY_TOKEN)`);
     }
   }

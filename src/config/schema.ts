@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SYSTEMS } from '../events/schema.ts';
+import { isUnderVirtualFs } from '../fsutil/safe-files.ts';
 import { LOG_LEVELS } from '../log/logger.ts';
 import { DEFAULT_MAX_DATAGRAM, MAX_MAX_DATAGRAM, MIN_MAX_DATAGRAM } from '../multicast/envelope.ts';
 
@@ -25,6 +26,8 @@ const port = z.union([z.number(), z.string()]).transform((v, ctx) => {
 });
 
 const absPath = z.string().min(1).max(4096).refine((s) => s.startsWith('/'), { message: 'must be an absolute path' });
+/** where the agent creates files: never the kernel's /proc or /sys (mkdir there once spun forever) */
+const statePath = absPath.refine((s) => !isUnderVirtualFs(s), { message: 'must not be under /proc or /sys (kernel interfaces, not storage)' });
 
 export const MainSection = z.strictObject({
   receiver_bind_ip: ip('the address multicast is sent from').default('127.0.0.1'),
@@ -49,7 +52,7 @@ export const MainSection = z.strictObject({
   /** the host's mount table; /proc/1/mountinfo is the host's in a hostPID container */
   mountinfo: absPath.default('/proc/1/mountinfo'),
   boot_id_path: absPath.default('/proc/sys/kernel/random/boot_id'),
-  state_dir: absPath.default('/var/lib/peripety'),
+  state_dir: statePath.default('/var/lib/peripety'),
   /** how long a SCSI/libata failure waits for its follow-up lines (CDB, failed command) */
   context_window_ms: z.number().int().min(0).max(10_000).default(50),
   /** at most this many events held for context at once */
@@ -62,7 +65,7 @@ export const MainSection = z.strictObject({
     message: 'must be host:port (IPv6 as [addr]:port) or "off"',
   }).default('127.0.0.1:9477'),
   /** bearer token for /v1/* in standalone mode (created 0600 when missing); default <state_dir>/api-token */
-  api_token_file: absPath.optional(),
+  api_token_file: statePath.optional(),
 });
 export type MainSection = z.infer<typeof MainSection>;
 

@@ -11,7 +11,6 @@
 //                changed) through /status
 // Only the leader (leader.ts) reconciles and pushes; every replica keeps its
 // caches warm so a standby takes over at once.
-import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import {
@@ -23,6 +22,7 @@ import {
   CommandStatus, CONDITION_ACCEPTED, CONDITION_READY, GROUP, MAX_FAILURE_MESSAGE, MAX_FAILURES, VERSION,
   type CommandAction, type Condition, type FilterError, type StorageBackendSpec, type StorageEventPluginSpec,
 } from '../crd/schemas.ts';
+import { MAX_TOKEN_FILE_BYTES, readRegularFile } from '../fsutil/safe-files.ts';
 import { problemsMessage, validateStorageBackend, validateStorageEventPlugin } from '../crd/validate.ts';
 import type { Logger } from '../log/logger.ts';
 import {
@@ -458,7 +458,8 @@ export class Controller {
     if (this.o.agentToken !== undefined) return this.o.agentToken;
     if (!this.o.agentTokenFile) throw new Error('no agent token (--agent-token-file)');
     if (this.token && Date.now() - this.token.at < 60_000) return this.token.value;
-    const value = (await readFile(this.o.agentTokenFile, 'utf8')).trim();
+    // a Secret mount (a link to a regular file); never a FIFO or device, never more than a token's size
+    const value = readRegularFile(this.o.agentTokenFile, 'the agent token file', { maxBytes: MAX_TOKEN_FILE_BYTES }).trim();
     this.token = { value, at: Date.now() };
     return value;
   }

@@ -1,7 +1,6 @@
 // The agent: builds collectors → bus → parsers → receivers from a
 // configuration, swaps in a new configuration on reload (keeping the old one
 // when the new one is invalid), and drains on stop.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
@@ -17,6 +16,11 @@ import type { SecretResolver } from '../storage/types.ts';
 import { type AgentConfig, type PluginSection } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
+import { POSITION_FILE } from '../kmsg/position.ts';
+import {
+  ensurePrivateDir, MAX_APPLIED_FILE_BYTES, MAX_STORAGE_CONFIG_BYTES, MAX_TOML_CONFIG_BYTES, privatizeTree, PRIVATE_FILE_MODE, readRegularFile, tightenMode,
+  UnsafePathError, writePrivateFileAtomic,
+} from '../fsutil/safe-files.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { PARSERS } from '../parsers/index.ts';
@@ -71,6 +75,17 @@ export interface AppliedConfig extends AppliedRef {
 
 export const APPLIED_FILE = 'applied.json';
 
+/**
+ * What the agent keeps in its state directory by default, made private at
+ * start (nothing else there is touched): the sqlite database and its
+ * siblings, the kmsg position, applied.json, the API token, the spools and
+ * the default jsonl directory (with their temporary files).
+ */
+const STATE_ENTRIES = [
+  'events.db', 'events.db-wal', 'events.db-shm', 'events.db-journal', POSITION_FILE, `${POSITION_FILE}.tmp`,
+  APPLIED_FILE, `${APPLIED_FILE}.tmp`, 'api-token', 'spool', 'events',
+];
+
 /** The [main] section of a configuration text, as TOML (for the pushed sections to be appended to). */
 export function mainSectionToml(text: string): string {
   const doc = parseToml(text);
@@ -93,8 +108,15 @@ export function pushedConfigText(localMain: string, toml: string): string {
 /** Read <dir>/applied.json; null when absent, throws when it is not a valid record. */
 export function readAppliedConfig(dir: string): AppliedConfig | null {
   const file = path.join(dir, APPLIED_FILE);
-  if (!existsSync(file)) return null;
-  const v = JSON.parse(readFileSync(file, 'utf8')) as Partial<AppliedConfig>;
+  let text: string;
+  try {
+    text = readRegularFile(file, 'applied configuration', { maxBytes: MAX_APPLIED_FILE_BYTES, noFollow: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  tightenMode(file, PRIVATE_FILE_MODE);
+  const v = JSON.parse(text) as Partial<AppliedConfig>;
   if (typeof v.generation !== 'number' || !Number.isSafeInteger(v.generation) || v.generation < 1 || typeof v.hash !== 'string' || typeof v.toml !== 'string' || typeof v.storage !== 'object' || v.storage === null) {
     throw new Error(`${file}: not an applied configuration record`);
   }
@@ -103,16 +125,7 @@ export function readAppliedConfig(dir: string): AppliedConfig | null {
 
 /** Write <dir>/applied.json atomically (0600, fsync, rename). */
 export function writeAppliedConfig(dir: string, applied: AppliedConfig): void {
-  const file = path.join(dir, APPLIED_FILE);
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify(applied)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  writePrivateFileAtomic(path.join(dir, APPLIED_FILE), `${JSON.stringify(applied)}\n`, 'applied configuration', { fsync: true });
 }
 
 interface Pipeline {
@@ -211,9 +224,9 @@ export class Agent {
     const { log, metrics } = this.opts;
     const stateDir = this.stateDir(config);
     try {
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      ensurePrivateDir(stateDir, 'the state directory');
     } catch (err) {
-      throw new ConfigError(`cannot create the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
+      throw new ConfigError(`cannot use the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
     }
     const bootId = readBootId(config.main.boot_id_path);
     const started: Collector[] = [];
@@ -274,12 +287,15 @@ export class Agent {
     for (const w of config.warnings) this.opts.log.warn(w);
     const stateDir = this.stateDir(config);
     try {
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      ensurePrivateDir(stateDir, 'the state directory');
+      // what an older version (or another tool) left readable: kernel messages and tokens are private
+      const changed = privatizeTree(stateDir, STATE_ENTRIES);
+      if (changed > 0) this.opts.log.warn({ stateDir, changed }, 'made files in the state directory private (0600/0700)');
     } catch (err) {
-      throw new ConfigError(`cannot create the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
+      throw new ConfigError(`cannot use the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
     }
     // Storage first: the bus must have its receiver before the first record.
-    this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env, secrets: this.opts.secrets });
+    this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env, secrets: this.opts.secrets, confineToStateDir: this.opts.pushed !== undefined });
     const sc = storageConfig;
     const err = await this.storage.apply(sc ? sc.text : DEFAULT_STORAGE_CONFIG, sc ? sc.source : 'embedded default storage configuration');
     if (err) throw new ConfigError(`storage: ${err}`);
@@ -411,21 +427,23 @@ export class Agent {
       const source = `the applied configuration (generation ${this.pushed.generation})`;
       return { text: pushedConfigText(this.opts.pushed.localMain, this.pushed.toml), source, storage: JSON.stringify(this.pushed.storage), storageSource: `${source} storage` };
     }
-    const read = (file: string): string => {
+    // regular files only, bounded: a FIFO or /dev/zero named as configuration must not hang or fill memory
+    const read = (file: string, maxBytes: number): string => {
       try {
-        return readFileSync(file, 'utf8');
+        return readRegularFile(file, 'the configuration', { maxBytes });
       } catch (err) {
+        if (err instanceof UnsafePathError) throw new ConfigError(err.message);
         throw new ConfigError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
     };
     const files = this.opts.files ?? {};
-    const text = files.config !== undefined ? read(files.config) : this.opts.configText;
+    const text = files.config !== undefined ? read(files.config, MAX_TOML_CONFIG_BYTES) : this.opts.configText;
     if (text === undefined) return null;
     const sc = this.opts.storageConfig;
     return {
       text,
       source: files.config ?? 'the configuration the agent started with',
-      storage: files.storage !== undefined ? read(files.storage) : (sc?.text ?? DEFAULT_STORAGE_CONFIG),
+      storage: files.storage !== undefined ? read(files.storage, MAX_STORAGE_CONFIG_BYTES) : (sc?.text ?? DEFAULT_STORAGE_CONFIG),
       storageSource: files.storage ?? sc?.source ?? 'embedded default storage configuration',
     };
   }
@@ -458,7 +476,8 @@ export class Agent {
       } catch (err) {
         return { status: 422, body: { reloaded: false, error: `${src.storageSource}: not JSON: ${(err as Error).message.slice(0, 200)} (nothing changed)` } };
       }
-      const st = parseStorageConfig(storageDoc);
+      // the text, when there is one: its duplicate keys are checked there
+      const st = parseStorageConfig(typeof src.storage === 'string' ? src.storage : storageDoc);
       if (!st.ok) return { status: 422, body: { reloaded: false, error: `${src.storageSource}: ${st.error} (nothing changed)` } };
 
       const previousText = this.configText;
@@ -676,7 +695,8 @@ function createReceiver(p: PluginSection, config: AgentConfig, deps: ReceiverDep
 
 export function readBootId(file: string): string {
   try {
-    const id = readFileSync(file, 'utf8').trim();
+    // bounded, regular files only (procfs files are): a FIFO or /dev/zero as boot_id_path must not hang or fill memory
+    const id = readRegularFile(file, 'boot_id_path', { maxBytes: 256 }).trim();
     if (/^[0-9a-f-]{8,64}$/i.test(id)) return id;
     throw new Error('not a boot id');
   } catch (err) {

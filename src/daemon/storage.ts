@@ -21,6 +21,8 @@ export interface StorageHostOptions {
   env?: NodeJS.ProcessEnv;
   /** reads Secrets for backends (Kubernetes mode: the agent's namespace, src/k8s/secrets.ts); absent standalone */
   secrets?: SecretResolver;
+  /** Kubernetes mode: backend files must stay inside stateDir */
+  confineToStateDir?: boolean;
 }
 
 export class StorageHost implements ReceiverSink {
@@ -60,6 +62,7 @@ export class StorageHost implements ReceiverSink {
       hostname: this.opts.hostname,
       env: this.opts.env,
       secrets: this.opts.secrets,
+      confineToStateDir: this.opts.confineToStateDir,
     });
     try {
       next.initialize(parsed.config);

@@ -13,6 +13,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { checkFilterBudget } from '../filter/budget.ts';
+import { findDuplicateKey } from './json-keys.ts';
 
 export const MAX_BACKENDS = 64;
 export const MAX_FILTERS_PER_BACKEND = 64;
@@ -131,6 +132,15 @@ export function parseStorageConfig(input: unknown): StorageConfigResult {
       doc = JSON.parse(input);
     } catch (err) {
       return { ok: false, error: `storage config: JSON syntax error: ${(err as Error).message}` };
+    }
+    // JSON.parse keeps the last of two equal keys: a backend named twice would silently lose the first
+    const dup = findDuplicateKey(input);
+    if (dup !== null) {
+      const isBackend = dup.path === 'root.elos.EventLogging.Plugins';
+      return {
+        ok: false,
+        error: `storage config: ${isBackend ? `backend name ${JSON.stringify(dup.key)} is used twice` : `duplicate key ${JSON.stringify(dup.key)}`} in ${dup.path || '(the document)'} (JSON would keep only the last; rename or remove one)`,
+      };
     }
   }
   const r = StorageConfigSchema.safeParse(doc);

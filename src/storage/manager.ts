@@ -40,6 +40,8 @@ export interface StorageManagerOptions {
   env?: NodeJS.ProcessEnv;
   /** Kubernetes mode: reads Secrets for backends (BackendContext.secret) */
   secrets?: SecretResolver;
+  /** Kubernetes mode: backend files must stay inside stateDir (BackendContext.confineTo) */
+  confineToStateDir?: boolean;
   /** queue, batching, retry and spool settings of every backend worker */
   worker?: Partial<WorkerTuning>;
   /** a backend's start() that takes longer fails the start (default 60 s) */
@@ -400,6 +402,7 @@ export class StorageManager implements ReceiverSink {
       env: this.opts.env ?? process.env,
     };
     if (this.opts.secrets) ctx.secret = this.opts.secrets;
+    if (this.opts.confineToStateDir) ctx.confineTo = this.opts.stateDir;
     let instance: unknown;
     try {
       instance = slot.factory!.create(spec.name, slot.config, ctx);

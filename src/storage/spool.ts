@@ -16,13 +16,15 @@
 // SharedSpool per directory (in this process) serializes their operations;
 // both append, only the most recently opened handle reads (replays), and when
 // it closes the role passes back. One agent process owns a state directory.
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { lstat, open, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { parseEventLine } from './backends/jsonl.ts';
+import { makeDirs, MAX_STATE_FILE_BYTES, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, readRegularFile, tightenMode } from '../fsutil/safe-files.ts';
 
 export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_SPOOL_SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -189,19 +191,29 @@ class SharedSpool {
   }
 
   private async load(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // Private, also when an earlier version left them 0755/0644: spooled events are kernel messages.
+    // (only the spool's own directory: its parent may be anything, e.g. a temporary directory in tests;
+    // the agent makes <state-dir>/spool private at start)
+    makeDirs(this.dir);
+    tightenMode(this.dir, PRIVATE_DIR_MODE, true);
     const names = await readdir(this.dir);
     const segs: Segment[] = [];
     for (const n of names) {
       const m = SEGMENT_RE.exec(n);
       if (!m) continue;
-      const st = await stat(path.join(this.dir, n));
-      if (st.isFile()) segs.push({ seq: Number(m[1]), size: st.size });
+      // lstat: a link or device with a segment's name is ignored, never followed
+      const st = await lstat(path.join(this.dir, n));
+      if (!st.isFile()) {
+        this.log.warn({ spool: this.dir, file: n }, 'spool: not a regular file; ignored');
+        continue;
+      }
+      tightenMode(path.join(this.dir, n), PRIVATE_FILE_MODE);
+      segs.push({ seq: Number(m[1]), size: st.size });
     }
     segs.sort((a, b) => a.seq - b.seq);
     let off: z.infer<typeof OffsetFile> | null = null;
     try {
-      const r = OffsetFile.safeParse(JSON.parse(await readFile(path.join(this.dir, OFFSET_FILE), 'utf8')));
+      const r = OffsetFile.safeParse(JSON.parse(readRegularFile(path.join(this.dir, OFFSET_FILE), 'spool offset', { maxBytes: MAX_STATE_FILE_BYTES, noFollow: true })));
       // an unreadable offset replays the oldest segment from its start: duplicates, never loss
       if (r.success) off = r.data;
     } catch {
@@ -250,7 +262,7 @@ class SharedSpool {
       this.writer = null;
       await w.fh.close().catch(() => {});
       try {
-        const size = (await stat(this.file(w.seg.seq))).size;
+        const size = (await lstat(this.file(w.seg.seq))).size;
         this.totalBytes += size - w.seg.size;
         w.seg.size = size;
       } catch {
@@ -353,7 +365,7 @@ class SharedSpool {
     if (this.readerFh && this.readerFh.seq === seq) return this.readerFh.fh;
     if (this.readerFh) await this.readerFh.fh.close().catch(() => {});
     this.readerFh = null;
-    const fh = await open(this.file(seq), 'r');
+    const fh = await open(this.file(seq), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
     this.readerFh = { fh, seq };
     return fh;
   }
@@ -399,7 +411,10 @@ class SharedSpool {
     if (head === undefined) return;
     // Not fsynced: a lost update only replays a batch again, which the backend absorbs.
     const tmp = path.join(this.dir, `${OFFSET_FILE}.tmp`);
-    await writeFile(tmp, JSON.stringify({ seq: head.seq, offset: this.readOff }), { mode: 0o600 });
+    // never through a link planted under the temporary name
+    await writeFile(tmp, JSON.stringify({ seq: head.seq, offset: this.readOff }), {
+      mode: PRIVATE_FILE_MODE, flag: fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW,
+    });
     await rename(tmp, path.join(this.dir, OFFSET_FILE));
   }
 

@@ -71,6 +71,12 @@ export interface BackendContext {
   log: Logger;
   /** the agent's state directory (default locations of files live under it) */
   stateDir: string;
+  /**
+   * Kubernetes mode: every file a backend opens must resolve inside this
+   * directory (the state directory), because the configuration comes from
+   * cluster users (StorageBackend objects), not from the node's admin
+   */
+  confineTo?: string;
   /** the node name, for `%host%` in paths */
   hostname: string;
   env: NodeJS.ProcessEnv;

@@ -29,12 +29,21 @@
 // skipped when its key is among them; a replay of events older than that
 // window would be stored again. After a failed write the keys of that batch
 // are forgotten, so the retry stores them again rather than risk losing any
-// (a duplicate after an I/O error, never a loss).
+// (a duplicate after an I/O error, never a loss). A failed batch is first
+// cut back out of the files it reached (each file truncated to its size
+// before the batch), so a disk-full retry stores every event once; only when
+// that truncation fails too may the retry leave a duplicate.
+//
+// Files: every file under the template is opened with O_NOFOLLOW and must be
+// a regular file (a device, FIFO or symbolic link with a matching name is
+// refused at start and at open), new files and directories are private
+// (0600, 0700) and existing files are made 0600. In Kubernetes mode
+// (ctx.confineTo) StoragePath must stay inside the agent's state directory.
 //
 // A line that does not parse as an event (a write cut short by a crash) is
 // skipped with a warning; appending to such a file starts on a fresh line.
 import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { StorageEvent } from '../../events/schema.ts';
@@ -42,6 +51,7 @@ import { matchesFilter } from '../../filter/compile.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventKey, eventTimeUs } from '../types.ts';
+import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 
 export const DEFAULT_STORAGE_PATH = 'events/%host%-%date%-%count%.jsonl';
 /** how much of the newest files is read at start to rebuild the recent keys */
@@ -203,7 +213,7 @@ interface Line {
 async function* readLines(file: string, from: number, to: number | null, tooLong: { n: number }): AsyncGenerator<Line> {
   let handle: FileHandle;
   try {
-    handle = await open(file, 'r');
+    handle = await openRegular(file, fsConstants.O_RDONLY);
   } catch (err) {
     // Retention may delete a file between listing and reading.
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
@@ -366,11 +376,16 @@ export class JsonlBackend implements Backend {
   private lastError: string | null = null;
   /** files already warned about, so that every query does not warn again */
   private readonly warned = new Set<string>();
+  private readonly confineTo: string | null;
+  private readonly stateDir: string;
 
   constructor(name: string, config: JsonlConfig, ctx: BackendContext) {
     this.name = name;
     this.config = config;
     this.log = ctx.log.child({ backend: name, file: 'jsonl' });
+    this.confineTo = ctx.confineTo ?? null;
+    this.stateDir = ctx.stateDir;
+    if (this.confineTo !== null) confine(this.confineTo, config.StoragePath, `jsonl backend ${name}: StoragePath`);
     this.template = new FileTemplate(config.StoragePath, ctx.stateDir, ctx.hostname);
     this.recent = new RecentKeys(config.DedupWindow);
   }
@@ -378,10 +393,18 @@ export class JsonlBackend implements Backend {
   async start(): Promise<void> {
     if (this.started) return;
     try {
-      await makeDirs(this.template.dir);
+      makeDirs(this.template.dir);
+      tightenDirInside(this.stateDir, this.template.dir);
+      if (this.confineTo !== null) confineReal(this.confineTo, path.join(this.template.dir, 'x'), `jsonl backend ${this.name}: StoragePath`);
+      // a device or link with the name of one of our files is refused before anything reads or writes it
+      for (const f of await this.template.list()) {
+        checkRegularOrAbsent(f.path, `jsonl backend ${this.name}: file`);
+        tightenMode(f.path, PRIVATE_FILE_MODE);
+      }
       await this.applyRetention();
       await this.rebuildRecentKeys();
     } catch (err) {
+      if (err instanceof UnsafePathError) throw err;
       throw new Error(`jsonl backend ${this.name}: cannot start in ${this.template.dir}: ${(err as Error).message}`, { cause: err });
     }
     this.started = true;
@@ -450,6 +473,8 @@ export class JsonlBackend implements Backend {
     if (groups.size === 0) return;
     const added: string[] = [];
     const touched = new Set<OpenFile>();
+    /** each file's size before this batch: a failed batch is cut back to it */
+    const before = new Map<OpenFile, number>();
     let createdFile = false;
     try {
       for (const [g, items] of groups) {
@@ -459,6 +484,7 @@ export class JsonlBackend implements Backend {
         let pendingKeys: string[] = [];
         const flush = async (): Promise<void> => {
           if (pending.length === 0) return;
+          if (!before.has(f)) before.set(f, f.size);
           await writeAll(f.handle, Buffer.from(pending.join('')));
           f.size += pendingBytes;
           f.dirty = true;
@@ -491,8 +517,13 @@ export class JsonlBackend implements Backend {
       }
       if (this.config.Fsync === 'batch') await this.sync(touched);
     } catch (err) {
-      // At least once: a retry writes these again rather than trusting a failed write.
+      // Stored once: take the batch back out of every file it reached, so the
+      // retry (the manager spools and replays the whole batch) does not
+      // store its first part twice. If that fails too, at least once: the
+      // retry writes these again rather than trusting a failed write.
+      const cut = await this.cutBack(before);
       for (const k of added) this.recent.delete(k);
+      if (!cut) this.log.warn({ events: added.length }, 'jsonl could not cut a failed batch out of its files; the retry may store part of it twice');
       this.lastError = `write failed: ${(err as Error).message}`;
       await this.closeAll(false);
       throw new Error(`jsonl backend ${this.name}: ${this.lastError}`, { cause: err });
@@ -503,6 +534,30 @@ export class JsonlBackend implements Backend {
         this.log.warn({ err: (err as Error).message }, 'jsonl retention failed');
       });
     }
+  }
+
+  /** Truncate each file back to its size before the failed batch; false when one could not be. */
+  private async cutBack(before: Map<OpenFile, number>): Promise<boolean> {
+    let ok = true;
+    for (const [f, size] of before) {
+      try {
+        if (!f.closed) await f.handle.truncate(size);
+        else {
+          // closed by a rotation inside the batch: reopen it (never through a link)
+          const h = await openRegular(f.info.path, fsConstants.O_WRONLY);
+          try {
+            await h.truncate(size);
+          } finally {
+            await h.close();
+          }
+        }
+        f.size = size;
+      } catch (err) {
+        ok = false;
+        this.log.warn({ path: f.info.path, err: (err as Error).message }, 'jsonl truncate after a failed write failed');
+      }
+    }
+    return ok;
   }
 
   private async sync(files: Set<OpenFile>): Promise<void> {
@@ -547,11 +602,13 @@ export class JsonlBackend implements Backend {
   }
 
   private async openFile(info: FileInfo, create: boolean): Promise<OpenFile> {
-    // a+ (O_APPEND): every write lands at the end, and the last byte can be read back.
-    const handle = await open(info.path, 'a+', 0o640);
+    // O_APPEND: every write lands at the end, and the last byte can be read back (O_RDWR).
+    const handle = await openRegular(info.path, fsConstants.O_RDWR | fsConstants.O_APPEND | fsConstants.O_CREAT, `jsonl backend ${this.name}: file`);
     let size: number;
     try {
-      size = (await handle.stat()).size;
+      const st = await handle.stat();
+      if ((st.mode & 0o077) !== 0) await handle.chmod(PRIVATE_FILE_MODE);
+      size = st.size;
       if (size > 0) {
         const b = Buffer.alloc(1);
         await handle.read(b, 0, 1, size - 1);
@@ -701,28 +758,28 @@ export class JsonlBackend implements Backend {
 }
 
 /**
- * mkdir -p, one level at a time: Node's recursive mkdir spins forever under
- * procfs/sysfs (mkdir there fails with ENOENT although the parent exists).
+ * Open a file of ours: never through a symbolic link, never a device or FIFO
+ * (O_NONBLOCK: a FIFO does not block the open), created 0600.
  */
-async function makeDirs(dir: string): Promise<void> {
-  const missing: string[] = [];
-  for (let d = dir; ; d = path.dirname(d)) {
-    try {
-      await stat(d);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    missing.push(d);
-    if (path.dirname(d) === d) break;
+async function openRegular(file: string, flags: number, what = 'jsonl file'): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, flags | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY, PRIVATE_FILE_MODE);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new UnsafePathError(`${what} ${file} is a symbolic link; it is not followed`);
+    if (code === 'ENXIO') throw new UnsafePathError(`${what} ${file} is a FIFO (named pipe); only a regular file is accepted`);
+    throw err;
   }
-  for (const d of missing.reverse()) {
-    try {
-      await mkdir(d, 0o750);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+  const st = await handle.stat().catch(async (err: unknown) => {
+    await handle.close();
+    throw err;
+  });
+  if (!st.isFile()) {
+    await handle.close();
+    throw new UnsafePathError(`${what} ${file} is ${describeKind(st)}; only a regular file is accepted`);
   }
+  return handle;
 }
 
 async function writeAll(handle: FileHandle, buf: Buffer): Promise<void> {

@@ -19,13 +19,13 @@
 //   agent's namespace read with the agent's ServiceAccount) and never logged;
 //   logs and errors name host, port, database and user only, and every
 //   message passed on is scrubbed of the password and the connection string.
-import { readFile } from 'node:fs/promises';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { z } from 'zod';
 import { StorageEvent } from '../../events/schema.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../types.ts';
+import { confine, MAX_TOKEN_FILE_BYTES, readRegularFile, UnsafePathError } from '../../fsutil/safe-files.ts';
 
 /** The variable read when Config names no source of the connection string. */
 export const DEFAULT_CONNECTION_ENV = 'PERIPETY_PG_URL';
@@ -342,8 +342,12 @@ class PostgresBackend implements Backend {
     if (c.ConnectionStringFile !== undefined) {
       let text: string;
       try {
-        text = await readFile(c.ConnectionStringFile, 'utf8');
+        // Kubernetes mode: a path from a cluster user may not name any file of the node (use ConnectionSecret there)
+        const file = this.ctx.confineTo !== undefined ? confine(this.ctx.confineTo, c.ConnectionStringFile, 'ConnectionStringFile') : c.ConnectionStringFile;
+        // a regular file of at most 64 KiB: a FIFO or /dev/zero must not hang or fill memory
+        text = readRegularFile(file, 'ConnectionStringFile', { maxBytes: MAX_TOKEN_FILE_BYTES });
       } catch (err) {
+        if (err instanceof UnsafePathError) throw err;
         throw new Error(`cannot read ConnectionStringFile ${c.ConnectionStringFile}: ${errCode(err) ?? errMessage(err)}`);
       }
       const cs = text.trim();

@@ -21,11 +21,19 @@
 // Idempotence: UNIQUE(event_id, event_type) with INSERT OR IGNORE, so a
 // replayed batch, however old, is stored once.
 //
+// Files: the database and its -wal, -shm and -journal siblings must each be
+// a regular file or absent (checked with lstat: a symbolic link is refused,
+// not followed), because SQLite would otherwise open a block device as a
+// database and write its header over the first 32 KiB. A new database file is
+// created 0600 by us (SQLite gives -wal/-shm the database's mode), and
+// existing ones are made 0600. In Kubernetes mode (ctx.confineTo) Path must
+// stay inside the agent's state directory.
+//
 // Retention: rows older than MaxAgeDays (event time against the wall clock)
 // and the oldest rows beyond MaxRows are deleted at start, every minute and
 // after a batch that took the table over MaxRows, so the table can exceed
 // MaxRows briefly (by at most about one batch).
-import { existsSync, mkdirSync } from 'node:fs';
+import { closeSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { z } from 'zod';
@@ -34,6 +42,7 @@ import type { FilterHints } from '../../filter/types.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../types.ts';
+import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 
 /** The schema this code writes (PRAGMA user_version); a migration bumps it. */
 export const SCHEMA_VERSION = 1;
@@ -45,6 +54,8 @@ const RETENTION_EVERY_BATCHES = 256;
 const DAY_US = 86_400_000_000;
 /** 64 MiB of 4 KiB pages */
 const WAL_CHECKPOINT_PAGES = 16_384;
+/** the database file and the files SQLite opens next to it */
+const SIBLINGS = ['', '-wal', '-shm', '-journal'] as const;
 
 const int = (key: string, min: number, max: number, unit: string) =>
   z
@@ -126,12 +137,44 @@ export class SqliteBackend implements Backend {
   private timer: NodeJS.Timeout | null = null;
   private closing = false;
   private lastError: string | null = null;
+  private readonly confineTo: string | null;
+  private readonly stateDir: string;
 
   constructor(name: string, config: SqliteConfig, ctx: BackendContext) {
     this.name = name;
     this.config = config;
     this.log = ctx.log.child({ backend: name, file: 'sqlite' });
-    this.path = path.resolve(ctx.stateDir, config.Path ?? 'events.db');
+    this.confineTo = ctx.confineTo ?? null;
+    this.stateDir = ctx.stateDir;
+    const p = config.Path ?? 'events.db';
+    this.path = this.confineTo !== null ? confine(this.confineTo, p, `sqlite backend ${name}: Path`) : path.resolve(ctx.stateDir, p);
+  }
+
+  /**
+   * Refuse a database path (or sibling) that is not a regular file; create
+   * a missing database file privately, and make existing files 0600.
+   */
+  private checkFiles(ro: boolean): void {
+    const what = `sqlite backend ${this.name}: Path`;
+    if (!ro) {
+      makeDirs(path.dirname(this.path));
+      tightenDirInside(this.stateDir, path.dirname(this.path));
+    }
+    if (this.confineTo !== null) confineReal(this.confineTo, this.path, what);
+    for (const suffix of SIBLINGS) checkRegularOrAbsent(`${this.path}${suffix}`, what);
+    if (ro) return;
+    if (checkRegularOrAbsent(this.path, what) === 'absent') {
+      try {
+        closeSync(openPrivateFile(this.path, what, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL));
+      } catch (err) {
+        // created by someone else in between: checked again below
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    for (const suffix of SIBLINGS) {
+      checkRegularOrAbsent(`${this.path}${suffix}`, what);
+      tightenMode(`${this.path}${suffix}`, PRIVATE_FILE_MODE);
+    }
   }
 
   async start(): Promise<void> {
@@ -140,7 +183,12 @@ export class SqliteBackend implements Backend {
     const ro = this.config.ReadOnly;
     let db: DatabaseSync;
     try {
-      if (!ro) makeDirs(path.dirname(this.path));
+      this.checkFiles(ro);
+    } catch (err) {
+      if (err instanceof UnsafePathError) throw err;
+      throw new Error(`sqlite backend ${this.name}: cannot open ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
       // Short: a wait for a lock blocks the event loop (only another writer on the same file holds one).
       db = new DatabaseSync(this.path, { readOnly: ro, timeout: 1000 });
     } catch (err) {
@@ -154,6 +202,8 @@ export class SqliteBackend implements Backend {
     }
     this.db = db;
     if (!ro) {
+      // -wal and -shm exist now: private too (an old -wal may have had any mode)
+      for (const suffix of SIBLINGS) tightenMode(`${this.path}${suffix}`, PRIVATE_FILE_MODE);
       this.insert = db.prepare(
         `INSERT OR IGNORE INTO events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
       );
@@ -427,25 +477,6 @@ function rowToEvent(row: Record<string, SQLOutputValue>): StorageEvent | null {
     msg,
     extentions: ext as Record<string, string>,
   };
-}
-
-/**
- * mkdir -p, one level at a time: Node's recursive mkdir spins forever under
- * procfs/sysfs (mkdir there fails with ENOENT although the parent exists).
- */
-function makeDirs(dir: string): void {
-  const missing: string[] = [];
-  for (let d = dir; !existsSync(d); d = path.dirname(d)) {
-    missing.push(d);
-    if (path.dirname(d) === d) break;
-  }
-  for (const d of missing.reverse()) {
-    try {
-      mkdirSync(d, 0o750);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
 }
 
 function yieldToEventLoop(): Promise<void> {
