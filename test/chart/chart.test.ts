@@ -144,10 +144,10 @@ describe('Helm chart charts/peripety', () => {
     assert.equal(chart.appVersion, pkg.version);
   });
 
-  it('kubeVersion: the chart refuses Kubernetes 1.20 by name; the pinned helm is stamped with a current version', async () => {
-    const old = await helm(['template', 'peripety', CHART, '--kube-version', '1.20.0']);
+  it('kubeVersion: the chart refuses Kubernetes 1.29 by name (ValidatingAdmissionPolicy v1 and node-bound tokens need 1.30); the pinned helm is stamped with a current version', async () => {
+    const old = await helm(['template', 'peripety', CHART, '--kube-version', '1.29.0']);
     assert.notEqual(old.code, 0);
-    assert.match(old.stderr, /chart requires kubeVersion: >= 1\.21\.0-0 which is incompatible with Kubernetes v1\.20\.0/);
+    assert.match(old.stderr, /chart requires kubeVersion: >= 1\.30\.0-0 which is incompatible with Kubernetes v1\.29\.0/);
     // without --kube-version helm uses its build's stamp (hack/helm-build.sh), which must satisfy the chart
     const cm = await helm(['template', 'peripety', CHART, '--show-only', 'templates/agent-configmap.yaml']);
     assert.equal(cm.code, 0, cm.stderr);
