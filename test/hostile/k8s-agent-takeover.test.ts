@@ -189,7 +189,7 @@ describe('hostile: one node cannot take over the others (real API server)', { ti
     console.log(`# command: ${done.command?.phase}, ${JSON.stringify(done.command?.failures ?? [])}`);
     assert.ok(a.commands.some((x) => x.path === '/v1/backends/everywhere:restart'), 'node-a\'s agent got the command');
 
-    const metric = (await c.metrics.pushRefused.get()).values;
+    const metric = (await c.metrics.registry.getSingleMetric('peripety_controller_push_refused_total')?.get())?.values ?? [];
     const refused = (reason: string) => metric.find((v) => v.labels.reason === reason)?.value ?? 0;
     const leaked = [...foreign.requests, ...ghost.requests];
     console.log(`# requests at ${FOREIGN}: ${leaked.length} (with a bearer token: ${leaked.filter((x) => x.authorization?.startsWith('Bearer ')).length}); `
