@@ -85,6 +85,17 @@ describe('hostile: one node cannot take over the others (real API server)', { ti
   });
 
   it('an agent writes only its own Lease and Events about its own Node; a token bound to no node writes nothing', async () => {
+    // what the policy keys on: the API server's own view of each identity (SelfSubjectReview)
+    const whoami = async (kubeconfig: string): Promise<Record<string, string[]>> => {
+      const r = await env.request<{ status?: { userInfo?: { extra?: Record<string, string[]> } } }>('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+        { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }, { kubeconfig });
+      assert.equal(r.status, 201, r.text.slice(0, 300));
+      return r.body.status?.userInfo?.extra ?? {};
+    };
+    assert.deepEqual((await whoami(nodeA))['authentication.kubernetes.io/node-name'], ['node-a']);
+    assert.deepEqual((await whoami(nodeB))['authentication.kubernetes.io/node-name'], ['node-b']);
+    assert.equal((await whoami(env.kubeconfigAgent))['authentication.kubernetes.io/node-name'], undefined);
+
     // the objects of others: node-b's registration, the controller's leader Lease, an Event about node-b
     const r = await env.request('POST', LEASES, lease('peripety-agent-node-b', 'node-b'), { kubeconfig: nodeB });
     assert.equal(r.status, 201, `node-b creates its own Lease: ${r.text.slice(0, 300)}`);
