@@ -15,6 +15,7 @@ import path from 'node:path';
 import { AGENT_AUDIENCE, ENVTEST_NAMESPACE, startEnvtest } from '../test/helpers/envtest.ts';
 import { FakeAgent } from '../test/helpers/fake-agent.ts';
 import { rbacYaml } from '../test/helpers/manifests.ts';
+import { createNode } from '../test/helpers/operator.ts';
 
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 200);
 const TARGET_MS = 5000;
@@ -48,8 +49,8 @@ try {
   await writeFile(tokenFile, token, { mode: 0o600 });
   const names = Array.from({ length: AGENTS }, (_, i) => `bench-node-${String(i).padStart(3, '0')}`);
   await inBatches(names, 20, async (n) => {
-    const r = await env.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n, labels: { bench: 'yes' } } });
-    if (r.status !== 201) throw new Error(`node ${n}: ${r.status} ${r.text}`);
+    // the fake agents listen on 127.0.0.1: the Node's address (the controller pushes only to a node's own address)
+    await createNode(env, n, { bench: 'yes' });
     const a = new FakeAgent(env, n, token);
     await a.start();
     agents.push(a);

@@ -10,7 +10,9 @@
 //                annotation (commands.ts), write status (only when it
 //                changed) through /status
 // Only the leader (leader.ts) reconciles and pushes; every replica keeps its
-// caches warm so a standby takes over at once.
+// caches warm so a standby takes over at once. The controller's token goes
+// only to an endpoint on the node's own address (endpoint.ts): a Lease that
+// names another address gets no push and no command, and says why in status.
 import { createServer, type Server } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import {
@@ -29,6 +31,7 @@ import {
   COMMAND_ANNOTATION, commandPath, completedStatus, decideCommand, interruptedStatus, invalidStatus, isInterrupted, isResourceAction,
   type NodeResult, notAcceptedStatus,
 } from './commands.ts';
+import { checkEndpoint, PUSH_REFUSED_REASONS, type PushRefusedReason } from './endpoint.ts';
 import { LeaderElector } from './leader.ts';
 import { WorkQueue } from './queue.ts';
 import { renderNode, type Named, type RenderedNode } from './render.ts';
@@ -107,6 +110,11 @@ export class ControllerMetrics {
   });
   readonly pushes = new Counter({ name: 'peripety_controller_pushes_total', help: 'Configuration pushes to agents that succeeded.', registers: [this.registry] });
   readonly pushFailures = new Counter({ name: 'peripety_controller_push_failures_total', help: 'Configuration pushes to agents that failed (refused or unreachable).', registers: [this.registry] });
+  readonly pushRefused = new Counter({
+    name: 'peripety_controller_push_refused_total',
+    help: 'Configuration pushes and commands not sent because the agent Lease\'s endpoint is not on its Node\'s own address, by reason (no_node, invalid_endpoint, no_node_address, foreign_address); a configuration push is counted again only when the Lease, the configuration or 5 minutes pass.',
+    labelNames: ['reason'], registers: [this.registry],
+  });
   readonly statusWrites = new Counter({ name: 'peripety_controller_status_writes_total', help: 'Status writes to StorageEventPlugins and StorageBackends.', registers: [this.registry] });
   readonly commands = new Counter({
     name: 'peripety_controller_commands_total',
@@ -121,6 +129,8 @@ export class ControllerMetrics {
     this.queueDepth = new Gauge({ name: 'peripety_controller_queue_depth', help: 'Keys waiting or being reconciled.', registers: [this.registry], collect() { this.set(depth()); } });
     this.agentsConfigured = new Gauge({ name: 'peripety_controller_agents_configured', help: 'Agents whose Lease shows the configuration rendered for their node.', registers: [this.registry], collect() { this.set(configured()); } });
     this.leader = new Gauge({ name: 'peripety_controller_leader', help: '1 while this replica is the leader.', registers: [this.registry], collect() { this.set(leading() ? 1 : 0); } });
+    // every reason from the start: a dashboard sees 0, not no series, until the first refusal
+    for (const reason of PUSH_REFUSED_REASONS) this.pushRefused.inc({ reason }, 0);
     collectDefaultMetrics({ register: this.registry });
   }
 }
@@ -171,6 +181,9 @@ export class Controller {
   private readonly renders = new Map<string, { version: number; rendered: RenderedNode }>();
   private readonly synced = new Set<string>();
   private readonly nodeLabels = new Map<string, string>();
+  private readonly nodeAddresses = new Map<string, string>();
+  /** agent Leases without a Node (node → the endpoint counted as refused); one entry per such Lease */
+  private readonly orphanLeases = new Map<string, string>();
   private abort = new AbortController();
   private resyncTimer: NodeJS.Timeout | null = null;
   private token: { value: string; at: number } | null = null;
@@ -298,6 +311,8 @@ export class Controller {
 
   private enqueueAll(): void {
     for (const n of this.nodes.list()) this.queue.add(nodeKey(n.metadata?.name ?? ''));
+    // and the agent Leases of nodes that do not exist (counted as refused: noteOrphanLease)
+    for (const l of this.leases.list()) this.onLease(l);
     for (const kind of ['sep', 'sbe'] as const) {
       for (const r of this.informerOf(kind).list()) this.queue.add(`${kind}/${r.metadata?.name ?? ''}`);
     }
@@ -349,7 +364,14 @@ export class Controller {
   private onNode(node: V1Node, deleted: boolean): void {
     const name = node.metadata?.name ?? '';
     const labels = deleted ? null : JSON.stringify(node.metadata?.labels ?? {});
-    // only labels matter: the kubelet's status updates cause no work
+    // labels decide what a node runs; its addresses where its agent may be reached (endpoint.ts):
+    // the kubelet's other status updates cause no work
+    const addresses = deleted ? null : JSON.stringify(node.status?.addresses ?? []);
+    if (!deleted && this.nodeAddresses.get(name) !== addresses) {
+      this.nodeAddresses.set(name, addresses!);
+      this.queue.add(nodeKey(name));
+    }
+    if (deleted) this.nodeAddresses.delete(name);
     if (!deleted && this.nodeLabels.get(name) === labels) return;
     if (deleted) this.nodeLabels.delete(name);
     else this.nodeLabels.set(name, labels!);
@@ -361,8 +383,8 @@ export class Controller {
   private onLease(lease: V1Lease): void {
     const name = lease.metadata?.name ?? '';
     if (!name.startsWith(AGENT_LEASE_PREFIX)) return;
-    const node = lease.spec?.holderIdentity || name.slice(AGENT_LEASE_PREFIX.length);
-    this.queue.add(nodeKey(node));
+    // the node is the one the name says (the name is what the admission policy binds to the writer's node)
+    this.queue.add(nodeKey(name.slice(AGENT_LEASE_PREFIX.length)));
   }
 
   private enqueueStatuses(): void {
@@ -473,6 +495,7 @@ export class Controller {
     if (!node) {
       this.pushed.delete(name);
       this.renders.delete(name);
+      this.noteOrphanLease(name);
       for (const k of touched) this.queue.add(k);
       return;
     }
@@ -486,18 +509,44 @@ export class Controller {
     }
   }
 
-  /** The node's agent endpoint from its registration Lease, or why there is no usable agent. */
-  private registeredAgent(name: string): { ok: true; endpoint: string } | { ok: false; error: string } {
+  /**
+   * An agent Lease of a node that has no Node object gets nothing (nothing
+   * selects it), and has no address to be checked against: counted (once per
+   * endpoint it names) and logged, as the no_node refusal.
+   */
+  private noteOrphanLease(name: string): void {
+    const endpoint = annotations(this.agentLease(name))[ANNOTATION_ENDPOINT];
+    if (!endpoint) {
+      this.orphanLeases.delete(name);
+      return;
+    }
+    if (this.orphanLeases.get(name) === endpoint) return;
+    this.orphanLeases.set(name, endpoint);
+    const check = checkEndpoint(name, endpoint, undefined);
+    if (check.ok) return;
+    this.metrics.pushRefused.inc({ reason: check.reason });
+    this.o.log.warn({ node: name, reason: check.reason, err: check.message }, 'push refused: an agent Lease for a node that does not exist');
+  }
+
+  /**
+   * The node's agent endpoint from its registration Lease, or why there is no
+   * usable agent; `refused`: there is one, but its endpoint is not on the
+   * node's own address (endpoint.ts), and nothing may be sent there.
+   */
+  private registeredAgent(name: string): { ok: true; endpoint: string; url: URL } | { ok: false; error: string; refused?: PushRefusedReason } {
     const lease = this.agentLease(name);
     const endpoint = annotations(lease)[ANNOTATION_ENDPOINT];
     if (!lease || !endpoint) return { ok: false, error: `no agent registered (no Lease ${AGENT_LEASE_PREFIX}${name} with ${ANNOTATION_ENDPOINT} in ${this.o.namespace})` };
+    const node = this.nodes.get(name);
+    const check = checkEndpoint(name, endpoint, node && { name, addresses: node.status?.addresses ?? [] });
+    if (!check.ok) return { ok: false, error: check.message, refused: check.reason };
     const renew = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : NaN;
     const duration = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
     if (duration > 0 && Number.isFinite(renew) && renew + duration < Date.now() - LEASE_GRACE_MS) {
       // the agent stopped renewing: it is gone (a resync or its next renewal brings the node back)
       return { ok: false, error: `agent gone (its Lease was last renewed ${new Date(renew).toISOString()})` };
     }
-    return { ok: true, endpoint };
+    return { ok: true, endpoint, url: check.url };
   }
 
   private async applyNode(name: string, want: RenderedNode): Promise<void> {
@@ -507,10 +556,21 @@ export class Controller {
     const lastGeneration = last?.generation ?? 0;
     const agent = this.registeredAgent(name);
     if (!agent.ok) {
+      if (agent.refused) {
+        // counted like a push: again only when the Lease or the configuration changes, or after REFUSED_MS
+        const agentState = `refused|${ann[ANNOTATION_ENDPOINT] ?? ''}|${agent.error}`;
+        const repeat = last && last.hash === want.hash && last.agentState === agentState && Date.now() - last.at < REFUSED_MS;
+        if (repeat) return;
+        this.metrics.pushRefused.inc({ reason: agent.refused });
+        this.o.log.warn({ node: name, reason: agent.refused, err: agent.error }, 'push refused: the agent endpoint is not on the node\'s own address');
+        this.pushed.set(name, { hash: want.hash, generation: lastGeneration, agentState, at: Date.now(), error: agent.error.slice(0, MAX_FAILURE_MESSAGE), permanent: true });
+        return;
+      }
       this.pushed.set(name, { hash: want.hash, generation: lastGeneration, agentState: '', at: Date.now(), error: agent.error, permanent: true });
       return;
     }
     const endpoint = agent.endpoint;
+    const base = agent.url;
     // what the agent says it runs: while that has not changed since our last push of this hash, do not push it again
     // (the agent updates its Lease right after applying; it refused it for a reason that will not go away)
     const agentState = `${endpoint}|${ann[ANNOTATION_GENERATION] ?? ''}|${ann[ANNOTATION_HASH] ?? ''}`;
@@ -526,7 +586,8 @@ export class Controller {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(new URL('v1/config', endpoint.endsWith('/') ? endpoint : `${endpoint}/`), {
+      // the checked URL, not the Lease's text: exactly the host that was checked
+      res = await fetch(new URL('v1/config', base), {
         method: 'PUT',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${await this.agentToken()}`, [CONTROLLER_HEADER]: this.o.identity },
         body: JSON.stringify({ generation, hash: want.hash, toml: want.toml, storage: want.storage }),
@@ -699,27 +760,32 @@ export class Controller {
     const id = `${kind}/${name}`;
     const uid = obj.metadata?.uid ?? '';
     const term = this.term;
-    const targets: { node: string; endpoint: string }[] = [];
+    const targets: { node: string; endpoint: string; url: URL }[] = [];
+    const refused: NodeResult[] = [];
     const unregistered: string[] = [];
     for (const node of this.nodes.list()) {
       if (!selects(node.metadata?.labels ?? {}, selector)) continue;
       const n = node.metadata?.name ?? '';
       const agent = this.registeredAgent(n);
-      if (agent.ok) targets.push({ node: n, endpoint: agent.endpoint });
-      else unregistered.push(n);
+      if (agent.ok) targets.push({ node: n, endpoint: agent.endpoint, url: agent.url });
+      else if (agent.refused) {
+        // an agent, but not on the node's address: not asked, reported as a failure of that node
+        this.metrics.pushRefused.inc({ reason: agent.refused });
+        refused.push({ node: n, ok: false, message: agent.error });
+      } else unregistered.push(n);
     }
     targets.sort((x, y) => x.node.localeCompare(y.node));
     unregistered.sort();
     const startedAt = isoNow();
     const running: CommandStatus = {
-      request, action, phase: 'Running', startedAt, nodesTargeted: targets.length, nodesSucceeded: 0, nodesFailed: 0,
+      request, action, phase: 'Running', startedAt, nodesTargeted: targets.length + refused.length, nodesSucceeded: 0, nodesFailed: 0,
       message: `sending ${action} to ${targets.length} agent(s)`,
     };
     const written = await this.writeStatus(kind, obj, { ...status, command: running });
     this.commandRecords.set(id, { uid, term, status: running });
     this.o.log.info({ resource: id, request, action, nodes: targets.length }, 'running command');
     const path = commandPath(kind, name, action);
-    const results = await Promise.all(targets.map((t) => this.sendCommand(t.node, t.endpoint, path)));
+    const results = [...refused, ...await Promise.all(targets.map((t) => this.sendCommand(t.node, t.endpoint, t.url, path)))];
     if (this.abort.signal.aborted || !this.elector.isLeader() || term !== this.term) {
       // no longer the leader (of this term): the outcome is not recorded here; the next leader reports it interrupted
       return;
@@ -737,12 +803,12 @@ export class Controller {
     }
   }
 
-  private async sendCommand(node: string, endpoint: string, path: string): Promise<NodeResult> {
+  private async sendCommand(node: string, endpoint: string, base: URL, path: string): Promise<NodeResult> {
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.o.commandTimeoutMs ?? 30_000)]);
     let res: Response;
     let text: string;
     try {
-      res = await fetch(new URL(path, endpoint.endsWith('/') ? endpoint : `${endpoint}/`), {
+      res = await fetch(new URL(path, base), {
         method: 'POST',
         headers: { authorization: `Bearer ${await this.agentToken()}`, [CONTROLLER_HEADER]: this.o.identity },
         signal,

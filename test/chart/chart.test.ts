@@ -26,7 +26,7 @@ import { CHART, CI_FILES, helm, helmBinary, HELM_BUILD_TIMEOUT_MS, one, ROOT, te
 import { asConfigMap, asWorkload, type Container, type Workload } from './k8s-types.ts';
 
 const NAMESPACE = 'peripety-system';
-const CLUSTER_SCOPED = new Set(['ClusterRole', 'ClusterRoleBinding', 'StorageEventPlugin', 'StorageBackend', 'Namespace', 'CustomResourceDefinition']);
+const CLUSTER_SCOPED = new Set(['ClusterRole', 'ClusterRoleBinding', 'StorageEventPlugin', 'StorageBackend', 'Namespace', 'CustomResourceDefinition', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
 const CHART_LABELS = ['helm.sh/chart', 'app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/version', 'app.kubernetes.io/managed-by', 'app.kubernetes.io/part-of', 'app.kubernetes.io/component'];
 const hasTemplate = (name: string) => readdirSync(path.join(CHART, 'templates')).includes(name);
 
@@ -144,10 +144,10 @@ describe('Helm chart charts/peripety', () => {
     assert.equal(chart.appVersion, pkg.version);
   });
 
-  it('kubeVersion: the chart refuses Kubernetes 1.20 by name; the pinned helm is stamped with a current version', async () => {
-    const old = await helm(['template', 'peripety', CHART, '--kube-version', '1.20.0']);
+  it('kubeVersion: the chart refuses Kubernetes 1.29 by name (ValidatingAdmissionPolicy v1 and node-bound tokens need 1.30); the pinned helm is stamped with a current version', async () => {
+    const old = await helm(['template', 'peripety', CHART, '--kube-version', '1.29.0']);
     assert.notEqual(old.code, 0);
-    assert.match(old.stderr, /chart requires kubeVersion: >= 1\.21\.0-0 which is incompatible with Kubernetes v1\.20\.0/);
+    assert.match(old.stderr, /chart requires kubeVersion: >= 1\.30\.0-0 which is incompatible with Kubernetes v1\.29\.0/);
     // without --kube-version helm uses its build's stamp (hack/helm-build.sh), which must satisfy the chart
     const cm = await helm(['template', 'peripety', CHART, '--show-only', 'templates/agent-configmap.yaml']);
     assert.equal(cm.code, 0, cm.stderr);
@@ -177,7 +177,7 @@ describe('Helm chart charts/peripety', () => {
     checkObjects(objs, { namespace: NAMESPACE, release: 'peripety', elsewhere: { 'Role/peripety-agent-events': 'default', 'RoleBinding/peripety-agent-events': 'default' } });
     checkWiring(objs, { namespace: NAMESPACE, controllerSa: 'peripety-controller', agentSa: 'peripety-agent' });
     const kinds = [...new Set(objs.map((o) => o.kind))].sort();
-    assert.deepEqual(kinds, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'StorageBackend', 'StorageEventPlugin']);
+    assert.deepEqual(kinds, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'StorageBackend', 'StorageEventPlugin', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
     for (const k of ['ServiceMonitor', 'PodMonitor', 'PrometheusRule']) assert.ok(!kinds.includes(k), `${k} is off by default`);
     assert.equal(objs.filter((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard).length, 0, 'no dashboard by default');
   });
@@ -263,11 +263,18 @@ describe('Helm chart charts/peripety', () => {
     const objs = await template({ release: 'prod', namespace: 'storage' });
     checkObjects(objs, { namespace: 'storage', release: 'prod', elsewhere: { 'Role/prod-peripety-agent-events': 'default', 'RoleBinding/prod-peripety-agent-events': 'default' } });
     checkWiring(objs, { namespace: 'storage', controllerSa: 'prod-peripety-controller', agentSa: 'prod-peripety-agent' });
-    for (const o of objs.filter((x) => x.kind.endsWith('Binding'))) {
+    for (const o of objs.filter((x) => x.kind === 'RoleBinding' || x.kind === 'ClusterRoleBinding')) {
       for (const s of (o as ManifestObject & { subjects: { namespace: string }[] }).subjects) assert.equal(s.namespace, 'storage', `${o.metadata.name}: subject namespace`);
     }
+    // the agent admission policies apply to this release's agent ServiceAccount, and each binding to its own policy
+    const policies = (list: ManifestObject[]) => list.filter((x) => x.kind === 'ValidatingAdmissionPolicy') as (ManifestObject & { spec: { matchConditions: { expression: string }[] } })[];
+    const bindings = (list: ManifestObject[]) => list.filter((x) => x.kind === 'ValidatingAdmissionPolicyBinding').map((b) => (b as ManifestObject & { spec: { policyName: string } }).spec.policyName).sort();
+    assert.deepEqual(policies(objs).map((p) => p.metadata.name).sort(), ['prod-peripety-agent-own-events', 'prod-peripety-agent-own-lease']);
+    assert.deepEqual(bindings(objs), ['prod-peripety-agent-own-events', 'prod-peripety-agent-own-lease']);
+    for (const p of policies(objs)) assert.equal(p.spec.matchConditions[0]?.expression, "request.userInfo.username == 'system:serviceaccount:storage:prod-peripety-agent'");
     const named = await template({ set: ['controller.serviceAccount.name=ctl', 'agent.serviceAccount.name=agt', 'fullnameOverride=pp'] });
     checkWiring(named, { namespace: NAMESPACE, controllerSa: 'ctl', agentSa: 'agt' });
+    for (const p of policies(named)) assert.equal(p.spec.matchConditions[0]?.expression, `request.userInfo.username == 'system:serviceaccount:${NAMESPACE}:agt'`);
     assert.ok(named.some((o) => o.kind === 'DaemonSet' && o.metadata.name === 'pp-agent'));
   });
 

@@ -46,8 +46,14 @@ export const ENVTEST_NAMESPACE = 'peripety-system';
 /** The extra audience the apiserver accepts (agents present such tokens to the controller, which TokenReviews them). */
 export const AGENT_AUDIENCE = 'peripety-agent';
 
+/** A Pod a ServiceAccount token is bound to (TokenRequest boundObjectRef): the token then carries the Pod's node (authentication.kubernetes.io/node-name). */
+export interface BoundPod {
+  name: string;
+  uid: string;
+}
+
 export type EnvtestIdentity =
-  | { serviceAccount: string; namespace?: string; audiences?: string[]; expirationSeconds?: number }
+  | { serviceAccount: string; namespace?: string; audiences?: string[]; expirationSeconds?: number; boundPod?: BoundPod }
   | { user: string; groups?: string[] };
 
 type Credentials = { cert: string; key: string } | { token: string };
@@ -67,7 +73,11 @@ export interface Envtest {
   readonly kubeconfigAdmin: string;
   /** kubeconfig file: token of ServiceAccount peripety-system/peripety-controller (no RBAC bindings: tests grant what they need) */
   readonly kubeconfigController: string;
-  /** kubeconfig file: token of ServiceAccount peripety-system/peripety-agent (no RBAC bindings) */
+  /**
+   * kubeconfig file: token of ServiceAccount peripety-system/peripety-agent (no RBAC bindings), not bound to a
+   * Pod, so without a node name: the chart's admission policies refuse its Lease and Event writes (a node's
+   * agent identity: agentKubeconfig in test/helpers/operator.ts)
+   */
   readonly kubeconfigAgent: string;
   /** directory holding kube-apiserver, etcd, kubectl */
   readonly binDir: string;
@@ -83,7 +93,7 @@ export interface Envtest {
    * A ServiceAccount token from the TokenRequest API (namespace and ServiceAccount are created when missing).
    * Audiences default to [server] (like an in-cluster token for the API server); pass [AGENT_AUDIENCE] for an agent's token to the controller.
    */
-  token(namespace: string, serviceAccount: string, opts?: { audiences?: string[]; expirationSeconds?: number }): Promise<string>;
+  token(namespace: string, serviceAccount: string, opts?: { audiences?: string[]; expirationSeconds?: number; boundPod?: BoundPod }): Promise<string>;
   /** One API request with node:https; as admin unless `kubeconfig` names one made by this instance. JSON in and out. */
   request<T = unknown>(method: string, urlPath: string, body?: unknown, opts?: { kubeconfig?: string; contentType?: string }): Promise<HttpResult<T>>;
   /** Run the pinned kubectl (admin kubeconfig unless given); resolves with stdout. */
@@ -572,12 +582,15 @@ export async function startEnvtest(opts: StartEnvtestOptions = {}): Promise<Envt
       await ensureNamespace(ns);
       await must('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: ns } }, [409]);
     };
-    const token = async (ns: string, sa: string, to: { audiences?: string[]; expirationSeconds?: number } = {}): Promise<string> => {
+    const token = async (ns: string, sa: string, to: { audiences?: string[]; expirationSeconds?: number; boundPod?: BoundPod } = {}): Promise<string> => {
       await ensureServiceAccount(ns, sa);
       const r = await must<{ status?: { token?: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
         apiVersion: 'authentication.k8s.io/v1',
         kind: 'TokenRequest',
-        spec: { audiences: to.audiences ?? [server], expirationSeconds: to.expirationSeconds ?? 3600 },
+        spec: {
+          audiences: to.audiences ?? [server], expirationSeconds: to.expirationSeconds ?? 3600,
+          ...(to.boundPod ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: to.boundPod.name, uid: to.boundPod.uid } } : {}),
+        },
       });
       const tok = r.body.status?.token;
       if (!tok) throw new Error(`TokenRequest for ${ns}/${sa} returned no token: ${r.text.slice(0, 300)}`);
@@ -589,8 +602,8 @@ export async function startEnvtest(opts: StartEnvtestOptions = {}): Promise<Envt
       let name: string;
       if ('serviceAccount' in id) {
         const ns = id.namespace ?? ENVTEST_NAMESPACE;
-        cred = { token: await token(ns, id.serviceAccount, { audiences: id.audiences ?? [server], expirationSeconds: id.expirationSeconds ?? 3600 }) };
-        name = `sa-${ns}-${id.serviceAccount}`;
+        cred = { token: await token(ns, id.serviceAccount, { audiences: id.audiences ?? [server], expirationSeconds: id.expirationSeconds ?? 3600, boundPod: id.boundPod }) };
+        name = `sa-${ns}-${id.serviceAccount}${id.boundPod ? `-${id.boundPod.name}` : ''}`;
       } else {
         name = `user-${id.user.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
         cred = makeClientCert(pki, `${name}-${++userSeq}`, id.user, id.groups ?? []);

@@ -46,12 +46,17 @@ export class FakeAgent {
   private leaseWrites: Promise<void> = Promise.resolve();
   private readonly env: Envtest;
   private readonly token: string;
+  private readonly host: string;
   private waiters: (() => void)[] = [];
+  /** every request that reached it, with its Authorization header (what an address that is not the node's must never see) */
+  readonly requests: { method: string; path: string; authorization: string | undefined }[] = [];
 
-  constructor(env: Envtest, node: string, token: string) {
+  /** `host`: the address it listens on and advertises (default 127.0.0.1, the test Nodes' address: NODE_ADDRESSES in operator.ts) */
+  constructor(env: Envtest, node: string, token: string, opts: { host?: string } = {}) {
     this.env = env;
     this.node = node;
     this.token = token;
+    this.host = opts.host ?? '127.0.0.1';
   }
 
   get leaseName(): string {
@@ -65,8 +70,8 @@ export class FakeAgent {
         res.end(JSON.stringify(body));
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => this.server!.listen(0, this.host, resolve));
+    this.endpoint = `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${(this.server.address() as AddressInfo).port}`;
     const r = await this.env.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`, {
       apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
       metadata: { name: this.leaseName, namespace: NS, annotations: this.annotations() },
@@ -131,6 +136,7 @@ export class FakeAgent {
     let text = '';
     for await (const chunk of req) text += String(chunk);
     const urlPath = (req.url ?? '').split('?')[0]!;
+    this.requests.push({ method: req.method ?? '', path: urlPath, authorization: req.headers.authorization });
     if (req.method === 'POST' && COMMAND_PATH.test(urlPath)) {
       if (req.headers.authorization !== `Bearer ${this.token}`) return { status: 401, body: { error: 'unauthorized' } };
       if (this.refuseCommands !== null) return { status: 409, body: { error: this.refuseCommands } };

@@ -6,6 +6,7 @@
 //
 //   await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller') });
 //   await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('agent') });
+//   await env.kubectl(['apply', '-f', '-'], { input: admissionYaml('agent') });   // the agent's admission policies
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -47,6 +48,19 @@ export function rbacObjects(component: Component, dir?: string): ManifestObject[
   const objs = manifestObjects(dir).filter((o) => RBAC_KINDS.has(o.kind) && o.metadata.labels?.['app.kubernetes.io/component'] === component);
   if (!objs.some((o) => o.kind === 'ServiceAccount')) throw new Error(`manifests/: no ServiceAccount for the ${component} (run hack/run node hack/gen-chart.ts)`);
   return objs;
+}
+
+/** Kinds that make up the admission policies (the agent's "only its own node's objects", charts/peripety/templates/agent-admission.yaml). */
+export const ADMISSION_KINDS: ReadonlySet<string> = new Set(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+
+/** The admission policies and bindings of one component (none when manifests/ has none). */
+export function admissionObjects(component: Component, dir?: string): ManifestObject[] {
+  return manifestObjects(dir).filter((o) => ADMISSION_KINDS.has(o.kind) && o.metadata.labels?.['app.kubernetes.io/component'] === component);
+}
+
+/** admissionObjects of the components as one multi-document YAML text ('' when there are none). */
+export function admissionYaml(...components: Component[]): string {
+  return components.flatMap((c) => admissionObjects(c)).map((o) => stringify(o)).join('---\n');
 }
 
 /** rbacObjects of the components as one multi-document YAML text, for `kubectl apply -f -`. */

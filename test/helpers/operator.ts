@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AgentProcess, ROOT, startAgent, testConfig } from './agent.ts';
 import { AGENT_AUDIENCE, ENVTEST_NAMESPACE, type Envtest } from './envtest.ts';
-import { rbacYaml } from './manifests.ts';
+import { admissionYaml, rbacYaml } from './manifests.ts';
 
 export const SBE_PATH = '/apis/peripety.io/v1alpha1/storagebackends';
 export const SEP_PATH = '/apis/peripety.io/v1alpha1/storageeventplugins';
@@ -45,6 +45,67 @@ export async function mustRequest(env: Envtest, method: string, p: string, body?
   if (r.status < 200 || r.status > 299) throw new Error(`${method} ${p}: ${r.status} ${r.text.slice(0, 500)}`);
 }
 
+/** The address every test Node reports (status.addresses): the agents and fake agents listen on loopback. */
+export const NODE_ADDRESSES = [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'InternalIP', address: '::1' }, { type: 'Hostname', address: 'localhost' }];
+
+/** A Node as a kubelet would register it: labels, and its addresses in status (the controller pushes only to those). */
+export async function createNode(env: Envtest, name: string, labels: Record<string, string> = {}, addresses = NODE_ADDRESSES): Promise<string> {
+  const r = await env.request<{ metadata: { uid: string } }>('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name, labels }, status: { addresses } });
+  if (r.status !== 201) throw new Error(`POST node ${name}: ${r.status} ${r.text.slice(0, 500)}`);
+  return r.body.metadata.uid;
+}
+
+const agentKubeconfigs = new WeakMap<Envtest, Map<string, Promise<string>>>();
+
+/**
+ * The agent's identity on `node` as a cluster gives it: a Pod of the agent's
+ * ServiceAccount bound to the node (no kubelet runs it) and a token bound to
+ * that Pod, so the API server adds authentication.kubernetes.io/node-name to
+ * its requests (the chart's admission policies key on it). The Node must
+ * exist. One per node and API server.
+ */
+export function agentKubeconfig(env: Envtest, node: string): Promise<string> {
+  let m = agentKubeconfigs.get(env);
+  if (!m) agentKubeconfigs.set(env, (m = new Map()));
+  let p = m.get(node);
+  if (!p) {
+    p = (async () => {
+      const pod = `peripety-agent-${node}`.slice(0, 63).replace(/[^a-z0-9-]/g, '-').replace(/-+$/, '');
+      const r = await env.request<{ metadata: { name: string; uid: string } }>('POST', `/api/v1/namespaces/${ENVTEST_NAMESPACE}/pods`, {
+        apiVersion: 'v1', kind: 'Pod', metadata: { name: pod, namespace: ENVTEST_NAMESPACE },
+        spec: { nodeName: node, serviceAccountName: 'peripety-agent', containers: [{ name: 'agent', image: 'peripety:test' }] },
+      });
+      if (r.status !== 201) throw new Error(`POST pod ${pod}: ${r.status} ${r.text.slice(0, 500)}`);
+      return env.kubeconfigFor({ serviceAccount: 'peripety-agent', boundPod: { name: r.body.metadata.name, uid: r.body.metadata.uid } });
+    })();
+    m.set(node, p);
+  }
+  return p;
+}
+
+/**
+ * The agent's admission policies from manifests/ (ValidatingAdmissionPolicy +
+ * Binding), waited for until the API server enforces them: the policy is
+ * compiled asynchronously after it is created, so a write right after the
+ * apply could still pass. The probe is a Lease write by the agent's unbound
+ * identity (env.kubeconfigAgent), which the policy refuses; needs the
+ * agent's RBAC applied. Resolves with the number of policies (0: manifests/
+ * has none, nothing to wait for).
+ */
+export async function applyAgentAdmission(env: Envtest): Promise<number> {
+  const yaml = admissionYaml('agent');
+  if (yaml === '') return 0;
+  await env.kubectl(['apply', '-f', '-'], { input: yaml });
+  const leases = `/apis/coordination.k8s.io/v1/namespaces/${ENVTEST_NAMESPACE}/leases`;
+  const probe = 'peripety-agent-admission-probe';
+  await until('the agent admission policy to be enforced', async () => {
+    const r = await env.request('POST', leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: probe }, spec: { holderIdentity: 'admission-probe' } }, { kubeconfig: env.kubeconfigAgent });
+    if (r.status === 201) await env.request('DELETE', `${leases}/${probe}`);
+    return r.status === 403 && /not bound to a node/.test(r.text);
+  }, { timeoutMs: 30_000, intervalMs: 200 });
+  return (yaml.match(/^kind: ValidatingAdmissionPolicy$/gm) ?? []).length;
+}
+
 export interface OperatorCluster {
   /** the controller ServiceAccount's token for the audience peripety-agent (what the agents accept) */
   controllerToken: string;
@@ -53,15 +114,16 @@ export interface OperatorCluster {
 }
 
 /**
- * The controller's and the agents' ServiceAccounts and RBAC as manifests/
- * (the Helm chart) installs them, one Node per entry of `nodes` (name →
- * labels), and the controller's token for the agents.
+ * The controller's and the agents' ServiceAccounts, RBAC and admission
+ * policies as manifests/ (the Helm chart) installs them, one Node per entry
+ * of `nodes` (name → labels; addresses NODE_ADDRESSES), and the controller's
+ * token for the agents. Agents then need their node's identity
+ * (agentKubeconfig, startNodeAgent's default).
  */
 export async function setupOperatorCluster(env: Envtest, nodes: Record<string, Record<string, string>>): Promise<OperatorCluster> {
   await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller', 'agent') });
-  for (const [name, labels] of Object.entries(nodes)) {
-    await mustRequest(env, 'POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name, labels } });
-  }
+  await applyAgentAdmission(env);
+  for (const [name, labels] of Object.entries(nodes)) await createNode(env, name, labels);
   const controllerToken = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
   const tokenFile = path.join(env.dir, 'agent-token');
   await writeFile(tokenFile, `${controllerToken}\n`, { mode: 0o600 });
@@ -75,7 +137,7 @@ export interface NodeAgentOptions {
   stateDir?: string;
   /** more agent flags (e.g. --advertise URL) */
   args?: string[];
-  /** the agent's identity (default env.kubeconfigAgent) */
+  /** the agent's identity (default agentKubeconfig(env, node): a token bound to a Pod on the node, which must exist) */
   kubeconfig?: string;
 }
 
@@ -86,6 +148,7 @@ export interface NodeAgentOptions {
  */
 export async function startNodeAgent(env: Envtest, node: string, opts: NodeAgentOptions = {}): Promise<AgentProcess> {
   const stateDir = opts.stateDir ?? path.join(mkdtempSync(path.join(os.tmpdir(), `prpt-${node}-`)), 'state');
+  const kubeconfig = opts.kubeconfig ?? await agentKubeconfig(env, node);
   // startAgent spawns synchronously, before its first await.
   const saved = process.env.NODE_NAME;
   process.env.NODE_NAME = 'not-this-node';
@@ -94,7 +157,7 @@ export async function startNodeAgent(env: Envtest, node: string, opts: NodeAgent
     p = startAgent({
       config: opts.config ?? testConfig({ start: 'end' }),
       stateDir,
-      args: ['--kubeconfig', opts.kubeconfig ?? env.kubeconfigAgent, '--node-name', node, '--namespace', ENVTEST_NAMESPACE, ...(opts.args ?? [])],
+      args: ['--kubeconfig', kubeconfig, '--node-name', node, '--namespace', ENVTEST_NAMESPACE, ...(opts.args ?? [])],
     });
   } finally {
     if (saved === undefined) delete process.env.NODE_NAME;

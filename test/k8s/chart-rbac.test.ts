@@ -13,6 +13,11 @@
 //   (RBAC writes, bind, escalate, impersonate, tokens for other
 //   ServiceAccounts, CSRs, other namespaces' Leases): must be refused.
 //
+// SelfSubjectAccessReview asks RBAC only: the agent may "update leases" here,
+// every Lease of the namespace as far as RBAC goes. The chart's
+// ValidatingAdmissionPolicies narrow that to the agent's own node
+// (test/hostile/k8s-agent-takeover.test.ts); here, neither identity may touch them.
+//
 // Before the chart's RBAC is applied every "allowed" check is refused (the
 // grants come from the chart, not from defaults), and `kubectl auth can-i
 // --list` of each identity in each namespace is printed for the log.
@@ -77,6 +82,9 @@ const CANNOT_EITHER: Check[] = [
   { verb: 'patch', resource: 'nodes', subresource: 'status' },
   { verb: 'get', resource: 'nodes', subresource: 'proxy' },
   ...each(['create', 'update', 'patch'], { resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io' }),
+  // the admission policies that hold an agent to its own node's Lease and Events: nobody of ours may change or remove them
+  ...['validatingadmissionpolicies', 'validatingadmissionpolicybindings', 'validatingwebhookconfigurations'].flatMap((resource) =>
+    each(['create', 'update', 'patch', 'delete'], { resource, group: 'admissionregistration.k8s.io' })),
   // privilege escalation
   ...['roles', 'rolebindings'].flatMap((resource) => each(['create', 'update', 'patch'], { resource, group: 'rbac.authorization.k8s.io', namespace: NAMESPACE })),
   ...['clusterroles', 'clusterrolebindings'].flatMap((resource) => each(['create', 'update', 'patch'], { resource, group: 'rbac.authorization.k8s.io' })),

@@ -15,6 +15,7 @@ import { createLogger, silentLogger } from '../../src/log/logger.ts';
 import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { FakeAgent } from '../helpers/fake-agent.ts';
 import { rbacYaml } from '../helpers/manifests.ts';
+import { createNode } from '../helpers/operator.ts';
 
 const SBE = '/apis/peripety.io/v1alpha1/storagebackends';
 const SEP = '/apis/peripety.io/v1alpha1/storageeventplugins';
@@ -70,7 +71,7 @@ describe('controller (real API server)', { timeout: ENVTEST_BUILD_TIMEOUT_MS + 1
     await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
     const labels: Record<string, string> = { n1: 'san', n2: 'san', n3: 'local' };
     for (const [node, storage] of Object.entries(labels)) {
-      await must('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { storage } } });
+      await createNode(env, node, { storage });
     }
     agents = Object.keys(labels).map((n) => new FakeAgent(env, n, token));
     for (const a of agents) await a.start();

@@ -20,7 +20,7 @@ import type { AgentProcess } from '../helpers/agent.ts';
 import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { isRoot } from '../helpers/faults.ts';
 import { injectKmsg, uniqueDevice } from '../helpers/kmsg.ts';
-import { agentStatus as getAgentStatus, type AgentStatus, mustRequest, SBE_PATH as SBE, SEP_PATH as SEP, setupOperatorCluster, startNodeAgent as startAgentFor, until as poll } from '../helpers/operator.ts';
+import { agentKubeconfig, agentStatus as getAgentStatus, type AgentStatus, mustRequest, SBE_PATH as SBE, SEP_PATH as SEP, setupOperatorCluster, startNodeAgent as startAgentFor, until as poll } from '../helpers/operator.ts';
 
 const NODES = { 'node-a': 'san', 'node-b': 'san', 'node-c': 'local' } as const;
 type NodeName = keyof typeof NODES;
@@ -173,7 +173,8 @@ describe('operator end to end: real controller, three real agents, real kube-api
     await plugin('kmsg', { type: 'collector', plugin: 'kmsg', config: { start: 'end', accept_user_facility: true } });
     await plugin('block', { type: 'parser', plugin: 'block' });
     await plugin('node-events', {
-      type: 'receiver', plugin: 'k8s-events', config: { kubeconfig: env.kubeconfigAgent },
+      // node-a's own identity: the chart's admission policy lets an agent write only Events regarding its own Node
+      type: 'receiver', plugin: 'k8s-events', config: { kubeconfig: await agentKubeconfig(env, 'node-a') },
       nodeSelector: { matchLabels: { tier: 'gold' } },
     });
     const t0 = Date.now();
