@@ -62,6 +62,13 @@ export const MainSection = z.strictObject({
   }).default('127.0.0.1:9477'),
   /** bearer token for /v1/* in standalone mode (created 0600 when missing); default <state_dir>/api-token */
   api_token_file: absPath.optional(),
+  /**
+   * A reload (SIGHUP, POST /v1/reload) refuses a configuration file without an
+   * enabled collector or receiver section, and a storage file without a
+   * backend: that is what an empty or cut-off file looks like. true lets
+   * such a file apply (docs/configuration.md "Reload").
+   */
+  allow_empty: z.boolean().default(false),
 });
 export type MainSection = z.infer<typeof MainSection>;
 
