@@ -744,16 +744,17 @@ export class Agent {
     } catch (err) {
       return refuse((err as Error).message);
     }
-    const restart = restartOnlyChanges(old.config.main, config.main, this.opts.stateDir !== undefined);
-    if (restart.length > 0) {
-      return refuse(`${change.source}: ${restart.map((k) => `[main] ${k}`).join(', ')} changed: that needs a restart of the agent (nothing changed; restart it, or put the old value back)`);
-    }
+    // an empty or cut-off file first: its [main] is gone too, and "needs a restart" would mislead
     if (change.refuseEmpty && !config.main.allow_empty) {
       const enabled = (type: string) => config.plugins.some((p) => p.type === type && p.enabled);
       const missing = ['collector', 'receiver'].filter((t) => !enabled(t));
       if (missing.length > 0) {
         return refuse(`${change.source}: no enabled ${missing.join(' and no enabled ')} section (an empty or cut-off file?); set [main] allow_empty = true to run like that`);
       }
+    }
+    const restart = restartOnlyChanges(old.config.main, config.main, this.opts.stateDir !== undefined);
+    if (restart.length > 0) {
+      return refuse(`${change.source}: ${restart.map((k) => `[main] ${k}`).join(', ')} changed: that needs a restart of the agent (nothing changed; restart it, or put the old value back)`);
     }
     let storageSpec: StorageConfig | null = null;
     if (change.storage) {
@@ -792,7 +793,7 @@ export class Agent {
       return refuse('the agent changed while the configuration was prepared');
     }
 
-    const restartCollectors = collectorKey(config) !== this.collectorKey || this.stateDir(config) !== this.stateDir(old.config);
+    const restartCollectors = collectorKey(config) !== this.collectorKey || this.stateDir(config) !== this.stateDir(old.config) || this.collectorsDown !== null;
     if (restartCollectors) {
       // Hand over the read position: stop reading, let the running pipeline
       // finish what it holds, save the position; the new collectors resume
