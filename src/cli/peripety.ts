@@ -150,7 +150,7 @@ async function agentMain(args: string[]): Promise<number | void> {
   if (k8s && kube) {
     const at = agent.apiListen!;
     const endpoint = k8s.advertise ?? `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
-    registration = new AgentRegistration({ client: kube, log, namespace: k8s.namespace, nodeName: k8s.nodeName, endpoint });
+    registration = new AgentRegistration({ client: kube, log, namespace: k8s.namespace, nodeName: k8s.nodeName, endpoint, degraded: () => agent.degraded });
     const applied = agent.applied;
     if (applied) registration.setApplied(applied);
     registration.start();

@@ -411,7 +411,11 @@ export class Agent {
     for (const r of p.receivers) metrics.pluginUp.labels(r.name).set(1);
   }
 
-  /** Why the agent is degraded (empty when it is not): readiness and status say it. */
+  /** Why the agent runs other than configured (empty when it does not): /readyz, /v1/status and the Lease say it. */
+  get degraded(): string[] {
+    return this.readinessProblems();
+  }
+
   private readinessProblems(): string[] {
     const out: string[] = [];
     for (const e of this.storage?.excludedBackends ?? []) out.push(`storage backend "${e.name}" did not start: ${e.reason}`);
