@@ -66,7 +66,7 @@ export const MainSection = z.strictObject({
    * A reload (SIGHUP, POST /v1/reload) refuses a configuration file without an
    * enabled collector or receiver section, and a storage file without a
    * backend: that is what an empty or cut-off file looks like. true lets
-   * such a file apply (docs/configuration.md "Reload").
+   * such a file apply (docs/lifecycle.md "Reload").
    */
   allow_empty: z.boolean().default(false),
 });

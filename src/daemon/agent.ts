@@ -584,8 +584,10 @@ export class Agent {
       const st = parseStorageConfig(storageDoc);
       if (!st.ok) return { status: 422, body: { reloaded: false, error: `${src.storageSource}: ${st.error} (nothing changed)` } };
 
-      // files can be caught half-written: an empty one is refused unless [main] allow_empty (pushes are whole by construction)
-      const err = await this.applyConfiguration({ text: src.text, source: src.source, storage: { doc: storageDoc, source: src.storageSource }, refuseEmpty: !this.pushed });
+      // Standalone files can be caught half-written: an empty one is refused unless
+      // [main] allow_empty. Kubernetes mode is exempt: pushes are whole by
+      // construction, and until the first one the local file is [main] only on purpose.
+      const err = await this.applyConfiguration({ text: src.text, source: src.source, storage: { doc: storageDoc, source: src.storageSource }, refuseEmpty: !this.opts.pushed });
       if (err) return { status: 422, body: { reloaded: false, error: `${err} (nothing changed)` } };
       this.configText = src.text;
       const body = { reloaded: true, generation: this.pushed?.generation ?? 0, hash: this.pushed?.hash ?? null, reloads: this.generation, source: src.source };
