@@ -221,7 +221,12 @@ export class Agent {
     return { config, bus, receivers, resolver };
   }
 
-  private startCollectors(config: AgentConfig): void {
+  /**
+   * `resume`: a kmsg collector resumes after the saved position whatever its
+   * `start` says (a rollback continues where the stopped collector was,
+   * instead of skipping to the end of the log).
+   */
+  private startCollectors(config: AgentConfig, opts: { resume?: boolean } = {}): void {
     const { log, metrics } = this.opts;
     const stateDir = this.stateDir(config);
     try {
@@ -252,7 +257,8 @@ export class Agent {
         if (p.type !== 'collector' || !p.enabled) continue;
         const plugin = COLLECTORS[p.plugin];
         if (!plugin) throw new ConfigError(`[${p.name}]: no collector plugin named "${p.plugin}"`);
-        const c = plugin.create(p.name, p.options, deps, sink);
+        const options = opts.resume && p.plugin === 'kmsg' ? { ...p.options, start: 'resume' } : p.options;
+        const c = plugin.create(p.name, options, deps, sink);
         c.start();
         metrics.pluginUp.labels(p.name).set(c.up === false ? 0 : 1);
         started.push(c);
@@ -842,7 +848,7 @@ export class Agent {
    */
   private restoreCollectors(config: AgentConfig): void {
     try {
-      this.startCollectors(config);
+      this.startCollectors(config, { resume: true });
     } catch (err) {
       this.collectors = [];
       this.collectorsDown = `no collector runs: a reload failed and the previous collectors could not start again: ${(err as Error).message} (fix the configuration and reload)`;
