@@ -334,7 +334,7 @@ export class Agent {
   async start(config: AgentConfig): Promise<void> {
     this.configText = this.opts.configText ?? null;
     let storageConfig = this.opts.storageConfig;
-    let fallback: { config: AgentConfig; text: string | null; storage: typeof storageConfig } | null = null;
+    let fallback: { config: AgentConfig; text: string | null } | null = null;
     if (this.opts.pushed) {
       // Kubernetes mode: the last applied push, so the node runs its configuration even with the controller down
       const dir = this.stateDir(config);
@@ -345,7 +345,7 @@ export class Agent {
           const persisted = parseAgentConfig(text, `${path.join(dir, APPLIED_FILE)} (generation ${applied.generation})`);
           const st = parseStorageConfig(applied.storage);
           if (!st.ok) throw new ConfigError(st.error);
-          fallback = { config, text: this.configText, storage: storageConfig };
+          fallback = { config, text: this.configText };
           config = persisted;
           this.configText = text;
           storageConfig = { text: JSON.stringify(applied.storage), source: `${path.join(dir, APPLIED_FILE)} (generation ${applied.generation})` };
@@ -475,6 +475,7 @@ export class Agent {
       this.configText = text;
       const applied: AppliedConfig = { generation: push.generation, hash: push.hash, toml: push.toml, storage: push.storage };
       this.pushed = applied;
+      this.pushProblem = null;
       try {
         writeAppliedConfig(this.stateDir(this.pipeline.config), applied);
       } catch (err) {

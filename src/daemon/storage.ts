@@ -97,6 +97,8 @@ export class StorageHost implements ReceiverSink {
       log.info({ source }, 'storage configuration unchanged');
       return { ok: true, next: null, key, source, excluded: this.excluded };
     }
+    // the configuration a degraded start runs without some of its backends: trying it again is a retry
+    const retry = key === this.appliedKey && this.excluded.length > 0;
     const next = this.newManager();
     try {
       next.initialize(parsed.config);
@@ -104,6 +106,11 @@ export class StorageHost implements ReceiverSink {
     } catch (err) {
       // start() cleaned up what it had started; free the rest
       await next.deleteMembers().catch(() => {});
+      if (retry) {
+        // still failing: keep running degraded, and let the rest of the reload apply
+        log.warn({ source, err: (err as Error).message }, 'backends left out at start still do not start; storage keeps running without them');
+        return { ok: true, next: null, key, source, excluded: this.excluded };
+      }
       return { ok: false, error: `${source}: ${(err as Error).message}` };
     }
     return { ok: true, next, key, source, excluded: [] };
@@ -185,6 +192,7 @@ export class StorageHost implements ReceiverSink {
       error = p.error;
     }
     this.setExcluded(Object.keys(doc.root.elos.EventLogging.Plugins).map((n) => excluded.find((e) => e.name === n) ?? { name: n, reason: error }));
+    this.appliedKey = JSON.stringify(doc); // a reload of the same configuration retries it
     this.degradedStarts.inc();
     this.opts.log.error({ source, err: error }, 'storage could not start at all; the agent runs without storage (see /readyz)');
     return first.error;

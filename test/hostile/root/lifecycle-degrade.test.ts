@@ -6,7 +6,7 @@
 // Needs root: real /dev/kmsg, a real tmpfs mount.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -89,6 +89,22 @@ describe('hostile: a bad local file degrades, it does not stop the agent (C11)',
     assert.equal(r.status, 503);
     assert.match(r.text, /storage backend "local" did not start: .*(full|ENOSPC)/);
     assert.equal(excluded, 1);
+    // a reload while the disk is still full: the plugin change applies, storage stays degraded
+    const file = a.proc.spawnargs[a.proc.spawnargs.indexOf('--config') + 1]!;
+    writeFileSync(file, config.replace('[mdraid]\ntype = "parser"\n', ''));
+    a.proc.kill('SIGHUP');
+    await a.waitForLog(/SIGHUP: configuration reloaded/);
+    assert.equal((await readyz(a)).status, 503);
+    // room again: the next reload starts the backend that was left out
+    rmSync(path.join(stateDir, 'filler'));
+    a.proc.kill('SIGHUP');
+    await a.waitForLog(/SIGHUP: configuration reloaded[\s\S]*SIGHUP: configuration reloaded/);
+    const healed = await readyz(a);
+    const excludedAfter = await metric(a, 'peripety_storage_backend_excluded', { backend: 'local' });
+    t.diagnostic(`after freeing space and SIGHUP: /readyz ${healed.status} ${healed.text.trim()}; excluded ${excludedAfter}`);
+    assert.equal(healed.status, 200);
+    assert.equal(excludedAfter, 0);
+    await delivered(a, 'an event after the backend came back');
     const { code } = await a.stop('SIGTERM');
     assert.equal(code, 0);
   });
