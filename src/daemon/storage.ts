@@ -174,7 +174,7 @@ export class StorageHost implements ReceiverSink {
     // Each round leaves out the backends the last error names (the manager
     // says `backend "<name>"`; names are [A-Za-z0-9_-], so the match is exact).
     for (let round = 0; round < 8; round++) {
-      const names = [...error.matchAll(/backend "([A-Za-z0-9_-]+)"/g)].map((m) => m[1]!);
+      const names = [...new Set([...error.matchAll(/backend "([A-Za-z0-9_-]+)"/g)].map((m) => m[1]!))];
       const plugins = doc.root.elos.EventLogging.Plugins;
       const fresh = names.filter((n) => Object.hasOwn(plugins, n) && !excluded.some((e) => e.name === n));
       if (fresh.length === 0) break;

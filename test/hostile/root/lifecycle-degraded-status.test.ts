@@ -75,4 +75,28 @@ describe('hostile: a degraded agent start is visible in the StorageBackend statu
     const lease = await env.request<{ metadata: { annotations?: Record<string, string> } }>('GET', `/apis/coordination.k8s.io/v1/namespaces/${ENVTEST_NAMESPACE}/leases/peripety-agent-lc-node`);
     assert.match(lease.body.metadata.annotations?.['peripety.io/degraded'] ?? '', /lc-files/);
   });
+
+  it('an applied.json naming a postgres ConnectionSecret that does not exist: the agent starts with the other backend', async (t) => {
+    const stateDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'prpt-lc-secret-')), 'state');
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(stateDir, 'applied.json'), JSON.stringify({
+      generation: 5, hash: 'lc-h5', toml: '',
+      storage: { root: { elos: { EventLogging: { Plugins: {
+        keep: { File: 'memory', Filter: ['1 1 EQ'] },
+        pg: { File: 'postgres', Filter: ['1 1 EQ'], Config: { ConnectionSecret: 'lc-deleted-secret' } },
+      } } } } },
+    }), { mode: 0o600 });
+    const a = await startNodeAgent(env, 'lc-other', { stateDir });
+    agents.push(a);
+    const ready = await fetch(`${a.apiUrl()}/readyz`);
+    const why = await ready.text();
+    const metrics = await (await fetch(`${a.apiUrl()}/metrics`)).text();
+    t.diagnostic(`/readyz ${ready.status}: ${why.trim()}`);
+    assert.equal(ready.status, 503);
+    assert.match(why, /storage backend "pg" did not start: .*lc-deleted-secret/);
+    assert.equal(why.split('storage backend "pg" did not start').length, 2, 'reported once');
+    assert.match(metrics, /peripety_storage_backend_excluded\{backend="pg"\} 1/);
+    assert.doesNotMatch(metrics, /peripety_storage_backend_excluded\{backend="keep"\}/);
+    assert.match(a.stderr(), /"generation":5/);
+  });
 });
