@@ -145,7 +145,10 @@ async function agentMain(args: string[]): Promise<number | void> {
   // A fatal start error (API address, token, state directory) rejects here
   // after the agent stopped what it had started; runCli prints it and the
   // process exits non-zero (below), never running on headless.
-  await agent.start(config);
+  const starting = agent.start(config);
+  // SIGTERM during the start waits for it (then stops what runs); SIGHUP too
+  reloading = starting.catch(() => {});
+  await starting;
   started = true;
   if (k8s && kube) {
     const at = agent.apiListen!;

@@ -76,7 +76,7 @@ describe('hostile: a degraded agent start is visible in the StorageBackend statu
     assert.match(lease.body.metadata.annotations?.['peripety.io/degraded'] ?? '', /lc-files/);
   });
 
-  it('an applied.json naming a postgres ConnectionSecret that does not exist: the agent starts with the other backend', async (t) => {
+  it('an applied.json naming a postgres ConnectionSecret the agent cannot read (gone, or not granted): the agent starts with the other backend', async (t) => {
     const stateDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'prpt-lc-secret-')), 'state');
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     writeFileSync(path.join(stateDir, 'applied.json'), JSON.stringify({
