@@ -39,7 +39,7 @@ async function hookServer(): Promise<{ url: string; bodies: string[] }> {
   return { url: `http://127.0.0.1:${(s.address() as { port: number }).port}/hook`, bodies };
 }
 
-function config(opts: { kmsgPath?: string; out?: boolean; extra?: string; main?: string } = {}): string {
+function config(opts: { kmsgPath?: string; out?: boolean; extra?: string; main?: string; start?: string } = {}): string {
   return `[main]
 log_level = "info"
 api_listen = "127.0.0.1:0"
@@ -47,7 +47,7 @@ multicast = false
 ${opts.main ?? ''}
 [kmsg]
 type = "collector"
-start = "end"
+start = "${opts.start ?? 'end'}"
 accept_user_facility = true
 ${opts.kmsgPath ? `path = "${opts.kmsgPath}"` : ''}
 
@@ -204,6 +204,34 @@ describe('hostile: SIGHUP is all or nothing (B8)', { skip: !isRoot() && 'NOT ROO
     // the explicit opt-in applies the same storage file
     const allowed = await hup(a, config({ main: 'allow_empty = true' }));
     assert.match(allowed, /reloaded/);
+  });
+
+  it('a reload that restarts the collectors hands the read position over: every record once, none lost', async (t) => {
+    if (!requireRoot(t)) return;
+    const a = await startAgent({ config: config() });
+    running.push(a);
+    const dev = uniqueDevice('hand');
+    const total = 300;
+    const line = (i: number) => `Buffer I/O error on dev ${dev}, logical block ${i}, async page read`;
+    const mine = (e: { dev_name?: string | null; event_type: string }) => e.dev_name === dev && e.event_type === 'BLK_BUFFER_IO_ERROR';
+    let i = 0;
+    for (; i < total / 2; i++) injectKmsg(line(i));
+    await a.waitForCount(mine, total / 4, 10_000);
+    // the kmsg section changes (start = "resume": the new collector continues
+    // from the position the old one saved): the collectors restart mid-stream
+    const outcome = hup(a, config({ start: 'resume' }));
+    for (; i < total; i++) {
+      injectKmsg(line(i));
+      if (i % 10 === 0) await sleep(2);
+    }
+    assert.match(await outcome, /reloaded/);
+    await a.waitForCount(mine, total, 20_000).catch(() => []);
+    const blocks = a.events.filter(mine).map((e) => Number(e.extentions.logical_block));
+    const missing = [...Array(total).keys()].filter((b) => !blocks.includes(b));
+    const twice = blocks.length - new Set(blocks).size;
+    t.diagnostic(`collector hand-over: ${total} injected, ${blocks.length} delivered, missing ${missing.length}, twice ${twice}`);
+    assert.deepEqual(missing, []);
+    assert.equal(twice, 0);
   });
 
   it('an api_listen change is refused as needing a restart, and the agent keeps running as it was', async (t) => {
