@@ -112,28 +112,27 @@ async function agentMain(args: string[]): Promise<number | void> {
 
   // Handlers go in before start: "agent started" tells supervisors and tests
   // that signals are safe, and SIGHUP's default action would kill us.
-  let reloading = Promise.resolve();
+  // SIGHUP is POST /v1/reload: the configuration file and the storage file
+  // are read again and applied together, whole or not at all (the running
+  // configuration stays exactly as it was when anything is wrong). Nothing
+  // here may reject: a signal handler has nobody to report to but the log.
+  let started = false;
+  let reloading: Promise<unknown> = Promise.resolve();
   process.on('SIGHUP', () => {
     reloading = reloading.then(async () => {
+      if (!started) {
+        log.warn('SIGHUP before the agent started; ignored');
+        return;
+      }
       if (!configPath && !storagePath) {
         log.warn('SIGHUP: running on the embedded default configuration; nothing to reload');
         return;
       }
-      // Each file on its own: a broken one keeps its part running, the other still applies.
-      for (const [file, apply, max] of [
-        [configPath, (text: string, f: string) => agent.reload(text, f), MAX_TOML_CONFIG_BYTES],
-        [storagePath, (text: string, f: string) => agent.reloadStorage(text, f), MAX_STORAGE_CONFIG_BYTES],
-      ] as const) {
-        if (!file) continue;
-        let text: string;
-        try {
-          text = readConfig(file, max);
-        } catch (err) {
-          log.error({ err: (err as Error).message }, 'SIGHUP: keeping the running configuration');
-          continue;
-        }
-        await apply(text, file);
-      }
+      const r = await agent.reloadConfig();
+      if (r.status !== 200) log.error({ status: r.status, ...(r.body as Record<string, unknown>) }, 'SIGHUP: reload refused; the running configuration is unchanged');
+      else log.info({ ...(r.body as Record<string, unknown>) }, 'SIGHUP: configuration reloaded');
+    }).catch((err: unknown) => {
+      log.error({ err: (err as Error).message }, 'SIGHUP: reload failed; the running configuration is unchanged');
     });
   });
   const shutdown = (signal: string) => {
@@ -145,12 +144,18 @@ async function agentMain(args: string[]): Promise<number | void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
-  reloading = agent.start(config);
-  await reloading;
+  // A fatal start error (API address, token, state directory) rejects here
+  // after the agent stopped what it had started; runCli prints it and the
+  // process exits non-zero (below), never running on headless.
+  const starting = agent.start(config);
+  // SIGTERM during the start waits for it (then stops what runs); SIGHUP too
+  reloading = starting.catch(() => {});
+  await starting;
+  started = true;
   if (k8s && kube) {
     const at = agent.apiListen!;
     const endpoint = k8s.advertise ?? `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
-    registration = new AgentRegistration({ client: kube, log, namespace: k8s.namespace, nodeName: k8s.nodeName, endpoint });
+    registration = new AgentRegistration({ client: kube, log, namespace: k8s.namespace, nodeName: k8s.nodeName, endpoint, degraded: () => agent.degraded });
     const applied = agent.applied;
     if (applied) registration.setApplied(applied);
     registration.start();
@@ -249,6 +254,13 @@ async function receiveMain(args: string[]): Promise<number | void> {
 }
 
 await runCli('peripety', USAGE, async () => {
+  return peripetyMain();
+});
+// A failed start leaves nothing worth waiting for (timers, half-open
+// clients): exit with the code runCli set instead of lingering.
+if (process.exitCode !== undefined && process.exitCode !== 0) process.exit();
+
+async function peripetyMain(): Promise<number | void> {
   const [cmd, ...rest] = process.argv.slice(2);
   switch (cmd) {
     case 'agent':
@@ -276,4 +288,4 @@ await runCli('peripety', USAGE, async () => {
     default:
       throw new UsageError(`unknown command "${cmd}"`);
   }
-});
+}

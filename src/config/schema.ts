@@ -15,9 +15,9 @@ export function isMulticast(s: string): boolean {
   return isIP(s) === 4 && Math.trunc(Number(s.split('.')[0]) / 16) === 14;
 }
 
-/** The seed writes the port as a string ("6000"); accept both. */
-const port = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const n = typeof v === 'number' ? v : /^\d{1,5}$/.test(v) ? Number(v) : NaN;
+/** The seed writes the port as a string ("6000"); accept both (any other type gets the same one message). */
+const port = z.unknown().transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > 65535) {
     ctx.addIssue({ code: 'custom', message: `must be a port number 1-65535 (got ${JSON.stringify(v)})` });
     return z.NEVER;
@@ -61,11 +61,19 @@ export const MainSection = z.strictObject({
   queue_size: z.number().int().min(1).max(10_000_000).default(10_000),
   log_level: z.enum(LOG_LEVELS).default('info'),
   /** the agent's HTTP API (metrics, health, event queries): host:port, or "off" */
-  api_listen: z.string().max(300).refine((s) => s === 'off' || /^(?:\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/.test(s), {
-    message: 'must be host:port (IPv6 as [addr]:port) or "off"',
+  api_listen: z.string().max(300).refine((s) => s === 'off' || (/^(?:\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535), {
+    // checked here, not only when binding: a fatal error must come before anything starts
+    message: 'must be host:port with a port 0-65535 (IPv6 as [addr]:port) or "off"',
   }).default('127.0.0.1:9477'),
   /** bearer token for /v1/* in standalone mode (created 0600 when missing); default <state_dir>/api-token */
   api_token_file: statePath.optional(),
+  /**
+   * A reload (SIGHUP, POST /v1/reload) refuses a configuration file without an
+   * enabled collector or receiver section, and a storage file without a
+   * backend: that is what an empty or cut-off file looks like. true lets
+   * such a file apply (docs/lifecycle.md "Reload").
+   */
+  allow_empty: z.boolean().default(false),
 });
 export type MainSection = z.infer<typeof MainSection>;
 

@@ -42,6 +42,18 @@ export const CONTROLLER_LEASE = 'peripety-controller';
 export const ANNOTATION_ENDPOINT = 'peripety.io/endpoint';
 export const ANNOTATION_GENERATION = 'peripety.io/generation';
 export const ANNOTATION_HASH = 'peripety.io/hash';
+/** the agent's Lease: why it runs other than configured (src/k8s/registration.ts) */
+export const ANNOTATION_DEGRADED = 'peripety.io/degraded';
+
+/** The agent's own words about backend `name` in its degraded annotation, or null when it names none. */
+export function degradedBackend(annotation: string | undefined, name: string): string | null {
+  if (!annotation) return null;
+  const marker = `storage backend "${name}" did not start`;
+  const at = annotation.indexOf(marker);
+  if (at < 0) return null;
+  const end = annotation.indexOf('; storage backend "', at + marker.length);
+  return annotation.slice(at, end < 0 ? undefined : end);
+}
 /** sent with every push: which controller replica pushed */
 export const CONTROLLER_HEADER = 'X-Peripety-Controller';
 
@@ -648,7 +660,10 @@ export class Controller {
       const nodeName = node.metadata?.name ?? '';
       const want = this.desired(node);
       const lease = this.agentLease(nodeName);
-      if (lease && annotations(lease)[ANNOTATION_HASH] === want.hash) applied++;
+      // applied, unless the agent says this backend did not start (a degraded start, docs/lifecycle.md)
+      const notRunning = kind === 'sbe' && lease ? degradedBackend(annotations(lease)[ANNOTATION_DEGRADED], name) : null;
+      if (lease && annotations(lease)[ANNOTATION_HASH] === want.hash && notRunning === null) applied++;
+      else if (notRunning !== null) failures.push({ node: nodeName, message: notRunning.slice(0, MAX_FAILURE_MESSAGE) });
       else {
         const p = this.pushed.get(nodeName);
         if (p && p.hash === want.hash && p.error) failures.push({ node: nodeName, message: p.error.slice(0, MAX_FAILURE_MESSAGE) });

@@ -1,10 +1,78 @@
 // `peripety controller`: flags, the kubeconfig, signals. The work is in controller.ts.
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { parseListen } from '../api/server.ts';
 import { parse, UsageError } from '../cli/args.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 import { Controller } from './controller.ts';
+
+/** How long the start waits for the API server to answer at all. */
+const PROBE_DEADLINE_MS = 10_000;
+
+/**
+ * The kubeconfig (a file, else the in-cluster ServiceAccount), checked:
+ * a file that is not a kubeconfig, no current cluster, or a server that is
+ * not a URL is an error naming the file and the reason.
+ */
+export function loadClusterConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const kc = new KubeConfig();
+  const where = file ? `kubeconfig ${file}` : 'in-cluster configuration';
+  if (file) {
+    try {
+      kc.loadFromFile(file);
+    } catch (err) {
+      throw new Error(`${where}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message.split('\n')[0]}`);
+    }
+  } else {
+    // loadFromCluster() does not fail outside a pod: it builds "https://undefined:undefined"
+    if (!env.KUBERNETES_SERVICE_HOST) throw new Error('not in a cluster (KUBERNETES_SERVICE_HOST is not set) and no --kubeconfig or $KUBECONFIG given');
+    kc.loadFromCluster();
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error(`${where}: no current cluster (current-context "${kc.getCurrentContext()}" names none)`);
+  try {
+    const u = new URL(cluster.server);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`not http(s): ${u.protocol}`);
+  } catch (err) {
+    throw new Error(`${where}: cluster "${cluster.name}" server "${String(cluster.server).slice(0, 200)}" is not a URL (${(err as Error).message})`);
+  }
+  return kc;
+}
+
+/** Resolve once the API server answers /version (any HTTP answer); reject naming the server and the last error after `deadlineMs`. */
+export async function probeCluster(kc: KubeConfig, deadlineMs: number): Promise<void> {
+  const server = kc.getCurrentCluster()!.server;
+  const api = kc.makeApiClient(VersionApi);
+  const until = Date.now() + deadlineMs;
+  let last = '';
+  for (let attempt = 0; ; attempt++) {
+    const left = until - Date.now();
+    if (left <= 0) break;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        api.getCode(),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${Math.round(left)} ms`)), left))),
+      ]);
+      return;
+    } catch (err) {
+      // an HTTP error status is an answer: the server is there (RBAC may forbid /version)
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'number') return;
+      last = describeFetchError(err);
+    } finally {
+      clearTimeout(timer);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, until - Date.now()))));
+  }
+  throw new Error(`cannot reach the Kubernetes API server ${server} within ${deadlineMs / 1000} s: ${last}`);
+}
+
+function describeFetchError(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  const cause = e.cause?.code ?? e.cause?.message;
+  return cause ? `${e.message.split('\n')[0]} (${cause})` : e.message.split('\n')[0]!;
+}
 
 export async function controllerMain(args: string[], usage: string): Promise<number | void> {
   const { values } = parse(args, {
@@ -28,10 +96,11 @@ export async function controllerMain(args: string[], usage: string): Promise<num
     throw new UsageError(`--metrics-listen: ${(err as Error).message}`);
   }
   const log = createLogger(values['log-level'] as LogLevel, 'peripety-controller');
-  const kc = new KubeConfig();
-  const file = values.kubeconfig ?? process.env.KUBECONFIG;
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromCluster();
+  const file = values.kubeconfig || process.env.KUBECONFIG || undefined;
+  const kc = loadClusterConfig(file);
+  // Before anything starts: a controller that cannot reach its cluster would
+  // otherwise retry its informers forever and look alive while doing nothing.
+  await probeCluster(kc, PROBE_DEADLINE_MS);
   const identity = values.identity ?? `${hostname()}-${process.pid}`;
   const controller = new Controller({
     kubeconfig: kc,

@@ -1,6 +1,7 @@
 // The agent: builds collectors → bus → parsers → receivers from a
 // configuration, swaps in a new configuration on reload (keeping the old one
 // when the new one is invalid), and drains on stop.
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
@@ -10,7 +11,7 @@ import { ApiServer, type ConfigPush, type ControlAction, type ControlAnswer, par
 import { EventStreamHub } from '../api/stream.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { compileFilter } from '../filter/index.ts';
-import { DEFAULT_STORAGE_CONFIG, parseStorageConfig } from '../storage/config.ts';
+import { DEFAULT_STORAGE_CONFIG, parseStorageConfig, type StorageConfig } from '../storage/config.ts';
 import { type BackendFlushResult, StorageError } from '../storage/manager.ts';
 import type { SecretResolver } from '../storage/types.ts';
 import { type AgentConfig, type PluginSection } from '../config/schema.ts';
@@ -27,7 +28,8 @@ import { PARSERS } from '../parsers/index.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
 import { Bus, type ParserInstance } from './bus.ts';
 import { bootEpochUs } from './clock.ts';
-import { StorageHost } from './storage.ts';
+import type { Ticket } from './ticket.ts';
+import { type PreparedStorage, StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
 import { builtinReceivers, type Collector, type CollectorDeps, type CollectorSink, COLLECTORS, lookupPluginSchema, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
 
@@ -163,6 +165,15 @@ export class Agent {
   private configText: string | null = null;
   /** the last applied push (Kubernetes mode) */
   private pushed: AppliedConfig | null = null;
+  /** why storage did not start whole at start (kept for readiness) */
+  private storageProblem: string | null = null;
+  /** why the applied push could not start at start (the local configuration runs) */
+  private pushProblem: string | null = null;
+  /** set when a reload could not restore the collectors: nothing reads the kernel log */
+  private collectorsDown: string | null = null;
+  /** references the pipeline holds on collector tickets (track) */
+  private pipelineRefs = 0;
+  private idleWaiters: (() => void)[] = [];
   /** pushes and commands run one at a time */
   private controlChain: Promise<unknown> = Promise.resolve();
 
@@ -191,15 +202,18 @@ export class Agent {
     const resolver = new SysfsResolver({ sysfs: main.sysfs_root, dev: main.dev_root, mountinfo: main.mountinfo });
     const receivers: QueuedReceiver[] = [];
     const parsers: ParserInstance[] = [];
-    for (const p of config.plugins) {
-      if (!p.enabled) continue;
-      if (p.type === 'receiver') receivers.push(createReceiver(p, config, { log, metrics, config }));
-      else if (p.type === 'parser') {
-        parsers.push({ name: p.name, parser: PARSERS[p.plugin]!, systems: p.filterSystems, filterType: p.filterType });
-        metrics.pluginUp.labels(p.name).set(1);
+    try {
+      for (const p of config.plugins) {
+        if (!p.enabled) continue;
+        if (p.type === 'receiver') receivers.push(createReceiver(p, config, { log, metrics, config }));
+        else if (p.type === 'parser') parsers.push({ name: p.name, parser: PARSERS[p.plugin]!, systems: p.filterSystems, filterType: p.filterType });
       }
+      receivers.push(...builtinReceivers({ log, metrics, config }));
+    } catch (err) {
+      // a receiver that cannot be built fails the whole pipeline: free those already built
+      for (const r of receivers) void r.close(0);
+      throw err;
     }
-    receivers.push(...builtinReceivers({ log, metrics, config }));
     const bus = new Bus({
       parsers,
       receivers: [...receivers, ...(this.storage ? [this.storage] : []), this.stream],
@@ -220,7 +234,12 @@ export class Agent {
     return { config, bus, receivers, resolver };
   }
 
-  private startCollectors(config: AgentConfig): void {
+  /**
+   * `resume`: a kmsg collector resumes after the saved position whatever its
+   * `start` says (a rollback continues where the stopped collector was,
+   * instead of skipping to the end of the log).
+   */
+  private startCollectors(config: AgentConfig, opts: { resume?: boolean } = {}): void {
     const { log, metrics } = this.opts;
     const stateDir = this.stateDir(config);
     try {
@@ -231,27 +250,83 @@ export class Agent {
     const bootId = readBootId(config.main.boot_id_path);
     const started: Collector[] = [];
     const sink: CollectorSink = {
-      record: (rec, ticket) => this.pipeline!.bus.ingest(rec, ticket),
-      overrun: (lost, after, next, ticket) => this.pipeline!.bus.overrun(lost, after, next, ticket),
-      publish: (ev, ticket, producer) => this.pipeline!.bus.publish(ev, ticket, producer),
+      record: (rec, ticket) => this.pipeline!.bus.ingest(rec, this.track(ticket)),
+      overrun: (lost, after, next, ticket) => this.pipeline!.bus.overrun(lost, after, next, this.track(ticket)),
+      publish: (ev, ticket, producer) => this.pipeline!.bus.publish(ev, this.track(ticket), producer),
     };
+    // A start that fails half-way must leave the saved kernel read position
+    // as it was: a collector started before the failing one may have read
+    // (and saved) already. Put the file back after stopping them.
+    const positionFile = path.join(stateDir, POSITION_FILE);
+    let savedPosition: string | null = null;
+    try {
+      savedPosition = readRegularFile(positionFile, 'the kmsg position', { maxBytes: 64 * 1024, noFollow: true });
+    } catch {
+      // absent (or unreadable): nothing to put back
+    }
     const deps: CollectorDeps = { stateDir, bootId, log, metrics, hostname: this.hostname(config), resolver: () => this.pipeline?.resolver ?? null };
     try {
       for (const p of config.plugins) {
         if (p.type !== 'collector' || !p.enabled) continue;
         const plugin = COLLECTORS[p.plugin];
         if (!plugin) throw new ConfigError(`[${p.name}]: no collector plugin named "${p.plugin}"`);
-        const c = plugin.create(p.name, p.options, deps, sink);
+        const options = opts.resume && p.plugin === 'kmsg' ? { ...p.options, start: 'resume' } : p.options;
+        const c = plugin.create(p.name, options, deps, sink);
         c.start();
         metrics.pluginUp.labels(p.name).set(c.up === false ? 0 : 1);
         started.push(c);
       }
     } catch (err) {
-      for (const c of started) c.stop();
+      for (const c of started) {
+        c.stop();
+        metrics.pluginUp.labels(c.name).set(0);
+      }
+      if (started.length > 0) restorePosition(positionFile, savedPosition, log);
       throw err;
     }
     this.collectors = started;
     this.collectorKey = collectorKey(config);
+    this.collectorsDown = null;
+  }
+
+  /**
+   * A collector's ticket as the pipeline sees it: counts the references the
+   * bus and the receivers hold, so a reload can wait until the old pipeline
+   * finished what the stopped collectors handed it before the position is
+   * saved and new collectors resume from it.
+   */
+  private track(ticket: Ticket): Ticket {
+    return {
+      retain: () => {
+        this.pipelineRefs++;
+        ticket.retain();
+      },
+      release: () => {
+        this.pipelineRefs--;
+        ticket.release();
+        if (this.pipelineRefs === 0 && this.idleWaiters.length > 0) {
+          const w = this.idleWaiters;
+          this.idleWaiters = [];
+          for (const f of w) f();
+        }
+      },
+    };
+  }
+
+  /** Until the pipeline holds no record of a collector (or `timeoutMs` passed); false on timeout. */
+  private pipelineIdle(timeoutMs: number): Promise<boolean> {
+    if (this.pipelineRefs <= 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((f) => f !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(t);
+        resolve(true);
+      };
+      this.idleWaiters.push(done);
+    });
   }
 
   private async stopCollectors(): Promise<void> {
@@ -261,9 +336,18 @@ export class Agent {
     }
   }
 
+  /**
+   * Start: everything that can be fatal comes first (state directory, API
+   * token, API address), before anything reads the kernel log; then storage
+   * (which degrades instead of failing: backends that cannot start are left
+   * out and reported), the pipeline, and the collectors last. A fatal error
+   * stops what was started and rejects (ConfigError); the saved kernel read
+   * position is untouched then.
+   */
   async start(config: AgentConfig): Promise<void> {
     this.configText = this.opts.configText ?? null;
     let storageConfig = this.opts.storageConfig;
+    let fallback: { config: AgentConfig; text: string | null } | null = null;
     if (this.opts.pushed) {
       // Kubernetes mode: the last applied push, so the node runs its configuration even with the controller down
       const dir = this.stateDir(config);
@@ -274,6 +358,7 @@ export class Agent {
           const persisted = parseAgentConfig(text, `${path.join(dir, APPLIED_FILE)} (generation ${applied.generation})`);
           const st = parseStorageConfig(applied.storage);
           if (!st.ok) throw new ConfigError(st.error);
+          fallback = { config, text: this.configText };
           config = persisted;
           this.configText = text;
           storageConfig = { text: JSON.stringify(applied.storage), source: `${path.join(dir, APPLIED_FILE)} (generation ${applied.generation})` };
@@ -294,19 +379,72 @@ export class Agent {
     } catch (err) {
       throw new ConfigError(`cannot use the state directory ${stateDir}: ${(err as Error).message} (use --state-dir)`);
     }
-    // Storage first: the bus must have its receiver before the first record.
-    this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env, secrets: this.opts.secrets, confineToStateDir: this.opts.pushed !== undefined });
-    const sc = storageConfig;
-    const err = await this.storage.apply(sc ? sc.text : DEFAULT_STORAGE_CONFIG, sc ? sc.source : 'embedded default storage configuration');
-    if (err) throw new ConfigError(`storage: ${err}`);
-    this.pipeline = this.buildPipeline(config);
-    this.startCollectors(config);
+    // Fatal checks first: the API token and address. Nothing runs yet.
     await this.startApi(config);
+    try {
+      this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env, secrets: this.opts.secrets, confineToStateDir: this.opts.pushed !== undefined });
+      const sc = storageConfig;
+      const err = await this.storage.applyDegraded(sc ? sc.text : DEFAULT_STORAGE_CONFIG, sc ? sc.source : 'embedded default storage configuration');
+      if (err) this.storageProblem = err;
+      try {
+        this.pipeline = this.buildPipeline(config);
+      } catch (err) {
+        // a persisted push whose receivers cannot be built (a file gone since): run the local configuration
+        if (!fallback) throw err;
+        this.opts.log.error({ err: (err as Error).message }, 'the persisted configuration does not start; starting with the local one');
+        this.pushProblem = `the applied configuration (generation ${this.pushed?.generation}) does not start: ${(err as Error).message}`;
+        config = fallback.config;
+        this.configText = fallback.text;
+        this.pipeline = this.buildPipeline(config);
+      }
+      this.startCollectors(config);
+      this.markUp(this.pipeline);
+    } catch (err) {
+      await this.abortStart();
+      throw err;
+    }
     this.started = true;
     this.generation = 1;
     this.opts.metrics.configGeneration.set(this.generation);
     if (this.pushed) this.opts.onApplied?.({ generation: this.pushed.generation, hash: this.pushed.hash });
-    this.opts.log.info({ plugins: config.plugins.filter((p) => p.enabled).map((p) => `${p.name}(${p.type}:${p.plugin})`) }, 'agent started');
+    this.opts.log.info({ plugins: config.plugins.filter((p) => p.enabled).map((p) => `${p.name}(${p.type}:${p.plugin})`), degraded: this.readinessProblems() }, 'agent started');
+  }
+
+  /** Undo a start that failed: stop what runs, without saving any read position. */
+  private async abortStart(): Promise<void> {
+    for (const c of this.collectors) c.stop();
+    this.collectors = [];
+    const p = this.pipeline;
+    this.pipeline = null;
+    if (p) {
+      p.bus.drain();
+      await Promise.all(p.receivers.map((r) => r.close(1000)));
+    }
+    await this.storage?.stop().catch(() => {});
+    this.storage = null;
+    await this.api?.stop().catch(() => {});
+    this.api = null;
+  }
+
+  /** Mark every enabled parser and receiver of `p` up (a closed namesake of an older pipeline marked it down). */
+  private markUp(p: Pipeline): void {
+    const { metrics } = this.opts;
+    for (const x of p.config.plugins) if (x.enabled && x.type === 'parser') metrics.pluginUp.labels(x.name).set(1);
+    for (const r of p.receivers) metrics.pluginUp.labels(r.name).set(1);
+  }
+
+  /** Why the agent runs other than configured (empty when it does not): /readyz, /v1/status and the Lease say it. */
+  get degraded(): string[] {
+    return this.readinessProblems();
+  }
+
+  private readinessProblems(): string[] {
+    const out: string[] = [];
+    for (const e of this.storage?.excludedBackends ?? []) out.push(`storage backend "${e.name}" did not start: ${e.reason}`);
+    if (this.storage && !this.storage.running && this.storageProblem) out.push(`storage is not running: ${this.storageProblem}`);
+    if (this.collectorsDown) out.push(this.collectorsDown);
+    if (this.pushProblem) out.push(this.pushProblem);
+    return out;
   }
 
   /** The last applied push, or null. */
@@ -347,21 +485,13 @@ export class Agent {
       const st = parseStorageConfig(push.storage);
       if (!st.ok) return { status: 400, body: { error: st.error } };
 
-      const previousText = this.configText;
-      const tomlErr = await this.reload(text, source);
-      if (tomlErr) return { status: 422, body: { applied: false, error: `applying the plugin sections failed (nothing changed): ${tomlErr}` } };
+      // a push is the controller's whole rendering of the node's CRs: an empty one is deliberate (no refuseEmpty)
+      const err = await this.applyConfiguration({ text, source, storage: { doc: push.storage, source: `${source} storage` }, refuseEmpty: false });
+      if (err) return { status: 422, body: { applied: false, error: `applying the configuration failed (nothing changed): ${err}` } };
       this.configText = text;
-      const storageErr = await this.reloadStorage(JSON.stringify(push.storage), `${source} storage`);
-      if (storageErr) {
-        if (previousText !== null) {
-          const back = await this.reload(previousText, 'the previous configuration (rollback)');
-          if (back) log.error({ err: back }, 'rolling back the plugin sections failed');
-          else this.configText = previousText;
-        }
-        return { status: 422, body: { applied: false, error: `applying the storage configuration failed (the plugin sections were rolled back): ${storageErr}` } };
-      }
       const applied: AppliedConfig = { generation: push.generation, hash: push.hash, toml: push.toml, storage: push.storage };
       this.pushed = applied;
+      this.pushProblem = null;
       try {
         writeAppliedConfig(this.stateDir(this.pipeline.config), applied);
       } catch (err) {
@@ -480,19 +610,12 @@ export class Agent {
       const st = parseStorageConfig(typeof src.storage === 'string' ? src.storage : storageDoc);
       if (!st.ok) return { status: 422, body: { reloaded: false, error: `${src.storageSource}: ${st.error} (nothing changed)` } };
 
-      const previousText = this.configText;
-      const tomlErr = await this.reload(src.text, src.source);
-      if (tomlErr) return { status: 422, body: { reloaded: false, error: `reloading the plugin sections failed (nothing changed): ${tomlErr}` } };
+      // Standalone files can be caught half-written: an empty one is refused unless
+      // [main] allow_empty. Kubernetes mode is exempt: pushes are whole by
+      // construction, and until the first one the local file is [main] only on purpose.
+      const err = await this.applyConfiguration({ text: src.text, source: src.source, storage: { doc: storageDoc, source: src.storageSource }, refuseEmpty: !this.opts.pushed });
+      if (err) return { status: 422, body: { reloaded: false, error: `${err} (nothing changed)` } };
       this.configText = src.text;
-      const storageErr = await this.reloadStorage(storageDoc, src.storageSource);
-      if (storageErr) {
-        if (previousText !== null) {
-          const back = await this.reload(previousText, 'the previous configuration (rollback)');
-          if (back) log.error({ err: back }, 'rolling back the plugin sections failed');
-          else this.configText = previousText;
-        }
-        return { status: 422, body: { reloaded: false, error: `reloading the storage configuration failed (the plugin sections were rolled back): ${storageErr}` } };
-      }
       const body = { reloaded: true, generation: this.pushed?.generation ?? 0, hash: this.pushed?.hash ?? null, reloads: this.generation, source: src.source };
       try {
         const restarted = await this.storage.restoreBackends();
@@ -556,7 +679,9 @@ export class Agent {
         readiness: () => {
           const reasons: string[] = [];
           if (!this.started || this.stopping) reasons.push(this.stopping ? 'stopping' : 'starting');
-          if (!this.storage?.running) reasons.push('the storage manager is not running');
+          if (!this.storage?.running && !this.storageProblem) reasons.push('the storage manager is not running');
+          // degraded (a backend left out, collectors down): running, but not as configured
+          reasons.push(...this.readinessProblems());
           return { ready: reasons.length === 0, reasons };
         },
         status: () => ({
@@ -565,6 +690,9 @@ export class Agent {
           reloads: this.generation,
           plugins: (this.pipeline?.config.plugins ?? []).map((p) => ({ name: p.name, type: p.type, plugin: p.plugin, enabled: p.enabled })),
           storage: this.storage?.status() ?? null,
+          // what runs differently from the configuration, and why (empty when nothing)
+          degraded: this.readinessProblems(),
+          excludedBackends: this.storage?.excludedBackends ?? [],
         }),
         queryEvents: (req) => this.queryEvents(req),
         stream: this.stream,
@@ -619,48 +747,148 @@ export class Agent {
     return err;
   }
 
-  /** Apply a new configuration text; on any error keep the running one and return the error. */
-  async reload(text: string, source: string): Promise<string | null> {
+  /** Apply a new configuration text (the plugin sections); on any error keep the running one and return the error. */
+  reload(text: string, source: string): Promise<string | null> {
+    return this.applyConfiguration({ text, source, refuseEmpty: false });
+  }
+
+  /**
+   * Apply a configuration text, and with it a storage configuration, whole or
+   * not at all. The new pipeline (parsers, receivers) and the new storage
+   * manager are built beside the running ones; only when everything is up —
+   * including collectors whose sections changed — does the agent switch, in
+   * one step. When anything fails, what was built is torn down and the
+   * running configuration stays exactly as it was. Never rejects: the error
+   * is the result.
+   */
+  private async applyConfiguration(change: { text: string; source: string; storage?: { doc: unknown; source: string }; refuseEmpty: boolean }): Promise<string | null> {
     const { log, metrics } = this.opts;
-    let config: AgentConfig;
-    let next: Pipeline;
-    try {
-      config = parseAgentConfig(text, source);
-      next = this.buildPipeline(config);
-    } catch (err) {
+    const refuse = (err: string): string => {
       metrics.configReloads.labels('failed').inc();
-      log.error({ err: (err as Error).message }, 'configuration rejected; keeping the running configuration');
-      return (err as Error).message;
+      log.error({ err, source: change.source }, 'configuration rejected; keeping the running configuration');
+      return err;
+    };
+    const old = this.pipeline;
+    if (!old || !this.storage) return refuse('the agent is not running');
+    let config: AgentConfig;
+    try {
+      config = parseAgentConfig(change.text, change.source);
+    } catch (err) {
+      return refuse((err as Error).message);
     }
-    for (const w of config.warnings) log.warn(w);
-    const old = this.pipeline!;
-    const restartCollectors = collectorKey(config) !== this.collectorKey || this.stateDir(config) !== this.stateDir(old.config);
-    if (restartCollectors) await this.stopCollectors();
-    this.pipeline = next;
-    old.bus.drain();
-    await Promise.all(old.receivers.map((r) => r.close()));
-    for (const c of this.collectors) c.flush();
-    if (restartCollectors) {
-      try {
-        this.startCollectors(config);
-      } catch (err) {
-        log.error({ err: (err as Error).message }, 'collectors failed to start with the new configuration; restoring the previous collectors');
-        this.startCollectors(old.config);
-        metrics.configReloads.labels('failed').inc();
-        return (err as Error).message;
+    // an empty or cut-off file first: its [main] is gone too, and "needs a restart" would mislead
+    if (change.refuseEmpty && !config.main.allow_empty) {
+      const enabled = (type: string) => config.plugins.some((p) => p.type === type && p.enabled);
+      const missing = ['collector', 'receiver'].filter((t) => !enabled(t));
+      if (missing.length > 0) {
+        return refuse(`${change.source}: no enabled ${missing.join(' and no enabled ')} section (an empty or cut-off file?); set [main] allow_empty = true to run like that`);
       }
     }
+    const restart = restartOnlyChanges(old.config.main, config.main, this.opts.stateDir !== undefined);
+    if (restart.length > 0) {
+      return refuse(`${change.source}: ${restart.map((k) => `[main] ${k}`).join(', ')} changed: that needs a restart of the agent (nothing changed; restart it, or put the old value back)`);
+    }
+    let storageSpec: StorageConfig | null = null;
+    if (change.storage) {
+      const st = parseStorageConfig(change.storage.doc);
+      if (!st.ok) return refuse(`${change.storage.source}: ${st.error}`);
+      storageSpec = st.config;
+      if (change.refuseEmpty && !config.main.allow_empty && st.config.backends.length === 0) {
+        return refuse(`${change.storage.source}: no storage backend (an empty or cut-off file?); set [main] allow_empty = true to run without storage`);
+      }
+    }
+    for (const w of config.warnings) log.warn(w);
+
+    let next: Pipeline;
+    try {
+      next = this.buildPipeline(config);
+    } catch (err) {
+      this.forgetPlugins(config, old);
+      return refuse((err as Error).message);
+    }
+    const discardNext = async (): Promise<void> => {
+      await Promise.all(next.receivers.map((r) => r.close(0)));
+      this.forgetPlugins(config, old);
+    };
+    let prepared: PreparedStorage | null = null;
+    if (change.storage && storageSpec) {
+      prepared = await this.storage.prepare(change.storage.doc, change.storage.source);
+      if (!prepared.ok) {
+        await discardNext();
+        return refuse(prepared.error);
+      }
+    }
+    if (this.pipeline !== old || this.stopping) {
+      // (cannot happen: reloads are serialized; stop() waits for them)
+      if (prepared) await this.storage.discard(prepared);
+      await discardNext();
+      return refuse('the agent changed while the configuration was prepared');
+    }
+
+    const restartCollectors = collectorKey(config) !== this.collectorKey || this.stateDir(config) !== this.stateDir(old.config) || this.collectorsDown !== null;
+    if (restartCollectors) {
+      // Hand over the read position: stop reading, let the running pipeline
+      // finish what it holds, save the position; the new collectors resume
+      // right after it (nothing skipped, nothing read twice).
+      await this.stopCollectors();
+      old.bus.drain();
+      if (!(await this.pipelineIdle(RELOAD_DRAIN_MS))) log.warn({ waitedMs: RELOAD_DRAIN_MS }, 'reload: the pipeline did not finish its records in time; records in flight may be read again');
+      for (const c of this.collectors) c.flush();
+      try {
+        // startCollectors and the switch below run in one go (no await between):
+        // the first record a new collector reads goes to the new pipeline
+        this.startCollectors(config);
+      } catch (err) {
+        this.restoreCollectors(old.config);
+        if (prepared) await this.storage.discard(prepared);
+        await discardNext();
+        return refuse(`collectors failed to start with the new configuration: ${(err as Error).message}`);
+      }
+    }
+    // Commit: one synchronous switch of the pipeline and the storage manager.
+    this.pipeline = next;
+    const retiring = prepared?.ok ? this.storage.commit(prepared) : Promise.resolve();
+    old.bus.drain();
+    await Promise.all(old.receivers.map((r) => r.close()));
+    this.forgetPlugins(old.config, next);
+    this.markUp(next);
+    await retiring;
+    if (!restartCollectors) for (const c of this.collectors) c.flush();
     this.generation++;
     metrics.configGeneration.set(this.generation);
     metrics.configReloads.labels('applied').inc();
-    log.info({ generation: this.generation }, 'configuration reloaded');
+    log.info({ generation: this.generation, source: change.source }, 'configuration reloaded');
     return null;
+  }
+
+  /**
+   * After failing to start the new collectors: start the previous ones again.
+   * If even that fails (the device went away meanwhile), the agent stays up
+   * without collectors and says so in /readyz — it never crashes on a reload.
+   */
+  private restoreCollectors(config: AgentConfig): void {
+    try {
+      this.startCollectors(config, { resume: true });
+    } catch (err) {
+      this.collectors = [];
+      this.collectorsDown = `no collector runs: a reload failed and the previous collectors could not start again: ${(err as Error).message} (fix the configuration and reload)`;
+      this.opts.log.error({ err: (err as Error).message }, 'the previous collectors could not start again; nothing reads the kernel log until a reload succeeds');
+    }
+  }
+
+  /** Drop the plugin_up series of plugins `gone` had and `kept` has not (a rejected or replaced configuration). */
+  private forgetPlugins(gone: AgentConfig, kept: Pipeline): void {
+    const keep = new Set([...kept.config.plugins.filter((p) => p.enabled).map((p) => p.name), ...kept.receivers.map((r) => r.name), ...this.collectors.map((c) => c.name)]);
+    for (const p of gone.plugins) if (!keep.has(p.name)) this.opts.metrics.pluginUp.remove(p.name);
+    this.markUp(kept);
   }
 
   /** Stop reading, emit what is held, drain every receiver, save the read position. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    // a reload or push in progress finishes first (it never rejects into here)
+    await this.controlChain.catch(() => {});
     await this.stopCollectors();
     const p = this.pipeline;
     if (p) {
@@ -683,6 +911,20 @@ function storageErrorAnswer(err: unknown): ControlAnswer | null {
   return { status, body: { error: err.message } };
 }
 
+/** How long a reload that restarts collectors waits for the running pipeline to finish its records. */
+const RELOAD_DRAIN_MS = 5000;
+
+/**
+ * [main] keys read only at start (the API socket and token, the state
+ * directory, the logger, the node name the storage manager stamps): a
+ * reload that changes one is refused as a whole rather than half applied.
+ */
+const RESTART_ONLY_KEYS = ['api_listen', 'api_token_file', 'state_dir', 'log_level', 'hostname'] as const;
+
+export function restartOnlyChanges(running: AgentConfig['main'], next: AgentConfig['main'], stateDirFromFlag: boolean): string[] {
+  return RESTART_ONLY_KEYS.filter((k) => !(k === 'state_dir' && stateDirFromFlag) && running[k] !== next[k]);
+}
+
 function collectorKey(config: AgentConfig): string {
   return JSON.stringify(config.plugins.filter((p) => p.type === 'collector').map((p) => [p.name, p.plugin, p.enabled, p.options]));
 }
@@ -691,6 +933,24 @@ function createReceiver(p: PluginSection, config: AgentConfig, deps: ReceiverDep
   const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
   if (!plugin) throw new ConfigError(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
   return plugin.create(p.name, p.options, { ...deps, config });
+}
+
+/**
+ * Put the saved kernel read position back as it was before a failed start
+ * (a collector's save is scheduled with setImmediate, so do it again after
+ * one: whatever it wrote last is replaced).
+ */
+function restorePosition(file: string, saved: string | null, log: Logger): void {
+  const put = (): void => {
+    try {
+      if (saved === null) rmSync(file, { force: true });
+      else writePrivateFileAtomic(file, saved, 'the kmsg position');
+    } catch (err) {
+      log.error({ err: (err as Error).message, file }, 'cannot restore the saved kmsg position after a failed start');
+    }
+  };
+  put();
+  setImmediate(put);
 }
 
 export function readBootId(file: string): string {

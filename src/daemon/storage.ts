@@ -2,7 +2,7 @@
 // Applying a storage configuration starts a NEW manager and switches to it
 // only once it started; the old one then stops (flushing what it accepted).
 // If the new one fails, the old one keeps running (STORAGE.md §2).
-import type { Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StorageEvent } from '../events/schema.ts';
 import { compileFilter } from '../filter/index.ts';
 import type { Logger } from '../log/logger.ts';
@@ -25,11 +25,37 @@ export interface StorageHostOptions {
   confineToStateDir?: boolean;
 }
 
+/** A storage configuration prepared beside the running one (StorageHost.prepare). */
+export type PreparedStorage =
+  | { ok: true; next: StorageManager | null; key: string; source: string; excluded: readonly ExcludedBackend[] }
+  | { ok: false; error: string };
+
+export interface ExcludedBackend {
+  name: string;
+  reason: string;
+}
+
+interface StorageDoc {
+  root: { elos: { EventLogging: { Plugins: Record<string, unknown> } & Record<string, unknown> } & Record<string, unknown> } & Record<string, unknown>;
+}
+
+/** The part of a manager error about one backend (`backend "x": …` up to the next `; backend "`). */
+function backendReason(error: string, name: string): string {
+  const at = error.indexOf(`backend "${name}"`);
+  const rest = error.slice(at);
+  const end = rest.indexOf('; backend "', 1);
+  return (end > 0 ? rest.slice(0, end) : rest).slice(0, 500);
+}
+
 export class StorageHost implements ReceiverSink {
   readonly name = 'storage';
   private readonly opts: StorageHostOptions;
   private readonly metrics: StorageMetrics;
   private current: StorageManager | null = null;
+  /** backends a degraded start left out, with why */
+  private excluded: ExcludedBackend[] = [];
+  private readonly excludedGauge: Gauge<'backend'>;
+  private readonly degradedStarts: Counter;
   /** the applied configuration, to skip a reload that changes nothing */
   private appliedKey = '';
   private generation = 0;
@@ -37,6 +63,14 @@ export class StorageHost implements ReceiverSink {
   constructor(opts: StorageHostOptions) {
     this.opts = opts;
     this.metrics = StorageMetrics.forRegistry(opts.registry);
+    const g = opts.registry.getSingleMetric('peripety_storage_backend_excluded');
+    this.excludedGauge = g instanceof Gauge ? (g as Gauge<'backend'>) : new Gauge({
+      name: 'peripety_storage_backend_excluded', help: '1 while a configured backend is left out because it failed to load or start (the agent runs without it)', labelNames: ['backend'], registers: [opts.registry],
+    });
+    const c = opts.registry.getSingleMetric('peripety_storage_degraded_starts_total');
+    this.degradedStarts = c instanceof Counter ? c : new Counter({
+      name: 'peripety_storage_degraded_starts_total', help: 'Agent starts whose storage configuration did not start whole (backends left out, or no storage at all)', registers: [opts.registry],
+    });
   }
 
   /**
@@ -45,18 +79,50 @@ export class StorageHost implements ReceiverSink {
    * running manager, if any, is untouched then.
    */
   async apply(config: unknown, source: string): Promise<string | null> {
+    const p = await this.prepare(config, source);
+    if (!p.ok) return p.error;
+    await this.commit(p);
+    return null;
+  }
+
+  /**
+   * The first half of apply(): validate, and start a new manager beside the
+   * running one (nothing switches yet). `next` is null when the configuration
+   * is the one running. Hand the result to commit() or discard().
+   */
+  async prepare(config: unknown, source: string): Promise<PreparedStorage> {
     const { log } = this.opts;
     const parsed = parseStorageConfig(config);
-    if (!parsed.ok) return `${source}: ${parsed.error}`;
+    if (!parsed.ok) return { ok: false, error: `${source}: ${parsed.error}` };
     const key = JSON.stringify(typeof config === 'string' ? JSON.parse(config) : config);
-    if (this.current && key === this.appliedKey) {
+    if (this.current && key === this.appliedKey && this.excluded.length === 0) {
       log.info({ source }, 'storage configuration unchanged');
-      return null;
+      return { ok: true, next: null, key, source, excluded: this.excluded };
     }
-    const next = new StorageManager({
+    // the configuration a degraded start runs without some of its backends: trying it again is a retry
+    const retry = key === this.appliedKey && this.excluded.length > 0;
+    const next = this.newManager();
+    try {
+      next.initialize(parsed.config);
+      await next.start();
+    } catch (err) {
+      // start() cleaned up what it had started; free the rest
+      await next.deleteMembers().catch(() => {});
+      if (retry) {
+        // still failing: keep running degraded, and let the rest of the reload apply
+        log.warn({ source, err: (err as Error).message }, 'backends left out at start still do not start; storage keeps running without them');
+        return { ok: true, next: null, key, source, excluded: this.excluded };
+      }
+      return { ok: false, error: `${source}: ${(err as Error).message}` };
+    }
+    return { ok: true, next, key, source, excluded: [] };
+  }
+
+  private newManager(): StorageManager {
+    return new StorageManager({
       compile: compileFilter,
       builtins: BUILTIN_BACKENDS,
-      log: log.child({ storage: this.generation + 1 }),
+      log: this.opts.log.child({ storage: this.generation + 1 }),
       metrics: this.metrics,
       stateDir: this.opts.stateDir,
       hostname: this.opts.hostname,
@@ -64,25 +130,86 @@ export class StorageHost implements ReceiverSink {
       secrets: this.opts.secrets,
       confineToStateDir: this.opts.confineToStateDir,
     });
-    try {
-      next.initialize(parsed.config);
-      await next.start();
-    } catch (err) {
-      // start() cleaned up what it had started; free the rest
-      await next.deleteMembers().catch(() => {});
-      return `${source}: ${(err as Error).message}`;
-    }
+  }
+
+  /** Switch to a prepared manager at once (synchronously), then stop the old one; resolves when it stopped. */
+  commit(p: PreparedStorage & { ok: true }): Promise<void> {
+    const { log } = this.opts;
+    if (p.next === null) return Promise.resolve();
     const old = this.current;
+    const next = p.next;
     this.current = next;
-    this.appliedKey = key;
+    this.appliedKey = p.key;
     this.generation++;
+    this.setExcluded(p.excluded);
     for (const b of next.status().backends) {
-      for (const p of b.filters.broken) log.warn({ backend: b.name, problem: p }, 'storage filter skipped');
+      for (const pr of b.filters.broken) log.warn({ backend: b.name, problem: pr }, 'storage filter skipped');
       if (b.filters.warning) log.warn({ backend: b.name }, b.filters.warning);
     }
-    log.info({ source, generation: this.generation, backends: next.status().backends.map((b) => `${b.name}(${b.file}${b.started ? '' : `, ${b.run}`})`) }, 'storage manager started');
-    if (old) await this.retire(old);
-    return null;
+    log.info({ source: p.source, generation: this.generation, backends: next.status().backends.map((b) => `${b.name}(${b.file}${b.started ? '' : `, ${b.run}`})`) }, 'storage manager started');
+    return old ? this.retire(old) : Promise.resolve();
+  }
+
+  /** Throw a prepared manager away (the reload it belonged to failed elsewhere). */
+  async discard(p: PreparedStorage): Promise<void> {
+    if (p.ok && p.next) await this.retire(p.next);
+  }
+
+  /**
+   * At start: apply the configuration, and when backends fail to load or
+   * start, run without them instead of not at all (a corrupt file, a full
+   * disk, a deleted Secret must not keep the agent from collecting and
+   * delivering to everything else). The backends left out are reported in
+   * excluded (readiness, status, metrics). Returns null when every backend
+   * runs, else the error of the full configuration.
+   */
+  async applyDegraded(config: unknown, source: string): Promise<string | null> {
+    const first = await this.prepare(config, source);
+    if (first.ok) {
+      await this.commit(first);
+      return null;
+    }
+    const parsed = parseStorageConfig(config);
+    if (!parsed.ok) return first.error; // not a start failure: nothing to degrade to
+    const doc = (typeof config === 'string' ? JSON.parse(config) : config) as StorageDoc;
+    const excluded: ExcludedBackend[] = [];
+    let error = first.error;
+    // Each round leaves out the backends the last error names (the manager
+    // says `backend "<name>"`; names are [A-Za-z0-9_-], so the match is exact).
+    for (let round = 0; round < 8; round++) {
+      const names = [...new Set([...error.matchAll(/backend "([A-Za-z0-9_-]+)"/g)].map((m) => m[1]!))];
+      const plugins = doc.root.elos.EventLogging.Plugins;
+      const fresh = names.filter((n) => Object.hasOwn(plugins, n) && !excluded.some((e) => e.name === n));
+      if (fresh.length === 0) break;
+      for (const n of fresh) excluded.push({ name: n, reason: backendReason(error, n) });
+      const rest = Object.fromEntries(Object.entries(plugins).filter(([n]) => !excluded.some((e) => e.name === n)));
+      const reduced = { ...doc, root: { ...doc.root, elos: { ...doc.root.elos, EventLogging: { ...doc.root.elos.EventLogging, Plugins: rest } } } };
+      const p = await this.prepare(reduced, `${source} without ${excluded.map((e) => e.name).join(', ')}`);
+      if (p.ok) {
+        // the configuration key stays the full one: a reload of the same file retries the failed backends
+        await this.commit({ ...p, excluded, key: JSON.stringify(doc) });
+        this.degradedStarts.inc();
+        this.opts.log.error({ source, excluded }, 'storage started without the backends that failed; the agent runs degraded (see /readyz)');
+        return first.error;
+      }
+      error = p.error;
+    }
+    this.setExcluded(Object.keys(doc.root.elos.EventLogging.Plugins).map((n) => excluded.find((e) => e.name === n) ?? { name: n, reason: error }));
+    this.appliedKey = JSON.stringify(doc); // a reload of the same configuration retries it
+    this.degradedStarts.inc();
+    this.opts.log.error({ source, err: error }, 'storage could not start at all; the agent runs without storage (see /readyz)');
+    return first.error;
+  }
+
+  /** Backends left out at start because they failed (empty when all run). */
+  get excludedBackends(): readonly ExcludedBackend[] {
+    return this.excluded;
+  }
+
+  private setExcluded(list: readonly ExcludedBackend[]): void {
+    for (const e of this.excluded) this.excludedGauge.remove(e.name);
+    this.excluded = [...list];
+    for (const e of this.excluded) this.excludedGauge.labels(e.name).set(1);
   }
 
   private async retire(m: StorageManager): Promise<void> {

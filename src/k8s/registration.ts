@@ -10,6 +10,9 @@ import type { KubeClient } from './http.ts';
 export const ANNOTATION_ENDPOINT = 'peripety.io/endpoint';
 export const ANNOTATION_GENERATION = 'peripety.io/generation';
 export const ANNOTATION_HASH = 'peripety.io/hash';
+/** why the agent runs other than configured (a backend left out, collectors down); empty when it does not */
+export const ANNOTATION_DEGRADED = 'peripety.io/degraded';
+const MAX_DEGRADED_CHARS = 1024;
 export const LEASE_DURATION_SECONDS = 30;
 
 export interface RegistrationOptions {
@@ -21,6 +24,8 @@ export interface RegistrationOptions {
   endpoint: string;
   renewMs?: number;
   maxBackoffMs?: number;
+  /** what the agent reports as degraded (read at every renewal) */
+  degraded?: () => readonly string[];
 }
 
 interface Lease {
@@ -94,6 +99,11 @@ export class AgentRegistration {
     const annotations: Record<string, string> = { [ANNOTATION_ENDPOINT]: this.opts.endpoint };
     annotations[ANNOTATION_GENERATION] = String(this.applied?.generation ?? 0);
     annotations[ANNOTATION_HASH] = this.applied?.hash ?? '';
+    // the generation alone would say "applied" while a backend of it is not running
+    if (this.opts.degraded) {
+      const degraded = this.opts.degraded().join('; ');
+      annotations[ANNOTATION_DEGRADED] = degraded.length > MAX_DEGRADED_CHARS ? `${degraded.slice(0, MAX_DEGRADED_CHARS - 1)}…` : degraded;
+    }
     return {
       annotations,
       spec: {

@@ -43,6 +43,7 @@ import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../types.ts';
 import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
+import { isCorruptDatabaseError, quarantineCorrupt } from '../quarantine.ts';
 
 /** The schema this code writes (PRAGMA user_version); a migration bumps it. */
 export const SCHEMA_VERSION = 1;
@@ -198,7 +199,19 @@ export class SqliteBackend implements Backend {
       this.prepareDatabase(db);
     } catch (err) {
       db.close();
-      throw new Error(`sqlite backend ${this.name}: ${this.path}: ${(err as Error).message}`, { cause: err });
+      if (ro || !isCorruptDatabaseError(err)) throw new Error(`sqlite backend ${this.name}: ${this.path}: ${(err as Error).message}`, { cause: err });
+      // not a database (any more): move it aside and start a fresh one (storage/quarantine.ts)
+      const aside = quarantineCorrupt(this.path);
+      this.log.error({ path: this.path, movedTo: aside, err: (err as Error).message }, 'corrupt database moved aside; starting a fresh one');
+      // the fresh file is created private, like the first one
+      this.checkFiles(false);
+      db = new DatabaseSync(this.path, { readOnly: false, timeout: 1000 });
+      try {
+        this.prepareDatabase(db);
+      } catch (err2) {
+        db.close();
+        throw new Error(`sqlite backend ${this.name}: ${this.path}: ${(err2 as Error).message}`, { cause: err2 });
+      }
     }
     this.db = db;
     if (!ro) {

@@ -194,7 +194,8 @@ describe('a standalone agent: POST /v1/reload reads --config and --storage-confi
   const dir = mkdtempSync(path.join(os.tmpdir(), 'prpt-reload-'));
   const configFile = path.join(dir, 'agent.toml');
   const storageFile = path.join(dir, 'storage.json');
-  const main = '[main]\napi_listen = "127.0.0.1:0"\nmulticast = false\n';
+  // allow_empty: these files have neither a collector nor a receiver, which a reload refuses otherwise
+  const main = '[main]\napi_listen = "127.0.0.1:0"\nmulticast = false\nallow_empty = true\n';
   const p1 = `${main}\n[p1]\ntype = "parser"\nplugin = "scsi"\n`;
   const mem = (names: string[]) => JSON.stringify({ root: { elos: { EventLogging: { Plugins: Object.fromEntries(names.map((n) => [n, { File: 'memory', Filter: ['1 1 EQ'] }])) } } } });
   writeFileSync(configFile, p1);

@@ -60,6 +60,20 @@ describe('AgentRegistration', () => {
     assert.equal(api.reqs.length, m, 'nothing after stop');
   });
 
+  it('says in peripety.io/degraded why the agent runs other than configured, and clears it when it no longer does', async () => {
+    const api = fakeApi();
+    let problems = ['storage backend "db" did not start: disk full'];
+    const r = new AgentRegistration({ client: api.client, log: silentLogger(), namespace: 'ns', nodeName: 'n', endpoint: 'http://x:1', renewMs: 10, degraded: () => problems });
+    const first = r.synced();
+    r.start();
+    await first;
+    assert.equal(api.lease()!.metadata.annotations['peripety.io/degraded'], 'storage backend "db" did not start: disk full');
+    problems = [];
+    await r.synced();
+    assert.equal(api.lease()!.metadata.annotations['peripety.io/degraded'], '');
+    await r.stop();
+  });
+
   it('retries failures with backoff and logs them at most once per interval', async () => {
     const api = fakeApi(3);
     const lines: unknown[] = [];
