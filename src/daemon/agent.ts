@@ -152,6 +152,8 @@ export class Agent {
   private collectorKey = '';
   private generation = 0;
   private stopping = false;
+  /** a failed start: the kmsg position file as it was before the collectors ran (abortStart puts it back) */
+  private positionToRestore: { file: string; saved: string | null } | null = null;
   /** survives reloads: what mount messages taught us */
   private readonly fsUuids = new FsUuidMemory();
   /** survives reloads: the StorageManager receiver (switched only by a storage configuration) */
@@ -281,7 +283,12 @@ export class Agent {
         c.stop();
         metrics.pluginUp.labels(c.name).set(0);
       }
-      if (started.length > 0) restorePosition(positionFile, savedPosition, log);
+      if (started.length > 0) {
+        restorePosition(positionFile, savedPosition, log);
+        // records the stopped collectors handed the pipeline may still be committed (and the
+        // position saved) while a failed start winds down: abortStart puts it back once more
+        this.positionToRestore = { file: positionFile, saved: savedPosition };
+      }
       throw err;
     }
     this.collectors = started;
@@ -385,7 +392,8 @@ export class Agent {
       this.storage = new StorageHost({ log: this.opts.log, registry: this.opts.metrics.registry, stateDir, hostname: this.hostname(config), env: this.opts.env, secrets: this.opts.secrets, confineToStateDir: this.opts.pushed !== undefined });
       const sc = storageConfig;
       const err = await this.storage.applyDegraded(sc ? sc.text : DEFAULT_STORAGE_CONFIG, sc ? sc.source : 'embedded default storage configuration');
-      if (err) this.storageProblem = err;
+      if (err?.fatal) throw new ConfigError(`storage: ${err.error}`);
+      if (err) this.storageProblem = err.error;
       try {
         this.pipeline = this.buildPipeline(config);
       } catch (err) {
@@ -424,6 +432,10 @@ export class Agent {
     this.storage = null;
     await this.api?.stop().catch(() => {});
     this.api = null;
+    if (this.positionToRestore) {
+      restorePosition(this.positionToRestore.file, this.positionToRestore.saved, this.opts.log);
+      this.positionToRestore = null;
+    }
   }
 
   /** Mark every enabled parser and receiver of `p` up (a closed namesake of an older pipeline marked it down). */

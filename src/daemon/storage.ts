@@ -161,16 +161,18 @@ export class StorageHost implements ReceiverSink {
    * disk, a deleted Secret must not keep the agent from collecting and
    * delivering to everything else). The backends left out are reported in
    * excluded (readiness, status, metrics). Returns null when every backend
-   * runs, else the error of the full configuration.
+   * runs, else the error of the full configuration: fatal when the file
+   * itself is invalid (a configuration error, which ends the start).
    */
-  async applyDegraded(config: unknown, source: string): Promise<string | null> {
+  async applyDegraded(config: unknown, source: string): Promise<{ error: string; fatal: boolean } | null> {
     const first = await this.prepare(config, source);
     if (first.ok) {
       await this.commit(first);
       return null;
     }
     const parsed = parseStorageConfig(config);
-    if (!parsed.ok) return first.error; // not a start failure: nothing to degrade to
+    // an invalid file is the operator's error, fatal like any other configuration error: nothing to degrade to
+    if (!parsed.ok) return { error: first.error, fatal: true };
     const doc = (typeof config === 'string' ? JSON.parse(config) : config) as StorageDoc;
     const excluded: ExcludedBackend[] = [];
     let error = first.error;
@@ -190,7 +192,7 @@ export class StorageHost implements ReceiverSink {
         await this.commit({ ...p, excluded, key: JSON.stringify(doc) });
         this.degradedStarts.inc();
         this.opts.log.error({ source, excluded }, 'storage started without the backends that failed; the agent runs degraded (see /readyz)');
-        return first.error;
+        return { error: first.error, fatal: false };
       }
       error = p.error;
     }
@@ -198,7 +200,7 @@ export class StorageHost implements ReceiverSink {
     this.appliedKey = JSON.stringify(doc); // a reload of the same configuration retries it
     this.degradedStarts.inc();
     this.opts.log.error({ source, err: error }, 'storage could not start at all; the agent runs without storage (see /readyz)');
-    return first.error;
+    return { error: first.error, fatal: false };
   }
 
   /** Backends left out at start because they failed (empty when all run). */
