@@ -6,7 +6,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-export type AuthResult = { ok: true; who: string } | { ok: false; status: 401 | 403; reason: string };
+/** A refusal: 401/403, or 429/503 when the token could not be checked now (`retryAfterSeconds` says when to come back). */
+export type AuthResult = { ok: true; who: string } | { ok: false; status: 401 | 403 | 429 | 503; reason: string; retryAfterSeconds?: number };
 
 export interface Authenticator {
   authenticate(authorization: string | undefined): Promise<AuthResult>;

@@ -1,0 +1,113 @@
+// What keeps the agent's HTTP API answering under a cheap attack (issue 10
+// A5, docs/agent-api.md "Limits"): a connection budget per client address
+// with a reserve for clients that hold none, and a token bucket for work
+// that costs someone else (TokenReviews). Pure: the server and the
+// authenticator feed them addresses and clock readings.
+
+/**
+ * The key a client is counted under: its IPv4 address (IPv4-mapped IPv6
+ * unwrapped), or the /64 prefix of an IPv6 address (one host usually holds a
+ * whole /64, so counting single IPv6 addresses would count nothing).
+ */
+export function clientKey(address: string | undefined): string {
+  if (!address) return 'unknown';
+  const a = address.toLowerCase();
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(a);
+  if (mapped) return mapped[1]!;
+  if (!a.includes(':')) return a;
+  const [head = '', tail] = a.split('%')[0]!.split('::') as [string, string | undefined];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
+export type ConnectionRefusal = 'per_client_limit' | 'total_limit';
+
+export interface ConnectionBudgetOptions {
+  /** connections open at once, all clients together */
+  total: number;
+  /** connections one client (clientKey) may hold */
+  perClient: number;
+  /**
+   * the last this-many slots of `total` go only to clients that hold no
+   * connection yet: a probe (kubelet, Prometheus, the controller) still gets
+   * in when many addresses flood together
+   */
+  reserved: number;
+}
+
+/** Open connections per client, and whether one more may open. */
+export class ConnectionBudget {
+  private readonly opts: ConnectionBudgetOptions;
+  private readonly perClient = new Map<string, number>();
+  private open = 0;
+
+  constructor(opts: ConnectionBudgetOptions) {
+    if (opts.perClient < 1 || opts.total < opts.perClient || opts.reserved < 0 || opts.reserved >= opts.total) {
+      throw new Error(`connection limits: need 1 ≤ perClient (${opts.perClient}) ≤ total (${opts.total}) and 0 ≤ reserved (${opts.reserved}) < total`);
+    }
+    this.opts = opts;
+  }
+
+  /** Count a new connection of `client`, or say why it is refused (nothing counted then). */
+  admit(client: string): ConnectionRefusal | null {
+    const held = this.perClient.get(client) ?? 0;
+    if (held >= this.opts.perClient) return 'per_client_limit';
+    if (this.open >= this.opts.total) return 'total_limit';
+    if (held > 0 && this.open >= this.opts.total - this.opts.reserved) return 'total_limit';
+    this.perClient.set(client, held + 1);
+    this.open++;
+    return null;
+  }
+
+  /** A connection admitted for `client` closed. */
+  release(client: string): void {
+    const held = this.perClient.get(client) ?? 0;
+    if (held <= 0) return;
+    if (held === 1) this.perClient.delete(client);
+    else this.perClient.set(client, held - 1);
+    this.open--;
+  }
+
+  get size(): number {
+    return this.open;
+  }
+
+  /** clients with at least one connection */
+  get clients(): number {
+    return this.perClient.size;
+  }
+}
+
+/** A token bucket: `burst` at once, refilled at `perSecond`. */
+export class TokenBucket {
+  private readonly burst: number;
+  private readonly perSecond: number;
+  private readonly now: () => number;
+  private tokens: number;
+  private last: number;
+
+  constructor(opts: { burst: number; perSecond: number; now?: () => number }) {
+    this.burst = opts.burst;
+    this.perSecond = opts.perSecond;
+    this.now = opts.now ?? Date.now;
+    this.tokens = opts.burst;
+    this.last = this.now();
+  }
+
+  /** Take one token; false when none is left. */
+  take(): boolean {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.perSecond);
+    this.last = t;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** whole seconds until the next token (for Retry-After) */
+  get retryAfterSeconds(): number {
+    return Math.max(1, Math.ceil((1 - this.tokens) / this.perSecond));
+  }
+}
