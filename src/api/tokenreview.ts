@@ -4,12 +4,20 @@
 // ServiceAccount. Results are cached briefly under a SHA-256 of the token (the
 // raw token is never kept or logged); refusals are counted by a bounded reason
 // and logged at most once per interval per reason.
+//
+// A review costs the API server a signature check (or a webhook call), and
+// anyone who reaches the port can send tokens (issue 10 A5). So: a token that
+// cannot be the controller's (no JWT, wrong claims) is refused without a
+// review; reviews of tokens not seen accepted before are rate-limited and
+// bounded in flight (excess answered 429/503, never queued); and accepted
+// verdicts live in their own cache, which refused tokens cannot evict.
 import { createHash } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type { KubeClient } from '../k8s/http.ts';
 import type { Logger } from '../log/logger.ts';
 import { RateLimitedLog } from '../log/rate-limit.ts';
 import { type AuthResult, type Authenticator, bearerToken } from './auth.ts';
+import { TokenBucket } from './limits.ts';
 
 // Where src/k8s/registration.ts (and the tests) import it from.
 export { RateLimitedLog };
@@ -17,7 +25,19 @@ export { RateLimitedLog };
 export const AGENT_AUDIENCE = 'peripety-agent';
 export const DEFAULT_CONTROLLER_IDENTITY = 'system:serviceaccount:peripety-system:peripety-controller';
 
-export const REFUSAL_REASONS = ['no_token', 'invalid_token', 'wrong_audience', 'wrong_identity', 'review_failed'] as const;
+export const REFUSAL_REASONS = ['no_token', 'malformed_token', 'invalid_token', 'wrong_audience', 'wrong_identity', 'review_failed', 'review_rate_limited', 'review_busy'] as const;
+
+/** How long a verdict (accepted or refused) is reused without a new review. */
+export const VERDICT_TTL_MS = 10_000;
+/** Reviews of tokens not accepted before: this many at once, then REVIEW_RATE_PER_SECOND. */
+export const REVIEW_BURST = 10;
+export const REVIEW_RATE_PER_SECOND = 5;
+/** Reviews of tokens not accepted before that may wait on the API server at once (the rest: 503). */
+export const MAX_REVIEWS_IN_FLIGHT = 4;
+/** Signature algorithms of Kubernetes ServiceAccount tokens (asymmetric; never "none" nor HMAC). */
+const JWT_ALGORITHMS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
+/** tolerated clock difference with the API server for `exp` */
+const CLOCK_SKEW_SECONDS = 60;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** A small TTL cache with a size bound (oldest entries go first). */
@@ -71,6 +91,45 @@ export interface TokenReviewStatus {
 
 type Verdict = { result: AuthResult; reason: RefusalReason | null; detail?: string };
 
+function decodeJsonSegment(segment: string): Record<string, unknown> | null {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether `token` can be the controller's ServiceAccount token for
+ * `audience` at all (pure, no signature check: that is the TokenReview's):
+ * a JWT (three base64url segments) with an asymmetric `alg`, `typ` JWT or
+ * none, `aud` naming the audience, `sub` the controller identity and `exp`
+ * not past. Kubernetes issues exactly such tokens (TokenRequest, projected
+ * volumes), so this refuses nothing the TokenReview would accept; it spares
+ * the API server the review of everything else. null when plausible.
+ */
+export function precheckToken(token: string, controllerIdentity: string, audience: string, nowMs: number): Verdict | null {
+  const malformed = (why: string): Verdict => ({ result: { ok: false, status: 401, reason: `the token is not a Kubernetes ServiceAccount token (${why})` }, reason: 'malformed_token' });
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts.every((p) => /^[A-Za-z0-9_-]+$/.test(p))) return malformed('a JWT has three base64url segments');
+  const header = decodeJsonSegment(parts[0]!);
+  if (!header) return malformed('its header is not a JSON object');
+  if (typeof header.alg !== 'string' || !JWT_ALGORITHMS.has(header.alg)) return malformed('its alg is not an asymmetric signature algorithm');
+  if (header.typ !== undefined && header.typ !== 'JWT') return malformed('its typ is not JWT');
+  const claims = decodeJsonSegment(parts[1]!);
+  if (!claims) return malformed('its claims are not a JSON object');
+  const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
+  if (!aud.includes(audience)) return { result: { ok: false, status: 401, reason: `the token is not for the audience ${audience}` }, reason: 'wrong_audience' };
+  if (typeof claims.exp !== 'number' || claims.exp + CLOCK_SKEW_SECONDS < nowMs / 1000) {
+    return { result: { ok: false, status: 401, reason: 'the token has expired (or says no expiry)' }, reason: 'invalid_token' };
+  }
+  if (claims.sub !== controllerIdentity) {
+    return { result: { ok: false, status: 403, reason: 'this identity may not use the agent control API' }, reason: 'wrong_identity' };
+  }
+  return null;
+}
+
 /** Decide on a TokenReview status (pure). */
 export function judgeReview(status: TokenReviewStatus | undefined, controllerIdentity: string, audience = AGENT_AUDIENCE): Verdict {
   if (!status?.authenticated) {
@@ -94,31 +153,62 @@ export interface TokenReviewOptions {
   controllerIdentity?: string;
   audience?: string;
   cacheTtlMs?: number;
+  /** refused verdicts kept (accepted ones have their own, smaller cache) */
   cacheMax?: number;
   logIntervalMs?: number;
+  /** reviews of tokens not accepted before: burst, then per second; and at once */
+  reviewBurst?: number;
+  reviewsPerSecond?: number;
+  maxReviewsInFlight?: number;
   now?: () => number;
 }
+
+/** Accepted verdicts kept: one controller rarely has more than a couple of live tokens. */
+const ACCEPTED_CACHE_MAX = 64;
+/** Tokens once accepted are remembered (for a rate-limit-free re-review) this long at most. */
+const KNOWN_GOOD_MS = 24 * 3600_000;
 
 export class TokenReviewAuthenticator implements Authenticator {
   private readonly opts: TokenReviewOptions;
   private readonly identity: string;
   private readonly audience: string;
-  private readonly cache: TtlCache<Verdict>;
+  /** accepted verdicts: refusals never evict them */
+  private readonly accepted: TtlCache<Verdict>;
+  private readonly refusedCache: TtlCache<Verdict>;
+  /** tokens accepted before (until their verdict could no longer matter): their re-review skips the rate limit */
+  private readonly knownGood: TtlCache<true>;
   private readonly inflight = new Map<string, Promise<Verdict>>();
+  /** reviews in flight for tokens not accepted before */
+  private unknownInFlight = 0;
+  private readonly bucket: TokenBucket;
+  private readonly maxInFlight: number;
+  private readonly now: () => number;
   private readonly limiter: RateLimitedLog;
   private readonly refused: Counter<'reason'>;
+  private readonly reviews: Counter<'result'>;
 
   constructor(opts: TokenReviewOptions) {
     this.opts = opts;
     this.identity = opts.controllerIdentity ?? DEFAULT_CONTROLLER_IDENTITY;
     this.audience = opts.audience ?? AGENT_AUDIENCE;
-    this.cache = new TtlCache({ ttlMs: opts.cacheTtlMs ?? 10_000, max: opts.cacheMax ?? 1024, now: opts.now });
+    this.now = opts.now ?? Date.now;
+    const ttlMs = opts.cacheTtlMs ?? VERDICT_TTL_MS;
+    this.accepted = new TtlCache({ ttlMs, max: ACCEPTED_CACHE_MAX, now: opts.now });
+    this.refusedCache = new TtlCache({ ttlMs, max: opts.cacheMax ?? 1024, now: opts.now });
+    this.knownGood = new TtlCache({ ttlMs: KNOWN_GOOD_MS, max: ACCEPTED_CACHE_MAX, now: opts.now });
+    this.bucket = new TokenBucket({ burst: opts.reviewBurst ?? REVIEW_BURST, perSecond: opts.reviewsPerSecond ?? REVIEW_RATE_PER_SECOND, now: opts.now });
+    this.maxInFlight = opts.maxReviewsInFlight ?? MAX_REVIEWS_IN_FLIGHT;
     this.limiter = new RateLimitedLog({ intervalMs: opts.logIntervalMs ?? 10_000, now: opts.now });
     const existing = opts.registry.getSingleMetric('peripety_api_refused_total') as Counter<'reason'> | undefined;
     this.refused = existing ?? new Counter({
-      name: 'peripety_api_refused_total', help: 'Control API requests refused (401/403), by reason', labelNames: ['reason'], registers: [opts.registry],
+      name: 'peripety_api_refused_total', help: 'Control API requests refused (401/403/429/503), by reason', labelNames: ['reason'], registers: [opts.registry],
     });
     for (const r of REFUSAL_REASONS) this.refused.labels(r).inc(0);
+    const existingReviews = opts.registry.getSingleMetric('peripety_api_token_reviews_total') as Counter<'result'> | undefined;
+    this.reviews = existingReviews ?? new Counter({
+      name: 'peripety_api_token_reviews_total', help: 'TokenReviews sent to the Kubernetes API, by result (accepted, refused, failed)', labelNames: ['result'], registers: [opts.registry],
+    });
+    for (const r of ['accepted', 'refused', 'failed']) this.reviews.labels(r).inc(0);
   }
 
   async authenticate(header: string | undefined): Promise<AuthResult> {
@@ -127,11 +217,27 @@ export class TokenReviewAuthenticator implements Authenticator {
       return this.refuse({ result: { ok: false, status: 401, reason: 'a bearer token is required (Authorization: Bearer <token>)' }, reason: 'no_token' });
     }
     const key = tokenKey(token);
-    let v = this.cache.get(key);
+    let v = this.accepted.get(key) ?? this.refusedCache.get(key);
     if (!v) {
       let p = this.inflight.get(key);
       if (!p) {
-        p = this.review(token, key).finally(() => this.inflight.delete(key));
+        const pre = precheckToken(token, this.identity, this.audience, this.now());
+        if (pre) return this.refuse(pre);
+        const known = this.knownGood.get(key) !== undefined;
+        if (!known) {
+          // checked before the bucket: a busy answer must not also spend a token
+          if (this.unknownInFlight >= this.maxInFlight) {
+            return this.refuse({ result: { ok: false, status: 503, reason: 'too many token reviews in progress; try again', retryAfterSeconds: 1 }, reason: 'review_busy' });
+          }
+          if (!this.bucket.take()) {
+            return this.refuse({ result: { ok: false, status: 429, reason: 'too many new tokens to review; try again', retryAfterSeconds: this.bucket.retryAfterSeconds }, reason: 'review_rate_limited' });
+          }
+          this.unknownInFlight++;
+        }
+        p = this.review(token, key).finally(() => {
+          this.inflight.delete(key);
+          if (!known) this.unknownInFlight--;
+        });
         this.inflight.set(key, p);
       }
       v = await p;
@@ -150,11 +256,18 @@ export class TokenReviewAuthenticator implements Authenticator {
       if (r.status !== 201 && r.status !== 200) throw new Error(`HTTP ${r.status}: ${r.text.slice(0, 200)}`);
       status = r.body.status;
     } catch (err) {
+      this.reviews.labels('failed').inc();
       // not cached: the next request tries again
       return { result: { ok: false, status: 401, reason: 'the token could not be reviewed (the Kubernetes API did not answer); try again' }, reason: 'review_failed', detail: (err as Error).message };
     }
     const v = judgeReview(status, this.identity, this.audience);
-    this.cache.set(key, v);
+    this.reviews.labels(v.reason === null ? 'accepted' : 'refused').inc();
+    if (v.reason === null) {
+      this.accepted.set(key, v);
+      this.knownGood.set(key, true);
+    } else {
+      this.refusedCache.set(key, v);
+    }
     return v;
   }
 
