@@ -8,82 +8,20 @@
 // running, must end the agent within a bounded time.
 // Root: the agent reads /dev/kmsg.
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AgentProcess, startAgent, testConfig } from '../../helpers/agent.ts';
 import { isRoot } from '../../helpers/faults.ts';
+import { HEADER_EVERY_MS, probe, Slowloris } from '../../helpers/slowloris.ts';
 import { parseMetrics, sumMetric } from '../../helpers/prom-text.ts';
 
 const ATTACK_SOCKETS = 200;
-const HEADER_EVERY_MS = 2_000;
 const PROBE_EVERY_MS = 200;
 const PROBE_FOR_MS = 10_000;
-const PROBE_TIMEOUT_MS = 3_000;
 /** SIGTERM must end the agent within this, slowloris or not */
 const EXIT_DEADLINE_MS = 10_000;
 /** how long the test waits to measure a slow exit before killing */
 const EXIT_MEASURE_MS = 60_000;
-
-/** 200 half-open requests that trickle a header line every 2 s and come back when closed. */
-class Slowloris {
-  readonly sockets = new Set<net.Socket>();
-  opened = 0;
-  closedByServer = 0;
-  private stopped = false;
-  private timer: NodeJS.Timeout | null = null;
-  private readonly port: number;
-  private readonly count: number;
-  constructor(port: number, count: number) {
-    this.port = port;
-    this.count = count;
-  }
-
-  start(): void {
-    for (let i = 0; i < this.count; i++) this.open();
-    this.timer = setInterval(() => {
-      for (const s of this.sockets) if (!s.destroyed) s.write(`x-slow-${Math.random().toString(36).slice(2, 8)}: ${'a'.repeat(8)}\r\n`);
-    }, HEADER_EVERY_MS);
-  }
-
-  private open(): void {
-    if (this.stopped) return;
-    const s = net.connect({ host: '127.0.0.1', port: this.port, localAddress: '127.0.0.1' });
-    this.opened++;
-    this.sockets.add(s);
-    s.on('connect', () => s.write('GET /healthz HTTP/1.1\r\nhost: agent\r\n'));
-    s.on('data', () => {});
-    s.on('error', () => {});
-    s.on('close', () => {
-      this.sockets.delete(s);
-      if (this.stopped) return;
-      this.closedByServer++;
-      // a real attacker comes back at once (a little later, not to spin when refused)
-      setTimeout(() => this.open(), 50);
-    });
-  }
-
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    for (const s of this.sockets) s.destroy();
-  }
-}
-
-/** One GET on a fresh connection from 127.0.0.2: the status, or the error. */
-function probe(port: number, urlPath: string): Promise<{ ok: boolean; detail: string; body: string }> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, localAddress: '127.0.0.2', agent: false, timeout: PROBE_TIMEOUT_MS }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ ok: res.statusCode === 200, detail: `${urlPath} ${res.statusCode}`, body }));
-      res.on('error', (err) => resolve({ ok: false, detail: `${urlPath} ${err.message}`, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer in ${PROBE_TIMEOUT_MS} ms`)));
-    req.on('error', (err) => resolve({ ok: false, detail: `${urlPath} ${err.message}`, body: '' }));
-  });
-}
 
 describe('control API under a slowloris from one address (real agent)', { skip: !isRoot() && 'NOT ROOT: the agent reads /dev/kmsg' }, () => {
   let agent: AgentProcess;

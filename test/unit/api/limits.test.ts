@@ -1,0 +1,59 @@
+// The pure parts of the API's limits: client keys, the connection budget with
+// its reserve, the token bucket.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { clientKey, ConnectionBudget, TokenBucket } from '../../../src/api/limits.ts';
+
+describe('clientKey', () => {
+  it('IPv4 as is, IPv4-mapped unwrapped, IPv6 by /64', () => {
+    assert.equal(clientKey('10.1.2.3'), '10.1.2.3');
+    assert.equal(clientKey('::ffff:10.1.2.3'), '10.1.2.3');
+    assert.equal(clientKey('2001:db8:1:2:aaaa:bbbb:cccc:dddd'), '2001:db8:1:2::/64');
+    assert.equal(clientKey('2001:db8:1:2::1'), '2001:db8:1:2::/64');
+    assert.equal(clientKey('2001:DB8:0001:0002::ffff'), '2001:db8:1:2::/64');
+    assert.equal(clientKey('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(clientKey('::1'), '0:0:0:0::/64');
+    assert.equal(clientKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(clientKey(undefined), 'unknown');
+  });
+});
+
+describe('ConnectionBudget', () => {
+  it('refuses beyond the per-client share and the total, and keeps the reserve for first connections', () => {
+    const b = new ConnectionBudget({ total: 6, perClient: 3, reserved: 2 });
+    assert.deepEqual(['a', 'a', 'a', 'a'].map((c) => b.admit(c)), [null, null, null, 'per_client_limit']);
+    assert.equal(b.admit('b'), null);
+    assert.equal(b.size, 4);
+    assert.equal(b.admit('b'), 'total_limit', 'b holds one: the last 2 are for clients with none');
+    assert.equal(b.admit('c'), null);
+    assert.equal(b.admit('d'), null);
+    assert.equal(b.admit('e'), 'total_limit');
+    b.release('a');
+    assert.equal(b.admit('e'), null);
+    assert.equal(b.clients, 5);
+    for (const c of ['a', 'a', 'b', 'c', 'd', 'e']) b.release(c);
+    assert.equal(b.size, 0);
+    assert.equal(b.clients, 0);
+    b.release('nobody');
+    assert.equal(b.size, 0, 'a release without an admit changes nothing');
+  });
+  it('refuses impossible limits', () => {
+    assert.throws(() => new ConnectionBudget({ total: 4, perClient: 5, reserved: 0 }), /perClient/);
+    assert.throws(() => new ConnectionBudget({ total: 4, perClient: 2, reserved: 4 }), /reserved/);
+  });
+});
+
+describe('TokenBucket', () => {
+  it('gives the burst, then refills at the rate', () => {
+    let now = 0;
+    const t = new TokenBucket({ burst: 3, perSecond: 2, now: () => now });
+    assert.deepEqual([1, 2, 3, 4].map(() => t.take()), [true, true, true, false]);
+    assert.equal(t.retryAfterSeconds, 1);
+    now += 499;
+    assert.equal(t.take(), false);
+    now += 1;
+    assert.equal(t.take(), true);
+    now += 60_000;
+    assert.deepEqual([1, 2, 3, 4].map(() => t.take()), [true, true, true, false], 'never more than the burst');
+  });
+});
