@@ -214,7 +214,8 @@ interface ServerMetrics {
   shutdownClosed: Counter;
 }
 
-const serverMetrics = perRegistry((registry: Registry): ServerMetrics => {
+/** The API server's metrics on `registry` (created once per registry; the chart tests read them from here too). */
+export const apiServerMetrics = perRegistry((registry: Registry): ServerMetrics => {
   const registers = [registry];
   const m: ServerMetrics = {
     connections: new Gauge({ name: 'peripety_api_connections', help: 'Connections open to the agent API', registers }),
@@ -286,7 +287,7 @@ export class ApiServer {
   async start(): Promise<{ host: string; port: number }> {
     const { host, port } = parseListen(this.opts.listen);
     const l = this.limits;
-    const m = serverMetrics(this.opts.handlers.registry);
+    const m = apiServerMetrics(this.opts.handlers.registry);
     const budget = new ConnectionBudget({ total: l.maxConnections, perClient: l.perClientConnections, reserved: l.reservedConnections });
     const server = createServer({
       requestTimeout: l.requestTimeoutMs,
@@ -377,7 +378,7 @@ export class ApiServer {
     if ((await Promise.race([closed, grace])) === 'grace') {
       const open = this.sockets.size;
       this.opts.log.warn({ connections: open, graceMs: this.limits.shutdownGraceMs }, 'API connections still open after the shutdown grace period; closing them');
-      serverMetrics(this.opts.handlers.registry).shutdownClosed.inc(open);
+      apiServerMetrics(this.opts.handlers.registry).shutdownClosed.inc(open);
       s.closeAllConnections();
       for (const socket of this.sockets) socket.destroy();
       await closed;
