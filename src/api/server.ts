@@ -298,6 +298,9 @@ export class ApiServer {
       connectionsCheckingInterval: Math.min(1_000, l.headersTimeoutMs),
       maxHeaderSize: 16_384,
     }, (req, res) => {
+      // Node clears a socket's timeout when a kept-alive connection starts its
+      // next request; the idle cut must hold for every request
+      req.socket.setTimeout(l.idleTimeoutMs);
       this.handle(req, res).catch((err: unknown) => {
         if (req.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
           // the caller went away mid-request (e.g. a controller killed mid-push): its
@@ -326,7 +329,8 @@ export class ApiServer {
       this.sockets.add(socket);
       m.connections.set(budget.size);
       // a peer that neither sends nor reads (a stalled /metrics reader) lets go eventually
-      socket.setTimeout(l.idleTimeoutMs, () => socket.destroy());
+      socket.setTimeout(l.idleTimeoutMs);
+      socket.on('timeout', () => socket.destroy());
       socket.once('close', () => {
         this.sockets.delete(socket);
         budget.release(client);

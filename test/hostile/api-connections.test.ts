@@ -10,11 +10,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { StaticTokenAuthenticator } from '../../src/api/auth.ts';
 import { ApiServer, type ApiLimits, DEFAULT_API_LIMITS } from '../../src/api/server.ts';
+import type { StorageEvent } from '../../src/events/schema.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { parseMetrics, sumMetric } from '../helpers/prom-text.ts';
 import { HEADER_EVERY_MS, probe, Slowloris } from '../helpers/slowloris.ts';
 
-function apiServer(limits: Partial<ApiLimits> = {}) {
+function apiServer(limits: Partial<ApiLimits> = {}, answer: unknown[] = []) {
   const registry = new Registry();
   const server = new ApiServer({
     listen: '127.0.0.1:0',
@@ -25,7 +26,7 @@ function apiServer(limits: Partial<ApiLimits> = {}) {
       registry,
       readiness: () => ({ ready: true, reasons: [] }),
       status: () => ({}),
-      queryEvents: () => Promise.resolve({ events: [], isTruncated: false }),
+      queryEvents: () => Promise.resolve({ events: answer as StorageEvent[], isTruncated: false }),
     },
   });
   const metric = async (name: string, labels: Record<string, string> = {}) => sumMetric(parseMetrics(await registry.metrics()), name, labels);
@@ -110,5 +111,34 @@ describe('the last connections are kept for clients that hold none', () => {
     assert.deepEqual(await held('127.0.0.16', 1), [false], 'all 8 taken');
     assert.equal(await metric('peripety_api_connections_refused_total', { reason: 'per_client_limit' }), 1);
     assert.equal(await metric('peripety_api_connections_refused_total', { reason: 'total_limit' }), 2);
+  });
+});
+
+describe('a client that stops reading its answer', () => {
+  // 64 MiB of answer: far more than the socket buffers take, so the rest waits in the agent
+  const big = Array.from({ length: 2_000 }, (_, i) => ({ n: i, message: 'x'.repeat(32 * 1024) }));
+  const { server, metric } = apiServer({ idleTimeoutMs: 1_500 }, big);
+  const sockets: net.Socket[] = [];
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    await server.stop();
+  });
+
+  it('is cut after idleTimeoutMs without progress, and its buffered answer freed', async () => {
+    const { port } = await server.start();
+    const s = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.21' });
+    sockets.push(s);
+    s.on('error', () => {});
+    await new Promise((r) => s.once('connect', r));
+    s.pause();
+    s.write('GET /v1/events HTTP/1.1\r\nhost: agent\r\nauthorization: Bearer hostile-connections-token-0123\r\n\r\n');
+    const deadline = Date.now() + 15_000;
+    let open = 1;
+    while (Date.now() < deadline) {
+      await sleep(200);
+      open = await metric('peripety_api_connections');
+      if (open === 0) break;
+    }
+    assert.equal(open, 0, 'the stalled reader still holds its connection');
   });
 });
