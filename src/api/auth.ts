@@ -5,13 +5,30 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Counter, type Registry } from 'prom-client';
+import { perRegistry } from '../metrics/per-registry.ts';
 
 /** A refusal: 401/403, or 429/503 when the token could not be checked now (`retryAfterSeconds` says when to come back). */
 export type AuthResult = { ok: true; who: string } | { ok: false; status: 401 | 403 | 429 | 503; reason: string; retryAfterSeconds?: number };
 
 export interface Authenticator {
   authenticate(authorization: string | undefined): Promise<AuthResult>;
+  /** The server's registry, given at start: refusals are counted there (peripety_api_refused_total). */
+  bindMetrics?(registry: Registry): void;
 }
+
+/** Why an authenticator refused (bounded label values of peripety_api_refused_total). */
+export const REFUSAL_REASONS = ['no_token', 'malformed_token', 'invalid_token', 'wrong_audience', 'wrong_identity', 'review_failed', 'review_rate_limited', 'review_busy'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** peripety_api_refused_total on `registry`, shared by every authenticator. */
+export const refusalCounter = perRegistry((registry: Registry): Counter<'reason'> => {
+  const c = new Counter({
+    name: 'peripety_api_refused_total', help: 'API requests refused by the authenticator (401/403/429/503), by reason', labelNames: ['reason'], registers: [registry],
+  });
+  for (const r of REFUSAL_REASONS) c.labels(r).inc(0);
+  return c;
+});
 
 /** The token from `Authorization: Bearer <token>`, or null. */
 export function bearerToken(header: string | undefined): string | null {
@@ -20,19 +37,29 @@ export function bearerToken(header: string | undefined): string | null {
   return m ? m[1]! : null;
 }
 
+/** Standalone: the token file's token (constant-time compare); refusals no_token and invalid_token. */
 export class StaticTokenAuthenticator implements Authenticator {
   private readonly token: Buffer;
+  private refused: Counter<'reason'> | null = null;
 
   constructor(token: string) {
     if (token.length < 16) throw new Error('the API token must be at least 16 characters');
     this.token = Buffer.from(token);
   }
 
+  bindMetrics(registry: Registry): void {
+    this.refused = refusalCounter(registry);
+  }
+
   authenticate(header: string | undefined): Promise<AuthResult> {
     const given = bearerToken(header);
-    if (given === null) return Promise.resolve({ ok: false, status: 401, reason: 'a bearer token is required (Authorization: Bearer <token>)' });
+    if (given === null) {
+      this.refused?.labels('no_token').inc();
+      return Promise.resolve({ ok: false, status: 401, reason: 'a bearer token is required (Authorization: Bearer <token>)' });
+    }
     const b = Buffer.from(given);
     const ok = b.length === this.token.length && timingSafeEqual(b, this.token);
+    if (!ok) this.refused?.labels('invalid_token').inc();
     return Promise.resolve(ok ? { ok: true, who: 'local-token' } : { ok: false, status: 403, reason: 'the token is not valid for this agent' });
   }
 }

@@ -288,6 +288,7 @@ export class ApiServer {
     const { host, port } = parseListen(this.opts.listen);
     const l = this.limits;
     const m = apiServerMetrics(this.opts.handlers.registry);
+    this.opts.auth.bindMetrics?.(this.opts.handlers.registry);
     const budget = new ConnectionBudget({ total: l.maxConnections, perClient: l.perClientConnections, reserved: l.reservedConnections });
     const server = createServer({
       requestTimeout: l.requestTimeoutMs,

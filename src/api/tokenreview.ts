@@ -16,7 +16,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { KubeClient } from '../k8s/http.ts';
 import type { Logger } from '../log/logger.ts';
 import { RateLimitedLog } from '../log/rate-limit.ts';
-import { type AuthResult, type Authenticator, bearerToken } from './auth.ts';
+import { type AuthResult, type Authenticator, bearerToken, type RefusalReason, refusalCounter } from './auth.ts';
 import { TokenBucket } from './limits.ts';
 
 // Where src/k8s/registration.ts (and the tests) import it from.
@@ -25,7 +25,6 @@ export { RateLimitedLog };
 export const AGENT_AUDIENCE = 'peripety-agent';
 export const DEFAULT_CONTROLLER_IDENTITY = 'system:serviceaccount:peripety-system:peripety-controller';
 
-export const REFUSAL_REASONS = ['no_token', 'malformed_token', 'invalid_token', 'wrong_audience', 'wrong_identity', 'review_failed', 'review_rate_limited', 'review_busy'] as const;
 
 /** How long a verdict (accepted or refused) is reused without a new review. */
 export const VERDICT_TTL_MS = 10_000;
@@ -38,7 +37,6 @@ export const MAX_REVIEWS_IN_FLIGHT = 4;
 const JWT_ALGORITHMS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
 /** tolerated clock difference with the API server for `exp` */
 const CLOCK_SKEW_SECONDS = 60;
-export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** A small TTL cache with a size bound (oldest entries go first). */
 export class TtlCache<V> {
@@ -199,11 +197,7 @@ export class TokenReviewAuthenticator implements Authenticator {
     this.bucket = new TokenBucket({ burst: opts.reviewBurst ?? REVIEW_BURST, perSecond: opts.reviewsPerSecond ?? REVIEW_RATE_PER_SECOND, now: opts.now });
     this.maxInFlight = opts.maxReviewsInFlight ?? MAX_REVIEWS_IN_FLIGHT;
     this.limiter = new RateLimitedLog({ intervalMs: opts.logIntervalMs ?? 10_000, now: opts.now });
-    const existing = opts.registry.getSingleMetric('peripety_api_refused_total') as Counter<'reason'> | undefined;
-    this.refused = existing ?? new Counter({
-      name: 'peripety_api_refused_total', help: 'Control API requests refused (401/403/429/503), by reason', labelNames: ['reason'], registers: [opts.registry],
-    });
-    for (const r of REFUSAL_REASONS) this.refused.labels(r).inc(0);
+    this.refused = refusalCounter(opts.registry);
     const existingReviews = opts.registry.getSingleMetric('peripety_api_token_reviews_total') as Counter<'result'> | undefined;
     this.reviews = existingReviews ?? new Counter({
       name: 'peripety_api_token_reviews_total', help: 'TokenReviews sent to the Kubernetes API, by result (accepted, refused, failed)', labelNames: ['result'], registers: [opts.registry],
