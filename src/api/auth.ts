@@ -12,7 +12,8 @@ import { perRegistry } from '../metrics/per-registry.ts';
 export type AuthResult = { ok: true; who: string } | { ok: false; status: 401 | 403 | 429 | 503; reason: string; retryAfterSeconds?: number };
 
 export interface Authenticator {
-  authenticate(authorization: string | undefined): Promise<AuthResult>;
+  /** `client`: the caller's address key (limits.ts clientKey), for authenticators that limit per client */
+  authenticate(authorization: string | undefined, client?: string): Promise<AuthResult>;
   /** The server's registry, given at start: refusals are counted there (peripety_api_refused_total). */
   bindMetrics?(registry: Registry): void;
 }

@@ -96,18 +96,120 @@ export class TokenBucket {
     this.last = this.now();
   }
 
-  /** Take one token; false when none is left. */
-  take(): boolean {
+  /** Whether a token is there now (nothing taken). */
+  peek(): boolean {
     const t = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.perSecond);
     this.last = t;
-    if (this.tokens < 1) return false;
+    return this.tokens >= 1;
+  }
+
+  /** Take one token; false when none is left. */
+  take(): boolean {
+    if (!this.peek()) return false;
     this.tokens -= 1;
     return true;
+  }
+
+  /** true when the bucket has refilled to its burst (forgetting it changes nothing) */
+  get full(): boolean {
+    this.peek();
+    return this.tokens >= this.burst;
   }
 
   /** whole seconds until the next token (for Retry-After) */
   get retryAfterSeconds(): number {
     return Math.max(1, Math.ceil((1 - this.tokens) / this.perSecond));
+  }
+}
+
+export interface ReviewLimits {
+  /** reviews for all clients together: burst, then per second */
+  burst: number;
+  perSecond: number;
+  /** reviews for one client: burst, then per second */
+  clientBurst: number;
+  clientPerSecond: number;
+  /** reviews waiting on the API server at once: all clients, one client */
+  inFlight: number;
+  clientInFlight: number;
+  /** clients remembered (beyond: the idle ones are forgotten, their buckets being full anyway) */
+  maxClients?: number;
+}
+
+export type ReviewAdmissionResult =
+  | { ok: true; release: () => void }
+  | { ok: false; reason: 'review_rate_limited' | 'review_busy'; retryAfterSeconds: number };
+
+interface ClientReviews {
+  bucket: TokenBucket;
+  inFlight: number;
+}
+
+/**
+ * Whether one more costly check (a TokenReview) may start now: a token
+ * bucket and an in-flight bound for everyone, and smaller ones per client,
+ * so that one client's junk cannot spend everyone's budget (a rotated
+ * controller token from another address still gets its review). Nothing is
+ * queued: the answer is now or "come back later".
+ */
+export class ReviewAdmission {
+  private readonly limits: ReviewLimits;
+  private readonly now: () => number;
+  private readonly global: TokenBucket;
+  private readonly clients = new Map<string, ClientReviews>();
+  private inFlight = 0;
+
+  constructor(limits: ReviewLimits, now: () => number = Date.now) {
+    this.limits = limits;
+    this.now = now;
+    this.global = new TokenBucket({ burst: limits.burst, perSecond: limits.perSecond, now });
+  }
+
+  admit(client: string): ReviewAdmissionResult {
+    const c = this.client(client);
+    // in flight first: a busy answer spends no token
+    if (c.inFlight >= this.limits.clientInFlight || this.inFlight >= this.limits.inFlight) {
+      return { ok: false, reason: 'review_busy', retryAfterSeconds: 1 };
+    }
+    if (!c.bucket.peek()) return { ok: false, reason: 'review_rate_limited', retryAfterSeconds: c.bucket.retryAfterSeconds };
+    if (!this.global.take()) return { ok: false, reason: 'review_rate_limited', retryAfterSeconds: this.global.retryAfterSeconds };
+    c.bucket.take();
+    c.inFlight++;
+    this.inFlight++;
+    let released = false;
+    return {
+      ok: true,
+      release: () => {
+        if (released) return;
+        released = true;
+        c.inFlight--;
+        this.inFlight--;
+      },
+    };
+  }
+
+  /** clients remembered now */
+  get size(): number {
+    return this.clients.size;
+  }
+
+  private client(key: string): ClientReviews {
+    let c = this.clients.get(key);
+    if (c) return c;
+    const max = this.limits.maxClients ?? 4096;
+    if (this.clients.size >= max) {
+      for (const [k, e] of this.clients) {
+        if (e.inFlight === 0 && e.bucket.full) this.clients.delete(k);
+      }
+      // still full (many clients, all active): forget the oldest idle ones; they start afresh
+      for (const [k, e] of this.clients) {
+        if (this.clients.size < max) break;
+        if (e.inFlight === 0) this.clients.delete(k);
+      }
+    }
+    c = { bucket: new TokenBucket({ burst: this.limits.clientBurst, perSecond: this.limits.clientPerSecond, now: this.now }), inFlight: 0 };
+    this.clients.set(key, c);
+    return c;
   }
 }

@@ -423,7 +423,7 @@ export class ApiServer {
       case '/v1/events':
       case '/v1/status':
       case '/v1/stream': {
-        const who = await auth.authenticate(req.headers.authorization);
+        const who = await auth.authenticate(req.headers.authorization, clientKey(req.socket.remoteAddress));
         if (!who.ok) {
           refusalHeaders(res, who);
           send(res, who.status, { error: who.reason });
@@ -464,7 +464,7 @@ export class ApiServer {
       send(res, 405, { error: `${(req.method ?? '').slice(0, 20)} is not allowed here (${method})` });
       return;
     }
-    const who = await this.opts.auth.authenticate(req.headers.authorization);
+    const who = await this.opts.auth.authenticate(req.headers.authorization, clientKey(req.socket.remoteAddress));
     if (!who.ok) {
       refusalHeaders(res, who);
       res.setHeader('connection', 'close');

@@ -17,7 +17,7 @@ import type { KubeClient } from '../k8s/http.ts';
 import type { Logger } from '../log/logger.ts';
 import { RateLimitedLog } from '../log/rate-limit.ts';
 import { type AuthResult, type Authenticator, bearerToken, type RefusalReason, refusalCounter } from './auth.ts';
-import { TokenBucket } from './limits.ts';
+import { ReviewAdmission, type ReviewLimits } from './limits.ts';
 
 // Where src/k8s/registration.ts (and the tests) import it from.
 export { RateLimitedLog };
@@ -28,11 +28,15 @@ export const DEFAULT_CONTROLLER_IDENTITY = 'system:serviceaccount:peripety-syste
 
 /** How long a verdict (accepted or refused) is reused without a new review. */
 export const VERDICT_TTL_MS = 10_000;
-/** Reviews of tokens not accepted before: this many at once, then REVIEW_RATE_PER_SECOND. */
+/** Reviews of tokens not accepted before, all clients together: this many at once, then REVIEW_RATE_PER_SECOND. */
 export const REVIEW_BURST = 10;
 export const REVIEW_RATE_PER_SECOND = 5;
-/** Reviews of tokens not accepted before that may wait on the API server at once (the rest: 503). */
+/** The same for one client (source address): its junk spends at most this share. */
+export const CLIENT_REVIEW_BURST = 5;
+export const CLIENT_REVIEW_RATE_PER_SECOND = 2;
+/** Reviews of tokens not accepted before that may wait on the API server at once, all clients and one (the rest: 503). */
 export const MAX_REVIEWS_IN_FLIGHT = 4;
+export const MAX_CLIENT_REVIEWS_IN_FLIGHT = 2;
 /** Signature algorithms of Kubernetes ServiceAccount tokens (asymmetric; never "none" nor HMAC). */
 const JWT_ALGORITHMS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
 /** tolerated clock difference with the API server for `exp` */
@@ -154,10 +158,8 @@ export interface TokenReviewOptions {
   /** refused verdicts kept (accepted ones have their own, smaller cache) */
   cacheMax?: number;
   logIntervalMs?: number;
-  /** reviews of tokens not accepted before: burst, then per second; and at once */
-  reviewBurst?: number;
-  reviewsPerSecond?: number;
-  maxReviewsInFlight?: number;
+  /** reviews of tokens not accepted before (defaults: the constants above) */
+  reviewLimits?: Partial<ReviewLimits>;
   now?: () => number;
 }
 
@@ -176,10 +178,8 @@ export class TokenReviewAuthenticator implements Authenticator {
   /** tokens accepted before (until their verdict could no longer matter): their re-review skips the rate limit */
   private readonly knownGood: TtlCache<true>;
   private readonly inflight = new Map<string, Promise<Verdict>>();
-  /** reviews in flight for tokens not accepted before */
-  private unknownInFlight = 0;
-  private readonly bucket: TokenBucket;
-  private readonly maxInFlight: number;
+  /** rate and in-flight bounds of reviews for tokens not accepted before */
+  private readonly admission: ReviewAdmission;
   private readonly now: () => number;
   private readonly limiter: RateLimitedLog;
   private readonly refused: Counter<'reason'>;
@@ -194,8 +194,15 @@ export class TokenReviewAuthenticator implements Authenticator {
     this.accepted = new TtlCache({ ttlMs, max: ACCEPTED_CACHE_MAX, now: opts.now });
     this.refusedCache = new TtlCache({ ttlMs, max: opts.cacheMax ?? 1024, now: opts.now });
     this.knownGood = new TtlCache({ ttlMs: KNOWN_GOOD_MS, max: ACCEPTED_CACHE_MAX, now: opts.now });
-    this.bucket = new TokenBucket({ burst: opts.reviewBurst ?? REVIEW_BURST, perSecond: opts.reviewsPerSecond ?? REVIEW_RATE_PER_SECOND, now: opts.now });
-    this.maxInFlight = opts.maxReviewsInFlight ?? MAX_REVIEWS_IN_FLIGHT;
+    this.admission = new ReviewAdmission({
+      burst: REVIEW_BURST,
+      perSecond: REVIEW_RATE_PER_SECOND,
+      clientBurst: CLIENT_REVIEW_BURST,
+      clientPerSecond: CLIENT_REVIEW_RATE_PER_SECOND,
+      inFlight: MAX_REVIEWS_IN_FLIGHT,
+      clientInFlight: MAX_CLIENT_REVIEWS_IN_FLIGHT,
+      ...opts.reviewLimits,
+    }, this.now);
     this.limiter = new RateLimitedLog({ intervalMs: opts.logIntervalMs ?? 10_000, now: opts.now });
     this.refused = refusalCounter(opts.registry);
     const existingReviews = opts.registry.getSingleMetric('peripety_api_token_reviews_total') as Counter<'result'> | undefined;
@@ -205,7 +212,8 @@ export class TokenReviewAuthenticator implements Authenticator {
     for (const r of ['accepted', 'refused', 'failed']) this.reviews.labels(r).inc(0);
   }
 
-  async authenticate(header: string | undefined): Promise<AuthResult> {
+  /** `client`: the caller's address key (clientKey); its reviews are limited apart from other clients'. */
+  async authenticate(header: string | undefined, client = 'unknown'): Promise<AuthResult> {
     const token = bearerToken(header);
     if (token === null) {
       return this.refuse({ result: { ok: false, status: 401, reason: 'a bearer token is required (Authorization: Bearer <token>)' }, reason: 'no_token' });
@@ -217,20 +225,21 @@ export class TokenReviewAuthenticator implements Authenticator {
       if (!p) {
         const pre = precheckToken(token, this.identity, this.audience, this.now());
         if (pre) return this.refuse(pre);
-        const known = this.knownGood.get(key) !== undefined;
-        if (!known) {
-          // checked before the bucket: a busy answer must not also spend a token
-          if (this.unknownInFlight >= this.maxInFlight) {
-            return this.refuse({ result: { ok: false, status: 503, reason: 'too many token reviews in progress; try again', retryAfterSeconds: 1 }, reason: 'review_busy' });
+        // a token accepted before is reviewed again outside the limits: a
+        // flood of forgeries cannot lock the controller out when its verdict expires
+        let release = () => {};
+        if (this.knownGood.get(key) === undefined) {
+          const a = this.admission.admit(client);
+          if (!a.ok) {
+            return this.refuse(a.reason === 'review_busy'
+              ? { result: { ok: false, status: 503, reason: 'too many token reviews in progress; try again', retryAfterSeconds: a.retryAfterSeconds }, reason: a.reason }
+              : { result: { ok: false, status: 429, reason: 'too many new tokens to review; try again', retryAfterSeconds: a.retryAfterSeconds }, reason: a.reason });
           }
-          if (!this.bucket.take()) {
-            return this.refuse({ result: { ok: false, status: 429, reason: 'too many new tokens to review; try again', retryAfterSeconds: this.bucket.retryAfterSeconds }, reason: 'review_rate_limited' });
-          }
-          this.unknownInFlight++;
+          release = a.release;
         }
         p = this.review(token, key).finally(() => {
           this.inflight.delete(key);
-          if (!known) this.unknownInFlight--;
+          release();
         });
         this.inflight.set(key, p);
       }

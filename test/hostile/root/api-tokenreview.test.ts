@@ -6,8 +6,10 @@
 // agent sends, cross-checked with the agent's peripety_api_token_reviews_total.
 //   - 5,000 requests, each with a new junk token that is no JWT: 0 reviews;
 //   - for longer than the verdict cache lifetime, requests with new JWT-shaped
-//     forgeries that claim to be the controller for peripety-agent: reviews
-//     bounded by the review rate limit;
+//     forgeries that claim to be the controller for peripety-agent, all from
+//     127.0.0.1: reviews bounded by that client's review rate limit, and a
+//     new controller token (rotated) from 127.0.0.2 accepted at its first
+//     request in the middle of it;
 //   - the controller's real token is accepted all along: its verdict stays
 //     cached (no re-review before the cache lifetime ends, junk cannot evict
 //     it), and when it expires the re-review gets through the exhausted rate
@@ -21,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REVIEW_BURST, REVIEW_RATE_PER_SECOND, VERDICT_TTL_MS } from '../../../src/api/tokenreview.ts';
+import { CLIENT_REVIEW_BURST, CLIENT_REVIEW_RATE_PER_SECOND, VERDICT_TTL_MS } from '../../../src/api/tokenreview.ts';
 import { type AgentProcess, startAgent, testConfig } from '../../helpers/agent.ts';
 import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../../helpers/envtest.ts';
 import { isRoot } from '../../helpers/faults.ts';
@@ -59,9 +61,10 @@ describe('TokenReviews under junk tokens (real agent, real kube-apiserver)', {
   let controllerToken = '';
   const keepAlive = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
-  const get = (token: string): Promise<number> => new Promise((resolve, reject) => {
+  const get = (token: string, from?: string): Promise<number> => new Promise((resolve, reject) => {
     const u = new URL(`${agent.apiUrl()}/v1/status`);
-    const req = http.get({ host: u.hostname, port: u.port, path: u.pathname, agent: keepAlive, headers: { authorization: `Bearer ${token}` }, timeout: 15_000 }, (res) => {
+    const via = from === undefined ? { agent: keepAlive } : { agent: false, localAddress: from };
+    const req = http.get({ host: u.hostname, port: u.port, path: u.pathname, ...via, headers: { authorization: `Bearer ${token}` }, timeout: 15_000 }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -132,19 +135,27 @@ describe('TokenReviews under junk tokens (real agent, real kube-apiserver)', {
   it(`new JWT-shaped forgeries for ${FORGED_FOR_MS} ms: reviews bounded by the rate limit; the controller's verdict is never evicted, and renewed through the exhausted limit`, async () => {
     const before0 = await reviewsSeenByApiserver();
     const agent0 = await agentMetrics();
+    // halfway: the controller's token rotates; the new one comes from another address
+    const rotated = sleep(FORGED_FOR_MS / 2).then(async () => {
+      const fresh = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
+      return get(fresh, '127.0.0.2');
+    });
     const r = await flood(forgedJwt, { forMs: FORGED_FOR_MS, paceMs: FORGED_PACE_MS });
+    const rotatedStatus = await rotated;
     const reviews = (await reviewsSeenByApiserver()) - before0;
     const agent1 = await agentMetrics();
-    const bound = 2 + REVIEW_BURST + Math.ceil(REVIEW_RATE_PER_SECOND * (r.elapsedMs / 1000)) + Math.ceil(r.elapsedMs / VERDICT_TTL_MS) + 1;
+    // the flooding client's share, the controller's renewals, the rotated token's one review, and 2 for rounding
+    const bound = 2 + CLIENT_REVIEW_BURST + Math.ceil(CLIENT_REVIEW_RATE_PER_SECOND * (r.elapsedMs / 1000)) + Math.ceil(r.elapsedMs / VERDICT_TTL_MS) + 1 + 1;
     const authenticated = sumMetric(agent1, 'peripety_api_token_reviews_total', { result: 'accepted' }) - sumMetric(agent0, 'peripety_api_token_reviews_total', { result: 'accepted' });
     const agentReviews = sumMetric(agent1, 'peripety_api_token_reviews_total') - sumMetric(agent0, 'peripety_api_token_reviews_total');
-    console.log(`# ${r.sent} forged JWTs in ${r.elapsedMs} ms: statuses ${JSON.stringify([...r.statuses])}; TokenReviews seen by the API server: ${reviews} (bound ${bound}), by the agent: ${agentReviews}, of which the controller's: ${authenticated}; controller ${r.controller.filter((s) => s === 200).length} of ${r.controller.length} accepted`);
+    console.log(`# ${r.sent} forged JWTs in ${r.elapsedMs} ms: statuses ${JSON.stringify([...r.statuses])}; TokenReviews seen by the API server: ${reviews} (bound ${bound}), by the agent: ${agentReviews}, of which the controller's: ${authenticated}; controller ${r.controller.filter((s) => s === 200).length} of ${r.controller.length} accepted; its rotated token from 127.0.0.2: ${rotatedStatus}`);
     assert.ok(r.controller.every((s) => s === 200), `controller answers: ${JSON.stringify(r.controller)}`);
+    assert.equal(rotatedStatus, 200, 'the rotated controller token, from its own address, is reviewed and accepted at its first request');
     assert.ok(reviews <= bound, `${reviews} TokenReviews for ${r.sent} forged tokens in ${r.elapsedMs} ms (bound ${bound})`);
     assert.equal(agentReviews, reviews, 'the agent counts every review the API server saw');
     // every request with the controller's token (one per CONTROLLER_EVERY) found its cached verdict:
     // it was reviewed again at most once per cache lifetime, not once per request
-    assert.ok(authenticated <= Math.ceil(r.elapsedMs / VERDICT_TTL_MS) + 1, `${authenticated} reviews of the controller's token in ${r.elapsedMs} ms`);
+    assert.ok(authenticated <= Math.ceil(r.elapsedMs / VERDICT_TTL_MS) + 2, `${authenticated} reviews of the controller's token in ${r.elapsedMs} ms`);
     // the flood outlasted the verdict: the controller was reviewed again (and accepted, above) while junk found the limit exhausted
     assert.ok(authenticated >= 1, 'the controller\'s verdict expired during the flood and was renewed');
     for (const s of r.statuses.keys()) assert.ok([401, 429, 503].includes(s), `forged tokens answered ${s}`);

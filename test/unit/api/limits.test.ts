@@ -2,7 +2,7 @@
 // its reserve, the token bucket.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clientKey, ConnectionBudget, TokenBucket } from '../../../src/api/limits.ts';
+import { clientKey, ConnectionBudget, ReviewAdmission, TokenBucket } from '../../../src/api/limits.ts';
 
 describe('clientKey', () => {
   it('IPv4 as is, IPv4-mapped unwrapped, IPv6 by /64', () => {
@@ -55,5 +55,42 @@ describe('TokenBucket', () => {
     assert.equal(t.take(), true);
     now += 60_000;
     assert.deepEqual([1, 2, 3, 4].map(() => t.take()), [true, true, true, false], 'never more than the burst');
+  });
+});
+
+describe('ReviewAdmission', () => {
+  const limits = { burst: 4, perSecond: 1, clientBurst: 2, clientPerSecond: 1, inFlight: 3, clientInFlight: 2 };
+  it('limits the rate per client and in all, and what is in flight per client and in all; a refusal spends nothing', () => {
+    let now = 0;
+    const a = new ReviewAdmission(limits, () => now);
+    const x1 = a.admit('x');
+    const x2 = a.admit('x');
+    assert.ok(x1.ok && x2.ok);
+    assert.deepEqual(a.admit('x'), { ok: false, reason: 'review_busy', retryAfterSeconds: 1 }, 'x has 2 in flight');
+    x1.release();
+    x1.release(); // twice: released once
+    assert.deepEqual(a.admit('x'), { ok: false, reason: 'review_rate_limited', retryAfterSeconds: 1 }, 'x spent its burst of 2');
+    const y1 = a.admit('y');
+    const z1 = a.admit('z');
+    assert.ok(y1.ok && z1.ok, 'y and z have their own shares');
+    assert.deepEqual(a.admit('w'), { ok: false, reason: 'review_busy', retryAfterSeconds: 1 }, '3 in flight in all (x, y, z)');
+    y1.release();
+    assert.deepEqual(a.admit('w'), { ok: false, reason: 'review_rate_limited', retryAfterSeconds: 1 }, 'the global burst of 4 is spent');
+    now += 1_000;
+    const w1 = a.admit('w');
+    assert.ok(w1.ok, 'one global token back; w\'s own bucket was not spent by the refusals');
+    assert.equal(a.admit('w').ok, false);
+  });
+  it('remembers a bounded number of clients', () => {
+    const a = new ReviewAdmission({ ...limits, burst: 1000, perSecond: 1000, inFlight: 1000, maxClients: 3 }, () => 0);
+    const held = a.admit('c0');
+    assert.ok(held.ok);
+    for (let i = 1; i < 50; i++) {
+      const r = a.admit(`c${i}`);
+      if (r.ok) r.release();
+    }
+    assert.ok(a.size <= 3, `${a.size} clients remembered`);
+    assert.equal(a.admit('c0').ok, true, 'a client with a review in flight is kept (its second review allowed)');
+    assert.deepEqual(a.admit('c0'), { ok: false, reason: 'review_busy', retryAfterSeconds: 1 });
   });
 });

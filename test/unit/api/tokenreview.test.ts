@@ -195,7 +195,7 @@ describe('TokenReviewAuthenticator', () => {
         return { status: 201, body: { status: byToken(token) } as T, text: '' };
       },
     };
-    const auth = new TokenReviewAuthenticator({ client, log: silentLogger(), registry, now: () => now, reviewBurst: 3, reviewsPerSecond: 1, maxReviewsInFlight: 2, cacheMax: 4 });
+    const auth = new TokenReviewAuthenticator({ client, log: silentLogger(), registry, now: () => now, reviewLimits: { burst: 3, perSecond: 1, clientBurst: 3, clientPerSecond: 1, inFlight: 2, clientInFlight: 2 }, cacheMax: 4 });
     assert.equal((await auth.authenticate(`Bearer ${CONTROLLER_TOKEN}`)).ok, true);
     const statuses: (number | true)[] = [];
     for (let i = 0; i < 20; i++) {
@@ -227,6 +227,27 @@ describe('TokenReviewAuthenticator', () => {
     assert.match(m, /peripety_api_refused_total\{reason="review_rate_limited"\} [1-9]/);
     assert.match(m, /peripety_api_refused_total\{reason="review_busy"\} 1/);
     assert.match(m, /peripety_api_token_reviews_total\{result="accepted"\} 2/);
+  });
+  it('one client\'s junk spends only its own share: a new controller token from another address is reviewed at once', async () => {
+    const calls: string[] = [];
+    const registry = new Registry();
+    const client = {
+      request: <T>(_m: string, _p: string, body?: unknown): Promise<{ status: number; body: T; text: string }> => {
+        const token = (body as { spec: { token: string } }).spec.token;
+        calls.push(token);
+        return Promise.resolve({ status: 201, body: { status: byToken(token) } as T, text: '' });
+      },
+    };
+    const auth = new TokenReviewAuthenticator({ client, log: silentLogger(), registry, now: () => 0 });
+    const junk: (number | true)[] = [];
+    for (let i = 0; i < 30; i++) {
+      const r = await auth.authenticate(`Bearer ${jwt(`j${i}`)}`, '10.0.0.66');
+      junk.push(r.ok || r.status);
+    }
+    assert.equal(junk.filter((s) => s === 401).length, 5, 'the attacker\'s own burst (5) reviewed, the rest 429');
+    assert.equal(junk.filter((s) => s === 429).length, 25);
+    assert.equal((await auth.authenticate(`Bearer ${CONTROLLER_TOKEN}`, '10.0.0.7')).ok, true, 'the controller\'s first request, from its own address');
+    assert.equal(calls.length, 6);
   });
   it('keys the cache by SHA-256', () => {
     assert.equal(tokenKey('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
