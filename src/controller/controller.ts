@@ -562,9 +562,10 @@ export class Controller {
       throw new Error(message);
     }
     // 4xx: this configuration would be refused again (pushed again when it or the agent changes);
-    // 5xx (the agent starting or stopping): retried with backoff
-    record(message, res.status < 500);
-    if (res.status >= 500) throw new Error(message);
+    // 5xx (the agent starting or stopping) and 429 (the agent's TokenReview budget spent): retried with backoff
+    const transient = res.status >= 500 || res.status === 429;
+    record(message, !transient);
+    if (transient) throw new Error(message);
   }
 
   private async reconcileStatus(kind: Kind, name: string): Promise<void> {

@@ -39,6 +39,10 @@ export class FakeAgent {
   readonly commands: Command[] = [];
   /** when set, PUT /v1/config answers 400 with this error */
   refuse: string | null = null;
+  /** this many of the next pushes answer 429 (the real agent's TokenReview budget spent) */
+  throttle = 0;
+  /** pushes answered 429 so far */
+  throttled = 0;
   /** when set, commands answer 409 with this error */
   refuseCommands: string | null = null;
   private server: Server | null = null;
@@ -148,6 +152,12 @@ export class FakeAgent {
     }
     if (typeof body.generation !== 'number' || typeof body.hash !== 'string' || typeof body.toml !== 'string' || typeof body.storage !== 'object') {
       return { status: 400, body: { error: 'generation, hash, toml and storage are required' } };
+    }
+    if (this.throttle > 0) {
+      this.throttle--;
+      this.throttled++;
+      this.wake();
+      return { status: 429, body: { error: 'too many new tokens to review; try again' } };
     }
     if (this.refuse !== null) return { status: 400, body: { error: this.refuse } };
     if (body.generation <= this.generation) return { status: 409, body: { error: `stale generation ${body.generation} (applied ${this.generation})`, generation: this.generation } };
