@@ -43,6 +43,8 @@ export class FakeAgent {
   throttle = 0;
   /** pushes answered 429 so far */
   throttled = 0;
+  /** this many of the next commands answer 429 with retry-after: 1 */
+  throttleCommands = 0;
   /** when set, commands answer 409 with this error */
   refuseCommands: string | null = null;
   private server: Server | null = null;
@@ -64,8 +66,8 @@ export class FakeAgent {
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
-      void this.handle(req).then(({ status, body }) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
+      void this.handle(req).then(({ status, body, retryAfter }) => {
+        res.writeHead(status, { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }) });
         res.end(JSON.stringify(body));
       });
     });
@@ -131,13 +133,18 @@ export class FakeAgent {
     return this.leaseWrites;
   }
 
-  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown; retryAfter?: number }> {
     let text = '';
     for await (const chunk of req) text += String(chunk);
     const urlPath = (req.url ?? '').split('?')[0]!;
     if (req.method === 'POST' && COMMAND_PATH.test(urlPath)) {
       if (req.headers.authorization !== `Bearer ${this.token}`) return { status: 401, body: { error: 'unauthorized' } };
       if (this.refuseCommands !== null) return { status: 409, body: { error: this.refuseCommands } };
+      if (this.throttleCommands > 0) {
+        this.throttleCommands--;
+        this.throttled++;
+        return { status: 429, body: { error: 'too many new tokens to review; try again' }, retryAfter: 1 };
+      }
       this.commands.push({ path: urlPath, controller: String(req.headers['x-peripety-controller'] ?? ''), at: Date.now() });
       this.wake();
       return { status: 200, body: { ok: true } };

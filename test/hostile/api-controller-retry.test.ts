@@ -1,7 +1,8 @@
 // Issue 10 A5, the controller's side: the agent now answers 429 when its
 // TokenReview budget is spent (docs/agent-api.md "Authentication"). That is
 // "come back later", not "this configuration is refused": the controller
-// retries with backoff and the push lands. A real controller and a real
+// retries with backoff and the push lands; a one-off command answered 429
+// with retry-after is sent again after that delay. A real controller and a real
 // kube-apiserver (test/helpers/envtest.ts), a fake agent
 // (test/helpers/fake-agent.ts) that answers 429 to its first two pushes.
 import assert from 'node:assert/strict';
@@ -54,5 +55,13 @@ describe('controller: an agent answering 429 is retried, not marked failed for g
     // well within the resync (60 s): only a retry brings it
     await agent.waitFor((a) => a.pushes.length > 0, 30_000, 'the push after two 429 answers');
     assert.equal(agent.throttled, 2);
+  });
+
+  it('a command answered 429 with retry-after: 1 is sent again and succeeds', async () => {
+    agent.throttleCommands = 1;
+    await env.kubectl(['annotate', 'sbe', 'throttled', 'peripety.io/command=restart', '--overwrite']);
+    await agent.waitFor((a) => a.commands.length > 0, 30_000, 'the command after one 429 answer');
+    assert.equal(agent.throttled, 3);
+    assert.deepEqual(agent.commands.map((c) => c.path), ['/v1/backends/throttled:restart']);
   });
 });
