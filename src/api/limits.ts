@@ -5,21 +5,17 @@
 // authenticator feed them addresses and clock readings.
 
 /**
- * The key a client is counted under: its IPv4 address (IPv4-mapped IPv6
- * unwrapped), or the /64 prefix of an IPv6 address (one host usually holds a
- * whole /64, so counting single IPv6 addresses would count nothing).
+ * The key a client is counted under: its address, IPv4-mapped IPv6
+ * unwrapped (one client either way) and an IPv6 zone dropped. IPv6 addresses
+ * count one by one, not by /64: in Kubernetes the pods of a node usually
+ * share one /64 (the node's pod range), so a prefix would make Prometheus
+ * share its budget with every pod beside it; a pod has one address.
  */
 export function clientKey(address: string | undefined): string {
   if (!address) return 'unknown';
-  const a = address.toLowerCase();
+  const a = address.toLowerCase().split('%')[0]!;
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(a);
-  if (mapped) return mapped[1]!;
-  if (!a.includes(':')) return a;
-  const [head = '', tail] = a.split('%')[0]!.split('::') as [string, string | undefined];
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  return mapped ? mapped[1]! : a;
 }
 
 export type ConnectionRefusal = 'per_client_limit' | 'total_limit';

@@ -166,7 +166,7 @@ async function readJsonBody(req: IncomingMessage, max: number): Promise<unknown>
 
 /**
  * What one client may hold and how long a request may take (docs/agent-api.md
- * "Limits"). A client is a source address (an IPv6 /64): one that opens many
+ * "Limits"). A client is a source address (limits.ts clientKey): one that opens many
  * slow connections is refused beyond its share, and another client's
  * /healthz still gets a connection.
  */
