@@ -33,12 +33,16 @@ export interface EventsRequest {
 export type EventsRequestResult = { ok: true; request: EventsRequest } | { ok: false; error: string };
 
 export function parseEventsQuery(params: URLSearchParams): EventsRequestResult {
-  const raw: Record<string, string> = {};
+  // A Map, not an object literal: `raw[k] = v` with k "__proto__" calls the
+  // prototype setter instead of adding a key, so `?__proto__=1` slipped past
+  // both the duplicate check and the strict schema. Object.fromEntries defines
+  // own properties, so the schema sees (and refuses) every name given.
+  const raw = new Map<string, string>();
   for (const [k, v] of params) {
-    if (Object.hasOwn(raw, k)) return { ok: false, error: `parameter "${k.slice(0, 40)}" given twice` };
-    raw[k] = v;
+    if (raw.has(k)) return { ok: false, error: `parameter "${k.slice(0, 40)}" given twice` };
+    raw.set(k, v);
   }
-  const r = EventsQueryParams.safeParse(raw);
+  const r = EventsQueryParams.safeParse(Object.fromEntries(raw));
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const key = issue.path.length > 0 ? String(issue.path[0]) : '';

@@ -4,11 +4,13 @@
 // and POST /v1/flush (docs/agent-api.md). A thin adapter: the answers come
 // from handlers the agent passes in; request parsing is in query.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { AddressInfo, Socket } from 'node:net';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import type { Authenticator } from './auth.ts';
+import { perRegistry } from '../metrics/per-registry.ts';
+import type { AuthResult, Authenticator } from './auth.ts';
+import { clientKey, ConnectionBudget } from './limits.ts';
 import { type EventsRequest, parseEventsQuery } from './query.ts';
 import type { StreamHandler } from './stream.ts';
 
@@ -162,12 +164,92 @@ async function readJsonBody(req: IncomingMessage, max: number): Promise<unknown>
   }
 }
 
+/**
+ * What one client may hold and how long a request may take (docs/agent-api.md
+ * "Limits"). A client is a source address (limits.ts clientKey): one that opens many
+ * slow connections is refused beyond its share, and another client's
+ * /healthz still gets a connection.
+ */
+export interface ApiLimits {
+  /** connections open at once, all clients together */
+  maxConnections: number;
+  /** connections one client address may hold */
+  perClientConnections: number;
+  /** the last this-many of maxConnections go only to clients that hold none yet */
+  reservedConnections: number;
+  /** a request's headers must be complete within this (slowloris) */
+  headersTimeoutMs: number;
+  /** a whole request (with its body) must be received within this */
+  requestTimeoutMs: number;
+  /** an idle keep-alive connection is closed after this */
+  keepAliveTimeoutMs: number;
+  /** a connection with no traffic either way is closed after this (a reader that stopped reading) */
+  idleTimeoutMs: number;
+  /** at stop, connections still open this long after the listener closed are cut */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_API_LIMITS: ApiLimits = {
+  maxConnections: 256,
+  perClientConnections: 32,
+  reservedConnections: 32,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 120_000,
+  shutdownGraceMs: 3_000,
+};
+/** Headers beyond this many are ignored (Node's default is 2000). */
+const MAX_HEADERS_COUNT = 64;
+
+/** Why a connection or a request was cut before any handler ran (bounded label values). */
+export const CONNECTION_REFUSALS = ['per_client_limit', 'total_limit'] as const;
+export const REQUEST_REFUSALS = ['request_timeout', 'headers_too_large', 'bad_request'] as const;
+type RequestRefusal = (typeof REQUEST_REFUSALS)[number];
+
+interface ServerMetrics {
+  connections: Gauge;
+  connectionsRefused: Counter<'reason'>;
+  requestsRefused: Counter<'reason'>;
+  shutdownClosed: Counter;
+}
+
+/** The API server's metrics on `registry` (created once per registry; the chart tests read them from here too). */
+export const apiServerMetrics = perRegistry((registry: Registry): ServerMetrics => {
+  const registers = [registry];
+  const m: ServerMetrics = {
+    connections: new Gauge({ name: 'peripety_api_connections', help: 'Connections open to the agent API', registers }),
+    connectionsRefused: new Counter({ name: 'peripety_api_connections_refused_total', help: 'Connections to the agent API closed at once, by reason (per_client_limit, total_limit)', labelNames: ['reason'], registers }),
+    requestsRefused: new Counter({ name: 'peripety_api_requests_refused_total', help: 'Requests to the agent API cut before any handler ran, by reason (request_timeout, headers_too_large, bad_request)', labelNames: ['reason'], registers }),
+    shutdownClosed: new Counter({ name: 'peripety_api_shutdown_closed_connections_total', help: 'Connections still open at the end of the shutdown grace period, closed by the agent', registers }),
+  };
+  for (const r of CONNECTION_REFUSALS) m.connectionsRefused.labels(r).inc(0);
+  for (const r of REQUEST_REFUSALS) m.requestsRefused.labels(r).inc(0);
+  return m;
+});
+
+function requestRefusal(code: string | undefined): RequestRefusal | null {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'request_timeout';
+  if (code === 'HPE_HEADER_OVERFLOW') return 'headers_too_large';
+  if (code?.startsWith('HPE_')) return 'bad_request';
+  // ECONNRESET and the like: the client left; nothing to answer
+  return null;
+}
+
+const REFUSAL_ANSWER: Record<RequestRefusal, string> = {
+  request_timeout: '408 Request Timeout',
+  headers_too_large: '431 Request Header Fields Too Large',
+  bad_request: '400 Bad Request',
+};
+
 export interface ApiServerOptions {
   /** `host:port`; port 0 picks a free one */
   listen: string;
   auth: Authenticator;
   handlers: ApiHandlers;
   log: Logger;
+  /** defaults: DEFAULT_API_LIMITS */
+  limits?: Partial<ApiLimits>;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -175,6 +257,12 @@ export function parseListen(listen: string): { host: string; port: number } {
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new Error(`listen address "${listen.slice(0, 100)}" must be host:port (IPv6 as [addr]:port)`);
   return { host: (m[1] ?? m[2])!, port };
+}
+
+/** `www-authenticate` on a 401, `retry-after` when the refusal says when to come back (429, 503). */
+function refusalHeaders(res: ServerResponse, who: Extract<AuthResult, { ok: false }>): void {
+  if (who.status === 401) res.setHeader('www-authenticate', 'Bearer');
+  if (who.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(who.retryAfterSeconds));
 }
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
@@ -185,16 +273,35 @@ function send(res: ServerResponse, status: number, body: unknown, contentType = 
 
 export class ApiServer {
   private readonly opts: ApiServerOptions;
+  private readonly limits: ApiLimits;
   private server: Server | null = null;
+  /** every open socket: cut at the end of the shutdown grace period */
+  private readonly sockets = new Set<Socket>();
 
   constructor(opts: ApiServerOptions) {
     this.opts = opts;
+    this.limits = { ...DEFAULT_API_LIMITS, ...opts.limits };
   }
 
   /** Start listening; resolves with the bound address. */
   async start(): Promise<{ host: string; port: number }> {
     const { host, port } = parseListen(this.opts.listen);
-    const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16_384 }, (req, res) => {
+    const l = this.limits;
+    const m = apiServerMetrics(this.opts.handlers.registry);
+    this.opts.auth.bindMetrics?.(this.opts.handlers.registry);
+    const budget = new ConnectionBudget({ total: l.maxConnections, perClient: l.perClientConnections, reserved: l.reservedConnections });
+    const server = createServer({
+      requestTimeout: l.requestTimeoutMs,
+      headersTimeout: l.headersTimeoutMs,
+      keepAliveTimeout: l.keepAliveTimeoutMs,
+      // Node checks the two timeouts above on this interval (30 s by default,
+      // which let a slow sender hold a connection for 40 s)
+      connectionsCheckingInterval: Math.min(1_000, l.headersTimeoutMs),
+      maxHeaderSize: 16_384,
+    }, (req, res) => {
+      // Node clears a socket's timeout when a kept-alive connection starts its
+      // next request; the idle cut must hold for every request
+      req.socket.setTimeout(l.idleTimeoutMs);
       this.handle(req, res).catch((err: unknown) => {
         if (req.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
           // the caller went away mid-request (e.g. a controller killed mid-push): its
@@ -208,8 +315,40 @@ export class ApiServer {
         else res.destroy();
       });
     });
-    server.maxConnections = 128;
-    server.keepAliveTimeout = 5_000;
+    server.maxHeadersCount = MAX_HEADERS_COUNT;
+    // a backstop only: the budget below refuses first, by client
+    server.maxConnections = l.maxConnections + l.perClientConnections;
+    server.on('drop', () => m.connectionsRefused.labels('total_limit').inc());
+    server.on('connection', (socket: Socket) => {
+      const client = clientKey(socket.remoteAddress);
+      const refusal = budget.admit(client);
+      if (refusal !== null) {
+        m.connectionsRefused.labels(refusal).inc();
+        socket.destroy();
+        return;
+      }
+      this.sockets.add(socket);
+      m.connections.set(budget.size);
+      // a peer that neither sends nor reads (a stalled /metrics reader) lets go eventually
+      socket.setTimeout(l.idleTimeoutMs);
+      socket.on('timeout', () => socket.destroy());
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        budget.release(client);
+        m.connections.set(budget.size);
+      });
+    });
+    // Node's own handler answers these too; this one also counts them
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      const refusal = requestRefusal(err.code);
+      if (refusal !== null) {
+        m.requestsRefused.labels(refusal).inc();
+        if (socket.writable && socket.bytesWritten === 0) {
+          socket.write(`HTTP/1.1 ${REFUSAL_ANSWER[refusal]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+        }
+      }
+      socket.destroy();
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -223,14 +362,33 @@ export class ApiServer {
     return { host: addr.address, port: addr.port };
   }
 
+  /**
+   * Stop listening, let requests in progress finish for the grace period,
+   * then cut whatever is still open: a client that trickles its headers
+   * (close() also stops Node's header timeout checks) or never reads its
+   * answer cannot hold the process.
+   */
   async stop(): Promise<void> {
     const s = this.server;
     this.server = null;
     if (!s) return;
     // streams never end by themselves; close() would wait for them forever
     this.opts.handlers.stream?.closeAll();
+    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
     s.closeIdleConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'grace'>((resolve) => {
+      timer = setTimeout(() => resolve('grace'), this.limits.shutdownGraceMs);
+    });
+    if ((await Promise.race([closed, grace])) === 'grace') {
+      const open = this.sockets.size;
+      this.opts.log.warn({ connections: open, graceMs: this.limits.shutdownGraceMs }, 'API connections still open after the shutdown grace period; closing them');
+      apiServerMetrics(this.opts.handlers.registry).shutdownClosed.inc(open);
+      s.closeAllConnections();
+      for (const socket of this.sockets) socket.destroy();
+      await closed;
+    }
+    clearTimeout(timer);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -265,9 +423,9 @@ export class ApiServer {
       case '/v1/events':
       case '/v1/status':
       case '/v1/stream': {
-        const who = await auth.authenticate(req.headers.authorization);
+        const who = await auth.authenticate(req.headers.authorization, clientKey(req.socket.remoteAddress));
         if (!who.ok) {
-          if (who.status === 401) res.setHeader('www-authenticate', 'Bearer');
+          refusalHeaders(res, who);
           send(res, who.status, { error: who.reason });
           return;
         }
@@ -306,9 +464,9 @@ export class ApiServer {
       send(res, 405, { error: `${(req.method ?? '').slice(0, 20)} is not allowed here (${method})` });
       return;
     }
-    const who = await this.opts.auth.authenticate(req.headers.authorization);
+    const who = await this.opts.auth.authenticate(req.headers.authorization, clientKey(req.socket.remoteAddress));
     if (!who.ok) {
-      if (who.status === 401) res.setHeader('www-authenticate', 'Bearer');
+      refusalHeaders(res, who);
       res.setHeader('connection', 'close');
       send(res, who.status, { error: who.reason });
       return;

@@ -4,12 +4,20 @@
 // ServiceAccount. Results are cached briefly under a SHA-256 of the token (the
 // raw token is never kept or logged); refusals are counted by a bounded reason
 // and logged at most once per interval per reason.
+//
+// A review costs the API server a signature check (or a webhook call), and
+// anyone who reaches the port can send tokens (issue 10 A5). So: a token that
+// cannot be the controller's (no JWT, wrong claims) is refused without a
+// review; reviews of tokens not seen accepted before are rate-limited and
+// bounded in flight (excess answered 429/503, never queued); and accepted
+// verdicts live in their own cache, which refused tokens cannot evict.
 import { createHash } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type { KubeClient } from '../k8s/http.ts';
 import type { Logger } from '../log/logger.ts';
 import { RateLimitedLog } from '../log/rate-limit.ts';
-import { type AuthResult, type Authenticator, bearerToken } from './auth.ts';
+import { type AuthResult, type Authenticator, bearerToken, type RefusalReason, refusalCounter } from './auth.ts';
+import { ReviewAdmission, type ReviewLimits } from './limits.ts';
 
 // Where src/k8s/registration.ts (and the tests) import it from.
 export { RateLimitedLog };
@@ -17,8 +25,22 @@ export { RateLimitedLog };
 export const AGENT_AUDIENCE = 'peripety-agent';
 export const DEFAULT_CONTROLLER_IDENTITY = 'system:serviceaccount:peripety-system:peripety-controller';
 
-export const REFUSAL_REASONS = ['no_token', 'invalid_token', 'wrong_audience', 'wrong_identity', 'review_failed'] as const;
-export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** How long a verdict (accepted or refused) is reused without a new review. */
+export const VERDICT_TTL_MS = 10_000;
+/** Reviews of tokens not accepted before, all clients together: this many at once, then REVIEW_RATE_PER_SECOND. */
+export const REVIEW_BURST = 10;
+export const REVIEW_RATE_PER_SECOND = 5;
+/** The same for one client (source address): its junk spends at most this share. */
+export const CLIENT_REVIEW_BURST = 5;
+export const CLIENT_REVIEW_RATE_PER_SECOND = 2;
+/** Reviews of tokens not accepted before that may wait on the API server at once, all clients and one (the rest: 503). */
+export const MAX_REVIEWS_IN_FLIGHT = 4;
+export const MAX_CLIENT_REVIEWS_IN_FLIGHT = 2;
+/** Signature algorithms of Kubernetes ServiceAccount tokens (asymmetric; never "none" nor HMAC). */
+const JWT_ALGORITHMS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
+/** tolerated clock difference with the API server for `exp` */
+const CLOCK_SKEW_SECONDS = 60;
 
 /** A small TTL cache with a size bound (oldest entries go first). */
 export class TtlCache<V> {
@@ -71,6 +93,45 @@ export interface TokenReviewStatus {
 
 type Verdict = { result: AuthResult; reason: RefusalReason | null; detail?: string };
 
+function decodeJsonSegment(segment: string): Record<string, unknown> | null {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether `token` can be the controller's ServiceAccount token for
+ * `audience` at all (pure, no signature check: that is the TokenReview's):
+ * a JWT (three base64url segments) with an asymmetric `alg`, `typ` JWT or
+ * none, `aud` naming the audience, `sub` the controller identity and `exp`
+ * not past. Kubernetes issues exactly such tokens (TokenRequest, projected
+ * volumes), so this refuses nothing the TokenReview would accept; it spares
+ * the API server the review of everything else. null when plausible.
+ */
+export function precheckToken(token: string, controllerIdentity: string, audience: string, nowMs: number): Verdict | null {
+  const malformed = (why: string): Verdict => ({ result: { ok: false, status: 401, reason: `the token is not a Kubernetes ServiceAccount token (${why})` }, reason: 'malformed_token' });
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts.every((p) => /^[A-Za-z0-9_-]+$/.test(p))) return malformed('a JWT has three base64url segments');
+  const header = decodeJsonSegment(parts[0]!);
+  if (!header) return malformed('its header is not a JSON object');
+  if (typeof header.alg !== 'string' || !JWT_ALGORITHMS.has(header.alg)) return malformed('its alg is not an asymmetric signature algorithm');
+  if (header.typ !== undefined && header.typ !== 'JWT') return malformed('its typ is not JWT');
+  const claims = decodeJsonSegment(parts[1]!);
+  if (!claims) return malformed('its claims are not a JSON object');
+  const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
+  if (!aud.includes(audience)) return { result: { ok: false, status: 401, reason: `the token is not for the audience ${audience}` }, reason: 'wrong_audience' };
+  if (typeof claims.exp !== 'number' || claims.exp + CLOCK_SKEW_SECONDS < nowMs / 1000) {
+    return { result: { ok: false, status: 401, reason: 'the token has expired (or says no expiry)' }, reason: 'invalid_token' };
+  }
+  if (claims.sub !== controllerIdentity) {
+    return { result: { ok: false, status: 403, reason: 'this identity may not use the agent control API' }, reason: 'wrong_identity' };
+  }
+  return null;
+}
+
 /** Decide on a TokenReview status (pure). */
 export function judgeReview(status: TokenReviewStatus | undefined, controllerIdentity: string, audience = AGENT_AUDIENCE): Verdict {
   if (!status?.authenticated) {
@@ -94,44 +155,92 @@ export interface TokenReviewOptions {
   controllerIdentity?: string;
   audience?: string;
   cacheTtlMs?: number;
+  /** refused verdicts kept (accepted ones have their own, smaller cache) */
   cacheMax?: number;
   logIntervalMs?: number;
+  /** reviews of tokens not accepted before (defaults: the constants above) */
+  reviewLimits?: Partial<ReviewLimits>;
   now?: () => number;
 }
+
+/** Accepted verdicts kept: one controller rarely has more than a couple of live tokens. */
+const ACCEPTED_CACHE_MAX = 64;
+/** Tokens once accepted are remembered (for a rate-limit-free re-review) this long at most. */
+const KNOWN_GOOD_MS = 24 * 3600_000;
 
 export class TokenReviewAuthenticator implements Authenticator {
   private readonly opts: TokenReviewOptions;
   private readonly identity: string;
   private readonly audience: string;
-  private readonly cache: TtlCache<Verdict>;
+  /** accepted verdicts: refusals never evict them */
+  private readonly accepted: TtlCache<Verdict>;
+  private readonly refusedCache: TtlCache<Verdict>;
+  /** tokens accepted before (until their verdict could no longer matter): their re-review skips the rate limit */
+  private readonly knownGood: TtlCache<true>;
   private readonly inflight = new Map<string, Promise<Verdict>>();
+  /** rate and in-flight bounds of reviews for tokens not accepted before */
+  private readonly admission: ReviewAdmission;
+  private readonly now: () => number;
   private readonly limiter: RateLimitedLog;
   private readonly refused: Counter<'reason'>;
+  private readonly reviews: Counter<'result'>;
 
   constructor(opts: TokenReviewOptions) {
     this.opts = opts;
     this.identity = opts.controllerIdentity ?? DEFAULT_CONTROLLER_IDENTITY;
     this.audience = opts.audience ?? AGENT_AUDIENCE;
-    this.cache = new TtlCache({ ttlMs: opts.cacheTtlMs ?? 10_000, max: opts.cacheMax ?? 1024, now: opts.now });
+    this.now = opts.now ?? Date.now;
+    const ttlMs = opts.cacheTtlMs ?? VERDICT_TTL_MS;
+    this.accepted = new TtlCache({ ttlMs, max: ACCEPTED_CACHE_MAX, now: opts.now });
+    this.refusedCache = new TtlCache({ ttlMs, max: opts.cacheMax ?? 1024, now: opts.now });
+    this.knownGood = new TtlCache({ ttlMs: KNOWN_GOOD_MS, max: ACCEPTED_CACHE_MAX, now: opts.now });
+    this.admission = new ReviewAdmission({
+      burst: REVIEW_BURST,
+      perSecond: REVIEW_RATE_PER_SECOND,
+      clientBurst: CLIENT_REVIEW_BURST,
+      clientPerSecond: CLIENT_REVIEW_RATE_PER_SECOND,
+      inFlight: MAX_REVIEWS_IN_FLIGHT,
+      clientInFlight: MAX_CLIENT_REVIEWS_IN_FLIGHT,
+      ...opts.reviewLimits,
+    }, this.now);
     this.limiter = new RateLimitedLog({ intervalMs: opts.logIntervalMs ?? 10_000, now: opts.now });
-    const existing = opts.registry.getSingleMetric('peripety_api_refused_total') as Counter<'reason'> | undefined;
-    this.refused = existing ?? new Counter({
-      name: 'peripety_api_refused_total', help: 'Control API requests refused (401/403), by reason', labelNames: ['reason'], registers: [opts.registry],
+    this.refused = refusalCounter(opts.registry);
+    const existingReviews = opts.registry.getSingleMetric('peripety_api_token_reviews_total') as Counter<'result'> | undefined;
+    this.reviews = existingReviews ?? new Counter({
+      name: 'peripety_api_token_reviews_total', help: 'TokenReviews sent to the Kubernetes API, by result (accepted, refused, failed)', labelNames: ['result'], registers: [opts.registry],
     });
-    for (const r of REFUSAL_REASONS) this.refused.labels(r).inc(0);
+    for (const r of ['accepted', 'refused', 'failed']) this.reviews.labels(r).inc(0);
   }
 
-  async authenticate(header: string | undefined): Promise<AuthResult> {
+  /** `client`: the caller's address key (clientKey); its reviews are limited apart from other clients'. */
+  async authenticate(header: string | undefined, client = 'unknown'): Promise<AuthResult> {
     const token = bearerToken(header);
     if (token === null) {
       return this.refuse({ result: { ok: false, status: 401, reason: 'a bearer token is required (Authorization: Bearer <token>)' }, reason: 'no_token' });
     }
     const key = tokenKey(token);
-    let v = this.cache.get(key);
+    let v = this.accepted.get(key) ?? this.refusedCache.get(key);
     if (!v) {
       let p = this.inflight.get(key);
       if (!p) {
-        p = this.review(token, key).finally(() => this.inflight.delete(key));
+        const pre = precheckToken(token, this.identity, this.audience, this.now());
+        if (pre) return this.refuse(pre);
+        // a token accepted before is reviewed again outside the limits: a
+        // flood of forgeries cannot lock the controller out when its verdict expires
+        let release = () => {};
+        if (this.knownGood.get(key) === undefined) {
+          const a = this.admission.admit(client);
+          if (!a.ok) {
+            return this.refuse(a.reason === 'review_busy'
+              ? { result: { ok: false, status: 503, reason: 'too many token reviews in progress; try again', retryAfterSeconds: a.retryAfterSeconds }, reason: a.reason }
+              : { result: { ok: false, status: 429, reason: 'too many new tokens to review; try again', retryAfterSeconds: a.retryAfterSeconds }, reason: a.reason });
+          }
+          release = a.release;
+        }
+        p = this.review(token, key).finally(() => {
+          this.inflight.delete(key);
+          release();
+        });
         this.inflight.set(key, p);
       }
       v = await p;
@@ -150,11 +259,18 @@ export class TokenReviewAuthenticator implements Authenticator {
       if (r.status !== 201 && r.status !== 200) throw new Error(`HTTP ${r.status}: ${r.text.slice(0, 200)}`);
       status = r.body.status;
     } catch (err) {
+      this.reviews.labels('failed').inc();
       // not cached: the next request tries again
       return { result: { ok: false, status: 401, reason: 'the token could not be reviewed (the Kubernetes API did not answer); try again' }, reason: 'review_failed', detail: (err as Error).message };
     }
     const v = judgeReview(status, this.identity, this.audience);
-    this.cache.set(key, v);
+    this.reviews.labels(v.reason === null ? 'accepted' : 'refused').inc();
+    if (v.reason === null) {
+      this.accepted.set(key, v);
+      this.knownGood.set(key, true);
+    } else {
+      this.refusedCache.set(key, v);
+    }
     return v;
   }
 

@@ -14,6 +14,7 @@
 // only to an endpoint on the node's own address (endpoint.ts): a Lease that
 // names another address gets no push and no command, and says why in status.
 import { createServer, type Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import {
   CoordinationV1Api, CoreV1Api, CustomObjectsApi, makeInformer,
@@ -112,6 +113,8 @@ const PENDING_MS = 30_000;
 const REFUSED_MS = 5 * 60_000;
 /** an agent Lease expired for longer than this is an agent that is gone */
 const LEASE_GRACE_MS = 5_000;
+/** tries of one command to one agent that answers 429/503 with retry-after (its TokenReview budget spent) */
+const COMMAND_ATTEMPTS = 3;
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -636,9 +639,10 @@ export class Controller {
       throw new Error(message);
     }
     // 4xx: this configuration would be refused again (pushed again when it or the agent changes);
-    // 5xx (the agent starting or stopping): retried with backoff
-    record(message, res.status < 500);
-    if (res.status >= 500) throw new Error(message);
+    // 5xx (the agent starting or stopping) and 429 (the agent's TokenReview budget spent): retried with backoff
+    const transient = res.status >= 500 || res.status === 429;
+    record(message, !transient);
+    if (transient) throw new Error(message);
   }
 
   private async reconcileStatus(kind: Kind, name: string): Promise<void> {
@@ -822,15 +826,26 @@ export class Controller {
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.o.commandTimeoutMs ?? 30_000)]);
     let res: Response;
     let text: string;
-    try {
-      res = await fetch(new URL(path, base), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${await this.agentToken()}`, [CONTROLLER_HEADER]: this.o.identity },
-        signal,
-      });
-      text = await res.text();
-    } catch (err) {
-      return { node, ok: false, message: `${endpoint} could not be asked: ${errText(err)}` };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await fetch(new URL(path, base), {
+          method: 'POST',
+          headers: { authorization: `Bearer ${await this.agentToken()}`, [CONTROLLER_HEADER]: this.o.identity },
+          signal,
+        });
+        text = await res.text();
+      } catch (err) {
+        return { node, ok: false, message: `${endpoint} could not be asked: ${errText(err)}` };
+      }
+      // the agent's TokenReview budget was spent (429/503 with retry-after): nothing ran, so asking
+      // again is safe; a few times, within the command's timeout
+      const retryAfter = Number(res.headers.get('retry-after') ?? NaN);
+      if ((res.status !== 429 && res.status !== 503) || !(retryAfter >= 0) || attempt >= COMMAND_ATTEMPTS) break;
+      try {
+        await sleep(Math.min(retryAfter, 5) * 1000, undefined, { signal });
+      } catch {
+        break;
+      }
     }
     if (res.status === 200) return { node, ok: true, message: '' };
     let detail = text.slice(0, 300);

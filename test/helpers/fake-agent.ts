@@ -39,6 +39,12 @@ export class FakeAgent {
   readonly commands: Command[] = [];
   /** when set, PUT /v1/config answers 400 with this error */
   refuse: string | null = null;
+  /** this many of the next pushes answer 429 (the real agent's TokenReview budget spent) */
+  throttle = 0;
+  /** pushes answered 429 so far */
+  throttled = 0;
+  /** this many of the next commands answer 429 with retry-after: 1 */
+  throttleCommands = 0;
   /** when set, commands answer 409 with this error */
   refuseCommands: string | null = null;
   private server: Server | null = null;
@@ -65,8 +71,8 @@ export class FakeAgent {
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
-      void this.handle(req).then(({ status, body }) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
+      void this.handle(req).then(({ status, body, retryAfter }) => {
+        res.writeHead(status, { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }) });
         res.end(JSON.stringify(body));
       });
     });
@@ -132,7 +138,7 @@ export class FakeAgent {
     return this.leaseWrites;
   }
 
-  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown; retryAfter?: number }> {
     let text = '';
     for await (const chunk of req) text += String(chunk);
     const urlPath = (req.url ?? '').split('?')[0]!;
@@ -140,6 +146,11 @@ export class FakeAgent {
     if (req.method === 'POST' && COMMAND_PATH.test(urlPath)) {
       if (req.headers.authorization !== `Bearer ${this.token}`) return { status: 401, body: { error: 'unauthorized' } };
       if (this.refuseCommands !== null) return { status: 409, body: { error: this.refuseCommands } };
+      if (this.throttleCommands > 0) {
+        this.throttleCommands--;
+        this.throttled++;
+        return { status: 429, body: { error: 'too many new tokens to review; try again' }, retryAfter: 1 };
+      }
       this.commands.push({ path: urlPath, controller: String(req.headers['x-peripety-controller'] ?? ''), at: Date.now() });
       this.wake();
       return { status: 200, body: { ok: true } };
@@ -154,6 +165,12 @@ export class FakeAgent {
     }
     if (typeof body.generation !== 'number' || typeof body.hash !== 'string' || typeof body.toml !== 'string' || typeof body.storage !== 'object') {
       return { status: 400, body: { error: 'generation, hash, toml and storage are required' } };
+    }
+    if (this.throttle > 0) {
+      this.throttle--;
+      this.throttled++;
+      this.wake();
+      return { status: 429, body: { error: 'too many new tokens to review; try again' } };
     }
     if (this.refuse !== null) return { status: 400, body: { error: this.refuse } };
     if (body.generation <= this.generation) return { status: 409, body: { error: `stale generation ${body.generation} (applied ${this.generation})`, generation: this.generation } };

@@ -12,6 +12,7 @@
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { TokenReviewAuthenticator } from '../../src/api/tokenreview.ts';
+import { apiServerMetrics } from '../../src/api/server.ts';
 import { EventStreamHub } from '../../src/api/stream.ts';
 import { ControllerMetrics } from '../../src/controller/controller.ts';
 import { CATALOG, EVENT_TYPES, isEventType } from '../../src/events/catalog.ts';
@@ -430,8 +431,9 @@ export interface ExportedRegistries {
 /**
  * The agent's registry as `peripety agent` fills it: AgentMetrics, the
  * StorageManager's metrics, the device-errors receiver, the journald/webhook,
- * multicast, udev, k8s-events and stream metrics, and the control API's
- * TokenReview counter (Kubernetes mode) — each created through the code's own
+ * multicast, udev, k8s-events and stream metrics, the API server's
+ * connection and request refusals, and the control API's TokenReview
+ * counters (Kubernetes mode) — each created through the code's own
  * per-registry factory or constructor. A client that is never called stands
  * in for the API server.
  */
@@ -452,6 +454,7 @@ export function exportedRegistries(): ExportedRegistries {
   new K8sEventsReceiver('k8s-events', K8sEventsOptions.parse({ node_name: 'n1' }), 100, { log, metrics: agent, client });
   new TokenReviewAuthenticator({ client: { request: unused }, log, registry: r });
   new EventStreamHub({ registry: r });
+  apiServerMetrics(r);
   const controller = new ControllerMetrics(() => 0, () => 0, () => false);
   return { agent: r, controller: controller.registry };
 }

@@ -76,6 +76,11 @@ describe('agent HTTP API', () => {
     assert.equal((await fetch(`${base}/nowhere`)).status, 404);
     assert.equal((await fetch(`${base}/v1/events`, { method: 'POST', headers: auth })).status, 405);
   });
+  it('counts the static token refusals by reason', async () => {
+    const m = await registry.metrics();
+    assert.match(m, /peripety_api_refused_total\{reason="no_token"\} [1-9]/);
+    assert.match(m, /peripety_api_refused_total\{reason="invalid_token"\} [1-9]/);
+  });
   it('/v1/status needs the token too', async () => {
     assert.equal((await fetch(`${base}/v1/status`)).status, 401);
     assert.deepEqual(await (await fetch(`${base}/v1/status`, { headers: auth })).json(), { backends: [] });
