@@ -9,7 +9,7 @@ import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { loadNative, type Native, SEEK_SET } from '../native/index.ts';
 import type { Ticket } from '../daemon/ticket.ts';
 import { SeqTracker } from './checkpoint.ts';
-import { readPosition, writePosition } from './position.ts';
+import { POSITION_FILE, readPosition, writePosition } from './position.ts';
 import { type KernelRecord, parseKmsgRecord } from './record.ts';
 
 export const KmsgOptions = z.strictObject({
@@ -128,9 +128,20 @@ export class KmsgCollector {
       const { position, error } = readPosition(this.deps.stateDir);
       if (error) log.warn({ collector: this.name, err: error }, 'ignoring the saved kmsg position');
       if (position && position.boot_id === this.deps.bootId) {
-        committed = position.seq;
-        this.lastSeq = position.seq;
-        mode = `resume after seq ${position.seq}`;
+        // Sequence numbers only grow within a boot, so a saved one beyond the
+        // newest record was never read from this kernel (a tampered or
+        // corrupt state file): trusting it would skip every record as
+        // "already processed" until the next reboot. Read from the oldest.
+        const newest = this.skipToEnd();
+        if (position.seq > newest) {
+          this.deps.metrics.kmsgPositionResets.labels('ahead_of_log').inc();
+          log.warn({ collector: this.name, saved_seq: position.seq, newest_seq: newest, file: POSITION_FILE }, 'the saved kmsg position is ahead of the kernel log (this boot never wrote that sequence number); reading from the oldest record');
+          mode = 'beginning (saved position ahead of the kernel log)';
+        } else {
+          committed = position.seq;
+          this.lastSeq = position.seq;
+          mode = `resume after seq ${position.seq}`;
+        }
       } else {
         mode = position ? 'beginning (new boot)' : 'beginning (no saved position)';
       }
