@@ -25,7 +25,7 @@ import { Bus, type ParserInstance } from './bus.ts';
 import { bootEpochUs } from './clock.ts';
 import { StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
-import { builtinReceivers, type Collector, type CollectorDeps, type CollectorSink, COLLECTORS, lookupPluginSchema, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
+import { builtinReceivers, type Collector, collectorClashes, type CollectorDeps, type CollectorSink, COLLECTORS, lookupPluginSchema, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
 
 export interface AgentOptions {
   log: Logger;
@@ -127,6 +127,8 @@ export class ConfigError extends Error {}
 export function parseAgentConfig(text: string, source: string): AgentConfig {
   const res = loadConfig(text, lookupPluginSchema);
   if (!res.ok) throw new ConfigError(`${source}: ${res.error}`);
+  const clash = collectorClashes(res.config);
+  if (clash !== null) throw new ConfigError(`${source}: ${clash}`);
   return res.config;
 }
 
