@@ -91,7 +91,7 @@ export class StorageHost implements ReceiverSink {
     }
   }
 
-  deliver(ev: StorageEvent, done: () => void): boolean {
+  deliver(ev: StorageEvent, done: (lost?: boolean) => void): boolean {
     return this.current !== null && this.current.deliver(ev, done);
   }
 

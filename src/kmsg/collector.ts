@@ -156,7 +156,13 @@ export class KmsgCollector {
       this.lastSeq = committed;
       mode = committed >= 0 ? `end (after seq ${committed})` : 'end (empty log)';
     }
-    this.tracker = new SeqTracker(committed, () => this.scheduleSave());
+    this.tracker = new SeqTracker(committed, () => this.scheduleSave(), (seq, first) => {
+      this.deps.metrics.kmsgPositionHeld.inc();
+      if (first) {
+        log.warn({ collector: this.name, seq, held_at: seq - 1 }, 'kmsg position held: a storage backend that must not lose events dropped one (disk full, queue or spool full); the saved position stays before that record, so the next start reads it again while the kernel ring still holds it');
+      }
+      this.scheduleSave();
+    });
     log.info({ collector: this.name, path: this.opts.path, start: mode }, 'kmsg collector started');
     this.arm();
     // Safety net: on this project's test kernel (6.18) epoll stops reporting a

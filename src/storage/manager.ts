@@ -474,6 +474,8 @@ export class StorageManager implements ReceiverSink {
       name: slot.spec.name,
       backend: slot.instance!,
       spoolDir: path.join(this.opts.stateDir, 'spool', slot.spec.name),
+      // a backend that keeps events must not lose one silently: what it drops holds the kernel read position
+      mustNotLose: slot.factory?.durable !== false,
       log: this.log.child({ backend: slot.spec.name }),
       metrics: slot.metrics,
     });
@@ -695,7 +697,7 @@ export class StorageManager implements ReceiverSink {
    * (at once when none accepts). False only when the manager is not running:
    * then `done` is not called and the caller counts the drop.
    */
-  deliver(ev: StorageEvent, done: () => void): boolean {
+  deliver(ev: StorageEvent, done: (lost?: boolean) => void): boolean {
     if (this.state !== 'running') return false;
     const routes = this.routes;
     // one hold of our own, so `done` cannot run before every backend had its turn
