@@ -224,7 +224,10 @@ export class Agent {
       overrun: (lost, after, next, ticket) => this.pipeline!.bus.overrun(lost, after, next, ticket),
       publish: (ev, ticket, producer) => this.pipeline!.bus.publish(ev, ticket, producer),
     };
-    const deps: CollectorDeps = { stateDir, bootId, log, metrics, hostname: this.hostname(config), resolver: () => this.pipeline?.resolver ?? null };
+    const deps: CollectorDeps = {
+      stateDir, bootId, log, metrics, hostname: this.hostname(config), resolver: () => this.pipeline?.resolver ?? null,
+      replayReady: () => this.storage?.replayReady() ?? false,
+    };
     try {
       for (const p of config.plugins) {
         if (p.type !== 'collector' || !p.enabled) continue;

@@ -44,6 +44,8 @@ export interface CollectorDeps {
   metrics: AgentMetrics;
   /** device identity cache: collectors that see devices come and go invalidate it */
   resolver: () => DeviceResolver | null;
+  /** storage can take records read again after a loss held the read position (absent: never) */
+  replayReady?: () => boolean;
 }
 
 export interface Collector {

@@ -95,6 +95,11 @@ export class StorageHost implements ReceiverSink {
     return this.current !== null && this.current.deliver(ev, done);
   }
 
+  /** Kernel records may be read again into storage now (StorageManager.replayReady). */
+  replayReady(): boolean {
+    return this.current?.replayReady() ?? false;
+  }
+
   get running(): boolean {
     return this.current?.currentState === 'running';
   }

@@ -32,6 +32,8 @@ export interface KmsgDeps {
   bootId: string;
   log: Logger;
   metrics: AgentMetrics;
+  /** storage can take records read again after a loss held the position (absent: never; the next start does it) */
+  replayReady?: () => boolean;
 }
 
 /**
@@ -88,6 +90,9 @@ export class DrainSchedule {
 const BUFFER_SIZE = 16 * 1024;
 const MAX_PER_WAKEUP = 2048;
 const TICK_MS = 1000;
+/** after a loss held the position: the first replay waits this long, later ones twice as long each up to REPLAY_MAX_MS */
+const REPLAY_MIN_MS = 2000;
+const REPLAY_MAX_MS = 5 * 60_000;
 
 export class KmsgCollector {
   readonly name: string;
@@ -105,6 +110,9 @@ export class KmsgCollector {
   private tracker: SeqTracker | null = null;
   private saveScheduled = false;
   private malformedLogged = 0;
+  /** performance.now() before which no replay is tried; its backoff */
+  private replayAfter = 0;
+  private replayBackoff = REPLAY_MIN_MS;
 
   constructor(name: string, opts: KmsgOptions, deps: KmsgDeps, sink: KmsgSink) {
     this.name = name;
@@ -156,13 +164,7 @@ export class KmsgCollector {
       this.lastSeq = committed;
       mode = committed >= 0 ? `end (after seq ${committed})` : 'end (empty log)';
     }
-    this.tracker = new SeqTracker(committed, () => this.scheduleSave(), (seq, first) => {
-      this.deps.metrics.kmsgPositionHeld.inc();
-      if (first) {
-        log.warn({ collector: this.name, seq, held_at: seq - 1 }, 'kmsg position held: a storage backend that must not lose events dropped one (disk full, queue or spool full); the saved position stays before that record, so the next start reads it again while the kernel ring still holds it');
-      }
-      this.scheduleSave();
-    });
+    this.tracker = this.newTracker(committed);
     log.info({ collector: this.name, path: this.opts.path, start: mode }, 'kmsg collector started');
     this.arm();
     // Safety net: on this project's test kernel (6.18) epoll stops reporting a
@@ -170,6 +172,50 @@ export class KmsgCollector {
     // returns records. A cheap non-blocking read each second means a missed
     // wakeup costs at most a second, never the rest of the log.
     this.drains.start();
+  }
+
+  private newTracker(committed: number): SeqTracker {
+    return new SeqTracker(committed, () => this.scheduleSave(), (seq, first) => {
+      this.deps.metrics.kmsgPositionHeld.inc();
+      if (first) {
+        this.replayAfter = performance.now() + this.replayBackoff;
+        this.deps.log.warn({ collector: this.name, seq, held_at: seq - 1 }, 'kmsg position held: a storage backend that must not lose events dropped one (disk full, queue or spool full, stopped); the saved position stays before that record, which is read again once storage writes again (or at the next start) while the kernel ring still holds it');
+      }
+      this.scheduleSave();
+    });
+  }
+
+  /**
+   * A loss holds the position and storage writes again: read the ring again
+   * from the held position, in this run. A fresh tracker starts there (the
+   * old one's tickets still release into it, which moves nothing), the
+   * descriptor goes back to the oldest record, and the drain skips what is
+   * at or before the held position. Every receiver sees the records after it
+   * once more; backends store them once (idempotent by event_id). Records
+   * the ring no longer holds come out as an overrun. Tries back off while
+   * a replay ends in a new hold.
+   */
+  private maybeReplay(): void {
+    const tracker = this.tracker;
+    if (tracker === null || this.fd < 0) return;
+    const held = tracker.held;
+    if (held === null) {
+      if (this.replayBackoff !== REPLAY_MIN_MS && tracker.inFlight === 0) this.replayBackoff = REPLAY_MIN_MS;
+      return;
+    }
+    const now = performance.now();
+    if (now < this.replayAfter || !(this.deps.replayReady?.() ?? false)) return;
+    this.replayBackoff = Math.min(this.replayBackoff * 2, REPLAY_MAX_MS);
+    this.replayAfter = now + this.replayBackoff;
+    const r = this.native!.lseek(this.fd, 0, SEEK_SET);
+    if (r < 0) {
+      this.deps.log.warn({ collector: this.name, errno: -r }, 'lseek on kmsg failed; the held position is read again at the next start');
+      return;
+    }
+    this.deps.metrics.kmsgReplays.inc();
+    this.deps.log.info({ collector: this.name, from_seq: held + 1, to_seq: this.lastSeq }, 'storage writes again: reading the kernel records after the held position again');
+    this.tracker = this.newTracker(held);
+    this.lastSeq = held;
   }
 
   /** Read and drop every record available now; returns the last sequence number seen. */
@@ -220,6 +266,7 @@ export class KmsgCollector {
   private drain(): void {
     const native = this.native!;
     const { metrics } = this.deps;
+    this.maybeReplay();
     for (let i = 0; this.fd >= 0; i++) {
       if (!this.drains.allows(i)) return;
       const n = native.read(this.fd, this.buf);

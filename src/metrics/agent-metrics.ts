@@ -17,6 +17,7 @@ export class AgentMetrics {
   readonly kmsgIgnored: Counter<'reason'>;
   readonly kmsgPositionResets: Counter<'reason'>;
   readonly kmsgPositionHeld: Counter;
+  readonly kmsgReplays: Counter;
   readonly unclassified: Counter;
   readonly suppressed: Counter;
   readonly parseDuration: Histogram;
@@ -62,6 +63,11 @@ export class AgentMetrics {
     this.kmsgPositionHeld = new Counter({
       name: 'peripety_kmsg_position_held_records_total',
       help: 'Kernel records a backend that must not lose dropped (disk full, queue or spool full, stopped): the saved position stays before the first of them, so the next start reads them again',
+      registers: r,
+    });
+    this.kmsgReplays = new Counter({
+      name: 'peripety_kmsg_replays_total',
+      help: 'Times the collector read the kernel ring again from a held position because storage wrote again',
       registers: r,
     });
     const unclassified = this.unclassifiedTally;

@@ -716,6 +716,17 @@ export class StorageManager implements ReceiverSink {
     return true;
   }
 
+  /**
+   * Whether kernel records may be read again now (after a backend that must
+   * not lose events dropped some and held the read position): running, and
+   * every started backend that holds the position ready for them (writing
+   * successfully, queue not backed up).
+   */
+  replayReady(): boolean {
+    if (this.state !== 'running') return false;
+    return this.slots.every((s) => !s.started || s.worker === null || !s.worker.holdsPosition || s.worker.readyForReplay);
+  }
+
   private evalFailed(r: Route, ev: StorageEvent): void {
     const slot = r.slot;
     slot.evalErrors++;

@@ -247,6 +247,21 @@ export class BackendWorker {
     return this.stats.dropped;
   }
 
+  /**
+   * Ready to take kernel records read again after a loss held the position:
+   * open, its last write succeeded, and its queue at most a quarter full (a
+   * replay into a backend that is still failing or behind would only drop
+   * them again).
+   */
+  get readyForReplay(): boolean {
+    return !this.closed && !this.down && this.depth <= this.t.capacity / 4;
+  }
+
+  /** what it drops is acknowledged as lost */
+  get holdsPosition(): boolean {
+    return this.mustNotLose;
+  }
+
   /** Take an event; never waits. When it cannot be held, it is dropped, counted and its ack released. */
   enqueue(ev: StorageEvent, ack: Ack | null): void {
     if (this.closed || this.depth >= this.t.capacity) {
