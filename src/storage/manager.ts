@@ -718,13 +718,16 @@ export class StorageManager implements ReceiverSink {
 
   /**
    * Whether kernel records may be read again now (after a backend that must
-   * not lose events dropped some and held the read position): running, and
-   * every started backend that holds the position ready for them (writing
-   * successfully, queue not backed up).
+   * not lose events dropped some and held the read position): running, at
+   * least one such backend started (else a replay would only repeat the
+   * events to the other receivers; the hold waits for one to start), and
+   * every started one ready for them (writing successfully, queue not
+   * backed up).
    */
   replayReady(): boolean {
     if (this.state !== 'running') return false;
-    return this.slots.every((s) => !s.started || s.worker === null || !s.worker.holdsPosition || s.worker.readyForReplay);
+    const holders = this.slots.filter((s) => s.started && s.worker !== null && s.worker.holdsPosition);
+    return holders.length > 0 && holders.every((s) => s.worker!.readyForReplay);
   }
 
   private evalFailed(r: Route, ev: StorageEvent): void {
