@@ -113,6 +113,8 @@ export class KmsgCollector {
   /** performance.now() before which no replay is tried; its backoff */
   private replayAfter = 0;
   private replayBackoff = REPLAY_MIN_MS;
+  /** during a replay: the last sequence number read before it (a gap below it is not a new overwrite) */
+  private replayUpto = -1;
 
   constructor(name: string, opts: KmsgOptions, deps: KmsgDeps, sink: KmsgSink) {
     this.name = name;
@@ -215,6 +217,7 @@ export class KmsgCollector {
     this.deps.metrics.kmsgReplays.inc();
     this.deps.log.info({ collector: this.name, from_seq: held + 1, to_seq: this.lastSeq }, 'storage writes again: reading the kernel records after the held position again');
     this.tracker = this.newTracker(held);
+    this.replayUpto = Math.max(this.replayUpto, this.lastSeq);
     this.lastSeq = held;
   }
 
@@ -300,7 +303,12 @@ export class KmsgCollector {
     if (this.lastSeq >= 0 && rec.seq > this.lastSeq + 1) {
       const lost = rec.seq - this.lastSeq - 1;
       metrics.kmsgLost.inc(lost);
-      log.warn({ collector: this.name, lost, after: this.lastSeq, next: rec.seq }, 'kernel records were overwritten before they were read');
+      if (this.lastSeq < this.replayUpto) {
+        // a replay from a held position found the ring wrapped past it: an upper bound (some of them were stored before the hold)
+        log.warn({ collector: this.name, lost, after: this.lastSeq, next: rec.seq }, 'replay: the kernel ring no longer holds the records after the held position; those a storage backend dropped are lost');
+      } else {
+        log.warn({ collector: this.name, lost, after: this.lastSeq, next: rec.seq }, 'kernel records were overwritten before they were read');
+      }
       const t = tracker.begin(rec.seq - 1);
       this.sink.overrun(lost, this.lastSeq, rec.seq, t);
       t.release();

@@ -129,7 +129,7 @@ function assertStoredOnce(after: Map<string, number>, prefix: string, t: { diagn
   }
   const gone = missing.filter((d) => !inRing.has(d));
   if (gone.length > 0) t.diagnostic(`${gone.length} lines were overwritten in the shared kernel ring (another test flooding it?) before they could be read again`);
-  assert.ok(gone.length < LINES / 2, `the kernel ring wrapped past ${gone.length} of ${LINES} lines: the test cannot judge (run it on a quieter machine)`);
+  assert.ok(gone.length < LINES / 2, `the kernel ring wrapped past ${gone.length} of ${LINES} lines: the test cannot judge (run it on a quieter machine); ${why()}`);
   assert.deepEqual(missing.filter((d) => inRing.has(d)), [], `every line the ring still holds is stored (lost ${missing.length - gone.length}); ${why()}`);
   assert.deepEqual([...after.entries()].filter(([, n]) => n !== 1), [], 'each line stored exactly once');
 }
