@@ -38,6 +38,8 @@ interface FdWriter {
   nonBlocking: boolean;
   /** the receivers' error loggers (one listener on the stream, however many receivers come and go) */
   onError: Set<(err: Error) => void>;
+  /** receivers using it */
+  users: number;
 }
 
 const writers = new Map<number, FdWriter>();
@@ -45,7 +47,10 @@ const writers = new Map<number, FdWriter>();
 /** The one writer of descriptor `fd` in this process. */
 export function fdWriter(fd: number): FdWriter {
   const w = writers.get(fd);
-  if (w !== undefined) return w;
+  if (w !== undefined) {
+    w.users++;
+    return w;
+  }
   let isStream = false;
   try {
     const st = fstatSync(fd);
@@ -63,7 +68,7 @@ export function fdWriter(fd: number): FdWriter {
   } else {
     stream = createWriteStream('', { fd, autoClose: false });
   }
-  const made: FdWriter = { stream, nonBlocking: isStream, onError: new Set() };
+  const made: FdWriter = { stream, nonBlocking: isStream, onError: new Set(), users: 1 };
   stream.on('error', (err) => {
     for (const f of made.onError) f(err);
   });
@@ -71,17 +76,36 @@ export function fdWriter(fd: number): FdWriter {
   return made;
 }
 
+/**
+ * A receiver is done with descriptor `fd`'s writer. When the last one is, a
+ * stream this module made for a descriptor other than 0-2 is destroyed: its
+ * unwritten data (a reader that never came) is discarded, and a socket
+ * stream closes the descriptor. The standard descriptors stay as they are
+ * (a later configuration may write to them again; the process exit ends
+ * any write still pending there).
+ */
+function releaseFdWriter(fd: number): void {
+  const w = writers.get(fd);
+  if (w === undefined || --w.users > 0) return;
+  if (fd <= 2) return;
+  writers.delete(fd);
+  w.stream.destroy();
+}
+
 export class StdoutReceiver extends QueuedReceiver {
   private readonly writer: FdWriter;
+  private readonly fd: number;
   private readonly format: (ev: StorageEvent) => string;
   private droppedSinceLog = 0;
   private lastDropLog = -Infinity;
   /** the last chunk handed to a non-blocking stream, until the stream wrote it */
   private previous: Promise<void> | null = null;
 
+  /** `fd`: 1, or (tests) a descriptor the receivers take over: the last one's close closes a pipe or socket */
   constructor(name: string, opts: StdoutOptions, defaultQueue: number, deps: ReceiverDeps, fd = 1) {
     super(name, opts.queue_size ?? defaultQueue, deps);
     this.format = opts.format === 'json' ? formatJson : formatText;
+    this.fd = fd;
     this.writer = fdWriter(fd);
     this.writer.onError.add(this.onError);
   }
@@ -92,6 +116,7 @@ export class StdoutReceiver extends QueuedReceiver {
 
   protected override async shutdown(): Promise<void> {
     this.writer.onError.delete(this.onError);
+    releaseFdWriter(this.fd);
   }
 
   protected async write(batch: StorageEvent[]): Promise<number> {
