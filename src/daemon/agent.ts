@@ -31,7 +31,7 @@ import { bootEpochUs } from './clock.ts';
 import type { Ticket } from './ticket.ts';
 import { type PreparedStorage, StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
-import { builtinReceivers, type Collector, type CollectorDeps, type CollectorSink, COLLECTORS, lookupPluginSchema, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
+import { builtinReceivers, type Collector, collectorClashes, type CollectorDeps, type CollectorSink, COLLECTORS, lookupPluginSchema, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
 
 export interface AgentOptions {
   log: Logger;
@@ -142,6 +142,8 @@ export class ConfigError extends Error {}
 export function parseAgentConfig(text: string, source: string): AgentConfig {
   const res = loadConfig(text, lookupPluginSchema);
   if (!res.ok) throw new ConfigError(`${source}: ${res.error}`);
+  const clash = collectorClashes(res.config);
+  if (clash !== null) throw new ConfigError(`${source}: ${clash}`);
   return res.config;
 }
 
@@ -266,7 +268,10 @@ export class Agent {
     } catch {
       // absent (or unreadable): nothing to put back
     }
-    const deps: CollectorDeps = { stateDir, bootId, log, metrics, hostname: this.hostname(config), resolver: () => this.pipeline?.resolver ?? null };
+    const deps: CollectorDeps = {
+      stateDir, bootId, log, metrics, hostname: this.hostname(config), resolver: () => this.pipeline?.resolver ?? null,
+      replayReady: () => this.storage?.replayReady() ?? false,
+    };
     try {
       for (const p of config.plugins) {
         if (p.type !== 'collector' || !p.enabled) continue;

@@ -26,8 +26,12 @@ export interface ParserInstance {
 /** What the bus needs of a receiver: a non-blocking hand-over. */
 export interface ReceiverSink {
   readonly name: string;
-  /** Take the event; call `done` when it is written or given up. False: dropped now (queue full), `done` will not be called. */
-  deliver(ev: StorageEvent, done: () => void): boolean;
+  /**
+   * Take the event; call `done` when it is written or given up (`lost`: given
+   * up by a holder that must not lose it, see Ticket.lost). False: dropped now
+   * (queue full), `done` will not be called.
+   */
+  deliver(ev: StorageEvent, done: (lost?: boolean) => void): boolean;
 }
 
 /** `dm` in a filter means the device-mapper family: the seed routes multipath with filter_system = "dm". */
@@ -164,7 +168,7 @@ export class Bus {
     }
     for (const r of this.receivers) {
       ticket.retain();
-      if (!r.deliver(ev, () => ticket.release())) ticket.release();
+      if (!r.deliver(ev, (lost) => (lost === true && ticket.lost ? ticket.lost() : ticket.release()))) ticket.release();
     }
     // Synthetic input for parsers that asked for it; never back to the producer, and only one level deep.
     if (this.syntheticRoutes.length > 0 && ev.extentions.kind === 'synthetic' && ev.extentions.derived !== 'true') {

@@ -44,6 +44,8 @@ export interface CollectorDeps {
   metrics: AgentMetrics;
   /** device identity cache: collectors that see devices come and go invalidate it */
   resolver: () => DeviceResolver | null;
+  /** storage can take records read again after a loss held the read position (absent: never) */
+  replayReady?: () => boolean;
 }
 
 export interface Collector {
@@ -60,6 +62,8 @@ export interface Collector {
 export interface CollectorPlugin {
   options: OptionsSchema;
   create(name: string, options: Record<string, unknown>, deps: CollectorDeps, sink: CollectorSink): Collector;
+  /** set when at most one enabled section may use this plugin: why (for the configuration error) */
+  onlyOne?: string;
 }
 
 export interface ReceiverDepsFull {
@@ -88,6 +92,9 @@ export const COLLECTORS: Record<string, CollectorPlugin> = {
   kmsg: {
     options: KmsgOptions,
     create: (name, options, deps, sink) => new KmsgCollector(name, KmsgOptions.parse(options), deps, sink),
+    // Refused rather than given separate positions: each reads the whole
+    // kernel log, so two would still deliver every record twice.
+    onlyOne: 'each reads the whole kernel log, so two would deliver every record twice, and they would share one saved position (<state_dir>/kmsg.position.json)',
   },
   udev: {
     options: UdevOptions,
@@ -113,6 +120,26 @@ export const RECEIVERS: Record<string, ReceiverPlugin> = {
     create: (name, options, { log, metrics, config }) => createK8sEventsReceiver(name, options, config.main.queue_size, { log, metrics, hostname: config.main.hostname }),
   },
 };
+
+/**
+ * Collectors that may run once but are configured more than once (enabled
+ * sections only): the error text, or null. Every clash is named, not only
+ * the first.
+ */
+export function collectorClashes(config: AgentConfig): string | null {
+  const byPlugin = new Map<string, string[]>();
+  for (const p of config.plugins) {
+    if (p.type !== 'collector' || !p.enabled) continue;
+    if (!Object.hasOwn(COLLECTORS, p.plugin) || COLLECTORS[p.plugin]!.onlyOne === undefined) continue;
+    byPlugin.set(p.plugin, [...(byPlugin.get(p.plugin) ?? []), p.name]);
+  }
+  const errors: string[] = [];
+  for (const [plugin, names] of byPlugin) {
+    if (names.length < 2) continue;
+    errors.push(`config: ${names.map((n) => `[${n}]`).join(', ')} are all ${plugin} collectors, but only one may run: ${COLLECTORS[plugin]!.onlyOne}; keep one (or set enabled = false on the others)`);
+  }
+  return errors.length > 0 ? errors.join('; ') : null;
+}
 
 const NO_OPTIONS: OptionsSchema = z.strictObject({});
 

@@ -223,8 +223,13 @@ export class StorageHost implements ReceiverSink {
     }
   }
 
-  deliver(ev: StorageEvent, done: () => void): boolean {
+  deliver(ev: StorageEvent, done: (lost?: boolean) => void): boolean {
     return this.current !== null && this.current.deliver(ev, done);
+  }
+
+  /** Kernel records may be read again into storage now (StorageManager.replayReady). */
+  replayReady(): boolean {
+    return this.current?.replayReady() ?? false;
   }
 
   get running(): boolean {

@@ -2,6 +2,13 @@
 // the committed position is the highest sequence number such that it and
 // every record before it are done. That is what the collector saves, so a
 // restart re-reads only records that were in flight, never skips one.
+//
+// A record whose event a must-not-lose holder gave up (Ticket.lost: a
+// storage backend that could neither store nor spool it) is done for this
+// run, but the committed position never passes it again: it stays at the
+// record before the first such one, so the next start reads from there while
+// the kernel ring still holds it. The entries keep advancing meanwhile, so
+// the memory stays bounded however long the hold lasts.
 import type { Ticket } from '../daemon/ticket.ts';
 
 interface Entry {
@@ -14,14 +21,24 @@ export class SeqTracker {
   private head = 0;
   private committedSeq: number;
   private readonly onCommit: (seq: number) => void;
+  private readonly onLost: ((seq: number, firstHold: boolean) => void) | null;
+  /** the position is held here (the record before the first lost one); null: not held */
+  private heldAt: number | null = null;
 
-  constructor(committed: number, onCommit: (seq: number) => void) {
+  constructor(committed: number, onCommit: (seq: number) => void, onLost?: (seq: number, firstHold: boolean) => void) {
     this.committedSeq = committed;
     this.onCommit = onCommit;
+    this.onLost = onLost ?? null;
   }
 
+  /** what may be saved: done up to here, and nothing lost at or before it */
   get committed(): number {
-    return this.committedSeq;
+    return this.heldAt === null ? this.committedSeq : Math.min(this.committedSeq, this.heldAt);
+  }
+
+  /** where a lost record holds the position, or null */
+  get held(): number | null {
+    return this.heldAt;
   }
 
   get inFlight(): number {
@@ -38,6 +55,14 @@ export class SeqTracker {
       },
       release: () => {
         if (entry.refs <= 0) return;
+        entry.refs--;
+        if (entry.refs === 0) this.advance();
+      },
+      lost: () => {
+        if (entry.refs <= 0) return;
+        const first = this.heldAt === null;
+        if (first || seq - 1 < this.heldAt!) this.heldAt = seq - 1;
+        this.onLost?.(seq, first);
         entry.refs--;
         if (entry.refs === 0) this.advance();
       },

@@ -9,7 +9,7 @@ import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { loadNative, type Native, SEEK_SET } from '../native/index.ts';
 import type { Ticket } from '../daemon/ticket.ts';
 import { SeqTracker } from './checkpoint.ts';
-import { readPosition, writePosition } from './position.ts';
+import { POSITION_FILE, readPosition, writePosition } from './position.ts';
 import { type KernelRecord, parseKmsgRecord } from './record.ts';
 
 export const KmsgOptions = z.strictObject({
@@ -32,6 +32,8 @@ export interface KmsgDeps {
   bootId: string;
   log: Logger;
   metrics: AgentMetrics;
+  /** storage can take records read again after a loss held the position (absent: never; the next start does it) */
+  replayReady?: () => boolean;
 }
 
 /**
@@ -88,6 +90,9 @@ export class DrainSchedule {
 const BUFFER_SIZE = 16 * 1024;
 const MAX_PER_WAKEUP = 2048;
 const TICK_MS = 1000;
+/** after a loss held the position: the first replay waits this long, later ones twice as long each up to REPLAY_MAX_MS */
+const REPLAY_MIN_MS = 2000;
+const REPLAY_MAX_MS = 5 * 60_000;
 
 export class KmsgCollector {
   readonly name: string;
@@ -105,6 +110,11 @@ export class KmsgCollector {
   private tracker: SeqTracker | null = null;
   private saveScheduled = false;
   private malformedLogged = 0;
+  /** performance.now() before which no replay is tried; its backoff */
+  private replayAfter = 0;
+  private replayBackoff = REPLAY_MIN_MS;
+  /** during a replay: the last sequence number read before it (a gap below it is not a new overwrite) */
+  private replayUpto = -1;
 
   constructor(name: string, opts: KmsgOptions, deps: KmsgDeps, sink: KmsgSink) {
     this.name = name;
@@ -128,9 +138,20 @@ export class KmsgCollector {
       const { position, error } = readPosition(this.deps.stateDir);
       if (error) log.warn({ collector: this.name, err: error }, 'ignoring the saved kmsg position');
       if (position && position.boot_id === this.deps.bootId) {
-        committed = position.seq;
-        this.lastSeq = position.seq;
-        mode = `resume after seq ${position.seq}`;
+        // Sequence numbers only grow within a boot, so a saved one beyond the
+        // newest record was never read from this kernel (a tampered or
+        // corrupt state file): trusting it would skip every record as
+        // "already processed" until the next reboot. Read from the oldest.
+        const newest = this.skipToEnd();
+        if (position.seq > newest) {
+          this.deps.metrics.kmsgPositionResets.labels('ahead_of_log').inc();
+          log.warn({ collector: this.name, saved_seq: position.seq, newest_seq: newest, file: POSITION_FILE }, 'the saved kmsg position is ahead of the kernel log (this boot never wrote that sequence number); reading from the oldest record');
+          mode = 'beginning (saved position ahead of the kernel log)';
+        } else {
+          committed = position.seq;
+          this.lastSeq = position.seq;
+          mode = `resume after seq ${position.seq}`;
+        }
       } else {
         mode = position ? 'beginning (new boot)' : 'beginning (no saved position)';
       }
@@ -145,7 +166,7 @@ export class KmsgCollector {
       this.lastSeq = committed;
       mode = committed >= 0 ? `end (after seq ${committed})` : 'end (empty log)';
     }
-    this.tracker = new SeqTracker(committed, () => this.scheduleSave());
+    this.tracker = this.newTracker(committed);
     log.info({ collector: this.name, path: this.opts.path, start: mode }, 'kmsg collector started');
     this.arm();
     // Safety net: on this project's test kernel (6.18) epoll stops reporting a
@@ -153,6 +174,51 @@ export class KmsgCollector {
     // returns records. A cheap non-blocking read each second means a missed
     // wakeup costs at most a second, never the rest of the log.
     this.drains.start();
+  }
+
+  private newTracker(committed: number): SeqTracker {
+    return new SeqTracker(committed, () => this.scheduleSave(), (seq, first) => {
+      this.deps.metrics.kmsgPositionHeld.inc();
+      if (first) {
+        this.replayAfter = performance.now() + this.replayBackoff;
+        this.deps.log.warn({ collector: this.name, seq, held_at: seq - 1 }, 'kmsg position held: a storage backend that must not lose events dropped one (disk full, queue or spool full, stopped); the saved position stays before that record, which is read again once storage writes again (or at the next start) while the kernel ring still holds it');
+      }
+      this.scheduleSave();
+    });
+  }
+
+  /**
+   * A loss holds the position and storage writes again: read the ring again
+   * from the held position, in this run. A fresh tracker starts there (the
+   * old one's tickets still release into it, which moves nothing), the
+   * descriptor goes back to the oldest record, and the drain skips what is
+   * at or before the held position. Every receiver sees the records after it
+   * once more; backends store them once (idempotent by event_id). Records
+   * the ring no longer holds come out as an overrun. Tries back off while
+   * a replay ends in a new hold.
+   */
+  private maybeReplay(): void {
+    const tracker = this.tracker;
+    if (tracker === null || this.fd < 0) return;
+    const held = tracker.held;
+    if (held === null) {
+      if (this.replayBackoff !== REPLAY_MIN_MS && tracker.inFlight === 0) this.replayBackoff = REPLAY_MIN_MS;
+      return;
+    }
+    const now = performance.now();
+    if (now < this.replayAfter || !(this.deps.replayReady?.() ?? false)) return;
+    this.replayBackoff = Math.min(this.replayBackoff * 2, REPLAY_MAX_MS);
+    this.replayAfter = now + this.replayBackoff;
+    const r = this.native!.lseek(this.fd, 0, SEEK_SET);
+    if (r < 0) {
+      this.deps.log.warn({ collector: this.name, errno: -r }, 'lseek on kmsg failed; the held position is read again at the next start');
+      return;
+    }
+    this.deps.metrics.kmsgReplays.inc();
+    this.deps.log.info({ collector: this.name, from_seq: held + 1, to_seq: this.lastSeq }, 'storage writes again: reading the kernel records after the held position again');
+    this.tracker = this.newTracker(held);
+    this.replayUpto = Math.max(this.replayUpto, this.lastSeq);
+    this.lastSeq = held;
   }
 
   /** Read and drop every record available now; returns the last sequence number seen. */
@@ -203,6 +269,7 @@ export class KmsgCollector {
   private drain(): void {
     const native = this.native!;
     const { metrics } = this.deps;
+    this.maybeReplay();
     for (let i = 0; this.fd >= 0; i++) {
       if (!this.drains.allows(i)) return;
       const n = native.read(this.fd, this.buf);
@@ -236,7 +303,12 @@ export class KmsgCollector {
     if (this.lastSeq >= 0 && rec.seq > this.lastSeq + 1) {
       const lost = rec.seq - this.lastSeq - 1;
       metrics.kmsgLost.inc(lost);
-      log.warn({ collector: this.name, lost, after: this.lastSeq, next: rec.seq }, 'kernel records were overwritten before they were read');
+      if (this.lastSeq < this.replayUpto) {
+        // a replay from a held position found the ring wrapped past it: an upper bound (some of them were stored before the hold)
+        log.warn({ collector: this.name, lost, after: this.lastSeq, next: rec.seq }, 'replay: the kernel ring no longer holds the records after the held position; those a storage backend dropped are lost');
+      } else {
+        log.warn({ collector: this.name, lost, after: this.lastSeq, next: rec.seq }, 'kernel records were overwritten before they were read');
+      }
       const t = tracker.begin(rec.seq - 1);
       this.sink.overrun(lost, this.lastSeq, rec.seq, t);
       t.release();

@@ -15,6 +15,9 @@ export class AgentMetrics {
   readonly kmsgLost: Counter;
   readonly kmsgMalformed: Counter;
   readonly kmsgIgnored: Counter<'reason'>;
+  readonly kmsgPositionResets: Counter<'reason'>;
+  readonly kmsgPositionHeld: Counter;
+  readonly kmsgReplays: Counter;
   readonly unclassified: Counter;
   readonly suppressed: Counter;
   readonly parseDuration: Histogram;
@@ -52,6 +55,21 @@ export class AgentMetrics {
     this.kmsgLost = new Counter({ name: 'peripety_kmsg_lost_records_total', help: 'Kernel records overwritten before the agent read them (sequence gaps)', registers: r });
     this.kmsgMalformed = new Counter({ name: 'peripety_kmsg_malformed_records_total', help: 'Kernel records that could not be parsed', registers: r });
     this.kmsgIgnored = new Counter({ name: 'peripety_kmsg_ignored_records_total', help: 'Kernel records skipped (not facility 0, already processed before a restart)', labelNames: ['reason'], registers: r });
+    this.kmsgPositionResets = new Counter({
+      name: 'peripety_kmsg_position_resets_total',
+      help: 'Saved kmsg positions not used at start: ahead_of_log (this boot, but a sequence number the kernel never wrote: read from the oldest record instead)',
+      labelNames: ['reason'], registers: r,
+    });
+    this.kmsgPositionHeld = new Counter({
+      name: 'peripety_kmsg_position_held_records_total',
+      help: 'Kernel records a backend that must not lose dropped (disk full, queue or spool full, stopped): the saved position stays before the first of them, so the next start reads them again',
+      registers: r,
+    });
+    this.kmsgReplays = new Counter({
+      name: 'peripety_kmsg_replays_total',
+      help: 'Times the collector read the kernel ring again from a held position because storage wrote again',
+      registers: r,
+    });
     const unclassified = this.unclassifiedTally;
     this.unclassified = new Counter({
       name: 'peripety_records_unclassified_total', help: 'Raw records of no storage system (counted, not parsed)', registers: r,

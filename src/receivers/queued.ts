@@ -57,8 +57,12 @@ export abstract class QueuedReceiver implements ReceiverSink {
     deps.metrics.receiverDropped.labels(name).inc(0);
   }
 
-  /** Write one batch; resolve when it is written (or given up for good, having counted it). */
-  protected abstract write(batch: StorageEvent[]): Promise<void>;
+  /**
+   * Write one batch; resolve when it is written (or given up for good, having
+   * counted it), optionally with how many of its events were dropped (counted
+   * here as dropped instead of sent).
+   */
+  protected abstract write(batch: StorageEvent[]): Promise<void | number>;
 
   /** Release resources after the queue drained. */
   protected async shutdown(): Promise<void> {}
@@ -93,8 +97,9 @@ export abstract class QueuedReceiver implements ReceiverSink {
       }
       metrics.receiverQueueDepth.labels(this.name).set(this.depth);
       try {
-        await this.write(batch.map((b) => b.ev));
-        metrics.receiverSent.labels(this.name).inc(batch.length);
+        const dropped = Math.min(batch.length, (await this.write(batch.map((b) => b.ev))) ?? 0);
+        if (dropped > 0) metrics.receiverDropped.labels(this.name).inc(dropped);
+        metrics.receiverSent.labels(this.name).inc(batch.length - dropped);
       } catch (err) {
         metrics.receiverDropped.labels(this.name).inc(batch.length);
         log.error({ receiver: this.name, err: (err as Error).message, events: batch.length }, 'receiver failed to write a batch');

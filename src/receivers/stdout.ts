@@ -1,8 +1,22 @@
 // The stdout receiver: one line per event, human-readable or JSON.
-// Writes go through a file stream on fd 1 (libuv's thread pool), not the
-// synchronous process.stdout, so a slow reader of a pipe never stalls the
-// event loop: the queue fills and drops are counted instead.
-import { createWriteStream, type WriteStream } from 'node:fs';
+//
+// A slow or absent reader must never stall anything else (issue 10 C14):
+// - a pipe or socket is written without blocking: through a libuv stream
+//   (net.Socket: the descriptor is non-blocking, epoll says when it takes
+//   more), never fs.write, which parks a thread-pool thread in write(2) for
+//   as long as the pipe is full; four such receivers took all four threads
+//   and every file write of the storage backends queued behind them;
+// - at most one batch per receiver waits in the stream: before the next one,
+//   the receiver waits for the stream to drain, at most STALL_MS; then that
+//   batch is dropped and counted, so memory stays bounded and the queue keeps
+//   moving (what does not fit in the queue is dropped and counted as well);
+// - every stdout receiver of the process shares one writer per descriptor
+//   (two libuv handles on one descriptor would fight over its epoll entry);
+// - a regular file, a terminal or /dev/null is written through one file
+//   stream per descriptor (such writes finish; they do not wait for a reader).
+import { createWriteStream, fstatSync } from 'node:fs';
+import { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import { z } from 'zod';
 import type { StorageEvent } from '../events/schema.ts';
 import { formatJson, formatText } from './format.ts';
@@ -14,22 +28,138 @@ export const StdoutOptions = z.strictObject({
 });
 export type StdoutOptions = z.infer<typeof StdoutOptions>;
 
-export class StdoutReceiver extends QueuedReceiver {
-  private readonly stream: WriteStream;
-  private readonly format: (ev: StorageEvent) => string;
+/** How long a batch waits for the reader to take the previous one before it is dropped. */
+export const STALL_MS = 2000;
+const DROP_LOG_INTERVAL_MS = 10_000;
 
+interface FdWriter {
+  stream: Writable;
+  /** written without blocking a thread (pipe, socket) */
+  nonBlocking: boolean;
+  /** the receivers' error loggers (one listener on the stream, however many receivers come and go) */
+  onError: Set<(err: Error) => void>;
+  /** receivers using it */
+  users: number;
+}
+
+const writers = new Map<number, FdWriter>();
+
+/** The one writer of descriptor `fd` in this process. */
+export function fdWriter(fd: number): FdWriter {
+  const w = writers.get(fd);
+  if (w !== undefined) {
+    w.users++;
+    return w;
+  }
+  let isStream = false;
+  try {
+    const st = fstatSync(fd);
+    isStream = st.isFIFO() || st.isSocket();
+  } catch {
+    // not open: the file stream reports the error on the first write
+  }
+  let stream: Writable;
+  if (isStream) {
+    // fd 1 is process.stdout's too: reuse its handle when it is a stream (one libuv handle per descriptor)
+    const s = fd === 1 && process.stdout instanceof Socket ? process.stdout : new Socket({ fd, readable: false, writable: true });
+    // data nobody reads must not keep the process from exiting
+    s.unref();
+    stream = s;
+  } else {
+    stream = createWriteStream('', { fd, autoClose: false });
+  }
+  const made: FdWriter = { stream, nonBlocking: isStream, onError: new Set(), users: 1 };
+  stream.on('error', (err) => {
+    for (const f of made.onError) f(err);
+  });
+  writers.set(fd, made);
+  return made;
+}
+
+/**
+ * A receiver is done with descriptor `fd`'s writer. When the last one is, a
+ * stream this module made for a descriptor other than 0-2 is destroyed: its
+ * unwritten data (a reader that never came) is discarded, and a socket
+ * stream closes the descriptor. The standard descriptors stay as they are
+ * (a later configuration may write to them again; the process exit ends
+ * any write still pending there).
+ */
+function releaseFdWriter(fd: number): void {
+  const w = writers.get(fd);
+  if (w === undefined || --w.users > 0) return;
+  if (fd <= 2) return;
+  writers.delete(fd);
+  w.stream.destroy();
+}
+
+export class StdoutReceiver extends QueuedReceiver {
+  private readonly writer: FdWriter;
+  private readonly fd: number;
+  private readonly format: (ev: StorageEvent) => string;
+  private droppedSinceLog = 0;
+  private lastDropLog = -Infinity;
+  /** the last chunk handed to a non-blocking stream, until the stream wrote it */
+  private previous: Promise<void> | null = null;
+
+  /** `fd`: 1, or (tests) a descriptor the receivers take over: the last one's close closes a pipe or socket */
   constructor(name: string, opts: StdoutOptions, defaultQueue: number, deps: ReceiverDeps, fd = 1) {
     super(name, opts.queue_size ?? defaultQueue, deps);
     this.format = opts.format === 'json' ? formatJson : formatText;
-    this.stream = createWriteStream('', { fd, autoClose: false });
-    this.stream.on('error', (err) => deps.log.error({ receiver: name, err: err.message }, 'stdout write failed'));
+    this.fd = fd;
+    this.writer = fdWriter(fd);
+    this.writer.onError.add(this.onError);
   }
 
-  protected write(batch: StorageEvent[]): Promise<void> {
+  private readonly onError = (err: Error): void => {
+    this.deps.log.error({ receiver: this.name, err: err.message }, 'stdout write failed');
+  };
+
+  protected override async shutdown(): Promise<void> {
+    this.writer.onError.delete(this.onError);
+    releaseFdWriter(this.fd);
+  }
+
+  protected async write(batch: StorageEvent[]): Promise<number> {
     let chunk = '';
     for (const ev of batch) chunk += this.format(ev) + '\n';
-    return new Promise((resolve, reject) => {
-      this.stream.write(chunk, (err) => (err ? reject(err) : resolve()));
-    });
+    const { stream, nonBlocking } = this.writer;
+    if (!nonBlocking) {
+      await new Promise<void>((resolve, reject) => {
+        stream.write(chunk, (err) => (err ? reject(err) : resolve()));
+      });
+      return 0;
+    }
+    if (stream.destroyed) {
+      // the reader went away (EPIPE): nothing can be written any more
+      this.dropped(batch.length);
+      return batch.length;
+    }
+    if (this.previous !== null && !(await settledWithin(this.previous, STALL_MS))) {
+      this.dropped(batch.length);
+      return batch.length;
+    }
+    // handed to the stream: written as the reader takes it; the next batch waits for that
+    this.previous = new Promise<void>((resolve) => stream.write(chunk, () => resolve()));
+    return 0;
   }
+
+  private dropped(n: number): void {
+    this.droppedSinceLog += n;
+    const now = performance.now();
+    if (now - this.lastDropLog < DROP_LOG_INTERVAL_MS) return;
+    this.lastDropLog = now;
+    this.deps.log.warn({ receiver: this.name, events: this.droppedSinceLog, stall_ms: STALL_MS }, 'stdout: events dropped (nobody reads stdout fast enough)');
+    this.droppedSinceLog = 0;
+  }
+}
+
+/** Resolves true once `p` settled, false after `ms`. */
+function settledWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void p.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
 }

@@ -477,6 +477,8 @@ export class StorageManager implements ReceiverSink {
       name: slot.spec.name,
       backend: slot.instance!,
       spoolDir: path.join(this.opts.stateDir, 'spool', slot.spec.name),
+      // a backend that keeps events must not lose one silently: what it drops holds the kernel read position
+      mustNotLose: slot.factory?.durable !== false,
       log: this.log.child({ backend: slot.spec.name }),
       metrics: slot.metrics,
     });
@@ -698,7 +700,7 @@ export class StorageManager implements ReceiverSink {
    * (at once when none accepts). False only when the manager is not running:
    * then `done` is not called and the caller counts the drop.
    */
-  deliver(ev: StorageEvent, done: () => void): boolean {
+  deliver(ev: StorageEvent, done: (lost?: boolean) => void): boolean {
     if (this.state !== 'running') return false;
     const routes = this.routes;
     // one hold of our own, so `done` cannot run before every backend had its turn
@@ -715,6 +717,20 @@ export class StorageManager implements ReceiverSink {
     }
     releaseAck(ack);
     return true;
+  }
+
+  /**
+   * Whether kernel records may be read again now (after a backend that must
+   * not lose events dropped some and held the read position): running, at
+   * least one such backend started (else a replay would only repeat the
+   * events to the other receivers; the hold waits for one to start), and
+   * every started one ready for them (writing successfully, queue not
+   * backed up).
+   */
+  replayReady(): boolean {
+    if (this.state !== 'running') return false;
+    const holders = this.slots.filter((s) => s.started && s.worker !== null && s.worker.holdsPosition);
+    return holders.length > 0 && holders.every((s) => s.worker!.readyForReplay);
   }
 
   private evalFailed(r: Route, ev: StorageEvent): void {

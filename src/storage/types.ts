@@ -90,6 +90,14 @@ export interface BackendFactory<C = unknown> {
   /** validates `Config`; its errors are reported with the backend's name */
   readonly configSchema: z.ZodType<C>;
   create(name: string, config: C, ctx: BackendContext): Backend;
+  /**
+   * Whether the backend keeps events across a restart (default true). Events
+   * such a backend has to drop (disk full and the spool too, its queue full,
+   * stopped with events in memory) hold the saved kernel read position
+   * before their records, so the next start reads them again; a backend
+   * that forgets everything at a restart anyway (memory) says false.
+   */
+  readonly durable?: boolean;
 }
 
 /** The time of an event in Unix microseconds: extentions.timestamp_us when valid, else timestamp seconds. */

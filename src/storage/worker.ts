@@ -24,20 +24,28 @@ import type { Backend } from './types.ts';
 
 /**
  * The acknowledgement of one event, shared by every backend that accepted it:
- * `done` runs when `pending` drops to zero. One small object per event
- * instead of a closure per backend.
+ * `done` runs when `pending` drops to zero, with `lost` true when a backend
+ * that must not lose events dropped it (the kernel read position then stays
+ * before its record). One small object per event instead of a closure per
+ * backend.
  */
 export interface Ack {
   pending: number;
-  readonly done: () => void;
+  readonly done: (lost: boolean) => void;
+  lost?: boolean;
 }
 
-/** Release one hold on an ack (null: an event replayed from the spool, acknowledged in an earlier run). */
-export function releaseAck(ack: Ack | null): void {
+/**
+ * Release one hold on an ack (null: an event replayed from the spool,
+ * acknowledged in an earlier run); `lost`: this backend dropped it although
+ * it must not lose events.
+ */
+export function releaseAck(ack: Ack | null, lost = false): void {
   if (ack === null) return;
+  if (lost) ack.lost = true;
   if (--ack.pending === 0) {
     try {
-      ack.done();
+      ack.done(ack.lost === true);
     } catch {
       // the caller's release must not break the worker's loop; the bus's done does not throw
     }
@@ -82,6 +90,12 @@ export interface WorkerOptions extends Partial<WorkerTuning> {
   backend: Pick<Backend, 'persist'>;
   /** `<stateDir>/spool/<backend>`; null: no spool (events the backend rejects stay in memory until retried or dropped) */
   spoolDir: string | null;
+  /**
+   * the backend keeps events (jsonl, sqlite, postgres): what it drops is
+   * acknowledged as lost, so the kernel read position stays before it and
+   * the next start reads it again (default false: a plain acknowledgement)
+   */
+  mustNotLose?: boolean;
   log: Logger;
   metrics?: BackendMetrics | null;
 }
@@ -119,6 +133,7 @@ export class BackendWorker {
   private readonly spoolDir: string | null;
   private readonly log: Logger;
   private readonly metrics: BackendMetrics | null;
+  private readonly mustNotLose: boolean;
 
   // the queue: parallel arrays from `head` (no object per entry)
   private evs: StorageEvent[] = [];
@@ -185,6 +200,7 @@ export class BackendWorker {
     this.spoolDir = opts.spoolDir;
     this.log = opts.log;
     this.metrics = opts.metrics ?? null;
+    this.mustNotLose = opts.mustNotLose === true;
     this.backoff = this.t.retryMinMs;
   }
 
@@ -231,11 +247,26 @@ export class BackendWorker {
     return this.stats.dropped;
   }
 
+  /**
+   * Ready to take kernel records read again after a loss held the position:
+   * open, its last write succeeded, and its queue at most a quarter full (a
+   * replay into a backend that is still failing or behind would only drop
+   * them again).
+   */
+  get readyForReplay(): boolean {
+    return !this.closed && !this.down && this.depth <= this.t.capacity / 4;
+  }
+
+  /** what it drops is acknowledged as lost */
+  get holdsPosition(): boolean {
+    return this.mustNotLose;
+  }
+
   /** Take an event; never waits. When it cannot be held, it is dropped, counted and its ack released. */
   enqueue(ev: StorageEvent, ack: Ack | null): void {
     if (this.closed || this.depth >= this.t.capacity) {
       this.drop(1);
-      releaseAck(ack);
+      releaseAck(ack, this.mustNotLose);
       return;
     }
     if (this.queued === 0) this.firstAt = performance.now();
@@ -484,7 +515,7 @@ export class BackendWorker {
         if (front.settled && !front.acked) {
           // the spool is full and the backend rejected it: given up, counted
           this.drop(fl);
-          this.ackBatch(front);
+          this.ackBatch(front, this.mustNotLose);
         }
       }
     }
@@ -497,7 +528,7 @@ export class BackendWorker {
     if (m < evs.length) {
       // the spool is full
       this.drop(evs.length - m);
-      for (let i = m; i < evs.length; i++) releaseAck(acks[i] ?? null);
+      for (let i = m; i < evs.length; i++) releaseAck(acks[i] ?? null, this.mustNotLose);
     }
   }
 
@@ -528,10 +559,10 @@ export class BackendWorker {
     this.firstAt = -Infinity;
   }
 
-  private ackBatch(b: Batch): void {
+  private ackBatch(b: Batch, lost = false): void {
     if (b.acked) return;
     b.acked = true;
-    for (const a of b.acks) releaseAck(a);
+    for (const a of b.acks) releaseAck(a, lost);
   }
 
   private drop(n: number): void {
@@ -635,7 +666,7 @@ export class BackendWorker {
     if (left.evs.length > 0) {
       this.drop(left.evs.length);
       this.log.warn({ backend: this.name, events: left.evs.length }, 'storage backend stopped with events neither stored nor spooled: dropped');
-      for (const a of left.acks) releaseAck(a);
+      for (const a of left.acks) releaseAck(a, this.mustNotLose);
     }
     const sp = this.spool;
     if (sp !== null) {

@@ -29,6 +29,25 @@ describe('SeqTracker', () => {
     t.skip(14);
     assert.equal(t.committed, 14);
   });
+  it('a lost record holds the committed position before it for the rest of the run, in bounded memory', () => {
+    const lost: [number, boolean][] = [];
+    const t = new SeqTracker(9, () => {}, (seq, first) => lost.push([seq, first]));
+    const a = t.begin(10);
+    const b = t.begin(11);
+    const c = t.begin(12);
+    a.release();
+    b.retain(); // stored by one backend, dropped by another that must not lose it
+    b.release();
+    b.lost!();
+    assert.equal(t.committed, 10);
+    assert.equal(t.held, 10);
+    c.lost!();
+    c.lost!(); // released already: no effect
+    for (let i = 13; i < 100_013; i++) t.begin(i).release();
+    assert.equal(t.committed, 10, 'never past the first lost record');
+    assert.equal(t.inFlight, 0, 'entries still advance');
+    assert.deepEqual(lost, [[11, true], [12, false]]);
+  });
   it('stays bounded over a long run', () => {
     const t = new SeqTracker(-1, () => {});
     for (let i = 0; i < 100_000; i++) t.begin(i).release();

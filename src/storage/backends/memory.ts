@@ -130,6 +130,8 @@ export class MemoryBackend implements Backend {
 export const memoryBackend: BackendFactory<MemoryConfig> = {
   file: 'memory',
   configSchema: MemoryConfig,
+  // forgets everything at a restart: what it drops does not hold the kernel read position
+  durable: false,
   create(name: string, config: MemoryConfig, _ctx: BackendContext): Backend {
     return new MemoryBackend(name, config);
   },

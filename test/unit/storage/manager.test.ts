@@ -476,3 +476,37 @@ describe('StorageManager: metrics and configuration switches', () => {
     assert.deepEqual(new Set(fresh.instances.get('local')!.storedIds()), new Set(range(40).map((i) => mkEvent(i).event_id)));
   });
 });
+
+describe('StorageManager: events a backend that keeps events drops hold the kernel position', () => {
+  it('events a durable backend drops are acknowledged as lost; replayReady follows the running durable backends', async (t) => {
+    const { opts, stateDir } = await env(t);
+    // no usable spool: what a failing backend holds stays in memory until it is dropped
+    await writeFile(path.join(stateDir, 'spool'), 'not a directory');
+    const keep = fakeFactory('keep', (b) => (b.down = true));
+    const volatile = { ...fakeFactory('volatile', (b) => (b.down = true)), durable: false };
+    const m = new StorageManager({ ...opts, builtins: { keep: keep as BackendFactory<unknown>, volatile: volatile as BackendFactory<unknown> } });
+    t.after(async () => {
+      await m.stop().catch(() => {});
+    });
+    await started(m, { k: { File: 'keep', Filter: ['1 1 EQ'] }, v: { File: 'volatile', Filter: ['1 1 EQ'] } });
+    assert.equal(m.replayReady(), true, 'fresh workers are up');
+    const lost: (boolean | undefined)[] = [];
+    for (const i of range(5)) assert.equal(m.deliver(mkEvent(i), (l) => void lost.push(l)), true);
+    await until(() => !m.replayReady(), 5000, 'the failing durable backend is not ready');
+    await m.stopBackend('v');
+    assert.equal(lost.length, 0, 'the durable backend still holds them');
+    await m.stopBackend('k');
+    assert.deepEqual(lost, [true, true, true, true, true], 'dropped by the durable backend: lost');
+    assert.equal(m.replayReady(), false, 'no durable backend runs: the hold waits');
+    await m.startBackend('v');
+    assert.equal(m.replayReady(), false, 'a non-durable backend does not count');
+    await m.startBackend('k');
+    assert.equal(m.replayReady(), true, 'the durable backend runs again and is up');
+    // dropped by the non-durable one only: a plain acknowledgement
+    const lost2: (boolean | undefined)[] = [];
+    await m.stopBackend('k');
+    m.deliver(mkEvent(9), (l) => void lost2.push(l));
+    await m.stopBackend('v');
+    assert.deepEqual(lost2, [false]);
+  });
+});

@@ -287,4 +287,34 @@ describe('BackendWorker', () => {
     assert.deepEqual(b2.storedIds(), ids(range(40)));
     await w2.stop();
   });
+
+  it('mustNotLose: what it drops (queue full, stopped with events in memory) is acknowledged as lost; without it, plainly', async () => {
+    for (const mustNotLose of [true, false]) {
+      const b = new FakeBackend();
+      b.down = true;
+      const w = worker(b, null, { capacity: 10, mustNotLose, stopTimeoutMs: 50 });
+      await w.open();
+      const lost: boolean[] = [];
+      const mk = (): Ack => ({ pending: 1, done: (l) => void lost.push(l) });
+      for (const i of range(15)) w.enqueue(mkEvent(i), mk());
+      assert.deepEqual(lost, new Array<boolean>(5).fill(mustNotLose), 'over capacity');
+      await w.stop();
+      assert.equal(lost.length, 15);
+      assert.deepEqual(lost.slice(5), new Array<boolean>(10).fill(mustNotLose), 'left at stop');
+    }
+  });
+
+  it('mustNotLose: stored and spooled events are plain acknowledgements', async (t) => {
+    const b = new FakeBackend();
+    const w = worker(b, path.join(await tmpDir(t), 'spool'), { mustNotLose: true });
+    await w.open();
+    const lost: boolean[] = [];
+    for (const i of range(10)) w.enqueue(mkEvent(i), { pending: 1, done: (l) => void lost.push(l) });
+    await until(() => lost.length === 10);
+    b.down = true;
+    for (const i of range(10, 10)) w.enqueue(mkEvent(i), { pending: 1, done: (l) => void lost.push(l) });
+    await until(() => lost.length === 20, 5000, 'spooled');
+    await w.stop();
+    assert.ok(lost.every((l) => !l));
+  });
 });
