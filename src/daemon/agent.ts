@@ -308,7 +308,14 @@ export class Agent {
    * saved and new collectors resume from it.
    */
   private track(ticket: Ticket): Ticket {
-    return {
+    const released = (): void => {
+      if (this.pipelineRefs === 0 && this.idleWaiters.length > 0) {
+        const w = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const f of w) f();
+      }
+    };
+    const tracked: Ticket = {
       retain: () => {
         this.pipelineRefs++;
         ticket.retain();
@@ -316,13 +323,19 @@ export class Agent {
       release: () => {
         this.pipelineRefs--;
         ticket.release();
-        if (this.pipelineRefs === 0 && this.idleWaiters.length > 0) {
-          const w = this.idleWaiters;
-          this.idleWaiters = [];
-          for (const f of w) f();
-        }
+        released();
       },
     };
+    // a holder that gave a must-not-lose event up (disk full) says so: the collector holds its position
+    const lost = ticket.lost?.bind(ticket);
+    if (lost) {
+      tracked.lost = () => {
+        this.pipelineRefs--;
+        lost();
+        released();
+      };
+    }
+    return tracked;
   }
 
   /** Until the pipeline holds no record of a collector (or `timeoutMs` passed); false on timeout. */

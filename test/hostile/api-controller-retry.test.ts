@@ -14,6 +14,7 @@ import { Controller } from '../../src/controller/controller.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { FakeAgent } from '../helpers/fake-agent.ts';
+import { createNode } from '../helpers/operator.ts';
 import { rbacYaml } from '../helpers/manifests.ts';
 
 const NODE = 'hostile-429';
@@ -29,8 +30,8 @@ describe('controller: an agent answering 429 is retried, not marked failed for g
     const token = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
     const tokenFile = path.join(env.dir, 'agent-token');
     await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-    const r = await env.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE, labels: { storage: 'throttled' } } });
-    assert.equal(r.status, 201, r.text);
+    // with its address: the controller pushes only to a Lease endpoint on the Node's own address
+    await createNode(env, NODE, { storage: 'throttled' });
     agent = new FakeAgent(env, NODE, token);
     agent.throttle = 2;
     await agent.start();

@@ -71,7 +71,7 @@ describe('hostile: a degraded agent start is visible in the StorageBackend statu
     assert.equal(s.ready, '0/1');
     assert.equal(ready?.status, 'False');
     assert.equal(s.failures?.[0]?.node, 'lc-node');
-    assert.match(s.failures?.[0]?.message ?? '', /storage backend "lc-files" did not start: .*ENOTDIR/);
+    assert.match(s.failures?.[0]?.message ?? '', /storage backend "lc-files" did not start: .*(ENOTDIR|is a regular file, not a directory)/);
     const lease = await env.request<{ metadata: { annotations?: Record<string, string> } }>('GET', `/apis/coordination.k8s.io/v1/namespaces/${ENVTEST_NAMESPACE}/leases/peripety-agent-lc-node`);
     assert.match(lease.body.metadata.annotations?.['peripety.io/degraded'] ?? '', /lc-files/);
   });
