@@ -104,7 +104,11 @@ describe('hostile: fatal start errors exit (B7)', { skip: !isRoot() && 'NOT ROOT
     }, /api_token_file.*valid API token/);
   });
 
-  it('exits non-zero and puts the position back when a second collector fails after the first one read', async (t) => {
+  // On the base a second kmsg collector (whose device does not exist) failed after the first
+  // had read, and the position moved (0 -> 36144). A second kmsg collector is now refused when
+  // the file is loaded (docs/kmsg.md), before any collector reads; the put-back of the position
+  // after a collector that fails at start (Agent.startCollectors/abortStart) stays as a safety net.
+  it('exits non-zero with the position unchanged when a second collector cannot run', async (t) => {
     if (!requireRoot(t)) return;
     const second = `\n[kmsg2]\ntype = "collector"\nplugin = "kmsg"\npath = "/dev/nonexistent-kmsg-${process.pid}"\n`;
     await expectFatal(t, 'second collector fails', config('127.0.0.1:0').replace('[block]', `${second}\n[block]`), /kmsg2/, { collectorMayStart: true });
