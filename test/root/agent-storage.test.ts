@@ -2,49 +2,21 @@
 // and jsonl acknowledged survives a SIGKILL, and after the restart every
 // injected record is stored exactly once in each; queries over HTTP work.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StorageEvent } from '../../src/events/schema.ts';
-import { silentLogger } from '../../src/log/logger.ts';
-import { sqliteBackend } from '../../src/storage/backends/sqlite.ts';
 import { type AgentProcess, startAgent, testConfig } from '../helpers/agent.ts';
 import { isRoot, requireRoot } from '../helpers/faults.ts';
 import { injectKmsg, uniqueDevice } from '../helpers/kmsg.ts';
+import { jsonlEvents, sqliteEvents } from '../helpers/stored-events.ts';
 
 const running: AgentProcess[] = [];
 after(async () => {
   for (const a of running) await a.stop('SIGKILL');
 });
-
-async function sqliteEvents(file: string): Promise<StorageEvent[]> {
-  const b = sqliteBackend.create('test', sqliteBackend.configSchema.parse({ Path: file, ReadOnly: true }), {
-    log: silentLogger(), stateDir: path.dirname(file), hostname: 'test', env: {},
-  });
-  await b.start();
-  try {
-    return (await b.findEvents({ filter: null, newest: 0, oldest: 0, limit: 0 })).events;
-  } finally {
-    await b.shutdown();
-  }
-}
-
-function jsonlEvents(dir: string): StorageEvent[] {
-  const out: StorageEvent[] = [];
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.jsonl')).sort()) {
-    for (const line of readFileSync(path.join(dir, f), 'utf8').split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        out.push(JSON.parse(line) as StorageEvent);
-      } catch {
-        // a line cut by the kill: it was never acknowledged
-      }
-    }
-  }
-  return out;
-}
 
 describe('agent storage on the real /dev/kmsg', { skip: !isRoot() && 'NOT ROOT: needs to write /dev/kmsg' }, () => {
   it('loses no event acknowledged by sqlite and jsonl across SIGKILL; every record stored once after the restart', async (t) => {

@@ -12,18 +12,17 @@
 // ~70 bytes stay far below it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StorageEvent } from '../../../src/events/schema.ts';
-import { silentLogger } from '../../../src/log/logger.ts';
-import { sqliteBackend } from '../../../src/storage/backends/sqlite.ts';
 import { type AgentProcess, startAgent } from '../../helpers/agent.ts';
 import { isRoot, requireRoot } from '../../helpers/faults.ts';
 import { injectKmsg, uniqueDevice } from '../../helpers/kmsg.ts';
 import { parseMetrics, sumMetric } from '../../helpers/prom-text.ts';
+import { jsonlEvents, sqliteEvents } from '../../helpers/stored-events.ts';
 
 const running: AgentProcess[] = [];
 const mounts: string[] = [];
@@ -53,35 +52,6 @@ type = "receiver"
 plugin = "stdout"
 format = "json"
 `;
-}
-
-async function sqliteEvents(file: string): Promise<StorageEvent[]> {
-  if (!existsSync(file)) return [];
-  const b = sqliteBackend.create('test', sqliteBackend.configSchema.parse({ Path: file, ReadOnly: true }), {
-    log: silentLogger(), stateDir: path.dirname(file), hostname: 'test', env: {},
-  });
-  await b.start();
-  try {
-    return (await b.findEvents({ filter: null, newest: 0, oldest: 0, limit: 0 })).events;
-  } finally {
-    await b.shutdown();
-  }
-}
-
-function jsonlEvents(dir: string): StorageEvent[] {
-  const out: StorageEvent[] = [];
-  if (!existsSync(dir)) return out;
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.jsonl'))) {
-    for (const line of readFileSync(path.join(dir, f), 'utf8').split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        out.push(JSON.parse(line) as StorageEvent);
-      } catch {
-        // a line cut short by ENOSPC: not stored
-      }
-    }
-  }
-  return out;
 }
 
 /** How often each of our devices is stored. */
