@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseStorageConfig } from '../../src/storage/config.ts';
-import { PERIPETY, quietConfig, spawnCli } from './storage-helpers.ts';
+import { PERIPETY, quietConfig, spawnCli } from '../helpers/cli-process.ts';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'hostile-dupkeys-'));
 after(() => rmSync(work, { recursive: true, force: true }));

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { PERIPETY, PRPT, quietConfig, type Running, spawnCli } from './storage-helpers.ts';
+import { PERIPETY, PRPT, quietConfig, type Running, spawnCli } from '../helpers/cli-process.ts';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'hostile-reads-'));
 const fifo = path.join(work, 'config.fifo');

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isRoot, requireRoot } from '../../helpers/faults.ts';
-import { PERIPETY, quietConfig, spawnCli } from '../storage-helpers.ts';
+import { PERIPETY, quietConfig, spawnCli } from '../../helpers/cli-process.ts';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'hostile-dev-'));
 let loop = '';

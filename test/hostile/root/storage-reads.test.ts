@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isRoot, requireRoot } from '../../helpers/faults.ts';
-import { PERIPETY, quietConfig, type Running, spawnCli } from '../storage-helpers.ts';
+import { PERIPETY, quietConfig, type Running, spawnCli } from '../../helpers/cli-process.ts';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'hostile-hupfifo-'));
 const children: Running[] = [];

@@ -1,4 +1,4 @@
-// Shared by the storage hostile tests: run the real CLIs (bin/peripety,
+// Run the real CLIs (bin/peripety, bin/prpt) as child processes with a
 // bin/prpt) as child processes with a deadline, and watch their memory.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
