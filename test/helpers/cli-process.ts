@@ -1,5 +1,5 @@
 // Run the real CLIs (bin/peripety, bin/prpt) as child processes with a
-// bin/prpt) as child processes with a deadline, and watch their memory.
+// deadline, and watch their memory (the hostile tests of bounded reads, devices, /proc).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
