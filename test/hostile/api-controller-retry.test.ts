@@ -26,17 +26,14 @@ describe('controller: an agent answering 429 is retried, not marked failed for g
   before(async () => {
     env = await startEnvtest();
     await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller') });
-    const token = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
-    const tokenFile = path.join(env.dir, 'agent-token');
-    await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
     const r = await env.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE, labels: { storage: 'throttled' } } });
     assert.equal(r.status, 201, r.text);
-    agent = new FakeAgent(env, NODE, token);
+    agent = new FakeAgent(env, NODE);
     agent.throttle = 2;
     await agent.start();
     const kc = new KubeConfig();
     kc.loadFromFile(env.kubeconfigController);
-    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'hostile-429', log: silentLogger(), agentTokenFile: tokenFile, resyncMs: 60_000 });
+    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'hostile-429', log: silentLogger(), resyncMs: 60_000 });
     await controller.start();
   }, { timeout: ENVTEST_BUILD_TIMEOUT_MS });
 
