@@ -6,13 +6,11 @@
 // kube-apiserver (test/helpers/envtest.ts), a fake agent
 // (test/helpers/fake-agent.ts) that answers 429 to its first two pushes.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../../src/controller/controller.ts';
 import { silentLogger } from '../../src/log/logger.ts';
-import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
+import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { FakeAgent } from '../helpers/fake-agent.ts';
 import { rbacYaml } from '../helpers/manifests.ts';
 

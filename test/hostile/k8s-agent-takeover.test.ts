@@ -14,13 +14,11 @@
 //    that listener, the resource's status says why, and
 //    peripety_controller_push_refused_total{reason="foreign_address"} counts it.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../../src/controller/controller.ts';
 import { createLogger, silentLogger } from '../../src/log/logger.ts';
-import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
+import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { FakeAgent } from '../helpers/fake-agent.ts';
 import { rbacYaml } from '../helpers/manifests.ts';
 import { agentKubeconfig, applyAgentAdmission, createNode, SBE_PATH, until } from '../helpers/operator.ts';

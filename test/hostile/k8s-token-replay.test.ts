@@ -95,6 +95,17 @@ describe('hostile: a node replays the controller\'s token to another node\'s age
       });
       return { status: r.status, text: (await r.text()).slice(0, 300) };
     };
+    // the same token with its aud claim rewritten to node-b: it passes the agent's claim pre-check, and the
+    // TokenReview finds the signature broken
+    const [h, c, sig] = captured[0]!.slice('Bearer '.length).split('.');
+    const forgedClaims = JSON.parse(Buffer.from(c!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const forged = `Bearer ${[h, Buffer.from(JSON.stringify({ ...forgedClaims, aud: ['peripety-agent:node-b'] })).toString('base64url'), sig].join('.')}`;
+    const forgedPut = await fetch(`${agentB.apiUrl()}/v1/config`, {
+      method: 'PUT', headers: { authorization: forged, 'content-type': 'application/json' }, body: JSON.stringify({ ...HIJACK, generation: applied.generation + 2_000_000 }),
+    });
+    const forgedText = (await forgedPut.text()).slice(0, 300);
+    console.log(`# node-a's token with aud rewritten to node-b, PUT /v1/config to node-b: ${forgedPut.status} ${forgedText}`);
+
     const results = [
       { what: 'PUT /v1/config', ...await replay('PUT', '/v1/config', { ...HIJACK, generation: applied.generation + 1_000_000 }) },
       { what: 'POST /v1/backends/genuine:stop', ...await replay('POST', '/v1/backends/genuine:stop') },
@@ -111,6 +122,8 @@ describe('hostile: a node replays the controller\'s token to another node\'s age
     assert.deepEqual(results.map((r) => `${r.what}: ${r.status}`), results.map((r) => `${r.what}: 401`), 'every replayed request is refused');
     for (const r of results) assert.match(r.text, /not for the audience peripety-agent:node-b/, r.what);
     assert.equal(wrongAudience, results.length, 'each refusal is counted as wrong_audience');
+    assert.equal(forgedPut.status, 401, forgedText);
+    assert.match(forgedText, /not valid \(TokenReview did not authenticate it\)/);
     assert.equal(after.generation, applied.generation);
     assert.equal(after.hash, applied.hash);
     assert.deepEqual(after.storage?.backends.map((b) => `${b.name}:${b.started}`), ['genuine:true']);
@@ -118,5 +131,22 @@ describe('hostile: a node replays the controller\'s token to another node\'s age
     // the controller's own token for node-b is a different one, for node-b only
     assert.ok(!captured.includes(`Bearer ${bToken}`));
     assert.deepEqual(claims.aud, ['peripety-agent:node-a']);
+  });
+
+  it('the API server (--api-audiences: server URL, peripety-agent) reviews a per-node token for exactly its node', async () => {
+    // a TokenReview with spec.audiences is checked against the token's own aud, not against
+    // --api-audiences (those are the defaults for tokens and reviews that name none)
+    const review = async (token: string, audiences: string[]) => (await env.request<{ status?: { authenticated?: boolean; audiences?: string[]; user?: { username?: string } } }>('POST',
+      '/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } })).body.status ?? {};
+    const a = await cluster.tokenFor('node-a');
+    const forA = await review(a, ['peripety-agent:node-a']);
+    const forB = await review(a, ['peripety-agent:node-b']);
+    const forAll = await review(a, ['peripety-agent']);
+    console.log(`# TokenReview of node-a's token: for node-a ${JSON.stringify(forA)}; for node-b authenticated=${forB.authenticated}; for peripety-agent authenticated=${forAll.authenticated}`);
+    assert.equal(forA.authenticated, true);
+    assert.deepEqual(forA.audiences, ['peripety-agent:node-a']);
+    assert.equal(forA.user?.username, `system:serviceaccount:${ENVTEST_NAMESPACE}:peripety-controller`);
+    assert.notEqual(forB.authenticated, true);
+    assert.notEqual(forAll.authenticated, true);
   });
 });

@@ -6,13 +6,11 @@
 // the controller ServiceAccount's kubeconfig and the controller's RBAC from
 // manifests/ (rendered from the Helm chart; test/helpers/manifests.ts).
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../../src/controller/controller.ts';
 import { createLogger, silentLogger } from '../../src/log/logger.ts';
-import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
+import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { FakeAgent } from '../helpers/fake-agent.ts';
 import { rbacYaml } from '../helpers/manifests.ts';
 import { createNode } from '../helpers/operator.ts';
