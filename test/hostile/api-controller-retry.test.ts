@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/log/logger.ts';
 import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { FakeAgent } from '../helpers/fake-agent.ts';
 import { rbacYaml } from '../helpers/manifests.ts';
+import { createNode } from '../helpers/operator.ts';
 
 const NODE = 'hostile-429';
 
@@ -24,8 +25,8 @@ describe('controller: an agent answering 429 is retried, not marked failed for g
   before(async () => {
     env = await startEnvtest();
     await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller') });
-    const r = await env.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE, labels: { storage: 'throttled' } } });
-    assert.equal(r.status, 201, r.text);
+    // with its address in status, as a kubelet registers it: the controller pushes only to a Node's own address
+    await createNode(env, NODE, { storage: 'throttled' });
     agent = new FakeAgent(env, NODE);
     agent.throttle = 2;
     await agent.start();

@@ -22,6 +22,7 @@ import { createLogger, silentLogger } from '../../src/log/logger.ts';
 import type { AgentProcess } from '../helpers/agent.ts';
 import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { FakeAgent } from '../helpers/fake-agent.ts';
+import { spawnPeripety } from '../helpers/spawn-agent.ts';
 import { agentStatus, type OperatorCluster, SBE_PATH, setupOperatorCluster, startNodeAgent, until } from '../helpers/operator.ts';
 
 /** No collector (nothing reads /dev/kmsg): the controller's pushes replace the plugin sections anyway. */
@@ -148,5 +149,40 @@ describe('hostile: a node replays the controller\'s token to another node\'s age
     assert.equal(forA.user?.username, `system:serviceaccount:${ENVTEST_NAMESPACE}:peripety-controller`);
     assert.notEqual(forB.authenticated, true);
     assert.notEqual(forAll.authenticated, true);
+  });
+});
+
+describe('the controller has no shared-token mode', () => {
+  const noCluster = { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBECONFIG: '' };
+  const usage = async (args: string[], env: NodeJS.ProcessEnv = noCluster): Promise<{ code: number | null; stderr: string }> => {
+    const p = spawnPeripety(['controller', ...args], env);
+    try {
+      const r = await p.exitWithin(15_000);
+      assert.ok(r !== null, `did not exit; stderr:\n${p.stderr().slice(-1000)}`);
+      return { code: r.code, stderr: p.stderr() };
+    } finally {
+      await p.kill();
+    }
+  };
+
+  it('--agent-token-file and $PERIPETY_AGENT_TOKEN_FILE are refused with the reason (exit 2), before any cluster is asked', async () => {
+    const flag = await usage(['--agent-token-file', '/tmp/token']);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /--agent-token-file \(\$PERIPETY_AGENT_TOKEN_FILE\) is no longer supported: one token would be good at every agent/);
+    const env = await usage([], { ...noCluster, PERIPETY_AGENT_TOKEN_FILE: '/tmp/token' });
+    assert.equal(env.code, 2);
+    assert.match(env.stderr, /no longer supported/);
+  });
+
+  it('--agent-token-seconds outside 600–86400 and a --service-account that is no name are usage errors', async () => {
+    for (const [args, re] of [
+      [['--agent-token-seconds', '60'], /--agent-token-seconds: an integer from 600 to 86400 \(got "60"\)/],
+      [['--agent-token-seconds', 'ten'], /--agent-token-seconds: an integer from 600 to 86400/],
+      [['--service-account', 'Not/A/Name'], /--service-account: "Not\/A\/Name" is not a ServiceAccount name/],
+    ] as const) {
+      const r = await usage([...args]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, re);
+    }
   });
 });
