@@ -13,10 +13,13 @@
 // it to node-b's real agent: PUT /v1/config with another configuration, and
 // POST commands (stop the backend, reload). Every one must be refused with
 // 401 (reason wrong_audience, counted in node-b's peripety_api_refused_total)
-// and node-b must still run exactly what the controller pushed.
+// and node-b must still run exactly what the controller pushed. Also: the
+// real API server reviews a per-node token for its node only, and the
+// controller's identity may request tokens for its own ServiceAccount only.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
+import { AgentTokens, tokenRequestIssuer } from '../../src/controller/agent-tokens.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { createLogger, silentLogger } from '../../src/log/logger.ts';
 import type { AgentProcess } from '../helpers/agent.ts';
@@ -149,6 +152,19 @@ describe('hostile: a node replays the controller\'s token to another node\'s age
     assert.equal(forA.user?.username, `system:serviceaccount:${ENVTEST_NAMESPACE}:peripety-controller`);
     assert.notEqual(forB.authenticated, true);
     assert.notEqual(forAll.authenticated, true);
+  });
+
+  it('the controller\'s identity gets tokens for its own ServiceAccount only; a refusal is a clear error', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(env.kubeconfigController);
+    const own = await tokenRequestIssuer(kc, ENVTEST_NAMESPACE, 'peripety-controller')('peripety-agent:node-x', 600);
+    assert.ok(own.expiresAt > Date.now() + 500_000 && own.expiresAt <= Date.now() + 610_000, `expires in ${own.expiresAt - Date.now()} ms`);
+    // the agent's ServiceAccount: a token of it is no use to the agents, but the rule must not allow it
+    const tokens = new AgentTokens({ issue: tokenRequestIssuer(kc, ENVTEST_NAMESPACE, 'peripety-agent') });
+    const err = await tokens.get('node-x').then(() => null, (e: unknown) => e as Error);
+    console.log(`# TokenRequest for another ServiceAccount: ${err?.message}`);
+    assert.match(err?.message ?? '', /^cannot get a token for node node-x \(TokenRequest for the audience peripety-agent:node-x\): ServiceAccount peripety-system\/peripety-agent: HTTP 403: .*cannot create resource "serviceaccounts\/token"/);
+    assert.doesNotMatch(err?.message ?? '', /eyJ/, 'no token in the message');
   });
 });
 
