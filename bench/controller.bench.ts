@@ -9,10 +9,9 @@
 // and prints the controller's memory from its /metrics. Target: under 5 s.
 // BENCH_AGENTS scales it.
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { AGENT_AUDIENCE, ENVTEST_NAMESPACE, startEnvtest } from '../test/helpers/envtest.ts';
+import { startEnvtest } from '../test/helpers/envtest.ts';
 import { FakeAgent } from '../test/helpers/fake-agent.ts';
 import { rbacYaml } from '../test/helpers/manifests.ts';
 import { createNode } from '../test/helpers/operator.ts';
@@ -44,21 +43,19 @@ const child = { proc: null as ReturnType<typeof spawn> | null };
 const agents: FakeAgent[] = [];
 try {
   await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller') });
-  const token = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
-  const tokenFile = path.join(env.dir, 'agent-token');
-  await writeFile(tokenFile, token, { mode: 0o600 });
   const names = Array.from({ length: AGENTS }, (_, i) => `bench-node-${String(i).padStart(3, '0')}`);
   await inBatches(names, 20, async (n) => {
     // the fake agents listen on 127.0.0.1: the Node's address (the controller pushes only to a node's own address)
     await createNode(env, n, { bench: 'yes' });
-    const a = new FakeAgent(env, n, token);
+    // accepts what that node's real agent would: the controller's token for peripety-agent:<node> (TokenReview)
+    const a = new FakeAgent(env, n);
     await a.start();
     agents.push(a);
   });
 
   const metricsPort = await freePort();
   child.proc = spawn(process.execPath, [path.join(repoRoot, 'src/cli/peripety.ts'), 'controller',
-    `--kubeconfig=${env.kubeconfigController}`, `--agent-token-file=${tokenFile}`, `--metrics-listen=127.0.0.1:${metricsPort}`,
+    `--kubeconfig=${env.kubeconfigController}`, `--metrics-listen=127.0.0.1:${metricsPort}`,
     '--identity=bench-controller', '--log-level=warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
   let t0 = Date.now();
   await Promise.all(agents.map((a) => a.waitFor((x) => x.pushes.length > 0, 60_000, 'the initial push')));

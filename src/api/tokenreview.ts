@@ -1,7 +1,10 @@
 // The control API's authenticator in Kubernetes mode (ARCHITECTURE.md "Agent
 // control API"): the bearer token is checked with a TokenReview for the
-// audience peripety-agent, and the caller must be the controller's
-// ServiceAccount. Results are cached briefly under a SHA-256 of the token (the
+// audience peripety-agent:<this node> (agentAudience), and the caller must be
+// the controller's ServiceAccount. The audience names the node so that a
+// token is good at one agent only: the controller requests one per node
+// (src/controller/agent-tokens.ts), and a compromised node cannot replay the
+// token it received to the others (issue 10 A2). Results are cached briefly under a SHA-256 of the token (the
 // raw token is never kept or logged); refusals are counted by a bounded reason
 // and logged at most once per interval per reason.
 //
@@ -23,6 +26,15 @@ import { ReviewAdmission, type ReviewLimits } from './limits.ts';
 export { RateLimitedLog };
 
 export const AGENT_AUDIENCE = 'peripety-agent';
+
+/**
+ * The audience of the tokens the agent on `node` accepts. The plain
+ * AGENT_AUDIENCE is not accepted (not even during an upgrade): a token for it
+ * would be good at every agent again, which is the hole this closes.
+ */
+export function agentAudience(node: string): string {
+  return `${AGENT_AUDIENCE}:${node}`;
+}
 export const DEFAULT_CONTROLLER_IDENTITY = 'system:serviceaccount:peripety-system:peripety-controller';
 
 
@@ -153,6 +165,7 @@ export interface TokenReviewOptions {
   registry: Registry;
   /** the caller allowed: system:serviceaccount:<ns>:<sa> */
   controllerIdentity?: string;
+  /** the audience to review for: agentAudience(<node name>) in an agent (default: the plain peripety-agent, for tests) */
   audience?: string;
   cacheTtlMs?: number;
   /** refused verdicts kept (accepted ones have their own, smaller cache) */

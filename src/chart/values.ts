@@ -106,8 +106,8 @@ export const ChartValues = z.strictObject({
       .meta(d('Controller replicas. One leads (Lease peripety-controller in the release namespace); the others keep their caches warm and take over within about 15 s when it goes away (2 s on a graceful stop).')),
     logLevel: LOG_LEVEL.default('info').meta(d('Controller log level (JSON lines on stderr).')),
     metricsPort: port.default(9478).meta(d('Port of the controller\'s /metrics and /healthz (on all pod addresses; the metrics Service points at it).')),
-    agentTokenExpirationSeconds: z.int().min(600).max(86_400).default(3600)
-      .meta(d('Lifetime of the projected ServiceAccount token (audience peripety-agent) the controller presents to the agents; the kubelet renews it at 80% and the controller re-reads it every minute.')),
+    agentTokenExpirationSeconds: z.int().min(600).max(86_400).default(600)
+      .meta(d('Lifetime of the tokens the controller requests (TokenRequest for its own ServiceAccount) and presents to the agents, one per node (audience peripety-agent:<node>, accepted by that node\'s agent only); each is requested again at 80% of its lifetime.')),
     resources: Resources('Controller container requests and limits.').default({ requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } }),
     podDisruptionBudget: z.strictObject({
       enabled: z.boolean().default(true).meta(d('Create a PodDisruptionBudget (minAvailable 1) so a node drain never takes every replica at once; only when replicas > 1.')),

@@ -3,7 +3,7 @@
 import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { parseListen } from '../api/server.ts';
-import { DEFAULT_CONTROLLER_IDENTITY, TokenReviewAuthenticator } from '../api/tokenreview.ts';
+import { agentAudience, DEFAULT_CONTROLLER_IDENTITY, TokenReviewAuthenticator } from '../api/tokenreview.ts';
 import { inClusterConfig, KubeClient, loadKubeconfig } from '../k8s/http.ts';
 import { AgentRegistration } from '../k8s/registration.ts';
 import { kubeSecretResolver } from '../k8s/secrets.ts';
@@ -24,7 +24,7 @@ const USAGE = `usage:
   peripety agent (--kubeconfig FILE | --kubernetes) [--node-name NAME] [--namespace NS]
                  [--controller-identity USER] [--advertise URL] [--api-listen-ip IP] [--config FILE] …
       Kubernetes mode (docs/agent-api.md): the control API checks bearer tokens with
-      TokenReview (audience peripety-agent; only --controller-identity, default
+      TokenReview (audience peripety-agent:<node name>; only --controller-identity, default
       ${DEFAULT_CONTROLLER_IDENTITY}),
       takes pushed configurations (kept in <state-dir>/applied.json and used at start)
       and registers the agent in the Lease peripety-agent-<node> (--kubernetes: the
@@ -36,12 +36,14 @@ const USAGE = `usage:
       join the multicast group of the configuration's [main] and hand every event to
       its receiver sections (another process or host); counts and logs lost events
   peripety controller [--kubeconfig FILE] [--namespace NS] [--identity ID]
-                     [--metrics-listen HOST:PORT] [--agent-token-file FILE]
+                     [--metrics-listen HOST:PORT] [--service-account NAME]
+                     [--agent-token-seconds N]
       run the controller: watch StorageEventPlugins, StorageBackends, Nodes and the
       agents' Leases in NS (default peripety-system), push each node's configuration
       to its agent, write status; leader election with the Lease peripety-controller
-      (ID default hostname-pid); metrics on 127.0.0.1:9478 by default. The agent token
-      (audience peripety-agent) is read from FILE (or $PERIPETY_AGENT_TOKEN_FILE)
+      (ID default hostname-pid); metrics on 127.0.0.1:9478 by default. For each node
+      it requests a token (audience peripety-agent:<node>, N seconds, default 600)
+      for its own ServiceAccount NS/NAME (default peripety-controller) by TokenRequest
   peripety print-default-config                      print the embedded default configuration
   peripety print-default-storage-config              print the embedded default storage configuration
   peripety --version
@@ -99,7 +101,8 @@ async function agentMain(args: string[]): Promise<number | void> {
     // when set, still overrides the events' hostname on purpose.
     process.env.NODE_NAME = k8s.nodeName;
     kube = new KubeClient(k8s.kubeconfig ? loadKubeconfig(k8s.kubeconfig) : inClusterConfig());
-    auth = new TokenReviewAuthenticator({ client: kube, log, registry: metrics.registry, controllerIdentity: k8s.controllerIdentity });
+    // the audience names this node: a token the controller made for another node is refused (wrong_audience)
+    auth = new TokenReviewAuthenticator({ client: kube, log, registry: metrics.registry, controllerIdentity: k8s.controllerIdentity, audience: agentAudience(k8s.nodeName) });
     // storage backends read their Secrets (postgres ConnectionSecret) in the agent's namespace, as the agent
     secrets = kubeSecretResolver({ client: kube, namespace: k8s.namespace });
   }

@@ -25,13 +25,13 @@ import {
   CommandStatus, CONDITION_ACCEPTED, CONDITION_READY, GROUP, MAX_FAILURE_MESSAGE, MAX_FAILURES, VERSION,
   type CommandAction, type Condition, type FilterError, type StorageBackendSpec, type StorageEventPluginSpec,
 } from '../crd/schemas.ts';
-import { MAX_TOKEN_FILE_BYTES, readRegularFile } from '../fsutil/safe-files.ts';
 import { problemsMessage, validateStorageBackend, validateStorageEventPlugin } from '../crd/validate.ts';
 import type { Logger } from '../log/logger.ts';
 import {
   COMMAND_ANNOTATION, commandPath, completedStatus, decideCommand, interruptedStatus, invalidStatus, isInterrupted, isResourceAction,
   type NodeResult, notAcceptedStatus,
 } from './commands.ts';
+import { type AgentTokenSource, AgentTokens, tokenRequestIssuer } from './agent-tokens.ts';
 import { checkEndpoint, PUSH_REFUSED_REASONS, type PushRefusedReason } from './endpoint.ts';
 import { LeaderElector } from './leader.ts';
 import { WorkQueue } from './queue.ts';
@@ -57,6 +57,8 @@ export function degradedBackend(annotation: string | undefined, name: string): s
 }
 /** sent with every push: which controller replica pushed */
 export const CONTROLLER_HEADER = 'X-Peripety-Controller';
+/** the controller's ServiceAccount as the chart names it (--service-account) */
+export const DEFAULT_SERVICE_ACCOUNT = 'peripety-controller';
 
 const PLURAL = { sep: 'storageeventplugins', sbe: 'storagebackends' } as const;
 type Kind = keyof typeof PLURAL;
@@ -71,9 +73,16 @@ export interface ControllerOptions {
   namespace: string;
   identity: string;
   log: Logger;
-  /** the bearer token for the agents (audience peripety-agent): a file, re-read when older than a minute */
-  agentTokenFile?: string;
-  agentToken?: string;
+  /**
+   * The controller's own ServiceAccount (in `namespace`; default
+   * peripety-controller): it requests the per-node tokens for the agents
+   * (audience peripety-agent:<node>) for it with TokenRequest.
+   */
+  serviceAccount?: string;
+  /** lifetime asked for the per-node tokens (default and minimum 600 s) */
+  agentTokenSeconds?: number;
+  /** where the per-node tokens come from instead (tests) */
+  agentTokens?: AgentTokenSource;
   /** every key is enqueued again this often (ms) */
   resyncMs?: number;
   pushTimeoutMs?: number;
@@ -201,7 +210,8 @@ export class Controller {
   private readonly orphanLeases = new Map<string, string>();
   private abort = new AbortController();
   private resyncTimer: NodeJS.Timeout | null = null;
-  private token: { value: string; at: number } | null = null;
+  /** the per-node tokens for the agents (never one token for all: issue 10 A2) */
+  private readonly tokens: AgentTokenSource;
   private stopped = false;
   private server: Server | null = null;
 
@@ -218,6 +228,11 @@ export class Controller {
       onError: (key, err, ms) => o.log.warn({ key, err: errText(err), retryInMs: ms }, 'reconcile failed'),
     });
     this.metrics = new ControllerMetrics(() => this.queue.depth, () => this.countConfigured(), () => this.elector.isLeader());
+    this.tokens = o.agentTokens ?? new AgentTokens({
+      issue: tokenRequestIssuer(kc, o.namespace, o.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT),
+      expirationSeconds: o.agentTokenSeconds,
+      registry: this.metrics.registry,
+    });
     // an informer's cache is filled once its first list succeeded (its start() also resolves after a failed list)
     const synced = <T>(name: string, list: () => Promise<T>) => async (): Promise<T> => {
       const r = await list();
@@ -491,14 +506,9 @@ export class Controller {
     return n;
   }
 
-  private async agentToken(): Promise<string> {
-    if (this.o.agentToken !== undefined) return this.o.agentToken;
-    if (!this.o.agentTokenFile) throw new Error('no agent token (--agent-token-file)');
-    if (this.token && Date.now() - this.token.at < 60_000) return this.token.value;
-    // a Secret mount (a link to a regular file); never a FIFO or device, never more than a token's size
-    const value = readRegularFile(this.o.agentTokenFile, 'the agent token file', { maxBytes: MAX_TOKEN_FILE_BYTES }).trim();
-    this.token = { value, at: Date.now() };
-    return value;
+  /** the token for `node`'s agent only (audience peripety-agent:<node>): the agent of any other node refuses it */
+  private agentToken(node: string): Promise<string> {
+    return this.tokens.get(node);
   }
 
   private async reconcileNode(name: string): Promise<void> {
@@ -509,6 +519,7 @@ export class Controller {
     for (const b of prevRender?.backends ?? []) touched.add(`sbe/${b}`);
     if (!node) {
       this.pushed.delete(name);
+      this.tokens.forget(name);
       this.renders.delete(name);
       this.noteOrphanLease(name);
       for (const k of touched) this.queue.add(k);
@@ -604,7 +615,7 @@ export class Controller {
       // the checked URL, not the Lease's text: exactly the host that was checked
       res = await fetch(new URL('v1/config', base), {
         method: 'PUT',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${await this.agentToken()}`, [CONTROLLER_HEADER]: this.o.identity },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await this.agentToken(name)}`, [CONTROLLER_HEADER]: this.o.identity },
         body: JSON.stringify({ generation, hash: want.hash, toml: want.toml, storage: want.storage }),
         signal,
       });
@@ -830,7 +841,7 @@ export class Controller {
       try {
         res = await fetch(new URL(path, base), {
           method: 'POST',
-          headers: { authorization: `Bearer ${await this.agentToken()}`, [CONTROLLER_HEADER]: this.o.identity },
+          headers: { authorization: `Bearer ${await this.agentToken(node)}`, [CONTROLLER_HEADER]: this.o.identity },
           signal,
         });
         text = await res.text();

@@ -4,7 +4,11 @@ import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { parseListen } from '../api/server.ts';
 import { parse, UsageError } from '../cli/args.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
-import { Controller } from './controller.ts';
+import { MIN_TOKEN_SECONDS } from './agent-tokens.ts';
+import { Controller, DEFAULT_SERVICE_ACCOUNT } from './controller.ts';
+
+/** the longest per-node token asked for (a day; the chart's bound too) */
+const MAX_TOKEN_SECONDS = 86_400;
 
 /** How long the start waits for the API server to answer at all. */
 const PROBE_DEADLINE_MS = 10_000;
@@ -80,6 +84,9 @@ export async function controllerMain(args: string[], usage: string): Promise<num
     namespace: { type: 'string', default: 'peripety-system' },
     identity: { type: 'string' },
     'metrics-listen': { type: 'string', default: '127.0.0.1:9478' },
+    'service-account': { type: 'string', default: DEFAULT_SERVICE_ACCOUNT },
+    'agent-token-seconds': { type: 'string', default: String(MIN_TOKEN_SECONDS) },
+    // gone: one token file meant one token for every agent (issue 10 A2); refused with the reason
     'agent-token-file': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     help: { type: 'boolean', short: 'h' },
@@ -95,6 +102,15 @@ export async function controllerMain(args: string[], usage: string): Promise<num
   } catch (err) {
     throw new UsageError(`--metrics-listen: ${(err as Error).message}`);
   }
+  if (values['agent-token-file'] !== undefined || process.env.PERIPETY_AGENT_TOKEN_FILE) {
+    throw new UsageError('--agent-token-file ($PERIPETY_AGENT_TOKEN_FILE) is no longer supported: one token would be good at every agent, so the controller now requests a token per node (audience peripety-agent:<node>) for its ServiceAccount (--service-account) with TokenRequest; remove it');
+  }
+  const sa = values['service-account'];
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(sa)) throw new UsageError(`--service-account: "${sa.slice(0, 100)}" is not a ServiceAccount name`);
+  const tokenSeconds = Number(values['agent-token-seconds']);
+  if (!Number.isSafeInteger(tokenSeconds) || tokenSeconds < MIN_TOKEN_SECONDS || tokenSeconds > MAX_TOKEN_SECONDS) {
+    throw new UsageError(`--agent-token-seconds: an integer from ${MIN_TOKEN_SECONDS} to ${MAX_TOKEN_SECONDS} (got "${values['agent-token-seconds'].slice(0, 20)}")`);
+  }
   const log = createLogger(values['log-level'] as LogLevel, 'peripety-controller');
   const file = values.kubeconfig || process.env.KUBECONFIG || undefined;
   const kc = loadClusterConfig(file);
@@ -107,11 +123,12 @@ export async function controllerMain(args: string[], usage: string): Promise<num
     namespace: values.namespace,
     identity,
     log,
-    agentTokenFile: values['agent-token-file'] ?? process.env.PERIPETY_AGENT_TOKEN_FILE,
+    serviceAccount: sa,
+    agentTokenSeconds: tokenSeconds,
   });
   const port = await controller.serveMetrics(listen.host, listen.port);
   await controller.start();
-  log.info({ identity, namespace: values.namespace, metrics: `${listen.host}:${port}` }, 'controller started');
+  log.info({ identity, namespace: values.namespace, serviceAccount: sa, metrics: `${listen.host}:${port}` }, 'controller started');
   const shutdown = (signal: string): void => {
     controller.stop({ release: true }).then(() => {
       log.info({ signal }, 'controller stopped');

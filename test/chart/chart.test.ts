@@ -104,13 +104,11 @@ function checkWiring(objs: readonly ManifestObject[], o: { namespace: string; co
   assert.equal(argValue(controller, '--identity'), '$(POD_NAME)');
   assert.equal(argValue(controller, '--metrics-listen'), '0.0.0.0:9478');
   assert.equal(dep.spec.template.spec.serviceAccountName, o.controllerSa);
-  const tokenFile = argValue(controller, '--agent-token-file')!;
-  const tokenMount = controller.volumeMounts?.find((m) => tokenFile.startsWith(`${m.mountPath}/`));
-  assert.ok(tokenMount, '--agent-token-file is on a mounted volume');
-  const tokenVolume = dep.spec.template.spec.volumes?.find((v) => v.name === tokenMount.name);
-  const source = tokenVolume?.projected?.sources[0]?.serviceAccountToken;
-  assert.equal(source?.audience, 'peripety-agent', 'the audience the agents check with TokenReview');
-  assert.equal(source?.path, path.basename(tokenFile));
+  // no shared token file: the controller requests a token per node for its own ServiceAccount
+  assert.equal(argValue(controller, '--agent-token-file'), undefined);
+  assert.equal(argValue(controller, '--service-account'), o.controllerSa, 'the per-node tokens are requested for the pod\'s own ServiceAccount');
+  assert.equal(argValue(controller, '--agent-token-seconds'), '600');
+  assert.ok(!(dep.spec.template.spec.volumes ?? []).some((v) => v.projected?.sources.some((s) => s.serviceAccountToken)), 'no projected token for the agents');
   assert.ok(objs.some((x) => x.kind === 'ServiceAccount' && x.metadata.name === o.controllerSa && x.metadata.namespace === o.namespace));
   assert.ok(objs.some((x) => x.kind === 'ServiceAccount' && x.metadata.name === o.agentSa && x.metadata.namespace === o.namespace));
   assert.equal(dep.spec.replicas, 2, 'two controller replicas (leader election)');

@@ -44,7 +44,11 @@ const CONTROLLER_RULES: Record<string, PolicyRule[]> = {
     { apiGroups: ['peripety.io'], resources: ['storageeventplugins', 'storagebackends'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['peripety.io'], resources: ['storageeventplugins/status', 'storagebackends/status'], verbs: ['update'] },
   ],
-  'Role peripety-system/peripety-controller': [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] }],
+  'Role peripety-system/peripety-controller': [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
+    // the per-node tokens for the agents (TokenRequest): its own ServiceAccount only
+    { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: ['peripety-controller'] },
+  ],
 };
 
 const podOf = (w: Workload) => w.spec.template.spec;
@@ -232,7 +236,7 @@ describe('chart security: host access and RBAC against allow-lists', () => {
     assert.equal(k8sEvents.spec.config.namespace, 'kube-system');
   });
 
-  it('controller RBAC: exactly what src/controller calls (informers, status PUT, Leases)', async () => {
+  it('controller RBAC: exactly what src/controller calls (informers, status PUT, Leases, TokenRequest for its own ServiceAccount)', async () => {
     const objs = await template();
     assert.deepEqual(rulesOf(objs, 'controller'), CONTROLLER_RULES);
   });

@@ -9,7 +9,30 @@
 // controller's tests must not depend on it.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Envtest } from './envtest.ts';
+import { ENVTEST_NAMESPACE, type Envtest } from './envtest.ts';
+
+/** Decides on a bearer token (the part after "Bearer "). */
+export type TokenCheck = (token: string) => boolean | Promise<boolean>;
+
+/**
+ * What a genuine agent on `node` accepts, by a real TokenReview against `env`
+ * (verdicts cached per token): authenticated for the audience
+ * peripety-agent:<node>, and the controller's ServiceAccount.
+ */
+export function nodeTokenCheck(env: Envtest, node: string): TokenCheck {
+  const verdicts = new Map<string, Promise<boolean>>();
+  return (token) => {
+    let v = verdicts.get(token);
+    if (!v) {
+      v = env.request<{ status?: { authenticated?: boolean; audiences?: string[]; user?: { username?: string } } }>('POST', '/apis/authentication.k8s.io/v1/tokenreviews',
+        { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [`peripety-agent:${node}`] } })
+        .then((r) => r.body.status?.authenticated === true && (r.body.status.audiences ?? []).includes(`peripety-agent:${node}`)
+          && r.body.status.user?.username === `system:serviceaccount:${ENVTEST_NAMESPACE}:peripety-controller`);
+      verdicts.set(token, v);
+    }
+    return v;
+  };
+}
 
 export interface Command {
   /** the path, e.g. /v1/backends/errors:restart or /v1/reload */
@@ -51,17 +74,20 @@ export class FakeAgent {
   private endpoint = '';
   private leaseWrites: Promise<void> = Promise.resolve();
   private readonly env: Envtest;
-  private readonly token: string;
+  private readonly check: TokenCheck;
   private readonly host: string;
   private waiters: (() => void)[] = [];
   /** every request that reached it, with its Authorization header (what an address that is not the node's must never see) */
   readonly requests: { method: string; path: string; authorization: string | undefined }[] = [];
 
-  /** `host`: the address it listens on and advertises (default 127.0.0.1, the test Nodes' address: NODE_ADDRESSES in operator.ts) */
-  constructor(env: Envtest, node: string, token: string, opts: { host?: string } = {}) {
+  /**
+   * `token`: the one token accepted, or a check; default: what a genuine agent on `node` accepts (nodeTokenCheck).
+   * `host`: the address it listens on and advertises (default 127.0.0.1, the test Nodes' address: NODE_ADDRESSES in operator.ts)
+   */
+  constructor(env: Envtest, node: string, token?: string | TokenCheck, opts: { host?: string } = {}) {
     this.env = env;
     this.node = node;
-    this.token = token;
+    this.check = token === undefined ? nodeTokenCheck(env, node) : typeof token === 'string' ? (t) => t === token : token;
     this.host = opts.host ?? '127.0.0.1';
   }
 
@@ -143,8 +169,10 @@ export class FakeAgent {
     for await (const chunk of req) text += String(chunk);
     const urlPath = (req.url ?? '').split('?')[0]!;
     this.requests.push({ method: req.method ?? '', path: urlPath, authorization: req.headers.authorization });
+    const auth = req.headers.authorization ?? '';
+    const authorized = auth.startsWith('Bearer ') && await this.check(auth.slice('Bearer '.length));
     if (req.method === 'POST' && COMMAND_PATH.test(urlPath)) {
-      if (req.headers.authorization !== `Bearer ${this.token}`) return { status: 401, body: { error: 'unauthorized' } };
+      if (!authorized) return { status: 401, body: { error: 'unauthorized' } };
       if (this.refuseCommands !== null) return { status: 409, body: { error: this.refuseCommands } };
       if (this.throttleCommands > 0) {
         this.throttleCommands--;
@@ -156,7 +184,7 @@ export class FakeAgent {
       return { status: 200, body: { ok: true } };
     }
     if (req.method !== 'PUT' || req.url !== '/v1/config') return { status: 404, body: { error: 'not found' } };
-    if (req.headers.authorization !== `Bearer ${this.token}`) return { status: 401, body: { error: 'unauthorized' } };
+    if (!authorized) return { status: 401, body: { error: 'unauthorized' } };
     let body: { generation?: unknown; hash?: unknown; toml?: unknown; storage?: unknown };
     try {
       body = JSON.parse(text) as typeof body;

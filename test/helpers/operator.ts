@@ -5,7 +5,6 @@
 // polling with a deadline.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -107,27 +106,39 @@ export async function applyAgentAdmission(env: Envtest): Promise<number> {
 }
 
 export interface OperatorCluster {
-  /** the controller ServiceAccount's token for the audience peripety-agent (what the agents accept) */
-  controllerToken: string;
-  /** a file holding it, for --agent-token-file */
-  tokenFile: string;
+  /**
+   * A token of the controller's ServiceAccount for `node`'s agent (audience
+   * peripety-agent:<node>, what that agent alone accepts), as the controller
+   * requests it; one per node, cached.
+   */
+  tokenFor(node: string): Promise<string>;
+}
+
+/** The controller ServiceAccount's token for `node`'s agent (audience peripety-agent:<node>). */
+export function controllerTokenFor(env: Envtest, node: string): Promise<string> {
+  return env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [`${AGENT_AUDIENCE}:${node}`] });
 }
 
 /**
  * The controller's and the agents' ServiceAccounts, RBAC and admission
  * policies as manifests/ (the Helm chart) installs them, one Node per entry
  * of `nodes` (name → labels; addresses NODE_ADDRESSES), and the controller's
- * token for the agents. Agents then need their node's identity
+ * per-node tokens for the tests' own calls to the agents (the controller
+ * requests its own). Agents then need their node's identity
  * (agentKubeconfig, startNodeAgent's default).
  */
 export async function setupOperatorCluster(env: Envtest, nodes: Record<string, Record<string, string>>): Promise<OperatorCluster> {
   await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller', 'agent') });
   await applyAgentAdmission(env);
   for (const [name, labels] of Object.entries(nodes)) await createNode(env, name, labels);
-  const controllerToken = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
-  const tokenFile = path.join(env.dir, 'agent-token');
-  await writeFile(tokenFile, `${controllerToken}\n`, { mode: 0o600 });
-  return { controllerToken, tokenFile };
+  const tokens = new Map<string, Promise<string>>();
+  return {
+    tokenFor: (node) => {
+      let t = tokens.get(node);
+      if (!t) tokens.set(node, (t = controllerTokenFor(env, node)));
+      return t;
+    },
+  };
 }
 
 export interface NodeAgentOptions {
@@ -190,10 +201,10 @@ export interface ControllerProcess {
  * ServiceAccount's kubeconfig; resolves once it logged "controller started"
  * (caches filled, leader election running — not necessarily leading).
  */
-export async function startControllerProcess(env: Envtest, opts: { identity: string; tokenFile: string; logLevel?: string; kubeconfig?: string }): Promise<ControllerProcess> {
+export async function startControllerProcess(env: Envtest, opts: { identity: string; logLevel?: string; kubeconfig?: string }): Promise<ControllerProcess> {
   const proc = spawn(process.execPath, [path.join(ROOT, 'bin/peripety'), 'controller',
     '--kubeconfig', opts.kubeconfig ?? env.kubeconfigController, '--namespace', ENVTEST_NAMESPACE, '--identity', opts.identity,
-    '--metrics-listen', '127.0.0.1:0', '--agent-token-file', opts.tokenFile, '--log-level', opts.logLevel ?? 'debug'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    '--metrics-listen', '127.0.0.1:0', '--log-level', opts.logLevel ?? 'debug'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let waiters: (() => void)[] = [];
   const notify = (): void => {

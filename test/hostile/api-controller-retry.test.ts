@@ -6,16 +6,14 @@
 // kube-apiserver (test/helpers/envtest.ts), a fake agent
 // (test/helpers/fake-agent.ts) that answers 429 to its first two pushes.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../../src/controller/controller.ts';
 import { silentLogger } from '../../src/log/logger.ts';
-import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
+import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { FakeAgent } from '../helpers/fake-agent.ts';
-import { createNode } from '../helpers/operator.ts';
 import { rbacYaml } from '../helpers/manifests.ts';
+import { createNode } from '../helpers/operator.ts';
 
 const NODE = 'hostile-429';
 
@@ -27,17 +25,14 @@ describe('controller: an agent answering 429 is retried, not marked failed for g
   before(async () => {
     env = await startEnvtest();
     await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller') });
-    const token = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
-    const tokenFile = path.join(env.dir, 'agent-token');
-    await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-    // with its address: the controller pushes only to a Lease endpoint on the Node's own address
+    // with its address in status, as a kubelet registers it: the controller pushes only to a Node's own address
     await createNode(env, NODE, { storage: 'throttled' });
-    agent = new FakeAgent(env, NODE, token);
+    agent = new FakeAgent(env, NODE);
     agent.throttle = 2;
     await agent.start();
     const kc = new KubeConfig();
     kc.loadFromFile(env.kubeconfigController);
-    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'hostile-429', log: silentLogger(), agentTokenFile: tokenFile, resyncMs: 60_000 });
+    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'hostile-429', log: silentLogger(), resyncMs: 60_000 });
     await controller.start();
   }, { timeout: ENVTEST_BUILD_TIMEOUT_MS });
 

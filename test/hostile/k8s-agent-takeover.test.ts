@@ -14,13 +14,11 @@
 //    that listener, the resource's status says why, and
 //    peripety_controller_push_refused_total{reason="foreign_address"} counts it.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../../src/controller/controller.ts';
 import { createLogger, silentLogger } from '../../src/log/logger.ts';
-import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
+import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { FakeAgent } from '../helpers/fake-agent.ts';
 import { rbacYaml } from '../helpers/manifests.ts';
 import { agentKubeconfig, applyAgentAdmission, createNode, SBE_PATH, until } from '../helpers/operator.ts';
@@ -155,14 +153,11 @@ describe('hostile: one node cannot take over the others (real API server)', { ti
   });
 
   it('the controller sends its token only to the node\'s own address: a foreign endpoint gets no push and no command', async () => {
-    const token = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
-    const tokenFile = path.join(env.dir, 'agent-token');
-    await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
     // node-a: a (fake) agent on node-a's own address
-    const a = new FakeAgent(env, 'node-a', token);
+    const a = new FakeAgent(env, 'node-a');
     // node-b's Lease names a listener on FOREIGN, which is not node-b's address; so does a Lease of a node that does not exist
-    const foreign = new FakeAgent(env, 'node-b', token, { host: FOREIGN });
-    const ghost = new FakeAgent(env, 'node-ghost', token, { host: FOREIGN });
+    const foreign = new FakeAgent(env, 'node-b', undefined, { host: FOREIGN });
+    const ghost = new FakeAgent(env, 'node-ghost', undefined, { host: FOREIGN });
     fakes.push(a, foreign, ghost);
     for (const f of fakes) await f.start();
     // a compromised node-b may point its own Lease anywhere: the admission policy allows that (its own Lease)
@@ -174,7 +169,7 @@ describe('hostile: one node cannot take over the others (real API server)', { ti
 
     const kc = new KubeConfig();
     kc.loadFromFile(env.kubeconfigController);
-    const c = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'ctl-hostile', log: process.env.CTL_DEBUG ? createLogger('debug') : silentLogger(), agentTokenFile: tokenFile, resyncMs: 30_000 });
+    const c = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'ctl-hostile', log: process.env.CTL_DEBUG ? createLogger('debug') : silentLogger(), resyncMs: 30_000 });
     controllers.push(c);
     await c.start();
 

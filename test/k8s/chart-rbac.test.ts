@@ -11,7 +11,9 @@
 // - reading Secrets beyond the named one, writing workloads, configuration,
 //   CRDs or the custom resources' spec, and every path to more privilege
 //   (RBAC writes, bind, escalate, impersonate, tokens for other
-//   ServiceAccounts, CSRs, other namespaces' Leases): must be refused.
+//   ServiceAccounts — the controller may request tokens for its own
+//   ServiceAccount only, the agent for none —, CSRs, other namespaces'
+//   Leases): must be refused.
 //
 // SelfSubjectAccessReview asks RBAC only: the agent may "update leases" here,
 // every Lease of the namespace as far as RBAC goes. The chart's
@@ -60,6 +62,8 @@ const CAN: Record<'agent' | 'controller', Check[]> = {
     { verb: 'update', resource: 'storageeventplugins', subresource: 'status', group: 'peripety.io', name: 'kmsg' },
     { verb: 'update', resource: 'storagebackends', subresource: 'status', group: 'peripety.io', name: 'local' },
     ...each(['get', 'list', 'watch', 'create', 'update'], { resource: 'leases', group: 'coordination.k8s.io', namespace: NAMESPACE }),
+    // the per-node tokens for the agents (src/controller/agent-tokens.ts): TokenRequest for its own ServiceAccount
+    { verb: 'create', resource: 'serviceaccounts', subresource: 'token', namespace: NAMESPACE, name: 'peripety-controller' },
   ],
 };
 
@@ -107,6 +111,8 @@ const CANNOT_EITHER: Check[] = [
 const CANNOT: Record<'agent' | 'controller', Check[]> = {
   agent: [
     ...CANNOT_EITHER,
+    // a token of the controller's ServiceAccount is what every agent obeys (for its own node)
+    { verb: 'create', resource: 'serviceaccounts', subresource: 'token', namespace: NAMESPACE, name: 'peripety-controller' },
     ...each(['list', 'watch'], { resource: 'nodes' }),
     ...each(['list', 'watch', 'delete'], { resource: 'leases', group: 'coordination.k8s.io', namespace: NAMESPACE }),
     ...each(['get', 'list'], { resource: 'storagebackends', group: 'peripety.io' }),
@@ -115,6 +121,10 @@ const CANNOT: Record<'agent' | 'controller', Check[]> = {
     ...CANNOT_EITHER,
     { verb: 'get', resource: 'secrets', namespace: NAMESPACE, name: SECRET },
     ...each(['create', 'patch'], { resource: 'events', group: 'events.k8s.io', namespace: 'default' }),
+    // tokens for any ServiceAccount but its own
+    ...['peripety-agent', 'default'].map((name) => ({ verb: 'create', resource: 'serviceaccounts', subresource: 'token', namespace: NAMESPACE, name })),
+    { verb: 'create', resource: 'serviceaccounts', subresource: 'token', namespace: 'kube-system', name: 'peripety-controller' },
+    { verb: 'get', resource: 'serviceaccounts', subresource: 'token', namespace: NAMESPACE, name: 'peripety-controller' },
   ],
 };
 

@@ -49,14 +49,14 @@ describe('one-off commands from an annotation: real controller, three real agent
     const kc = new KubeConfig();
     kc.loadFromFile(env.kubeconfigController);
     // a resync every second: the controller looks at every resource again and again, so a command run twice would show
-    const c = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity, log: silentLogger(), agentTokenFile: cluster.tokenFile, resyncMs: 1000 });
+    const c = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity, log: silentLogger(), resyncMs: 1000 });
     await c.start();
     return c;
   };
   const detail = () => [...agents].map(([n, a]) => `--- ${n}:\n${a.stderr().slice(-1500)}`).join('\n');
   const wait = <T>(what: string, f: () => Promise<T | null | undefined | false>, timeoutMs = 20_000) => until(what, f, { timeoutMs, detail });
   const status = async (node: NodeName): Promise<Status> => {
-    const r = await fetch(`${agents.get(node)!.apiUrl()}/v1/status`, { headers: { authorization: `Bearer ${cluster.controllerToken}` } });
+    const r = await fetch(`${agents.get(node)!.apiUrl()}/v1/status`, { headers: { authorization: `Bearer ${await cluster.tokenFor(node)}` } });
     const text = await r.text();
     assert.equal(r.status, 200, `GET /v1/status of ${node}: ${text}`);
     return JSON.parse(text) as Status;

@@ -6,13 +6,11 @@
 // the controller ServiceAccount's kubeconfig and the controller's RBAC from
 // manifests/ (rendered from the Helm chart; test/helpers/manifests.ts).
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../../src/controller/controller.ts';
 import { createLogger, silentLogger } from '../../src/log/logger.ts';
-import { AGENT_AUDIENCE, ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
+import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { FakeAgent } from '../helpers/fake-agent.ts';
 import { rbacYaml } from '../helpers/manifests.ts';
 import { createNode } from '../helpers/operator.ts';
@@ -38,13 +36,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('controller (real API server)', { timeout: ENVTEST_BUILD_TIMEOUT_MS + 180_000 }, () => {
   let env: Envtest;
   let agents: FakeAgent[];
-  let tokenFile: string;
   const controllers: Controller[] = [];
 
   const newController = (identity: string): Controller => {
     const kc = new KubeConfig();
     kc.loadFromFile(env.kubeconfigController);
-    const c = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity, log: process.env.CTL_DEBUG ? createLogger('debug') : silentLogger(), agentTokenFile: tokenFile, resyncMs: 30_000 });
+    const c = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity, log: process.env.CTL_DEBUG ? createLogger('debug') : silentLogger(), resyncMs: 30_000 });
     controllers.push(c);
     return c;
   };
@@ -66,14 +63,11 @@ describe('controller (real API server)', { timeout: ENVTEST_BUILD_TIMEOUT_MS + 1
   before(async () => {
     env = await startEnvtest();
     await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller') });
-    const token = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
-    tokenFile = path.join(env.dir, 'agent-token');
-    await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
     const labels: Record<string, string> = { n1: 'san', n2: 'san', n3: 'local' };
     for (const [node, storage] of Object.entries(labels)) {
       await createNode(env, node, { storage });
     }
-    agents = Object.keys(labels).map((n) => new FakeAgent(env, n, token));
+    agents = Object.keys(labels).map((n) => new FakeAgent(env, n));
     for (const a of agents) await a.start();
   });
 

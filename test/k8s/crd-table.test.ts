@@ -69,7 +69,7 @@ describe('CRDs and the table of invalid resources (real API server and controlle
     await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller') });
     const kc = new KubeConfig();
     kc.loadFromFile(env.kubeconfigController);
-    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'ctl-crd-table', log: silentLogger(), agentToken: 'unused', resyncMs: 30_000 });
+    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'ctl-crd-table', log: silentLogger(), resyncMs: 30_000 });
     await controller.start();
   });
 

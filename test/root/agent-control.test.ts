@@ -109,7 +109,8 @@ describe('agent control API with TokenReview (real kube-apiserver)', { skip: !is
     env = await startEnvtest();
     // the agent's ServiceAccount and RBAC as manifests/ (the Helm chart) installs them
     await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('agent') });
-    controllerToken = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
+    // the controller's token for this node's agent only (audience peripety-agent:<node>)
+    controllerToken = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [`${AGENT_AUDIENCE}:${NODE}`] });
     stateDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'prpt-agent-control-')), 'state');
     agent = await start();
   }, { timeout: ENVTEST_BUILD_TIMEOUT_MS });
@@ -119,10 +120,10 @@ describe('agent control API with TokenReview (real kube-apiserver)', { skip: !is
     await env?.stop();
   });
 
-  it('refuses no token (401), another ServiceAccount (403), a wrong audience (401); accepts the controller for peripety-agent', async () => {
+  it('refuses no token (401), another ServiceAccount (403), a wrong audience (401: the API server\'s, the plain peripety-agent, another node\'s); accepts the controller for peripety-agent:<node>', async () => {
     assert.equal((await call('GET', '/v1/status', { token: null })).status, 401);
     assert.equal((await call('PUT', '/v1/config', { token: null, body: { generation: 1, hash: 'x', toml: '', storage: MEM_STORAGE } })).status, 401);
-    const intruder = await env.token('default', 'intruder', { audiences: [AGENT_AUDIENCE] });
+    const intruder = await env.token('default', 'intruder', { audiences: [`${AGENT_AUDIENCE}:${NODE}`] });
     const other = await call('GET', '/v1/status', { token: intruder });
     assert.equal(other.status, 403, JSON.stringify(other.body));
     assert.equal((await call('POST', '/v1/backends/local:stop', { token: intruder })).status, 403);
@@ -132,6 +133,13 @@ describe('agent control API with TokenReview (real kube-apiserver)', { skip: !is
     }
     const wrongAudience = await env.token(ENVTEST_NAMESPACE, 'peripety-controller');
     assert.equal((await call('GET', '/v1/status', { token: wrongAudience })).status, 401);
+    // the controller's own tokens for the audience every agent accepted before, and for another node: refused
+    const shared = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
+    assert.equal((await call('GET', '/v1/status', { token: shared })).status, 401);
+    const otherNode = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [`${AGENT_AUDIENCE}:node-b`] });
+    const refusedOther = await call('PUT', '/v1/config', { token: otherNode, body: { generation: 1, hash: 'x', toml: '', storage: MEM_STORAGE } });
+    assert.equal(refusedOther.status, 401);
+    assert.match(JSON.stringify(refusedOther.body), /not for the audience peripety-agent:node-a/);
     assert.equal((await call('GET', '/v1/status', { token: 'not-a-token-at-all' })).status, 401);
     const ok = await call('GET', '/v1/status');
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
@@ -140,8 +148,8 @@ describe('agent control API with TokenReview (real kube-apiserver)', { skip: !is
     const m = await metrics();
     assert.match(m, /peripety_api_refused_total\{reason="no_token"\} 5/);
     assert.match(m, /peripety_api_refused_total\{reason="wrong_identity"\} 5/);
-    // both refused before any TokenReview: the wrong-audience token by its aud claim, the other for being no JWT
-    assert.match(m, /peripety_api_refused_total\{reason="wrong_audience"\} 1/);
+    // all refused before any TokenReview: the wrong-audience tokens by their aud claim, the other for being no JWT
+    assert.match(m, /peripety_api_refused_total\{reason="wrong_audience"\} 3/);
     assert.match(m, /peripety_api_refused_total\{reason="malformed_token"\} 1/);
     assert.doesNotMatch(agent.stderr(), new RegExp(controllerToken.slice(-20).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   });

@@ -20,7 +20,7 @@ import type { AgentProcess } from '../helpers/agent.ts';
 import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { isRoot } from '../helpers/faults.ts';
 import { injectKmsg, uniqueDevice } from '../helpers/kmsg.ts';
-import { agentKubeconfig, agentStatus as getAgentStatus, type AgentStatus, mustRequest, SBE_PATH as SBE, SEP_PATH as SEP, setupOperatorCluster, startNodeAgent as startAgentFor, until as poll } from '../helpers/operator.ts';
+import { agentKubeconfig, agentStatus as getAgentStatus, type AgentStatus, mustRequest, type OperatorCluster, SBE_PATH as SBE, SEP_PATH as SEP, setupOperatorCluster, startNodeAgent as startAgentFor, until as poll } from '../helpers/operator.ts';
 
 const NODES = { 'node-a': 'san', 'node-b': 'san', 'node-c': 'local' } as const;
 type NodeName = keyof typeof NODES;
@@ -47,7 +47,7 @@ describe('operator end to end: real controller, three real agents, real kube-api
 }, () => {
   let env: Envtest;
   let controller: Controller | undefined;
-  let controllerToken: string;
+  let cluster: OperatorCluster;
   const agents = new Map<NodeName, AgentProcess>();
   const running: AgentProcess[] = [];
 
@@ -57,7 +57,7 @@ describe('operator end to end: real controller, three real agents, real kube-api
     agents.set(node, a);
     return a;
   };
-  const agentStatus = (node: NodeName): Promise<AgentStatus> => getAgentStatus(agents.get(node)!, controllerToken);
+  const agentStatus = async (node: NodeName): Promise<AgentStatus> => getAgentStatus(agents.get(node)!, await cluster.tokenFor(node));
   const backendNames = async (node: NodeName): Promise<string[]> => (await agentStatus(node)).storage?.backends.map((b) => b.name).sort() ?? [];
   const until = <T>(what: string, f: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> =>
     poll(what, f, { timeoutMs, detail: () => [...agents].map(([n, a]) => `--- ${n}:\n${a.stderr().slice(-1500)}`).join('\n') });
@@ -80,13 +80,11 @@ describe('operator end to end: real controller, three real agents, real kube-api
 
   before(async () => {
     env = await startEnvtest();
-    const cluster = await setupOperatorCluster(env, Object.fromEntries(Object.entries(NODES).map(([node, storage]) => [node, { storage }])));
-    controllerToken = cluster.controllerToken;
-    const tokenFile = cluster.tokenFile;
+    cluster = await setupOperatorCluster(env, Object.fromEntries(Object.entries(NODES).map(([node, storage]) => [node, { storage }])));
     for (const n of NAMES) await startNodeAgent(n);
     const kc = new KubeConfig();
     kc.loadFromFile(env.kubeconfigController);
-    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'e2e', log: silentLogger(), agentTokenFile: tokenFile, resyncMs: 30_000 });
+    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'e2e', log: silentLogger(), resyncMs: 30_000 });
     const t0 = Date.now();
     await controller.start();
     // the initial (empty) configuration reaches every agent: generation > 0

@@ -28,7 +28,7 @@ import { ENVTEST_BUILD_TIMEOUT_MS, type Envtest, startEnvtest } from '../helpers
 import { isRoot } from '../helpers/faults.ts';
 import { injectKmsg, uniqueDevice } from '../helpers/kmsg.ts';
 import {
-  agentStatus, type AgentStatus, type ControllerProcess, mustRequest, SBE_PATH, SEP_PATH, setupOperatorCluster,
+  agentStatus, type AgentStatus, type ControllerProcess, mustRequest, type OperatorCluster, SBE_PATH, SEP_PATH, setupOperatorCluster,
   startControllerProcess, startNodeAgent, until,
 } from '../helpers/operator.ts';
 
@@ -92,8 +92,7 @@ describe('operator: the controller SIGKILLed mid-push leaves no agent half-appli
   timeout: ENVTEST_BUILD_TIMEOUT_MS + 180_000,
 }, () => {
   let env: Envtest;
-  let token: string;
-  let tokenFile: string;
+  let cluster: OperatorCluster;
   const agents = new Map<NodeName, AgentProcess>();
   const proxies = new Map<NodeName, CutProxy>();
   const controllers: ControllerProcess[] = [];
@@ -112,17 +111,17 @@ describe('operator: the controller SIGKILLed mid-push leaves no agent half-appli
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    return { status: await agentStatus(a, token), applied };
+    return { status: await agentStatus(a, await cluster.tokenFor(n)), applied };
   };
   const query = async (n: NodeName, backend: string): Promise<{ status: number; events: StorageEvent[] }> => {
-    const r = await fetch(`${agents.get(n)!.apiUrl()}/v1/events?backend=${backend}&limit=1000`, { headers: { authorization: `Bearer ${token}` } });
+    const r = await fetch(`${agents.get(n)!.apiUrl()}/v1/events?backend=${backend}&limit=1000`, { headers: { authorization: `Bearer ${await cluster.tokenFor(n)}` } });
     const text = await r.text();
     return { status: r.status, events: r.status === 200 ? (JSON.parse(text) as { events: StorageEvent[] }).events : [] };
   };
 
   before(async () => {
     env = await startEnvtest();
-    ({ controllerToken: token, tokenFile } = await setupOperatorCluster(env, Object.fromEntries(NODES.map((n) => [n, { zone: n }]))));
+    cluster = await setupOperatorCluster(env, Object.fromEntries(NODES.map((n) => [n, { zone: n }])));
     for (const n of NODES) {
       const proxy = await CutProxy.start();
       proxies.set(n, proxy);
@@ -151,7 +150,7 @@ describe('operator: the controller SIGKILLed mid-push leaves no agent half-appli
     await create(SEP_PATH, 'StorageEventPlugin', 'midpush-out', { type: 'receiver', plugin: 'stdout', config: { format: 'json' }, nodeSelector: selector });
     await create(SBE_PATH, 'StorageBackend', 'midpush-store', { backend: 'memory', filters: ['1 1 EQ'], nodeSelector: selector });
 
-    const c1 = await startControllerProcess(env, { identity: 'midpush-1', tokenFile });
+    const c1 = await startControllerProcess(env, { identity: 'midpush-1' });
     controllers.push(c1);
     const old = new Map<NodeName, Applied>();
     for (const n of NODES) {
@@ -229,7 +228,7 @@ describe('operator: the controller SIGKILLed mid-push leaves no agent half-appli
     // a new controller (after the killed leader's Lease expires) brings everyone to the new configuration
     for (const n of NODES) proxies.get(n)!.disarm();
     const t1 = Date.now();
-    const c2 = await startControllerProcess(env, { identity: 'midpush-2', tokenFile });
+    const c2 = await startControllerProcess(env, { identity: 'midpush-2' });
     controllers.push(c2);
     await c2.waitForLog(/leader election: started leading/, 30_000);
     const lead = Date.now() - t1;

@@ -65,7 +65,7 @@ describe('postgres ConnectionSecret in Kubernetes mode (real kube-apiserver, rea
     server = await startPostgres({ fsync: false });
     env = await startEnvtest();
     const cluster = await setupOperatorCluster(env, { [NODE]: {} });
-    token = cluster.controllerToken;
+    token = await cluster.tokenFor(NODE);
     await secret('pg-conn', { connectionString: server.url });
     await secret('pg-other', { url: server.url, note: 'not a connection string' });
     await secret('pg-denied', { connectionString: server.url });
@@ -80,7 +80,7 @@ describe('postgres ConnectionSecret in Kubernetes mode (real kube-apiserver, rea
       subjects: [{ kind: 'ServiceAccount', name: 'peripety-agent', namespace: NS }],
     });
     agent = await startNodeAgent(env, NODE);
-    controller = await startControllerProcess(env, { identity: 'pg-secret', tokenFile: cluster.tokenFile });
+    controller = await startControllerProcess(env, { identity: 'pg-secret' });
     // the pushed plugin sections replace the local ones: the collector and parser come from the cluster too
     for (const [name, spec] of [
       ['kmsg', { type: 'collector', plugin: 'kmsg', config: { start: 'end', accept_user_facility: true } }],

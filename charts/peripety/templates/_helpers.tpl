@@ -80,6 +80,3 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 {{- end -}}
-
-{{/* The audience of the token the controller presents to the agents (docs/agent-api.md). Fixed in the agent. */}}
-{{- define "peripety.agentAudience" -}}peripety-agent{{- end -}}

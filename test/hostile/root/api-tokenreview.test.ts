@@ -42,12 +42,12 @@ const CONCURRENCY = 16;
 const CONTROLLER = `system:serviceaccount:${ENVTEST_NAMESPACE}:peripety-controller`;
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-/** A JWT that looks like the controller's token for peripety-agent but is signed by nobody. */
+/** A JWT that looks like the controller's token for this node's agent (peripety-agent:<node>) but is signed by nobody. */
 function forgedJwt(): string {
   const now = Math.floor(Date.now() / 1000);
   return [
     b64({ alg: 'RS256', kid: randomBytes(8).toString('hex') }),
-    b64({ aud: [AGENT_AUDIENCE], sub: CONTROLLER, iss: 'https://kubernetes.default.svc', iat: now, nbf: now, exp: now + 3600, jti: randomBytes(8).toString('hex') }),
+    b64({ aud: [`${AGENT_AUDIENCE}:${NODE}`], sub: CONTROLLER, iss: 'https://kubernetes.default.svc', iat: now, nbf: now, exp: now + 3600, jti: randomBytes(8).toString('hex') }),
     randomBytes(256).toString('base64url'),
   ].join('.');
 }
@@ -102,7 +102,7 @@ describe('TokenReviews under junk tokens (real agent, real kube-apiserver)', {
   before(async () => {
     env = await startEnvtest();
     await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('agent') });
-    controllerToken = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
+    controllerToken = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [`${AGENT_AUDIENCE}:${NODE}`] });
     const stateDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'prpt-hostile-tokenreview-')), 'state');
     agent = await startAgent({
       config: testConfig(),
@@ -137,7 +137,7 @@ describe('TokenReviews under junk tokens (real agent, real kube-apiserver)', {
     const agent0 = await agentMetrics();
     // halfway: the controller's token rotates; the new one comes from another address
     const rotated = sleep(FORGED_FOR_MS / 2).then(async () => {
-      const fresh = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [AGENT_AUDIENCE] });
+      const fresh = await env.token(ENVTEST_NAMESPACE, 'peripety-controller', { audiences: [`${AGENT_AUDIENCE}:${NODE}`] });
       return get(fresh, '127.0.0.2');
     });
     const r = await flood(forgedJwt, { forMs: FORGED_FOR_MS, paceMs: FORGED_PACE_MS });

@@ -30,12 +30,11 @@ describe('hostile: a degraded agent start is visible in the StorageBackend statu
   let env: Envtest;
   let controller: ControllerProcess | undefined;
   const agents: AgentProcess[] = [];
-  let tokenFile = '';
 
   before(async () => {
     env = await startEnvtest();
-    ({ tokenFile } = await setupOperatorCluster(env, { 'lc-node': { lifecycle: 'degraded' } }));
-    controller = await startControllerProcess(env, { identity: 'lifecycle', tokenFile, logLevel: 'info' });
+    await setupOperatorCluster(env, { 'lc-node': { lifecycle: 'degraded' } });
+    controller = await startControllerProcess(env, { identity: 'lifecycle', logLevel: 'info' });
   }, { timeout: ENVTEST_BUILD_TIMEOUT_MS + 60_000 });
   after(async () => {
     for (const a of agents) await a.stop('SIGKILL');

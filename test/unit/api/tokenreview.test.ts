@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { judgeReview, RateLimitedLog, TokenReviewAuthenticator, tokenKey, TtlCache, type TokenReviewStatus } from '../../../src/api/tokenreview.ts';
+import { agentAudience, judgeReview, RateLimitedLog, TokenReviewAuthenticator, tokenKey, TtlCache, type TokenReviewStatus } from '../../../src/api/tokenreview.ts';
 import type { Logger } from '../../../src/log/logger.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 
@@ -251,5 +251,43 @@ describe('TokenReviewAuthenticator', () => {
   });
   it('keys the cache by SHA-256', () => {
     assert.equal(tokenKey('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+});
+
+describe('TokenReviewAuthenticator for a node (audience peripety-agent:<node>, issue 10 A2)', () => {
+  const forNode = (node: string) => {
+    const reviews: string[][] = [];
+    const registry = new Registry();
+    const client = {
+      request: <T>(_method: string, _urlPath: string, body?: unknown): Promise<{ status: number; body: T; text: string }> => {
+        const spec = (body as { spec: { token: string; audiences: string[] } }).spec;
+        reviews.push(spec.audiences);
+        const aud = JSON.parse(Buffer.from(spec.token.split('.')[1]!, 'base64url').toString('utf8')) as { aud: string[] };
+        // the API server authenticates for the audiences the token was issued for
+        const common = aud.aud.filter((a) => spec.audiences.includes(a));
+        const status: TokenReviewStatus = common.length > 0 ? { authenticated: true, user: { username: CONTROLLER }, audiences: common } : { authenticated: false };
+        return Promise.resolve({ status: 201, body: { status } as T, text: '' });
+      },
+    };
+    const auth = new TokenReviewAuthenticator({ client, log: silentLogger(), registry, audience: agentAudience(node) });
+    return { auth, reviews, registry };
+  };
+
+  it('accepts the controller\'s token for its own node; refuses the plain peripety-agent and another node\'s, without a review', async () => {
+    const b = forNode('node-b');
+    assert.deepEqual(await b.auth.authenticate(`Bearer ${jwt('for-b', { aud: ['peripety-agent:node-b'] })}`), { ok: true, who: CONTROLLER });
+    assert.deepEqual(b.reviews, [['peripety-agent:node-b']]);
+    for (const aud of [['peripety-agent:node-a'], ['peripety-agent'], ['peripety-agent:node-bb'], ['peripety-agent:node']]) {
+      const r = await b.auth.authenticate(`Bearer ${jwt(`for-${aud[0]}`, { aud })}`);
+      assert.deepEqual(r, { ok: false, status: 401, reason: 'the token is not for the audience peripety-agent:node-b' }, aud[0]);
+    }
+    assert.equal(b.reviews.length, 1, 'refused by the claim pre-check');
+    const m = (await b.registry.getSingleMetric('peripety_api_refused_total')!.get()).values.find((v) => v.labels.reason === 'wrong_audience');
+    assert.equal(m?.value, 4);
+  });
+  it('a review that authenticates the token only for another node\'s audience is refused (wrong_audience)', () => {
+    const r = judgeReview({ authenticated: true, user: { username: CONTROLLER }, audiences: ['peripety-agent:node-a'] }, CONTROLLER, agentAudience('node-b'));
+    assert.equal(r.reason, 'wrong_audience');
+    assert.equal(!r.result.ok && r.result.status, 401);
   });
 });
