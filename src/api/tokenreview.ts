@@ -1,5 +1,5 @@
-// The control API's authenticator in Kubernetes mode (ARCHITECTURE.md "Agent
-// control API"): the bearer token is checked with a TokenReview for the
+// The control API's authenticator in Kubernetes mode (docs/agent-api.md
+// "Authentication"): the bearer token is checked with a TokenReview for the
 // audience peripety-agent, and the caller must be the controller's
 // ServiceAccount. Results are cached briefly under a SHA-256 of the token (the
 // raw token is never kept or logged); refusals are counted by a bounded reason
