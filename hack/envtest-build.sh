@@ -15,6 +15,9 @@
 #     gomod/                              GOMODCACHE (Go module cache)
 #
 # Idempotent: when the binaries and a matching stamp exist, nothing is built.
+# `--check`: build nothing; print the directory and exit 0 when nothing would
+# be built, else exit 2 (hack/prepare.mjs uses it to say "cached" or
+# "building…" before the build starts).
 # Overrides (nothing is built when all three binaries are given):
 #   KUBEBUILDER_ASSETS=<dir with kube-apiserver, etcd, kubectl>
 #   TEST_ASSET_KUBE_APISERVER, TEST_ASSET_ETCD, TEST_ASSET_KUBECTL (each one
@@ -31,6 +34,9 @@
 # First build on 2 cores takes a long while (see docs/envtest.md); long Go
 # builds run under `nice -n 10`.
 set -euo pipefail
+
+check=0
+[ "${1:-}" = --check ] && check=1
 
 K8S_VERSION=v1.36.3     # kube-apiserver, kubectl
 ETCD_VERSION=v3.6.16    # etcd (kube-apiserver 1.36 is built against the etcd 3.6 client)
@@ -105,10 +111,11 @@ finish() { # print the directory, overlaying any partial overrides
 }
 
 if have_build; then
-  log "cached: $bin ($(sed -n 2p "$stamp" 2>/dev/null))"
+  [ "$check" = 1 ] || log "cached: $bin ($(sed -n 2p "$stamp" 2>/dev/null))"
   finish
   exit 0
 fi
+[ "$check" = 0 ] || exit 2
 
 mkdir -p "$dir"
 # One builder at a time (test files run in parallel and each may call this).

@@ -13,10 +13,14 @@
 # rules; unstamped, `helm template` and `helm lint` would assume Kubernetes
 # 1.20, below the chart's kubeVersion.
 #
-# Idempotent; HELM=<path to a helm binary> skips the build. The shim
+# Idempotent; HELM=<path to a helm binary> skips the build. `--check` builds
+# nothing: it prints the path and exits 0 when helm is there, else exits 2. The shim
 # hack/bin/helm (on the PATH under hack/run) calls this, so
 # `hack/run helm lint charts/peripety` works from a fresh clone.
 set -euo pipefail
+
+check=0
+[ "${1:-}" = --check ] && check=1
 
 HELM_VERSION=v3.22.0   # helm.sh/helm/v3; v3 because the chart is apiVersion v2 and v3 is what most clusters' CI uses
 RECIPE=2               # bump when the build itself changes (2: Kubernetes version stamps)
@@ -34,6 +38,7 @@ cache_root=${PERIPETY_CACHE:-$home/.cache/peripety}
 dir="$cache_root/helm/$HELM_VERSION-r$RECIPE"
 bin="$dir/helm"
 [ -x "$bin" ] && { echo "$bin"; exit 0; }
+[ "$check" = 0 ] || exit 2
 
 mkdir -p "$dir"
 exec 9>"$dir/.lock"

@@ -13,7 +13,9 @@
 #   ${PERIPETY_CACHE:-$HOME/.cache/peripety}/monitoring-crds/<version>/
 #
 # next to the envtest binaries (GOMODCACHE is the same as hack/envtest-build.sh's).
-# Idempotent: with the three files present nothing is fetched.
+# Idempotent: with the three files present nothing is fetched. `--check`
+# fetches nothing: it prints the directory and exits 0 when the files are
+# there, else exits 2.
 #
 # Version: v0.85.0 is the newest release the module proxy serves here
 # (v0.86.0 and v0.87.0 answer 403 "not available"); `go list -m -versions`
@@ -22,6 +24,9 @@
 #
 # Override: MONITORING_CRDS_DIR=<dir with the three files> skips everything.
 set -euo pipefail
+
+check=0
+[ "${1:-}" = --check ] && check=1
 
 PROM_OPERATOR_VERSION=v0.85.0
 MODULE=github.com/prometheus-operator/prometheus-operator
@@ -48,6 +53,7 @@ if have_all "$dir"; then
   echo "$dir"
   exit 0
 fi
+[ "$check" = 0 ] || exit 2
 
 mkdir -p "$dir"
 exec 9>"$dir/.lock"

@@ -1,4 +1,4 @@
-// Who may call the agent's control API (ARCHITECTURE.md "Agent control API").
+// Who may call the agent's control API (docs/agent-api.md).
 // In Kubernetes the controller's token is checked with TokenReview (operator
 // issue); standalone, a random bearer token in a root-only file under the
 // state directory: whoever can read it is as privileged as the agent anyway.

@@ -1,4 +1,4 @@
-// GET /v1/events parameters → a validated query (STORAGE.md §5). Pure: the
+// GET /v1/events parameters → a validated query (docs/storage.md "Queries"). Pure: the
 // server and `prpt query` share it, and tests call it directly.
 import { z } from 'zod';
 

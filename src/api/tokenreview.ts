@@ -1,5 +1,5 @@
-// The control API's authenticator in Kubernetes mode (ARCHITECTURE.md "Agent
-// control API"): the bearer token is checked with a TokenReview for the
+// The control API's authenticator in Kubernetes mode (docs/agent-api.md
+// "Authentication"): the bearer token is checked with a TokenReview for the
 // audience peripety-agent:<this node> (agentAudience), and the caller must be
 // the controller's ServiceAccount. The audience names the node so that a
 // token is good at one agent only: the controller requests one per node

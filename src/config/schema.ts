@@ -1,5 +1,5 @@
 // The agent's plugin configuration: the seed's TOML format, extended
-// (ARCHITECTURE.md "Plugin configuration"). These zod schemas are the one
+// (docs/architecture.md "Components", plugin configuration). These zod schemas are the one
 // source of truth for what a configuration file may say.
 import { isIP } from 'node:net';
 import { z } from 'zod';

@@ -1,4 +1,4 @@
-// The controller (ARCHITECTURE.md §1 "Controller"): informers on
+// The controller (docs/controller.md; docs/architecture.md "Components"): informers on
 // StorageEventPlugins, StorageBackends, Nodes and the agents' Leases feed a
 // keyed work queue; reconciles read only from the informer caches and are
 // idempotent. Keys:

@@ -1,4 +1,4 @@
-// Per-node rendering (ARCHITECTURE.md "Per-node rendering and push"): the
+// Per-node rendering (docs/controller.md "How it works"): the
 // plugins and backends that select a node become that node's agent TOML
 // plugin sections and its elos storage structure. Pure and deterministic:
 // the same inputs give byte-identical output and the same hash, so the

@@ -1,4 +1,4 @@
-// The custom resources the controller watches (ARCHITECTURE.md §2):
+// The custom resources the controller watches (docs/architecture.md "Custom resources", docs/controller.md):
 // StorageEventPlugin and StorageBackend, group peripety.io, v1alpha1,
 // cluster-scoped. These zod schemas are the one source of truth for their
 // `spec` and `status`: the controller validates with them (src/crd/validate.ts)

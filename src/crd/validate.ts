@@ -211,8 +211,9 @@ export function validateStorageEventPlugin(resource: unknown, registry: PluginRe
 
 /**
  * A backend's config with its top-level keys spelled as the backend's schema
- * spells them: `maxAgeDays` → `MaxAgeDays` (ARCHITECTURE.md writes the
- * resource in camelCase, STORAGE.md the elos Config in PascalCase; both work).
+ * spells them: `maxAgeDays` → `MaxAgeDays` (a StorageBackend is
+ * often written in camelCase, the elos Config in PascalCase; both work:
+ * docs/architecture.md "Custom resources", docs/storage.md).
  */
 export function normalizeBackendConfig(config: Readonly<Record<string, unknown>>): { config: Record<string, unknown>; problems: Problem[] } {
   const out: Record<string, unknown> = {};

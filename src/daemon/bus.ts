@@ -1,4 +1,4 @@
-// The event bus (ARCHITECTURE.md §1): raw records are classified and routed
+// The event bus (docs/architecture.md "Components", "One kernel line, hop by hop"): raw records are classified and routed
 // to the parsers whose filter selects them; parsers' findings become
 // synthetic events (after context lines had their chance to enrich them);
 // every synthetic event goes to every receiver's bounded queue. The bus

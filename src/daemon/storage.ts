@@ -1,7 +1,7 @@
 // The StorageManager as one receiver on the bus that survives reloads.
 // Applying a storage configuration starts a NEW manager and switches to it
 // only once it started; the old one then stops (flushing what it accepted).
-// If the new one fails, the old one keeps running (STORAGE.md §2).
+// If the new one fails, the old one keeps running (docs/storage.md "The StorageManager", "Changing the configuration").
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StorageEvent } from '../events/schema.ts';
 import { compileFilter } from '../filter/index.ts';

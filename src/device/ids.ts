@@ -1,4 +1,4 @@
-// Pure pieces of device identity (EVENTS.md §4): which input strings may be
+// Pure pieces of device identity (docs/events.md §4): which input strings may be
 // used to build a sysfs or /dev path, and how raw sysfs attribute text becomes
 // a persistent id. No filesystem access here.
 

@@ -1,5 +1,5 @@
 // SysfsResolver: the DeviceResolver of the agent and `prpt info`, reading
-// sysfs, /dev and the host mount table under configurable roots (EVENTS.md §4),
+// sysfs, /dev and the host mount table under configurable roots (docs/events.md §4),
 // with a bounded, time-limited cache.
 //
 // The lookups are synchronous (see sysfs.ts): sysfs and devtmpfs are in-memory

@@ -1,4 +1,4 @@
-// Uncached lookups in sysfs and /dev under configurable roots (EVENTS.md §4).
+// Uncached lookups in sysfs and /dev under configurable roots (docs/events.md §4).
 // SysfsResolver (resolver.ts) caches what these return.
 //
 // Every call is synchronous on purpose: sysfs attributes and /dev symlinks

@@ -1,4 +1,4 @@
-// The device identity interface (EVENTS.md §4). The synthesizer asks a
+// The device identity interface (docs/events.md §4). The synthesizer asks a
 // DeviceResolver for the identity of every device a parser found; the
 // implementation reads sysfs, /dev and the host mount table under
 // configurable roots and caches what it learns.

@@ -1,8 +1,8 @@
-// The event catalog (EVENTS.md §3): every event type, its system, its elos
+// The event catalog (docs/events.md §3): every event type, its system, its elos
 // messageCode and classification, and the severity floor a parser applies
 // when the kernel logs a fault at a lower level than it deserves.
 //
-// messageCode ranges follow EVENTS.md: 6001 device read error, 6002 device
+// messageCode ranges follow docs/events.md §3: 6001 device read error, 6002 device
 // write error, 6000-6999 other hardware faults; 7003 device added, 7004
 // removed, 7000-7999 status changes. I/O error types carry a fallback code
 // used when the operation is neither a read nor a write (see messageCodeOf).

@@ -1,4 +1,4 @@
-// The elos view of a storage event (EVENTS.md §1, "The elos view"): derived,
+// The elos view of a storage event (docs/events.md §1, "The elos view"): derived,
 // never stored separately, so elos filter strings such as
 // `.event.severity 1 GT` work unchanged on peripety events.
 import { CATALOG, isEventType, messageCodeOf } from './catalog.ts';

@@ -1,4 +1,4 @@
-// Event ids (EVENTS.md §1): name-based UUID v5 for kmsg records, so that a
+// Event ids (docs/events.md §1): name-based UUID v5 for kmsg records, so that a
 // record read again after a crash gets the same id and consumers can drop the
 // duplicate; random v4 for sources without a sequence number.
 import { hash, randomUUID } from 'node:crypto';

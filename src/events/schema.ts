@@ -1,4 +1,4 @@
-// The wire format of a storage event (EVENTS.md §1) as a zod schema: the one
+// The wire format of a storage event (docs/events.md §1) as a zod schema: the one
 // source of truth for the StorageEvent type. Field names are the seed's,
 // including its spelling `extentions`: existing consumers parse it.
 import { z } from 'zod';
@@ -32,7 +32,7 @@ export function worse(a: Severity, b: Severity): Severity {
   return SEVERITY_RANK[a] >= SEVERITY_RANK[b] ? a : b;
 }
 
-/** Kernel log level 0-3 → error, 4 → warn, 5-7 → info (EVENTS.md §1). */
+/** Kernel log level 0-3 → error, 4 → warn, 5-7 → info (docs/events.md §1). */
 export function severityOfLevel(level: number): Severity {
   if (level <= 3) return 'error';
   if (level === 4) return 'warn';

@@ -1,4 +1,4 @@
-// The compiler of the filter language (STORAGE.md §3): RPN tokens in, a
+// The compiler of the filter language (docs/filter-language.md): RPN tokens in, a
 // type-checked tree of closures out. Everything elos finds out at run time
 // (stack overflow, leftovers, type errors, bad regexes) is a compile error
 // here, reported as a value with the position and the token.

@@ -174,7 +174,7 @@ const MEMBER_LIST: Array<[string[], Member]> = [
     type: 'string', name: 'source.fileName', hintField: null,
     read: () => (ev) => ev.extentions.source ?? '',
   }],
-  // The agent's own pid (EVENTS.md): pid_t is a 32-bit signed integer.
+  // The agent's own pid (docs/events.md §1, "The elos view"): pid_t is a 32-bit signed integer.
   [['source.pid'], { type: 'int', name: 'source.pid', lo: 0n, hi: 2n ** 31n - 1n, read: () => () => process.pid }],
   [['severity'], {
     type: 'int', name: 'severity', lo: BigInt(Math.min(...SEVERITY_VALUES)), hi: BigInt(Math.max(...SEVERITY_VALUES)),

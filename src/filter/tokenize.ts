@@ -1,4 +1,4 @@
-// The tokenizer of the filter language (STORAGE.md §3). Filter strings come
+// The tokenizer of the filter language (docs/filter-language.md). Filter strings come
 // from cluster users through CRDs, so the input is bounded before any work is
 // done and every failure is a value that names the offending token.
 //

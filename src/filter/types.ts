@@ -1,4 +1,4 @@
-// The contract of the filter language (STORAGE.md §3) for its users: the
+// The contract of the filter language (docs/filter-language.md) for its users: the
 // StorageManager (accepts), the backends (findEvents) and the query API.
 // The implementation lives beside this file (tokenizer, compiler, evaluator).
 import type { StorageEvent } from '../events/schema.ts';

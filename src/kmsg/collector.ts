@@ -1,4 +1,4 @@
-// The kmsg collector: reads the real /dev/kmsg (EVENTS.md §5) without ever
+// The kmsg collector: reads the real /dev/kmsg (docs/events.md §5) without ever
 // blocking the event loop or parking a thread-pool thread in read(): the
 // descriptor is non-blocking and libuv tells us when it is readable (native
 // uv_poll). One read() returns exactly one record.

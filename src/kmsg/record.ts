@@ -1,4 +1,4 @@
-// Pure parsing of kernel log records: /dev/kmsg records (EVENTS.md §5) and
+// Pure parsing of kernel log records: /dev/kmsg records (docs/events.md §5) and
 // the dmesg / journalctl text forms (§6). No I/O here.
 
 /** One kernel log record, as the collectors and `prpt parse` hand it on. */

@@ -1,4 +1,4 @@
-// The agent's Prometheus metrics (ARCHITECTURE.md §1). One instance per
+// The agent's Prometheus metrics (docs/architecture.md "Components", metrics). One instance per
 // registry so tests and tools get their own; labels are bounded sets
 // (systems, event types, severities, plugin names from the configuration).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';

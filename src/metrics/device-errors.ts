@@ -1,5 +1,5 @@
-// peripety_device_errors_total{device,system} (ARCHITECTURE.md "Prometheus
-// metrics"): storage events of severity `error` per device, with a cap on
+// peripety_device_errors_total{device,system} (docs/architecture.md
+// "Components", metrics; docs/receivers.md "Device errors metric"): storage events of severity `error` per device, with a cap on
 // distinct devices so a host with thousands of paths (or a flapping device
 // naming scheme) cannot blow up the series count.
 //

@@ -1,4 +1,4 @@
-// The seed's broadcast (ARCHITECTURE.md "Multicast receivers"): every
+// The seed's broadcast (docs/multicast.md; docs/architecture.md "Components"): every
 // synthetic event as one UDP datagram to the group, from receiver_bind_ip.
 // A receiver like any other: it sits behind a bounded queue, so a slow or
 // broken network never holds up the bus; what cannot be sent is counted.

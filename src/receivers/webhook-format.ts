@@ -8,7 +8,7 @@ import type { StorageEvent } from '../events/schema.ts';
 export const WEBHOOK_FORMATS = ['events', 'alertmanager'] as const;
 export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
 
-/** The default body: the batch's events in the wire format (EVENTS.md §1), each with its event_id. */
+/** The default body: the batch's events in the wire format (docs/events.md §1), each with its event_id. */
 export function eventsPayload(batch: readonly StorageEvent[]): string {
   return JSON.stringify({ events: batch });
 }

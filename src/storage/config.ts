@@ -1,4 +1,4 @@
-// The storage configuration (STORAGE.md §1): the elos structure
+// The storage configuration (docs/storage.md "Configuration"): the elos structure
 // `root.elos.EventLogging`, as a JSON file in standalone mode or as the
 // `storage` part of what the controller pushes. These zod schemas are the one
 // source of truth for what it may say.

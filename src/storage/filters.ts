@@ -1,5 +1,5 @@
 // The PluginFilterLoader and StorageBackend.accepts of the elos
-// StorageManager (STORAGE.md §2, seed semantics).
+// StorageManager (docs/storage.md "The StorageManager", seed semantics).
 //
 // Load: every `Filter` entry of a backend is compiled; valid filters are kept
 // in order, a broken one is skipped and reported; the result is OK with the

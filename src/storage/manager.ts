@@ -1,4 +1,4 @@
-// The StorageManager (STORAGE.md §2): a receiver on the event bus that
+// The StorageManager (docs/storage.md "The StorageManager"): a receiver on the event bus that
 // persists events into storage backends, each of which takes only what its
 // filters select. The lifecycle is the elos StorageManager's (seed):
 // initialize(config) → start() → stop() → deleteMembers(); a manager whose

@@ -1,5 +1,5 @@
-// Prometheus metrics of the StorageManager and its backends (ARCHITECTURE.md
-// "Prometheus metrics"). Labels are bounded: backend names are limited by the
+// Prometheus metrics of the StorageManager and its backends (docs/storage.md
+// "Metrics"). Labels are bounded: backend names are limited by the
 // configuration schema (≤ 64 backends, ≤ 63 characters), `result` and `kind`
 // are fixed sets.
 //

@@ -1,4 +1,4 @@
-// The on-disk spool of one storage backend (STORAGE.md §2): where events go
+// The on-disk spool of one storage backend (docs/storage.md "Delivery guarantees"): where events go
 // while the backend is down or too slow, replayed in order once it keeps up.
 //
 // Layout under `<stateDir>/spool/<backend>/`: append-only segment files

@@ -1,4 +1,4 @@
-// The contract between the StorageManager and its backends (STORAGE.md §4),
+// The contract between the StorageManager and its backends (docs/storage.md "Backends"),
 // shared by the built-in backends and ES-module backends loaded from
 // PluginSearchPath. A module backend's default export (or named export
 // `backend`) is a BackendFactory.

@@ -1,4 +1,4 @@
-// One storage backend's writer (STORAGE.md §2: "writes never happen on the
+// One storage backend's writer (docs/storage.md "Delivery guarantees": "writes never happen on the
 // event path"). The manager hands events over without waiting; the worker
 // persists them in batches; when the backend rejects, times out or cannot
 // keep up, events go to the on-disk spool (acknowledged once fsynced) and are

@@ -1,4 +1,4 @@
-// A parsed uevent → the wire-format StorageEvent (EVENTS.md §1, the "udev"
+// A parsed uevent → the wire-format StorageEvent (docs/events.md §1, the "udev"
 // catalog section). Pure: the device identity is looked up by the caller
 // (the collector knows when the cache is still valid: before invalidating it
 // for a remove, after for an add or change) and passed in.

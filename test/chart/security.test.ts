@@ -1,5 +1,5 @@
 // What the chart lets its pods do on a node, and what its ServiceAccounts may
-// do in the cluster, against allow-lists written here (ARCHITECTURE.md §5):
+// do in the cluster, against allow-lists written here (docs/architecture.md "Components", packaging; docs/security.md):
 // every hostPath of the agent DaemonSet (path, type, where it is mounted,
 // read-only or not), its host namespaces and its privileges/capabilities in
 // both modes (privileged without a kmsg device plugin; unprivileged with only

@@ -1,8 +1,9 @@
-// `prpt parse --json` on the shared kernel record sample gives exactly the
-// expected events, each with extentions.kmsg_seq.
+// `prpt parse --json` on the kernel record sample (test/fixtures/kmsg-sample.txt,
+// described in test/fixtures/README.md) gives exactly the expected events,
+// each with extentions.kmsg_seq.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -10,7 +11,7 @@ import { StorageEvent } from '../../src/events/schema.ts';
 import { ROOT } from '../helpers/agent.ts';
 import { makeFakeSysfs } from '../helpers/fake-sysfs.ts';
 
-const DATA = path.resolve(ROOT, '../shared/data');
+const DATA = path.join(ROOT, 'test/fixtures');
 const SAMPLE = path.join(DATA, 'kmsg-sample.txt');
 
 interface Expected {
@@ -25,7 +26,7 @@ function prptParse(args: string[]): StorageEvent[] {
   return r.stdout.split('\n').filter((l) => l.trim()).map((l) => StorageEvent.parse(JSON.parse(l)));
 }
 
-describe('the shared kmsg sample', { skip: !existsSync(SAMPLE) && `no ${SAMPLE}` }, () => {
+describe('the kmsg sample', () => {
   const expected = readFileSync(path.join(DATA, 'kmsg-sample.expected.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Expected);
   // The sample's devices are not this machine's (here 253:0 may be zram0), so
   // resolution runs against a fake sysfs that has dm-0 = 253:0 and sdb1.

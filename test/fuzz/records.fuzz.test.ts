@@ -3,7 +3,7 @@
 // classifier, every parser and the synthesizer. No exception may escape and
 // no single input may take long (a regex that backtracks would).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { synthesize } from '../../src/daemon/synthesize.ts';
@@ -24,8 +24,8 @@ function corpus(): string[] {
       if (row.trim()) lines.push((JSON.parse(row) as { line: string }).line);
     }
   }
-  const sample = path.resolve(ROOT, '../shared/data/kmsg-sample.txt');
-  if (existsSync(sample)) lines.push(...readFileSync(sample, 'utf8').split(/\n(?! )/));
+  // Whole raw records, continuation lines included (test/fixtures/README.md).
+  lines.push(...readFileSync(path.join(ROOT, 'test/fixtures/kmsg-sample.txt'), 'utf8').split(/\n(?! )/));
   return lines;
 }
 

@@ -1,5 +1,5 @@
-// The postgres backend's ConnectionSecret in Kubernetes mode (STORAGE.md:
-// "credentials from a Kubernetes Secret"), with REAL components: a real
+// The postgres backend's ConnectionSecret in Kubernetes mode (docs/storage.md:
+// "Credentials from a Kubernetes Secret"), with REAL components: a real
 // kube-apiserver (test/helpers/envtest.ts) holding the Secrets, a real
 // PostgreSQL server (test/helpers/postgres.ts), `peripety controller` and a
 // real agent in Kubernetes mode. The agent reads `ConnectionSecret:

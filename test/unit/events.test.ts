@@ -13,7 +13,7 @@ const sample: StorageEvent = {
 };
 
 describe('event model', () => {
-  it('the EVENTS.md example validates against the wire schema', () => {
+  it('the docs/events.md example validates against the wire schema', () => {
     assert.equal(StorageEvent.safeParse(sample).success, true);
     assert.equal(StorageEvent.safeParse({ ...sample, severity: 'fatal' }).success, false);
     assert.equal(StorageEvent.safeParse({ ...sample, system: 'net' }).success, false);

@@ -1,4 +1,4 @@
-// The k8s-events receiver (ARCHITECTURE.md "Kubernetes Events"): storage
+// The k8s-events receiver (docs/receivers.md "k8s-events"; docs/architecture.md "Components"): storage
 // events become events.k8s.io/v1 Events regarding the Node.
 //
 // - Aggregation: occurrences of one (node, device, event type) within

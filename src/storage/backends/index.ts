@@ -1,5 +1,5 @@
 // The backends a plugin entry can name in `File` without a module path
-// (STORAGE.md §4). Each factory validates its own `Config`: the manager
+// (docs/storage.md "Backends"). Each factory validates its own `Config`: the manager
 // parses with `configSchema` and hands the result to `create`.
 import type { BackendFactory } from '../types.ts';
 import { jsonlBackend } from './jsonl.ts';

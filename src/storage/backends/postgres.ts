@@ -1,4 +1,4 @@
-// The `postgres` storage backend (STORAGE.md §4): the shared, cluster-wide
+// The `postgres` storage backend (docs/storage.md "Backends"): the shared, cluster-wide
 // event history in a real PostgreSQL server.
 //
 // - One table (default `peripety_events`), created on start under an advisory

@@ -79,9 +79,9 @@ export const CASES: Case[] = [
 
 /** Valid resources besides manifests/examples/. */
 export const VALID_INLINE: [string, Resource][] = [
-  // ARCHITECTURE.md §2, as written there (camelCase backend config)
-  ['ARCHITECTURE.md StorageEventPlugin', sep({ type: 'parser', plugin: 'multipath', nodeSelector: { matchLabels: { storage: 'san' } }, filter: { systems: ['dm', 'multipath'], types: ['raw'] }, config: {}, state: 'Running' })],
-  ['ARCHITECTURE.md StorageBackend', sbe({ backend: 'sqlite', run: 'always', filters: ['.event.severity 3 LE'], nodeSelector: {}, config: { path: '/var/lib/peripety/events.db', maxAgeDays: 30 } })],
+  // docs/architecture.md "Custom resources", as written there (camelCase backend config)
+  ['docs/architecture.md StorageEventPlugin', sep({ type: 'parser', plugin: 'multipath', nodeSelector: { matchLabels: { storage: 'san' } }, filter: { systems: ['dm', 'multipath'], types: ['raw'] }, config: {}, state: 'Running' })],
+  ['docs/architecture.md StorageBackend', sbe({ backend: 'sqlite', run: 'always', filters: ['.event.severity 3 LE'], nodeSelector: {}, config: { path: '/var/lib/peripety/events.db', maxAgeDays: 30 } })],
   ['a minimal collector', sep({ type: 'collector', plugin: 'kmsg' }, 'kmsg')],
   ['a stopped JSON stdout receiver on labelled nodes', sep({ type: 'receiver', plugin: 'stdout', config: { format: 'json' }, state: 'Stopped', nodeSelector: { matchExpressions: [{ key: 'node-role.kubernetes.io/storage', operator: 'Exists' }, { key: 'topology.kubernetes.io/zone', operator: 'In', values: ['a', 'b'] }] } }, 'debug-stdout')],
   ['a parser for raw and synthetic events of every system', sep({ type: 'parser', plugin: 'fs', filter: { systems: ['*'], types: ['raw', 'synthetic'] } })],

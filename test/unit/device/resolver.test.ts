@@ -1,5 +1,5 @@
 // SysfsResolver against the fake sysfs + /dev tree (test/helpers/fake-sysfs.ts):
-// every lookup of EVENTS.md §4, stacking, filesystems, describe(), the cache
+// every lookup of docs/events.md §4, stacking, filesystems, describe(), the cache
 // (hits, invalidation, TTL, bound) and hostile input.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -1,6 +1,6 @@
 // The filter language as a table: each filter string with its compile result
 // (ok, or the position and token of the error) and, when it compiles, its
-// result on three realistic storage events. The elos hazards of STORAGE.md §3
+// result on three realistic storage events. The elos hazards of docs/filter-language.md ("Differences from elos")
 // are rows here too. test/fuzz/filter.fuzz.test.ts mutates these rows.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -21,7 +21,7 @@ describe('storage configuration', () => {
     assert.equal(isStorageConfig({ ...r.config }), false);
   });
 
-  it('reads the STORAGE.md example from JSON text, in key order', () => {
+  it('reads the elos storage example from JSON text, in key order', () => {
     const r = parseStorageConfig(`{
       "root": { "elos": { "EventLogging": {
         "PluginSearchPath": "/usr/lib/peripety/backend",

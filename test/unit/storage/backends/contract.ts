@@ -1,4 +1,4 @@
-// What every backend must do (STORAGE.md §4, §5; the Backend contract in
+// What every backend must do (docs/storage.md "Backends", "Queries"; the Backend contract in
 // src/storage/types.ts), run against each of them by its own test file.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
