@@ -1,10 +1,10 @@
 // The whole test command (`npm test`, `.ci/run`): prepare what the selected
 // tests need (hack/prepare.mjs: as root the Debian packages, then the cached
 // envtest binaries, helm and monitoring CRDs — before any test timer starts),
-// typecheck, lint, then every test file under test/ with Node's own test
+// typecheck, lint, the layering check (hack/layers.mjs), then every test file under test/ with Node's own test
 // runner. Arguments narrow the run:
 //   node hack/test.mjs [--no-check] [--no-prepare] [PATH…]
-//   --no-check    skip typecheck and lint
+//   --no-check    skip typecheck, lint and the layering check
 //   --no-prepare  skip hack/prepare.mjs (tests then build a missing tool themselves, inside their timeout)
 import { spawnSync } from 'node:child_process';
 import { globSync } from 'node:fs';
@@ -59,6 +59,7 @@ let failed = 0;
 if (!noCheck) {
   failed |= run('npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']);
   failed |= run('npx', ['eslint', '--max-warnings=0', '.']);
+  failed |= run(process.execPath, ['hack/layers.mjs']);
 }
 // The real-kernel tests (test/root/ and any root/ folder below test/, such as
 // test/hostile/root/) share one kernel log, and one of them deliberately
