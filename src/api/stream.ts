@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ReceiverSink } from '../daemon/bus.ts';
+import type { ReceiverSink } from '../contracts/receiver.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { perRegistry } from '../metrics/per-registry.ts';

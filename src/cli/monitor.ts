@@ -4,7 +4,7 @@
 // reporting of lost events on stderr.
 import type { CompiledFilter } from '../filter/index.ts';
 import { type Severity, StorageEvent, type System } from '../events/schema.ts';
-import type { StackInfo } from '../device/types.ts';
+import type { StackInfo } from '../contracts/device.ts';
 import { MulticastListener } from '../multicast/listener.ts';
 import { RateLimited } from '../multicast/metrics.ts';
 

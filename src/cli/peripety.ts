@@ -12,7 +12,7 @@ import { Agent, mainSectionToml, parseAgentConfig } from '../daemon/agent.ts';
 import { MAX_STORAGE_CONFIG_BYTES, MAX_TOML_CONFIG_BYTES, readRegularFile, UnsafePathError } from '../fsutil/safe-files.ts';
 import { createLogger } from '../log/logger.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
-import { ReceiveHost, serveMetrics } from '../multicast/receive.ts';
+import { ReceiveHost, serveMetrics } from '../daemon/receive.ts';
 import { DEFAULT_STORAGE_CONFIG } from '../storage/config.ts';
 import type { SecretResolver } from '../storage/types.ts';
 import { parse, runCli, UsageError } from './args.ts';

@@ -21,7 +21,7 @@ import { readBootId } from '../daemon/agent.ts';
 import { bootEpochUs } from '../daemon/clock.ts';
 import { OfflineParser } from '../daemon/offline.ts';
 import { SysfsResolver } from '../device/resolver.ts';
-import { DEFAULT_ROOTS, type Identity } from '../device/types.ts';
+import { DEFAULT_ROOTS, type Identity } from '../contracts/device.ts';
 import { readKeyFile } from '../multicast/key.ts';
 import { escapeControls, formatJson, formatText, jsonLine } from '../receivers/format.ts';
 import { parse, runCli, UsageError } from './args.ts';

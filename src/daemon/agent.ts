@@ -28,10 +28,11 @@ import { PARSERS } from '../parsers/index.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
 import { Bus, type ParserInstance } from './bus.ts';
 import { bootEpochUs } from './clock.ts';
-import type { Ticket } from './ticket.ts';
+import type { Ticket } from '../contracts/ticket.ts';
 import { type PreparedStorage, StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
-import { builtinReceivers, type Collector, collectorClashes, type CollectorDeps, type CollectorSink, COLLECTORS, lookupPluginSchema, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
+import type { Collector, CollectorDeps, CollectorSink } from '../contracts/collector.ts';
+import { builtinReceivers, collectorClashes, COLLECTORS, lookupPluginSchema, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
 
 export interface AgentOptions {
   log: Logger;

@@ -3,7 +3,7 @@
 // `error:` lines), so that context enriches the event instead of becoming an
 // event of its own. Pure bookkeeping: the caller decides when time has passed
 // and what to do with what comes out. Bounded: at most `maxHeld` keys.
-import type { Context, Finding } from '../parsers/types.ts';
+import type { Context, Finding } from '../contracts/parser.ts';
 
 export interface Held<T> {
   finding: Finding;

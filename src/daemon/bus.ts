@@ -6,13 +6,16 @@
 import type { StorageEvent, System } from '../events/schema.ts';
 import { SYSTEMS } from '../events/schema.ts';
 import { classify } from '../kmsg/classify.ts';
-import type { KernelRecord } from '../kmsg/record.ts';
+import type { KernelRecord } from '../contracts/record.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics, Tally } from '../metrics/agent-metrics.ts';
-import { type ClassifiedRecord, type Finding, isContext, type Parser } from '../parsers/types.ts';
+import { type ClassifiedRecord, type Finding, isContext, type Parser } from '../contracts/parser.ts';
 import { Assembler, type FlushReason, type Held } from './assembler.ts';
 import { type SynthContext, synthesize } from './synthesize.ts';
-import type { Ticket } from './ticket.ts';
+import type { ReceiverSink } from '../contracts/receiver.ts';
+import type { Ticket } from '../contracts/ticket.ts';
+
+export type { ReceiverSink };
 
 export interface ParserInstance {
   /** the section name */
@@ -21,17 +24,6 @@ export interface ParserInstance {
   /** systems routed to it (already expanded); null = the parser's defaults */
   systems: readonly string[] | null;
   filterType: 'raw' | 'synthetic' | 'both';
-}
-
-/** What the bus needs of a receiver: a non-blocking hand-over. */
-export interface ReceiverSink {
-  readonly name: string;
-  /**
-   * Take the event; call `done` when it is written or given up (`lost`: given
-   * up by a holder that must not lose it, see Ticket.lost). False: dropped now
-   * (queue full), `done` will not be called.
-   */
-  deliver(ev: StorageEvent, done: (lost?: boolean) => void): boolean;
 }
 
 /** `dm` in a filter means the device-mapper family: the seed routes multipath with filter_system = "dm". */

@@ -4,13 +4,13 @@
 // result does not depend on how fast the input is read.
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { silentLogger } from '../log/logger.ts';
-import type { DeviceResolver } from '../device/types.ts';
+import type { DeviceResolver } from '../contracts/device.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { splitRecords } from '../kmsg/record.ts';
 import { PARSERS } from '../parsers/index.ts';
 import { Bus } from './bus.ts';
 import { FsUuidMemory } from './synthesize.ts';
-import { NO_TICKET } from './ticket.ts';
+import { NO_TICKET } from '../contracts/ticket.ts';
 
 export interface OfflineOptions {
   hostname: string;

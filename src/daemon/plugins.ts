@@ -3,13 +3,12 @@
 // a receiver means adding one entry here; the agent never names plugins.
 import { z } from 'zod';
 import type { PluginSchemaLookup } from '../config/load.ts';
-import type { AgentConfig } from '../config/schema.ts';
-import type { KernelRecord } from '../kmsg/record.ts';
+import type { AgentConfig, MainSection } from '../config/schema.ts';
 import { KmsgCollector, KmsgOptions } from '../kmsg/collector.ts';
 import { UdevCollector, UdevOptions } from '../udev/collector.ts';
 import type { Logger } from '../log/logger.ts';
-import { MulticastSender, senderOptions } from '../multicast/sender.ts';
-import { DeviceErrorsReceiver } from '../metrics/device-errors.ts';
+import { MulticastSender, type MulticastSenderOptions } from '../multicast/sender.ts';
+import { DeviceErrorsReceiver } from '../receivers/device-errors.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { PARSERS } from '../parsers/index.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
@@ -17,54 +16,7 @@ import { StdoutOptions, StdoutReceiver } from '../receivers/stdout.ts';
 import { JournaldOptions, JournaldReceiver } from '../receivers/journald.ts';
 import { createWebhookReceiver, WebhookOptions } from '../receivers/webhook.ts';
 import { createK8sEventsReceiver, K8sEventsOptions } from '../receivers/k8s-events/index.ts';
-import type { DeviceResolver } from '../device/types.ts';
-import type { StorageEvent } from '../events/schema.ts';
-import type { Ticket } from './ticket.ts';
-
-type OptionsSchema = z.ZodType<Record<string, unknown>>;
-
-/** Where a collector hands what it read: the agent routes it to the current bus. */
-export interface CollectorSink {
-  record(rec: KernelRecord, ticket: Ticket): void;
-  overrun(lost: number, afterSeq: number, nextSeq: number, ticket: Ticket): void;
-  /**
-   * An event the collector built itself from already structured input (udev
-   * uevents carry typed properties; there is no text to parse): straight to
-   * every receiver, as a parser's synthetic event would go.
-   */
-  publish(ev: StorageEvent, ticket: Ticket, producer: string): void;
-}
-
-export interface CollectorDeps {
-  stateDir: string;
-  /** the node name put in events ([main] hostname, $NODE_NAME, the host name) */
-  hostname: string;
-  bootId: string;
-  log: Logger;
-  metrics: AgentMetrics;
-  /** device identity cache: collectors that see devices come and go invalidate it */
-  resolver: () => DeviceResolver | null;
-  /** storage can take records read again after a loss held the read position (absent: never) */
-  replayReady?: () => boolean;
-}
-
-export interface Collector {
-  readonly name: string;
-  /** false when start() left the collector down (it logged why); the agent reports it in peripety_plugin_up */
-  readonly up?: boolean;
-  /** Start reading; throws with a clear message when it cannot (the agent reports it). */
-  start(): void;
-  stop(): void;
-  /** Persist what must survive a restart (read positions) after the pipeline drained. */
-  flush(): void;
-}
-
-export interface CollectorPlugin {
-  options: OptionsSchema;
-  create(name: string, options: Record<string, unknown>, deps: CollectorDeps, sink: CollectorSink): Collector;
-  /** set when at most one enabled section may use this plugin: why (for the configuration error) */
-  onlyOne?: string;
-}
+import type { CollectorPlugin, OptionsSchema } from '../contracts/collector.ts';
 
 export interface ReceiverDepsFull {
   log: Logger;
@@ -75,6 +27,21 @@ export interface ReceiverDepsFull {
 export interface ReceiverPlugin {
   options: OptionsSchema;
   create(name: string, options: Record<string, unknown>, deps: ReceiverDepsFull): QueuedReceiver;
+}
+
+/** The multicast sender's options from [main] (the seed's keys). */
+export function senderOptions(main: MainSection): MulticastSenderOptions {
+  return {
+    group: main.receiver_multicast_ip,
+    port: main.receiver_multicast_port,
+    bindIp: main.receiver_bind_ip,
+    interfaceIp: main.multicast_interface,
+    ttl: main.multicast_ttl,
+    loopback: main.multicast_loopback,
+    maxDatagram: main.multicast_max_datagram,
+    queueSize: main.queue_size,
+    keyFile: main.multicast_key_file,
+  };
 }
 
 /**

@@ -4,8 +4,8 @@
 import { CATALOG } from '../events/catalog.ts';
 import { kmsgEventId, randomEventId } from '../events/ids.ts';
 import { type StorageEvent, type System, severityOfLevel, worse } from '../events/schema.ts';
-import type { DeviceResolver, Identity } from '../device/types.ts';
-import type { ClassifiedRecord, DeviceRef, Finding } from '../parsers/types.ts';
+import type { DeviceResolver, Identity } from '../contracts/device.ts';
+import type { ClassifiedRecord, DeviceRef, Finding } from '../contracts/parser.ts';
 
 export interface SynthContext {
   hostname: string;

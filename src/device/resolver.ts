@@ -8,8 +8,8 @@
 // per TTL. Input names are untrusted (they come from kernel text anyone with
 // /dev/kmsg write access can forge) and are checked before any path is built.
 import path from 'node:path';
-import type { DeviceRef } from '../parsers/types.ts';
-import type { DeviceResolver, FsIdentity, Identity, ResolverRoots, StackInfo } from './types.ts';
+import type { DeviceRef } from '../contracts/parser.ts';
+import type { DeviceResolver, FsIdentity, Identity, ResolverRoots, StackInfo } from '../contracts/device.ts';
 import { isDmName, isHctl, isKernelName, isMajMin } from './ids.ts';
 import { primaryMount, type MountTable } from './mountinfo.ts';
 import { fsUuidOf, preferredPathOf, SysfsTree, type DeviceInfo } from './sysfs.ts';

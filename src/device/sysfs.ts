@@ -13,7 +13,7 @@
 // checked again here, and every resolved sysfs path must stay under the root.
 import { closeSync, constants, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { ResolverRoots } from './types.ts';
+import type { ResolverRoots } from '../contracts/device.ts';
 import { isDmName, isHctl, isKernelName, isMajMin, normalizeWwid, nvmeIdFromAttrs, parseDevAttr, parsePartitionAttr, partitionWwid } from './ids.ts';
 import { MountTable } from './mountinfo.ts';
 

@@ -3,7 +3,7 @@
 // controller where the agent's control API is and what it applied
 // (docs/agent-api.md). Failures are logged rate-limited and retried with
 // backoff; they never stop the agent.
-import { RateLimitedLog } from '../api/tokenreview.ts';
+import { RateLimitedLog } from '../log/rate-limit.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KubeClient } from './http.ts';
 

@@ -9,7 +9,7 @@
 // record before the first such one, so the next start reads from there while
 // the kernel ring still holds it. The entries keep advancing meanwhile, so
 // the memory stays bounded however long the hold lasts.
-import type { Ticket } from '../daemon/ticket.ts';
+import type { Ticket } from '../contracts/ticket.ts';
 
 interface Entry {
   seq: number;

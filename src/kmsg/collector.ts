@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { loadNative, type Native, SEEK_SET } from '../native/index.ts';
-import type { Ticket } from '../daemon/ticket.ts';
+import type { Ticket } from '../contracts/ticket.ts';
 import { SeqTracker } from './checkpoint.ts';
 import { POSITION_FILE, readPosition, writePosition } from './position.ts';
 import { type KernelRecord, parseKmsgRecord } from './record.ts';

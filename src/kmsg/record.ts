@@ -1,25 +1,9 @@
 // Pure parsing of kernel log records: /dev/kmsg records (docs/events.md §5) and
 // the dmesg / journalctl text forms (§6). No I/O here.
 
-/** One kernel log record, as the collectors and `prpt parse` hand it on. */
-export interface KernelRecord {
-  /** kernel log level 0-7, or -1 when the input did not say (plain dmesg) */
-  level: number;
-  /** syslog facility: 0 is the kernel, 1 user space writing to /dev/kmsg */
-  facility: number;
-  /** record sequence number, or -1 when the input had none */
-  seq: number;
-  /** microseconds since boot (CLOCK_MONOTONIC), or -1 when unknown */
-  tsUsec: number;
-  /** `-` complete, `c` / `+` continuation fragments of older kernels */
-  flag: string;
-  /** the message, `\xNN` escapes undone */
-  message: string;
-  /** ` SUBSYSTEM=` of the continuation dictionary */
-  subsystem: string;
-  /** ` DEVICE=` of the continuation dictionary (`b8:16`, `+scsi:2:0:0:0`…) */
-  device: string;
-}
+import type { KernelRecord } from '../contracts/record.ts';
+
+export type { KernelRecord };
 
 export type RecordResult = { ok: true; record: KernelRecord } | { ok: false; error: string };
 

@@ -17,9 +17,9 @@
 //   inc() (which hashes labels) runs only at scrape time.
 // - One state per registry: a reload builds a new receiver on the same
 //   registry and keeps the counts and the device slots.
+// The receiver that feeds it from the bus is src/receivers/device-errors.ts.
 import { Counter, type Registry } from 'prom-client';
 import type { StorageEvent } from '../events/schema.ts';
-import { QueuedReceiver, type ReceiverDeps } from '../receivers/queued.ts';
 
 export const DEFAULT_DEVICE_CAP = 256;
 export const OTHER_DEVICE = 'other';
@@ -117,23 +117,4 @@ export function deviceErrors(registry: Registry, cap = DEFAULT_DEVICE_CAP): Devi
     byRegistry.set(registry, d);
   }
   return d;
-}
-
-/**
- * A built-in receiver that feeds DeviceErrors: the bus delivers to receivers
- * only, so the metric rides on a QueuedReceiver whose write is a loop of
- * Map lookups (never blocks, never fails).
- */
-export class DeviceErrorsReceiver extends QueuedReceiver {
-  private readonly errors: DeviceErrors;
-
-  constructor(name: string, capacity: number, deps: ReceiverDeps, cap = DEFAULT_DEVICE_CAP) {
-    super(name, capacity, deps, 4096);
-    this.errors = deviceErrors(deps.metrics.registry, cap);
-  }
-
-  protected write(batch: StorageEvent[]): Promise<void> {
-    for (const ev of batch) this.errors.observe(ev);
-    return Promise.resolve();
-  }
 }

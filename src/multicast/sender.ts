@@ -9,7 +9,6 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
-import type { MainSection } from '../config/schema.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { RateLimited } from '../log/rate-limit.ts';
 import { QueuedReceiver, type ReceiverDeps } from '../receivers/queued.ts';
@@ -30,20 +29,6 @@ export interface MulticastSenderOptions {
   queueSize: number;
   /** sign every datagram with the key in this file (docs/multicast.md, "Signed datagrams") */
   keyFile?: string;
-}
-
-export function senderOptions(main: MainSection): MulticastSenderOptions {
-  return {
-    group: main.receiver_multicast_ip,
-    port: main.receiver_multicast_port,
-    bindIp: main.receiver_bind_ip,
-    interfaceIp: main.multicast_interface,
-    ttl: main.multicast_ttl,
-    loopback: main.multicast_loopback,
-    maxDatagram: main.multicast_max_datagram,
-    queueSize: main.queue_size,
-    keyFile: main.multicast_key_file,
-  };
 }
 
 /** After a failed bind (the address is not on this host yet), try again this often. */

@@ -28,7 +28,7 @@
 //   lib/ratelimit.c: `blk_print_req_error: 14 callbacks suppressed`
 //     (classify.ts sends only storage functions here).
 import { capacityChangeFinding, suppressedFinding, trimLineEnd } from './common.ts';
-import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
+import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from '../contracts/parser.ts';
 
 /** Longer lines are no kernel message of ours (the kernel's own limit is ~1 KiB). */
 const MAX_LEN = 2048;

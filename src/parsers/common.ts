@@ -1,6 +1,6 @@
 // What several parsers recognize the same way: lines the kernel prints for
 // more than one subsystem, and the clean-up every parser does first.
-import type { DeviceRef, Finding } from './types.ts';
+import type { DeviceRef, Finding } from '../contracts/parser.ts';
 
 /**
  * `s` without trailing white space. Most kernel lines have none, so the

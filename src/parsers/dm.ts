@@ -26,7 +26,7 @@
 // `ioctl: 4.48.0-ioctl (2023-03-01) initialised: …`), and other targets
 // (crypt, verity, integrity…) which have no event type in the catalog.
 import { trimLineEnd } from './common.ts';
-import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
+import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from '../contracts/parser.ts';
 
 const DM = 'device-mapper: ';
 const MAJMIN = /^\d{1,10}:\d{1,10}$/;

@@ -28,7 +28,7 @@
 // and `log mount failed` give no event (the lines around them do); btrfs
 // lines at error level and above that are not recognised are FS_ERROR.
 import { trimLineEnd } from './common.ts';
-import type { ClassifiedRecord, Context, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
+import type { ClassifiedRecord, Context, DeviceRef, Finding, Parser, ParseResult } from '../contracts/parser.ts';
 
 type Ext = Record<string, string>;
 

@@ -2,7 +2,7 @@
 // `plugin` (default: the section name) picks one of these.
 import type { System } from '../events/schema.ts';
 import { classify } from '../kmsg/classify.ts';
-import type { KernelRecord } from '../kmsg/record.ts';
+import type { KernelRecord } from '../contracts/record.ts';
 import { parser as block } from './block.ts';
 import { parser as dm } from './dm.ts';
 import { parser as fs } from './fs.ts';
@@ -11,7 +11,7 @@ import { parser as mdraid } from './mdraid.ts';
 import { parser as multipath } from './multipath.ts';
 import { parser as nvme } from './nvme.ts';
 import { parser as scsi } from './scsi.ts';
-import type { Parser, ParseResult } from './types.ts';
+import type { Parser, ParseResult } from '../contracts/parser.ts';
 
 export const PARSERS: Readonly<Record<string, Parser>> = { scsi, nvme, block, multipath, dm, lvm, mdraid, fs };
 

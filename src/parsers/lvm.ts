@@ -22,7 +22,7 @@
 // dm-cache (`device-mapper: cache: 253:5: switching cache to read-only mode` …)
 // has no event type in the catalog: no event (see the report to the lead).
 import { trimLineEnd } from './common.ts';
-import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
+import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from '../contracts/parser.ts';
 
 const DM = 'device-mapper: ';
 const MAJMIN = /^\d{1,10}:\d{1,10}$/;

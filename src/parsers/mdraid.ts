@@ -35,7 +35,7 @@
 // A kicked member has no array in the line: device null, the member in
 // related.member.
 import { trimLineEnd } from './common.ts';
-import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
+import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from '../contracts/parser.ts';
 
 const MEMBER = '([^\\s,()]{1,64})';
 const DISK_FAILURE = new RegExp(`^Disk failure on ${MEMBER}, disabling device\\.?`);

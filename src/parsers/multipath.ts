@@ -16,7 +16,7 @@
 // the same path (pg_init_done → fail_path), which carries the devices: no
 // event of its own, so a path failure is counted once.
 import { trimLineEnd } from './common.ts';
-import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
+import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from '../contracts/parser.ts';
 
 const PREFIX = 'device-mapper: multipath';
 const MAJMIN = /^\d{1,10}:\d{1,10}$/;

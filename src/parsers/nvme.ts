@@ -30,7 +30,7 @@
 //   `nvme_log_error: 3 callbacks suppressed`
 // Before 5.18 a failed NVMe I/O is only the block layer's `… error, dev nvme0n1, sector …` line.
 import { capacityChangeFinding, suppressedFinding, trimLineEnd } from './common.ts';
-import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
+import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from '../contracts/parser.ts';
 
 const MAX_LEN = 2048;
 

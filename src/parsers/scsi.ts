@@ -49,7 +49,7 @@
 // ATA_ERROR for when the exception line was lost.
 import type { Severity } from '../events/schema.ts';
 import { suppressedFinding, trimLineEnd } from './common.ts';
-import type { ClassifiedRecord, Context, DeviceRef, Finding, Parser, ParseResult } from './types.ts';
+import type { ClassifiedRecord, Context, DeviceRef, Finding, Parser, ParseResult } from '../contracts/parser.ts';
 
 const MAX_LEN = 2048;
 

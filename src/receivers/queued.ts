@@ -5,7 +5,7 @@
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
-import type { ReceiverSink } from '../daemon/bus.ts';
+import type { ReceiverSink } from '../contracts/receiver.ts';
 
 export interface ReceiverDeps {
   log: Logger;

@@ -15,7 +15,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ReceiverSink } from '../daemon/bus.ts';
+import type { ReceiverSink } from '../contracts/receiver.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { CompiledFilter } from '../filter/types.ts';
 import type { Logger } from '../log/logger.ts';

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import { parseEventLine } from './backends/jsonl.ts';
+import { parseEventLine } from './types.ts';
 import { makeDirs, MAX_STATE_FILE_BYTES, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, readRegularFile, tightenMode } from '../fsutil/safe-files.ts';
 
 export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;

@@ -3,7 +3,7 @@
 // PluginSearchPath. A module backend's default export (or named export
 // `backend`) is a BackendFactory.
 import type { z } from 'zod';
-import type { StorageEvent } from '../events/schema.ts';
+import { StorageEvent } from '../events/schema.ts';
 import type { CompiledFilter } from '../filter/types.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -113,4 +113,17 @@ export function eventTimeUs(ev: StorageEvent): number {
 /** The stable identity of a stored event: a raw record's id is shared by the synthetic events made from it. */
 export function eventKey(ev: StorageEvent): string {
   return `${ev.event_id}/${ev.event_type}`;
+}
+
+/** One stored line as an event, or null when it is not one (a write cut short, another file). The spool's lines are the same. */
+export function parseEventLine(text: string): StorageEvent | null {
+  if (text.length === 0) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const r = StorageEvent.safeParse(v);
+  return r.success ? r.data : null;
 }

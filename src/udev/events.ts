@@ -5,7 +5,7 @@
 import { CATALOG } from '../events/catalog.ts';
 import { randomEventId, uuidV5 } from '../events/ids.ts';
 import type { StorageEvent } from '../events/schema.ts';
-import type { Identity } from '../device/types.ts';
+import type { Identity } from '../contracts/device.ts';
 import type { Uevent } from './uevent.ts';
 
 export type UeventEventType = 'BLK_DEVICE_ADDED' | 'BLK_DEVICE_REMOVED' | 'BLK_DEVICE_CHANGED';

@@ -10,7 +10,7 @@ import { synthesize } from '../../src/daemon/synthesize.ts';
 import { classify } from '../../src/kmsg/classify.ts';
 import { parseDmesgLine, parseKmsgRecord, splitRecords } from '../../src/kmsg/record.ts';
 import { PARSERS } from '../../src/parsers/index.ts';
-import { isContext } from '../../src/parsers/types.ts';
+import { isContext } from '../../src/contracts/parser.ts';
 import { ROOT } from '../helpers/agent.ts';
 import { FUZZ_SEED as SEED, fuzzIterations, rng } from '../helpers/fuzz.ts';
 

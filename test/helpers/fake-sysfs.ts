@@ -19,7 +19,7 @@
 //   loop1 7:1   unbound (no loop/ directory)
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ResolverRoots } from '../../src/device/types.ts';
+import type { ResolverRoots } from '../../src/contracts/device.ts';
 
 export const FAKE = {
   sdbWwid: 'naa.5000c500a1b2c3d4',

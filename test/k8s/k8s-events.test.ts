@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { Bus } from '../../src/daemon/bus.ts';
-import type { Ticket } from '../../src/daemon/ticket.ts';
+import type { Ticket } from '../../src/contracts/ticket.ts';
 import { parseKmsgRecord } from '../../src/kmsg/record.ts';
 import { PARSERS } from '../../src/parsers/index.ts';
 import type { StorageEvent } from '../../src/events/schema.ts';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
 import { SysfsResolver } from '../../src/device/resolver.ts';
-import { DEFAULT_ROOTS } from '../../src/device/types.ts';
+import { DEFAULT_ROOTS } from '../../src/contracts/device.ts';
 
 /** major:minor of a device node, decoded from st_rdev (glibc's gnu_dev_major/minor). */
 function majMinOf(node: string): string {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Bus, expandFilterSystems, type ParserInstance, type ReceiverSink } from '../../src/daemon/bus.ts';
-import type { Ticket } from '../../src/daemon/ticket.ts';
+import type { Ticket } from '../../src/contracts/ticket.ts';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import { parseKmsgRecord, type KernelRecord } from '../../src/kmsg/record.ts';
 import { silentLogger } from '../../src/log/logger.ts';

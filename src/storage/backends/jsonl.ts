@@ -46,11 +46,11 @@ import { constants as fsConstants } from 'node:fs';
 import { open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { StorageEvent } from '../../events/schema.ts';
+import type { StorageEvent } from '../../events/schema.ts';
 import { matchesFilter } from '../../filter/compile.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
-import { eventKey, eventTimeUs } from '../types.ts';
+import { eventKey, eventTimeUs, parseEventLine } from '../types.ts';
 import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 
 export const DEFAULT_STORAGE_PATH = 'events/%host%-%date%-%count%.jsonl';
@@ -265,19 +265,6 @@ async function* readLines(file: string, from: number, to: number | null, tooLong
   } finally {
     await handle.close();
   }
-}
-
-/** One stored line as an event, or null when it is not one (a write cut short, another file). The spool's lines are the same. */
-export function parseEventLine(text: string): StorageEvent | null {
-  if (text.length === 0) return null;
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const r = StorageEvent.safeParse(v);
-  return r.success ? r.data : null;
 }
 
 interface Hit {

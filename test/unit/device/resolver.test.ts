@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SysfsResolver } from '../../../src/device/resolver.ts';
-import type { ResolverRoots } from '../../../src/device/types.ts';
+import type { ResolverRoots } from '../../../src/contracts/device.ts';
 import { FAKE, makeFakeSysfs } from '../../helpers/fake-sysfs.ts';
 
 function fresh(): { dir: string; roots: ResolverRoots } {

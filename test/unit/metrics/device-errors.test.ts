@@ -4,7 +4,8 @@ import { Registry } from 'prom-client';
 import type { StorageEvent } from '../../../src/events/schema.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
-import { DeviceErrors, deviceErrors, DeviceErrorsReceiver } from '../../../src/metrics/device-errors.ts';
+import { DeviceErrors, deviceErrors } from '../../../src/metrics/device-errors.ts';
+import { DeviceErrorsReceiver } from '../../../src/receivers/device-errors.ts';
 
 function ev(dev: string, over: Partial<StorageEvent> = {}): StorageEvent {
   return {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parser } from '../../../src/parsers/fs.ts';
-import { type ClassifiedRecord, type Finding, isContext } from '../../../src/parsers/types.ts';
+import { type ClassifiedRecord, type Finding, isContext } from '../../../src/contracts/parser.ts';
 import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
 
 const rec = (message: string, level = 3): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: '', device: '', system: 'fs' });

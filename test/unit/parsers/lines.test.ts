@@ -18,7 +18,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseKernelRecord } from '../../../src/parsers/index.ts';
-import { isContext } from '../../../src/parsers/types.ts';
+import { isContext } from '../../../src/contracts/parser.ts';
 import { parseDmesgLine, parseKmsgRecord } from '../../../src/kmsg/record.ts';
 
 const dir = path.resolve(import.meta.dirname, '../../fixtures/lines');

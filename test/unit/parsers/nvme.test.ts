@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { messageCodeOf } from '../../../src/events/catalog.ts';
 import { parser } from '../../../src/parsers/nvme.ts';
-import { type ClassifiedRecord, type Finding, isContext } from '../../../src/parsers/types.ts';
+import { type ClassifiedRecord, type Finding, isContext } from '../../../src/contracts/parser.ts';
 import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
 
 const rec = (message: string, level = 4): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: 'nvme', device: '', system: 'nvme' });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Assembler } from '../../../src/daemon/assembler.ts';
 import { parser } from '../../../src/parsers/scsi.ts';
-import { type ClassifiedRecord, type Context, type Finding, isContext, type ParseResult } from '../../../src/parsers/types.ts';
+import { type ClassifiedRecord, type Context, type Finding, isContext, type ParseResult } from '../../../src/contracts/parser.ts';
 import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
 
 const rec = (message: string, level = 6): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: 'scsi', device: '', system: 'scsi' });

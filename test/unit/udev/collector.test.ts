@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
-import type { CollectorSink } from '../../../src/daemon/plugins.ts';
-import type { DeviceResolver, Identity } from '../../../src/device/types.ts';
+import type { CollectorSink } from '../../../src/contracts/collector.ts';
+import type { DeviceResolver, Identity } from '../../../src/contracts/device.ts';
 import type { StorageEvent } from '../../../src/events/schema.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
 import { GROUP_KERNEL, GROUP_UDEV, META } from '../../../src/native/netlink.ts';
-import type { DeviceRef } from '../../../src/parsers/types.ts';
+import type { DeviceRef } from '../../../src/contracts/parser.ts';
 import { UdevCollector, type UeventIo, udevMetrics, UdevOptions } from '../../../src/udev/collector.ts';
 import { encodeKernelUevent, encodeLibudevUevent } from '../../../src/udev/uevent.ts';
 

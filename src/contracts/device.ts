@@ -2,7 +2,7 @@
 // DeviceResolver for the identity of every device a parser found; the
 // implementation reads sysfs, /dev and the host mount table under
 // configurable roots and caches what it learns.
-import type { DeviceRef } from '../parsers/types.ts';
+import type { DeviceRef } from './parser.ts';
 
 export interface ResolverRoots {
   /** sysfs root, `/sys` on a host */

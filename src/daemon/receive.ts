@@ -6,13 +6,13 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AgentConfig, PluginSection } from '../config/schema.ts';
-import { RECEIVERS } from '../daemon/plugins.ts';
+import { RECEIVERS } from './plugins.ts';
 import type { Logger } from '../log/logger.ts';
 import { RateLimited } from '../log/rate-limit.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
-import { readKeyFile } from './key.ts';
-import { emptyStats, type GapInfo, type ListenerStats, MulticastListener } from './listener.ts';
+import { readKeyFile } from '../multicast/key.ts';
+import { emptyStats, type GapInfo, type ListenerStats, MulticastListener } from '../multicast/listener.ts';
 
 export interface ReceiveHostOptions {
   log: Logger;

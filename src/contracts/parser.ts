@@ -4,7 +4,7 @@
 // Device resolution, ids and timestamps are added later by the synthesizer.
 import type { EventType } from '../events/catalog.ts';
 import type { Severity, System } from '../events/schema.ts';
-import type { KernelRecord } from '../kmsg/record.ts';
+import type { KernelRecord } from './record.ts';
 
 /** A kernel record with the system its cheap classification gave it. */
 export interface ClassifiedRecord extends KernelRecord {

@@ -1,0 +1,56 @@
+// What a collector is to the agent, and what the agent gives it: the
+// contract between the agent (src/daemon) and the collectors (src/kmsg,
+// src/udev). The registry of implementations is src/daemon/plugins.ts.
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { StorageEvent } from '../events/schema.ts';
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
+import type { DeviceResolver } from './device.ts';
+import type { KernelRecord } from './record.ts';
+import type { Ticket } from './ticket.ts';
+
+/** A plugin's options: a zod object schema. */
+export type OptionsSchema = z.ZodType<Record<string, unknown>>;
+
+/** Where a collector hands what it read: the agent routes it to the current bus. */
+export interface CollectorSink {
+  record(rec: KernelRecord, ticket: Ticket): void;
+  overrun(lost: number, afterSeq: number, nextSeq: number, ticket: Ticket): void;
+  /**
+   * An event the collector built itself from already structured input (udev
+   * uevents carry typed properties; there is no text to parse): straight to
+   * every receiver, as a parser's synthetic event would go.
+   */
+  publish(ev: StorageEvent, ticket: Ticket, producer: string): void;
+}
+
+export interface CollectorDeps {
+  stateDir: string;
+  /** the node name put in events ([main] hostname, $NODE_NAME, the host name) */
+  hostname: string;
+  bootId: string;
+  log: Logger;
+  metrics: AgentMetrics;
+  /** device identity cache: collectors that see devices come and go invalidate it */
+  resolver: () => DeviceResolver | null;
+  /** storage can take records read again after a loss held the read position (absent: never) */
+  replayReady?: () => boolean;
+}
+
+export interface Collector {
+  readonly name: string;
+  /** false when start() left the collector down (it logged why); the agent reports it in peripety_plugin_up */
+  readonly up?: boolean;
+  /** Start reading; throws with a clear message when it cannot (the agent reports it). */
+  start(): void;
+  stop(): void;
+  /** Persist what must survive a restart (read positions) after the pipeline drained. */
+  flush(): void;
+}
+
+export interface CollectorPlugin {
+  options: OptionsSchema;
+  create(name: string, options: Record<string, unknown>, deps: CollectorDeps, sink: CollectorSink): Collector;
+  /** set when at most one enabled section may use this plugin: why (for the configuration error) */
+  onlyOne?: string;
+}
