@@ -25,8 +25,8 @@ const reportOnly = process.argv.includes('--report');
 // Each entry point: the modules that start it. `peripety <command>` loads
 // src/cli/peripety.ts and, lazily, the command's own module.
 const ENTRIES = {
-  'peripety agent': ['src/cli/peripety.ts'],
-  'peripety controller': ['src/cli/peripety.ts', 'src/controller/main.ts'],
+  'peripety agent': ['src/cli/peripety.ts', 'src/cli/agent.ts'],
+  'peripety controller': ['src/cli/peripety.ts', 'src/cli/controller.ts'],
   prpt: ['src/cli/prpt.ts'],
 };
 // What the controller must not load: the agent's collectors, parsers, native
@@ -39,10 +39,7 @@ const AGENT_ONLY_PACKAGES = ['pg', 'node:sqlite'];
 // The rules. Cycles still present are listed here, each with why it is
 // allowed; a cycle not listed fails the check, and so does a listed one that
 // is gone (so the list only shrinks).
-const ALLOWED_DIR_CYCLES = [
-  // the controller uses the CLI's argument helpers; the CLI starts the controller.
-  ['src/cli', 'src/controller'],
-];
+const ALLOWED_DIR_CYCLES = [];
 const ALLOWED_FILE_CYCLES = [];
 // Not yet: `peripety controller` loads the agent (src/cli/peripety.ts imports it statically).
 const STRICT_CONTROLLER = false;

@@ -75,7 +75,8 @@ describe('Dockerfile and .dockerignore (static)', () => {
     assert.deepEqual(closure.unresolved, []);
     assert.ok(closure.files.length > 50, `only ${closure.files.length} files reached from ${Object.values(pkg.bin).join(', ')}: import scanning is broken`);
     assert.ok(closure.files.includes('src/native/index.ts'));
-    assert.ok(closure.files.includes('src/controller/main.ts'), 'the dynamic import of the controller is followed');
+    assert.ok(closure.files.includes('src/cli/controller.ts'), 'the dynamic import of the controller is followed');
+    assert.ok(closure.files.includes('src/cli/agent.ts'), 'the dynamic import of the agent command is followed');
     assert.deepEqual([...closure.packages.keys()].sort(), ['@kubernetes/client-node', 'pg', 'pino', 'prom-client', 'smol-toml', 'yaml', 'zod']);
     console.log(`# ${closure.files.length} files and ${closure.packages.size} packages loaded at run time`);
   });

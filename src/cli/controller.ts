@@ -1,11 +1,11 @@
-// `peripety controller`: flags, the kubeconfig, signals. The work is in controller.ts.
+// `peripety controller`: flags, the kubeconfig, signals. The work is in src/controller/controller.ts.
 import { hostname } from 'node:os';
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { parseListen } from '../api/server.ts';
-import { parse, UsageError } from '../cli/args.ts';
+import { parse, UsageError } from './args.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
-import { MIN_TOKEN_SECONDS } from './agent-tokens.ts';
-import { Controller, DEFAULT_SERVICE_ACCOUNT } from './controller.ts';
+import { MIN_TOKEN_SECONDS } from '../controller/agent-tokens.ts';
+import { Controller, DEFAULT_SERVICE_ACCOUNT } from '../controller/controller.ts';
 
 /** the longest per-node token asked for (a day; the chart's bound too) */
 const MAX_TOKEN_SECONDS = 86_400;
