@@ -41,8 +41,7 @@ const AGENT_ONLY_PACKAGES = ['pg', 'node:sqlite'];
 // is gone (so the list only shrinks).
 const ALLOWED_DIR_CYCLES = [];
 const ALLOWED_FILE_CYCLES = [];
-// Not yet: `peripety controller` loads the agent (src/cli/peripety.ts imports it statically).
-const STRICT_CONTROLLER = false;
+const STRICT_CONTROLLER = true;
 
 const files = globSync('src/**/*.ts', { cwd: root }).map((f) => f.split(path.sep).join('/')).sort();
 const fileSet = new Set(files);

@@ -10,7 +10,7 @@
 // the person installing the chart: they say what a value does on the node or
 // in the cluster, not how the template uses it.
 import { z } from 'zod';
-import { PARSER_NAMES } from '../parsers/index.ts';
+import { PARSER_NAMES } from '../parsers/options.ts';
 
 // --- shared pieces ----------------------------------------------------------
 

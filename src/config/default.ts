@@ -1,6 +1,6 @@
 // The embedded default configuration: what `peripety agent` runs without
 // --config. The kmsg and udev collectors, every parser, and a stdout receiver.
-import { PARSER_NAMES } from '../parsers/index.ts';
+import { PARSER_NAMES } from '../parsers/options.ts';
 
 export const DEFAULT_CONFIG_TOML = `# peripety agent — embedded default configuration
 [main]

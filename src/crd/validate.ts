@@ -10,11 +10,10 @@
 // has not been through the current schema.
 import type { z } from 'zod';
 import { PLUGIN_TYPES, type PluginType } from '../config/schema.ts';
-import { COLLECTORS, lookupPluginSchema, RECEIVERS } from '../daemon/plugins.ts';
+import { lookupPluginSchema, pluginNames } from '../config/plugins.ts';
 import { checkFilterBudget } from '../filter/budget.ts';
 import { compileFilter } from '../filter/index.ts';
-import { PARSER_NAMES } from '../parsers/index.ts';
-import { builtinBackend, BUILTIN_BACKENDS } from '../storage/backends/index.ts';
+import { BUILTIN_BACKEND_CONFIGS, builtinBackendConfig } from '../storage/backends/options.ts';
 import { PluginFilterLoader } from '../storage/filters.ts';
 import {
   type FilterError, MAX_CONDITION_MESSAGE, MAX_RESOURCE_NAME, RESOURCE_NAME_RE, StorageBackendSpec, StorageEventPluginSpec,
@@ -56,7 +55,7 @@ export interface PluginRegistry {
 }
 
 export const AGENT_PLUGINS: PluginRegistry = {
-  names: (type) => (type === 'collector' ? Object.keys(COLLECTORS) : type === 'receiver' ? Object.keys(RECEIVERS) : PARSER_NAMES),
+  names: (type) => pluginNames(type),
   options: (type, plugin) => lookupPluginSchema(type, plugin),
 };
 
@@ -67,8 +66,8 @@ export interface BackendRegistry {
 }
 
 export const AGENT_BACKENDS: BackendRegistry = {
-  names: () => Object.keys(BUILTIN_BACKENDS),
-  configSchema: (file) => builtinBackend(file)?.configSchema,
+  names: () => Object.keys(BUILTIN_BACKEND_CONFIGS),
+  configSchema: (file) => builtinBackendConfig(file),
 };
 
 /** The module extensions the agent's StorageManager loads (src/storage/manager.ts). */

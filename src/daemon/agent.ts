@@ -32,7 +32,8 @@ import type { Ticket } from '../contracts/ticket.ts';
 import { type PreparedStorage, StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
 import type { Collector, CollectorDeps, CollectorSink } from '../contracts/collector.ts';
-import { builtinReceivers, collectorClashes, COLLECTORS, lookupPluginSchema, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
+import { lookupPluginSchema } from '../config/plugins.ts';
+import { builtinReceivers, collectorClashes, COLLECTORS, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
 
 export interface AgentOptions {
   log: Logger;

@@ -1,8 +1,8 @@
 // The plugin registry: every implementation a configuration section may name,
-// with the schema of its options and how to build it. Adding a collector or
+// with the schema of its options (from the pure src/config/plugins.ts, under
+// the same names) and how to build it. Adding a collector or
 // a receiver means adding one entry here; the agent never names plugins.
-import { z } from 'zod';
-import type { PluginSchemaLookup } from '../config/load.ts';
+import { COLLECTOR_OPTIONS, type CollectorName, RECEIVER_OPTIONS, type ReceiverName } from '../config/plugins.ts';
 import type { AgentConfig, MainSection } from '../config/schema.ts';
 import { KmsgCollector, KmsgOptions } from '../kmsg/collector.ts';
 import { UdevCollector, UdevOptions } from '../udev/collector.ts';
@@ -10,12 +10,11 @@ import type { Logger } from '../log/logger.ts';
 import { MulticastSender, type MulticastSenderOptions } from '../multicast/sender.ts';
 import { DeviceErrorsReceiver } from '../receivers/device-errors.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
-import { PARSERS } from '../parsers/index.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
 import { StdoutOptions, StdoutReceiver } from '../receivers/stdout.ts';
 import { JournaldOptions, JournaldReceiver } from '../receivers/journald.ts';
-import { createWebhookReceiver, WebhookOptions } from '../receivers/webhook.ts';
-import { createK8sEventsReceiver, K8sEventsOptions } from '../receivers/k8s-events/index.ts';
+import { createWebhookReceiver } from '../receivers/webhook.ts';
+import { createK8sEventsReceiver } from '../receivers/k8s-events/index.ts';
 import type { CollectorPlugin, OptionsSchema } from '../contracts/collector.ts';
 
 export interface ReceiverDepsFull {
@@ -55,38 +54,38 @@ export function builtinReceivers(deps: ReceiverDepsFull): QueuedReceiver[] {
   return out;
 }
 
-export const COLLECTORS: Record<string, CollectorPlugin> = {
+export const COLLECTORS: Readonly<Record<string, CollectorPlugin>> = {
   kmsg: {
-    options: KmsgOptions,
+    options: COLLECTOR_OPTIONS.kmsg,
     create: (name, options, deps, sink) => new KmsgCollector(name, KmsgOptions.parse(options), deps, sink),
     // Refused rather than given separate positions: each reads the whole
     // kernel log, so two would still deliver every record twice.
     onlyOne: 'each reads the whole kernel log, so two would deliver every record twice, and they would share one saved position (<state_dir>/kmsg.position.json)',
   },
   udev: {
-    options: UdevOptions,
+    options: COLLECTOR_OPTIONS.udev,
     create: (name, options, deps, sink) => new UdevCollector(name, UdevOptions.parse(options), deps, sink),
   },
-};
+} satisfies Record<CollectorName, CollectorPlugin>;
 
-export const RECEIVERS: Record<string, ReceiverPlugin> = {
+export const RECEIVERS: Readonly<Record<string, ReceiverPlugin>> = {
   stdout: {
-    options: StdoutOptions,
+    options: RECEIVER_OPTIONS.stdout,
     create: (name, options, { log, metrics, config }) => new StdoutReceiver(name, StdoutOptions.parse(options), config.main.queue_size, { log, metrics }),
   },
   journald: {
-    options: JournaldOptions,
+    options: RECEIVER_OPTIONS.journald,
     create: (name, options, { log, metrics, config }) => new JournaldReceiver(name, JournaldOptions.parse(options), config.main.queue_size, { log, metrics }),
   },
   webhook: {
-    options: WebhookOptions,
+    options: RECEIVER_OPTIONS.webhook,
     create: (name, options, { log, metrics, config }) => createWebhookReceiver(name, options, config.main.queue_size, { log, metrics }),
   },
   'k8s-events': {
-    options: K8sEventsOptions,
+    options: RECEIVER_OPTIONS['k8s-events'],
     create: (name, options, { log, metrics, config }) => createK8sEventsReceiver(name, options, config.main.queue_size, { log, metrics, hostname: config.main.hostname }),
   },
-};
+} satisfies Record<ReceiverName, ReceiverPlugin>;
 
 /**
  * Collectors that may run once but are configured more than once (enabled
@@ -107,16 +106,3 @@ export function collectorClashes(config: AgentConfig): string | null {
   }
   return errors.length > 0 ? errors.join('; ') : null;
 }
-
-const NO_OPTIONS: OptionsSchema = z.strictObject({});
-
-export const lookupPluginSchema: PluginSchemaLookup = (type, plugin) => {
-  switch (type) {
-    case 'collector':
-      return Object.hasOwn(COLLECTORS, plugin) ? COLLECTORS[plugin]!.options : undefined;
-    case 'receiver':
-      return Object.hasOwn(RECEIVERS, plugin) ? RECEIVERS[plugin]!.options : undefined;
-    case 'parser':
-      return Object.hasOwn(PARSERS, plugin) ? NO_OPTIONS : undefined;
-  }
-};

@@ -3,7 +3,6 @@
 // descriptor is non-blocking and libuv tells us when it is readable (native
 // uv_poll). One read() returns exactly one record.
 import { closeSync, constants, openSync } from 'node:fs';
-import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { loadNative, type Native, SEEK_SET } from '../native/index.ts';
@@ -11,15 +10,9 @@ import type { Ticket } from '../contracts/ticket.ts';
 import { SeqTracker } from './checkpoint.ts';
 import { POSITION_FILE, readPosition, writePosition } from './position.ts';
 import { type KernelRecord, parseKmsgRecord } from './record.ts';
+import { KmsgOptions } from './options.ts';
 
-export const KmsgOptions = z.strictObject({
-  path: z.string().min(1).default('/dev/kmsg'),
-  /** resume after the saved position (default), start at the end, or at the oldest record */
-  start: z.enum(['resume', 'end', 'beginning']).default('resume'),
-  /** also accept records user space wrote to /dev/kmsg (facility != 0): for tests and demos only */
-  accept_user_facility: z.boolean().default(false),
-});
-export type KmsgOptions = z.infer<typeof KmsgOptions>;
+export { KmsgOptions };
 
 export interface KmsgSink {
   record(rec: KernelRecord, ticket: Ticket): void;

@@ -8,32 +8,15 @@
 // journald is unreachable it retries with a growing delay. Meanwhile events
 // pile up in the bounded queue and overflow is counted as dropped, as for
 // every receiver.
-import { z } from 'zod';
 import type { StorageEvent } from '../events/schema.ts';
 import { loadNative, type Native } from '../native/index.ts';
 import { errnoName, loadUnixDgram, type UnixDgramNative } from '../native/unixdgram.ts';
 import { encodeEvent, MAX_ENTRY_BYTES } from './journald-format.ts';
 import { cancellableSleep, QueuedReceiver, ReceiverClosedError, type ReceiverDeps } from './queued.ts';
 import { receiverMetrics, type ReceiverMetrics } from './receiver-metrics.ts';
+import { DEFAULT_JOURNAL_SOCKET, JournaldOptions } from './options.ts';
 
-export const DEFAULT_JOURNAL_SOCKET = '/run/systemd/journal/socket';
-
-/** sun_path holds 108 bytes with the terminating NUL. */
-const SUN_PATH_MAX = 107;
-
-export const JournaldOptions = z.strictObject({
-  /** journald's native socket (another path for a journald namespace, or for tests) */
-  socket: z.string()
-    .refine((s) => s.startsWith('/'), { message: 'must be an absolute path' })
-    .refine((s) => Buffer.byteLength(s) <= SUN_PATH_MAX && !s.includes('\0'), { message: `must fit a unix socket address (at most ${SUN_PATH_MAX} bytes, no NUL)` })
-    .default(DEFAULT_JOURNAL_SOCKET),
-  /** SYSLOG_IDENTIFIER of every entry (journalctl -t) */
-  identifier: z.string().min(1).max(64).regex(/^[^\x00-\x1f\x7f]+$/, 'must not contain control characters').default('peripety'),
-  /** entries larger than this go through a sealed memfd instead of the datagram itself (so do those the kernel refuses with EMSGSIZE) */
-  memfd_threshold_bytes: z.number().int().min(0).max(MAX_ENTRY_BYTES).default(64 * 1024),
-  queue_size: z.number().int().min(1).max(10_000_000).optional(),
-});
-export type JournaldOptions = z.infer<typeof JournaldOptions>;
+export { DEFAULT_JOURNAL_SOCKET, JournaldOptions };
 
 /** What sd-journal asks for: a large send buffer delays EAGAIN and EMSGSIZE (the kernel caps it at net.core.wmem_max without CAP_NET_ADMIN). */
 const SNDBUF_BYTES = 8 << 20;

@@ -17,16 +17,12 @@
 import { createWriteStream, fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
-import { z } from 'zod';
 import type { StorageEvent } from '../events/schema.ts';
 import { formatJson, formatText } from './format.ts';
 import { QueuedReceiver, type ReceiverDeps } from './queued.ts';
+import { StdoutOptions } from './options.ts';
 
-export const StdoutOptions = z.strictObject({
-  format: z.enum(['text', 'json']).default('text'),
-  queue_size: z.number().int().min(1).max(10_000_000).optional(),
-});
-export type StdoutOptions = z.infer<typeof StdoutOptions>;
+export { StdoutOptions };
 
 /** How long a batch waits for the reader to take the previous one before it is dropped. */
 export const STALL_MS = 2000;

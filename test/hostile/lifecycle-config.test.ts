@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
-import { lookupPluginSchema } from '../../src/daemon/plugins.ts';
+import { lookupPluginSchema } from '../../src/config/plugins.ts';
 import { spawnPeripety, type Spawned } from '../helpers/spawn-agent.ts';
 
 const running: Spawned[] = [];

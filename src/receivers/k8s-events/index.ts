@@ -16,36 +16,20 @@
 // - write() only updates memory and schedules a flush: the bus never waits
 //   on the API server, and memory is bounded by max_keys.
 import os from 'node:os';
-import { z } from 'zod';
 import { Counter, type Registry } from 'prom-client';
 import type { Severity, StorageEvent } from '../../events/schema.ts';
 import { perRegistry } from '../../metrics/per-registry.ts';
 import { QueuedReceiver, type ReceiverDeps } from '../queued.ts';
 import { inClusterConfig, KubeClient, loadKubeconfig } from '../../k8s/http.ts';
 import { type AggEntry, Aggregator, boundUtf8, eventMicros, labelValue, microTime, nameSafe, TokenBucket } from './core.ts';
+import { K8sEventsOptions } from './options.ts';
+
+export { K8sEventsOptions };
 
 export const SUMMARY_REASON = 'PeripetyEventsSuppressed';
 const NOTE_MAX = 1024;
 const ANNOTATION_MAX = 256;
 const RANK: Record<Severity, number> = { info: 0, warn: 1, error: 2 };
-
-export const K8sEventsOptions = z.strictObject({
-  kubeconfig: z.string().min(1).max(4096).optional(),
-  node_name: z.string().min(1).max(253).optional(),
-  namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63).default('default'),
-  reporting_controller: z.string().min(1).max(253).regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/).default('peripety.io/agent'),
-  reporting_instance: z.string().min(1).max(128).optional(),
-  action: z.string().min(1).max(128).default('Detected'),
-  min_severity: z.enum(['info', 'warn', 'error']).default('warn'),
-  series_window_s: z.number().int().min(1).max(86_400).default(600),
-  rate: z.number().positive().max(1000).default(1),
-  burst: z.number().int().min(1).max(10_000).default(10),
-  max_keys: z.number().int().min(1).max(100_000).default(1024),
-  summary_interval_s: z.number().min(0).max(3600).default(10),
-  timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
-  queue_size: z.number().int().min(1).max(10_000_000).optional(),
-});
-export type K8sEventsOptions = z.infer<typeof K8sEventsOptions>;
 
 export type WriteVerb = 'create' | 'patch' | 'get';
 export type WriteResult = 'ok' | 'conflict' | 'not_found' | 'rejected' | 'error';

@@ -45,15 +45,16 @@
 import { constants as fsConstants } from 'node:fs';
 import { open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
 import type { StorageEvent } from '../../events/schema.ts';
 import { matchesFilter } from '../../filter/compile.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventKey, eventTimeUs, parseEventLine } from '../types.ts';
 import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
+import { JsonlConfig } from './options.ts';
 
-export const DEFAULT_STORAGE_PATH = 'events/%host%-%date%-%count%.jsonl';
+export { JsonlConfig };
+
 /** how much of the newest files is read at start to rebuild the recent keys */
 export const DEDUP_TAIL_BYTES = 32 * 1024 * 1024;
 const MiB = 1024 * 1024;
@@ -65,51 +66,6 @@ const MAX_LINE_BYTES = 16 * MiB;
 const MAX_OPEN_FILES = 4;
 const MIN_DATE = '1970-01-01';
 const MAX_DATE = '9999-12-31';
-const PLACEHOLDER = /%[A-Za-z]+%/g;
-const KNOWN_PLACEHOLDERS = new Set(['%host%', '%date%', '%count%']);
-
-const int = (key: string, min: number, max: number, unit: string) =>
-  z
-    .number({ error: `${key} must be a number (${unit})` })
-    .int({ error: `${key} must be a whole number (${unit})` })
-    .min(min, { error: `${key} must be from ${min} to ${max} (${unit})` })
-    .max(max, { error: `${key} must be from ${min} to ${max} (${unit})` });
-
-const storagePath = z
-  .string({ error: 'StoragePath must be a path template' })
-  .min(1, { error: 'StoragePath must not be empty', abort: true })
-  .max(4096, { error: 'StoragePath must be at most 4096 characters' })
-  .superRefine((t, ctx) => {
-    if (t.includes('\0')) ctx.addIssue({ code: 'custom', message: 'StoragePath must not contain NUL' });
-    for (const m of t.match(PLACEHOLDER) ?? []) {
-      if (!KNOWN_PLACEHOLDERS.has(m)) {
-        ctx.addIssue({ code: 'custom', message: `StoragePath has an unknown placeholder ${m} (known: %host%, %date%, %count%)` });
-      }
-    }
-    if (/%(host|date|count)%/.test(path.dirname(t))) {
-      ctx.addIssue({ code: 'custom', message: 'StoragePath placeholders may only appear in the file name, not in the directory' });
-    }
-    const base = path.basename(t);
-    if ((base.match(/%count%/g) ?? []).length !== 1) {
-      ctx.addIssue({ code: 'custom', message: 'StoragePath must contain %count% exactly once in the file name (rotated files need distinct names)' });
-    }
-    if ((base.match(/%date%/g) ?? []).length > 1) {
-      ctx.addIssue({ code: 'custom', message: 'StoragePath may contain %date% at most once' });
-    }
-  });
-
-export const JsonlConfig = z
-  .strictObject({
-    /** relative templates are under the agent's state directory */
-    StoragePath: storagePath.default(DEFAULT_STORAGE_PATH),
-    MaxSize: int('MaxSize', 1024, 1024 * 1024 * MiB, 'bytes').default(64 * MiB),
-    MaxFiles: int('MaxFiles', 1, 100_000, 'files').default(30),
-    Fsync: z.enum(['batch', 'never'], { error: 'Fsync must be "batch" or "never"' }).default('batch'),
-    DedupWindow: int('DedupWindow', 0, 10_000_000, 'events').default(100_000),
-  })
-  // `Config` may be left out of the plugin entry: every key has a default.
-  .prefault({});
-export type JsonlConfig = z.infer<typeof JsonlConfig>;
 
 /** UTC date of a time in µs, clamped so every event has a file name. */
 export function utcDate(us: number): string {

@@ -1,26 +1,13 @@
 // `File: "memory"`: the last BufferSize events in a ring, like elos' fetchapi
 // buffer. Nothing survives a restart; it exists so that a node always has a
 // queryable recent history even without a disk.
-import { z } from 'zod';
 import type { StorageEvent } from '../../events/schema.ts';
 import { matchesFilter } from '../../filter/compile.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventKey, eventTimeUs } from '../types.ts';
+import { MAX_BUFFER_SIZE, MemoryConfig } from './options.ts';
 
-export const MAX_BUFFER_SIZE = 1_000_000;
-
-export const MemoryConfig = z
-  .strictObject({
-    BufferSize: z
-      .number({ error: 'BufferSize must be a number of events' })
-      .int({ error: 'BufferSize must be a whole number of events' })
-      .min(1, { error: `BufferSize must be from 1 to ${MAX_BUFFER_SIZE} events` })
-      .max(MAX_BUFFER_SIZE, { error: `BufferSize must be from 1 to ${MAX_BUFFER_SIZE} events` })
-      .default(1000),
-  })
-  // `Config` may be left out of the plugin entry: every key has a default.
-  .prefault({});
-export type MemoryConfig = z.infer<typeof MemoryConfig>;
+export { MAX_BUFFER_SIZE, MemoryConfig };
 
 interface Slot {
   ev: StorageEvent;

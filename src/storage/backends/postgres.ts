@@ -20,53 +20,14 @@
 //   logs and errors name host, port, database and user only, and every
 //   message passed on is scrubbed of the password and the connection string.
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
-import { z } from 'zod';
 import { StorageEvent } from '../../events/schema.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../types.ts';
 import { confine, MAX_TOKEN_FILE_BYTES, readRegularFile, UnsafePathError } from '../../fsutil/safe-files.ts';
+import { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_CONNECTION_ENV, DEFAULT_SECRET_KEY, DEFAULT_TABLE, INDEXES, parseSecretRef, PostgresConfig } from './options.ts';
 
-/** The variable read when Config names no source of the connection string. */
-export const DEFAULT_CONNECTION_ENV = 'PERIPETY_PG_URL';
-export const DEFAULT_TABLE = 'peripety_events';
-
-/** The key of the Secret read when ConnectionSecret names none (`<name>` rather than `<name>/<key>`). */
-export const DEFAULT_SECRET_KEY = 'connectionString';
-
-export const CONNECTION_SECRET_STANDALONE_ERROR =
-  'ConnectionSecret needs Kubernetes mode (the agent reads the Secret with its ServiceAccount); standalone, use ConnectionString, ConnectionStringFile or ConnectionStringEnv';
-
-const SECRET_NAME = '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*';
-/** a Secret data key (Kubernetes: [-._a-zA-Z0-9]+, at most 253) */
-const SECRET_KEY = '[-._a-zA-Z0-9]{1,253}';
-const SECRET_REF = new RegExp(`^(?<name>${SECRET_NAME})(?:/(?<key>${SECRET_KEY}))?$`);
-
-/** `<name>` or `<name>/<key>` (key default DEFAULT_SECRET_KEY); null when it is neither. */
-export function parseSecretRef(s: string): { name: string; key: string } | null {
-  if (s.length > 253 + 1 + 253) return null;
-  const g = SECRET_REF.exec(s)?.groups;
-  const name = g?.name;
-  if (name === undefined || name.length > 253) return null;
-  return { name, key: g?.key ?? DEFAULT_SECRET_KEY };
-}
-
-// Index names are `<table><suffix>`; PostgreSQL silently cuts identifiers at
-// 63 bytes, and two cut names could then collide (the second CREATE INDEX IF
-// NOT EXISTS would see the first and skip). So the table name is limited to
-// what leaves room for the longest suffix.
-const INDEXES = [
-  // Every index ends in (time_us, id): with the equality columns first, an
-  // index range scan yields rows already in ORDER BY time_us DESC, id DESC
-  // and serves the keyset condition, so a page costs its own rows, not a
-  // sort of everything that matches.
-  { suffix: '_time_us_id_idx', columns: 'time_us, id' },
-  { suffix: '_system_time_us_idx', columns: 'system, time_us, id' },
-  { suffix: '_event_type_time_us_idx', columns: 'event_type, time_us, id' },
-  { suffix: '_dev_wwid_time_us_idx', columns: 'dev_wwid, time_us, id' },
-  { suffix: '_hostname_time_us_idx', columns: 'hostname, time_us, id' },
-] as const;
-const MAX_TABLE_LENGTH = 63 - Math.max(...INDEXES.map((i) => i.suffix.length));
+export { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_CONNECTION_ENV, DEFAULT_SECRET_KEY, DEFAULT_TABLE, parseSecretRef, PostgresConfig };
 
 const COLUMNS = [
   'id',
@@ -86,52 +47,6 @@ const COLUMNS = [
 
 /** Columns the filter compiler may give equality hints for (FilterHints.equals); a whitelist, since they become SQL. */
 const HINT_COLUMNS = new Set(['hostname', 'system', 'event_type', 'event_id', 'dev_wwid', 'dev_name']);
-
-const timeoutMs = z.int().min(100).max(600_000);
-
-export const PostgresConfig = z
-  .strictObject({
-    /** standalone mode: the connection string itself (a postgres:// or postgresql:// URL) */
-    ConnectionString: z.string().min(1).max(4096).optional(),
-    /** a file holding the connection string (e.g. a mounted Secret); read on start */
-    ConnectionStringFile: z.string().min(1).max(4096).optional(),
-    /** the name of an environment variable holding it; `PERIPETY_PG_URL` when no source is given */
-    ConnectionStringEnv: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name')
-      .optional(),
-    /**
-     * Kubernetes mode: `<secret>` or `<secret>/<key>` (key default `connectionString`), a Secret in the
-     * agent's namespace that the agent reads on start with its ServiceAccount; refused in standalone mode
-     */
-    ConnectionSecret: z
-      .string()
-      .max(253 + 1 + 253)
-      .refine((v) => parseSecretRef(v) !== null, `must be a Kubernetes Secret name, optionally followed by /<key> (default key ${DEFAULT_SECRET_KEY})`)
-      .optional(),
-    Table: z
-      .string()
-      .max(MAX_TABLE_LENGTH, `must be at most ${MAX_TABLE_LENGTH} characters (index names are derived from it)`)
-      .regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier (letters, digits, _; not starting with a digit)')
-      .default(DEFAULT_TABLE),
-    /** rows per INSERT statement; a larger persist() batch runs several statements in one transaction */
-    BatchSize: z.int().min(1).max(50_000).default(1000),
-    /** connections to the server (one writes while another queries) */
-    PoolSize: z.int().min(1).max(64).default(2),
-    /** server-side statement_timeout; the client gives up a little later if the server does not answer at all */
-    StatementTimeoutMs: timeoutMs.default(15_000),
-    /** giving up on opening a connection (or on waiting for a free one) */
-    ConnectTimeoutMs: timeoutMs.default(5_000),
-  })
-  .superRefine((c, ctx) => {
-    const sources = (['ConnectionString', 'ConnectionStringFile', 'ConnectionStringEnv', 'ConnectionSecret'] as const).filter(
-      (k) => c[k] !== undefined,
-    );
-    if (sources.length > 1) {
-      ctx.addIssue({ code: 'custom', message: `give at most one of ConnectionString, ConnectionStringFile, ConnectionStringEnv, ConnectionSecret (got ${sources.join(', ')})` });
-    }
-  });
-export type PostgresConfig = z.output<typeof PostgresConfig>;
 
 /** Where the server is, for logs and health: never the password. */
 interface Target {

@@ -36,7 +36,6 @@
 import { closeSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
-import { z } from 'zod';
 import { SEVERITIES, SYSTEMS, type StorageEvent } from '../../events/schema.ts';
 import type { FilterHints } from '../../filter/types.ts';
 import type { Logger } from '../../log/logger.ts';
@@ -44,6 +43,9 @@ import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery
 import { eventTimeUs } from '../types.ts';
 import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 import { isCorruptDatabaseError, quarantineCorrupt } from '../quarantine.ts';
+import { SqliteConfig } from './options.ts';
+
+export { SqliteConfig };
 
 /** The schema this code writes (PRAGMA user_version); a migration bumps it. */
 export const SCHEMA_VERSION = 1;
@@ -57,32 +59,6 @@ const DAY_US = 86_400_000_000;
 const WAL_CHECKPOINT_PAGES = 16_384;
 /** the database file and the files SQLite opens next to it */
 const SIBLINGS = ['', '-wal', '-shm', '-journal'] as const;
-
-const int = (key: string, min: number, max: number, unit: string) =>
-  z
-    .number({ error: `${key} must be a number (${unit})` })
-    .int({ error: `${key} must be a whole number (${unit})` })
-    .min(min, { error: `${key} must be from ${min} to ${max} (${unit})` })
-    .max(max, { error: `${key} must be from ${min} to ${max} (${unit})` });
-
-export const SqliteConfig = z
-  .strictObject({
-    /** database file; relative paths are under the agent's state directory (default `<stateDir>/events.db`) */
-    Path: z
-      .string({ error: 'Path must be a file path' })
-      .min(1, { error: 'Path must not be empty' })
-      .max(4096, { error: 'Path must be at most 4096 characters' })
-      .refine((p) => !p.includes('\0'), { error: 'Path must not contain NUL' })
-      .optional(),
-    MaxAgeDays: int('MaxAgeDays', 1, 36_500, 'days').default(30),
-    MaxRows: int('MaxRows', 1, 1_000_000_000, 'rows').default(5_000_000),
-    Synchronous: z.enum(['NORMAL', 'FULL'], { error: 'Synchronous must be "NORMAL" or "FULL"' }).default('NORMAL'),
-    /** open an existing database for queries only (e.g. from the CLI while the agent writes it) */
-    ReadOnly: z.boolean({ error: 'ReadOnly must be true or false' }).default(false),
-  })
-  // `Config` may be left out of the plugin entry: every key has a default.
-  .prefault({});
-export type SqliteConfig = z.infer<typeof SqliteConfig>;
 
 const COLUMNS = [
   'time_us', 'timestamp', 'hostname', 'severity', 'system', 'event_type',
