@@ -16,6 +16,7 @@
 //
 //   node hack/layers.mjs           print the report; exit 1 if a rule below is broken
 //   node hack/layers.mjs --report  print the report only, never fail
+//   node hack/layers.mjs --map     print what each folder imports (the folder map of docs/architecture.md)
 import { globSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -42,6 +43,22 @@ const AGENT_ONLY_PACKAGES = ['pg', 'node:sqlite'];
 const ALLOWED_DIR_CYCLES = [];
 const ALLOWED_FILE_CYCLES = [];
 const STRICT_CONTROLLER = true;
+// Upward imports, beyond what a cycle would show: the leaves import only
+// what is listed (nothing of the project for most), and the composition
+// roots — the agent (src/daemon), the controller, the CLI — are imported only
+// by the folders listed (docs/architecture.md, "Layers").
+const LEAVES = {
+  'src/events': [],
+  'src/fsutil': [],
+  'src/log': [],
+  'src/native': [],
+  'src/contracts': ['src/events', 'src/metrics'],
+};
+const ROOTS = {
+  'src/daemon': ['src/cli'],
+  'src/controller': ['src/cli'],
+  'src/cli': [],
+};
 
 const files = globSync('src/**/*.ts', { cwd: root }).map((f) => f.split(path.sep).join('/')).sort();
 const fileSet = new Set(files);
@@ -60,7 +77,7 @@ for (const f of files) {
   const pkgs = new Set();
   const add = (spec, type, dynamic) => {
     if (!spec.startsWith('.')) {
-      if (!type) pkgs.add(spec.startsWith('node:') ? spec : spec.split('/')[0]);
+      if (!type) pkgs.add(spec.startsWith('node:') ? spec : spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/'));
       return;
     }
     const to = path.posix.normalize(path.posix.join(path.posix.dirname(f), spec));
@@ -134,6 +151,13 @@ function loads(roots) {
 }
 
 const strip = (f) => f.replace(/^src\//, '');
+if (process.argv.includes('--map')) {
+  for (const d of dirs) {
+    const pk = new Set(files.filter((f) => dirOf(f) === d).flatMap((f) => [...packages.get(f)]).filter((p) => !p.startsWith('node:')));
+    console.log(`${strip(d)}: ${[...dirEdges.get(d)].map(strip).sort().join(', ') || 'nothing'}${pk.size ? ` [${[...pk].sort().join(', ')}]` : ''}`);
+  }
+  process.exit(0);
+}
 const problems = [];
 console.log(`layers: ${files.length} modules in ${dirs.length} directories under src/`);
 console.log(`layers: ${dirCycles.length} directory cycle(s)${dirCycles.length ? ':' : ''}`);
@@ -155,6 +179,15 @@ for (const [name, roots] of Object.entries(ENTRIES)) {
     if (STRICT_CONTROLLER && (agentOnly.length > 0 || agentPkgs.length > 0)) {
       problems.push(`${CONTROLLER} loads agent-only code: ${what}`);
     }
+  }
+}
+
+for (const [d, targets] of dirEdges) {
+  if (Object.hasOwn(LEAVES, d)) {
+    for (const t of targets) if (!LEAVES[d].includes(t)) problems.push(`${strip(d)} imports ${strip(t)}, but may import only ${LEAVES[d].map(strip).join(', ') || 'nothing of the project'}`);
+  }
+  for (const t of targets) {
+    if (Object.hasOwn(ROOTS, t) && !ROOTS[t].includes(d)) problems.push(`${strip(d)} imports ${strip(t)}, which only ${ROOTS[t].map(strip).join(', ') || 'nothing'} may import`);
   }
 }
 
