@@ -6,7 +6,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Bus } from '../src/daemon/bus.ts';
+import { Bus } from '../src/agent/bus.ts';
 import { NO_TICKET } from '../src/contracts/ticket.ts';
 import { SysfsResolver } from '../src/device/resolver.ts';
 import { parseKmsgRecord } from '../src/kmsg/record.ts';

@@ -45,7 +45,7 @@ const ALLOWED_FILE_CYCLES = [];
 const STRICT_CONTROLLER = true;
 // Upward imports, beyond what a cycle would show: the leaves import only
 // what is listed (nothing of the project for most), and the composition
-// roots — the agent (src/daemon), the controller, the CLI — are imported only
+// roots — the agent (src/agent), the controller, the CLI — are imported only
 // by the folders listed (docs/architecture.md, "Layers").
 const LEAVES = {
   'src/events': [],
@@ -55,7 +55,7 @@ const LEAVES = {
   'src/contracts': ['src/events', 'src/metrics'],
 };
 const ROOTS = {
-  'src/daemon': ['src/cli'],
+  'src/agent': ['src/cli'],
   'src/controller': ['src/cli'],
   'src/cli': [],
 };

@@ -9,11 +9,11 @@ import { inClusterConfig, KubeClient, loadKubeconfig } from '../k8s/http.ts';
 import { AgentRegistration } from '../k8s/registration.ts';
 import { kubeSecretResolver } from '../k8s/secrets.ts';
 import { DEFAULT_CONFIG_TOML } from '../config/default.ts';
-import { Agent, mainSectionToml, parseAgentConfig } from '../daemon/agent.ts';
+import { Agent, mainSectionToml, parseAgentConfig } from '../agent/agent.ts';
 import { MAX_STORAGE_CONFIG_BYTES, MAX_TOML_CONFIG_BYTES, readRegularFile, UnsafePathError } from '../fsutil/safe-files.ts';
 import { createLogger } from '../log/logger.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
-import { ReceiveHost, serveMetrics } from '../daemon/receive.ts';
+import { ReceiveHost, serveMetrics } from '../agent/receive.ts';
 import type { SecretResolver } from '../storage/types.ts';
 import { parse, UsageError } from './args.ts';
 

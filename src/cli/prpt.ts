@@ -17,9 +17,9 @@ import { MAX_TOKEN_FILE_BYTES, readRegularFile, UnsafePathError } from '../fsuti
 import { silentLogger } from '../log/logger.ts';
 import { sqliteBackend } from '../storage/backends/sqlite.ts';
 import { parseTimeArg } from './time.ts';
-import { readBootId } from '../daemon/agent.ts';
-import { bootEpochUs } from '../daemon/clock.ts';
-import { OfflineParser } from '../daemon/offline.ts';
+import { readBootId } from '../agent/agent.ts';
+import { bootEpochUs } from '../agent/clock.ts';
+import { OfflineParser } from '../agent/offline.ts';
 import { SysfsResolver } from '../device/resolver.ts';
 import { DEFAULT_ROOTS, type Identity } from '../contracts/device.ts';
 import { readKeyFile } from '../multicast/key.ts';

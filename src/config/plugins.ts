@@ -2,7 +2,7 @@
 // one's options: pure (zod and the components' options.ts modules), so that
 // the configuration loader, the CRD code and the controller check sections
 // without loading a collector, a receiver or a native addon. The agent's
-// registry (src/daemon/plugins.ts) builds the implementations under the same
+// registry (src/agent/plugins.ts) builds the implementations under the same
 // names; the compiler holds the two to the same set.
 import { z } from 'zod';
 import { KmsgOptions } from '../kmsg/options.ts';

@@ -1,6 +1,6 @@
 // What a collector is to the agent, and what the agent gives it: the
-// contract between the agent (src/daemon) and the collectors (src/kmsg,
-// src/udev). The registry of implementations is src/daemon/plugins.ts.
+// contract between the agent (src/agent) and the collectors (src/kmsg,
+// src/udev). The registry of implementations is src/agent/plugins.ts.
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { StorageEvent } from '../events/schema.ts';

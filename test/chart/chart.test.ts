@@ -20,7 +20,7 @@ import { before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { defaultValues } from '../../src/chart/values.ts';
 import { validateStorageBackend, validateStorageEventPlugin } from '../../src/crd/validate.ts';
-import { parseAgentConfig } from '../../src/daemon/agent.ts';
+import { parseAgentConfig } from '../../src/agent/agent.ts';
 import { manifestObjects, type ManifestObject } from '../helpers/manifests.ts';
 import { CHART, CI_FILES, helm, helmBinary, HELM_BUILD_TIMEOUT_MS, one, ROOT, template } from './helm.ts';
 import { asConfigMap, asWorkload, type Container, type Workload } from './k8s-types.ts';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { synthesize } from '../../src/daemon/synthesize.ts';
+import { synthesize } from '../../src/agent/synthesize.ts';
 import { classify } from '../../src/kmsg/classify.ts';
 import { parseDmesgLine, parseKmsgRecord, splitRecords } from '../../src/kmsg/record.ts';
 import { PARSERS } from '../../src/parsers/index.ts';

@@ -5,7 +5,7 @@
 // /v1/reload, /v1/flush: recorded, 200) and the agent's registration Lease
 // peripety-agent-<node> with the annotations peripety.io/endpoint,
 // peripety.io/generation and peripety.io/hash, written through the real API
-// server. Records every push. Not the real agent (src/daemon): the
+// server. Records every push. Not the real agent (src/agent): the
 // controller's tests must not depend on it.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, parseAgentConfig } from '../../src/daemon/agent.ts';
+import { ConfigError, parseAgentConfig } from '../../src/agent/agent.ts';
 import { ROOT } from '../helpers/agent.ts';
 
 const TWO = `[main]

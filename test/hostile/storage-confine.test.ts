@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Agent, parseAgentConfig } from '../../src/daemon/agent.ts';
+import { Agent, parseAgentConfig } from '../../src/agent/agent.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
 

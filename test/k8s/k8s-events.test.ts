@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import { Bus } from '../../src/daemon/bus.ts';
+import { Bus } from '../../src/agent/bus.ts';
 import type { Ticket } from '../../src/contracts/ticket.ts';
 import { parseKmsgRecord } from '../../src/kmsg/record.ts';
 import { PARSERS } from '../../src/parsers/index.ts';

@@ -3,7 +3,7 @@
 // queues that drop and count instead of growing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Bus, expandFilterSystems, type ParserInstance, type ReceiverSink } from '../../src/daemon/bus.ts';
+import { Bus, expandFilterSystems, type ParserInstance, type ReceiverSink } from '../../src/agent/bus.ts';
 import type { Ticket } from '../../src/contracts/ticket.ts';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import { parseKmsgRecord, type KernelRecord } from '../../src/kmsg/record.ts';

@@ -11,7 +11,7 @@ import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writ
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Agent, APPLIED_FILE, parseAgentConfig } from '../../../src/daemon/agent.ts';
+import { Agent, APPLIED_FILE, parseAgentConfig } from '../../../src/agent/agent.ts';
 import type { StorageEvent } from '../../../src/events/schema.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';

@@ -14,7 +14,7 @@ import { StaticTokenAuthenticator } from '../../../src/api/auth.ts';
 import {
   ApiServer, type ConfigPush, FLUSH_DEFAULT_TIMEOUT_MS, MAX_CONTROL_BODY, parseCommandPath, parseConfigPush, parseControlPath, parseFlushTimeout,
 } from '../../../src/api/server.ts';
-import { Agent, mainSectionToml, parseAgentConfig, pushedConfigText, readAppliedConfig, writeAppliedConfig } from '../../../src/daemon/agent.ts';
+import { Agent, mainSectionToml, parseAgentConfig, pushedConfigText, readAppliedConfig, writeAppliedConfig } from '../../../src/agent/agent.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
 import { parseKubeconfig } from '../../../src/k8s/http.ts';
 import { microTime } from '../../../src/k8s/registration.ts';

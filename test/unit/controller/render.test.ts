@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { StorageBackendSpec, StorageEventPluginSpec } from '../../../src/crd/schemas.ts';
 import { renderNode } from '../../../src/controller/render.ts';
 import { matchesSelector } from '../../../src/controller/selector.ts';
-import { parseAgentConfig } from '../../../src/daemon/agent.ts';
+import { parseAgentConfig } from '../../../src/agent/agent.ts';
 import { parseStorageConfig } from '../../../src/storage/config.ts';
 
 const plugin = (name: string, spec: unknown) => ({ name, spec: StorageEventPluginSpec.parse(spec) });

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../../../src/config/load.ts';
 import { lookupPluginSchema } from '../../../src/config/plugins.ts';
-import { builtinReceivers } from '../../../src/daemon/plugins.ts';
+import { builtinReceivers } from '../../../src/agent/plugins.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
 import { MulticastSender } from '../../../src/multicast/sender.ts';

@@ -4,7 +4,7 @@
 // severities, device references, and robustness against bad input.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Assembler } from '../../../src/daemon/assembler.ts';
+import { Assembler } from '../../../src/agent/assembler.ts';
 import { parser } from '../../../src/parsers/scsi.ts';
 import { type ClassifiedRecord, type Context, type Finding, isContext, type ParseResult } from '../../../src/contracts/parser.ts';
 import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
