@@ -19,7 +19,7 @@ import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
 import { POSITION_FILE } from '../kmsg/position.ts';
 import {
-  ensurePrivateDir, MAX_APPLIED_FILE_BYTES, MAX_STORAGE_CONFIG_BYTES, MAX_TOML_CONFIG_BYTES, privatizeTree, PRIVATE_FILE_MODE, readRegularFile, tightenMode,
+  ensurePrivateDir, MAX_APPLIED_FILE_BYTES, MAX_STATE_FILE_BYTES, MAX_STORAGE_CONFIG_BYTES, MAX_TOML_CONFIG_BYTES, privatizeTree, PRIVATE_FILE_MODE, readRegularFile, tightenMode,
   UnsafePathError, writePrivateFileAtomic,
 } from '../fsutil/safe-files.ts';
 import type { Logger } from '../log/logger.ts';
@@ -266,7 +266,7 @@ export class Agent {
     const positionFile = path.join(stateDir, POSITION_FILE);
     let savedPosition: string | null = null;
     try {
-      savedPosition = readRegularFile(positionFile, 'the kmsg position', { maxBytes: 64 * 1024, noFollow: true });
+      savedPosition = readRegularFile(positionFile, 'the kmsg position', { maxBytes: MAX_STATE_FILE_BYTES, noFollow: true });
     } catch {
       // absent (or unreadable): nothing to put back
     }

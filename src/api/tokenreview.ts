@@ -21,6 +21,16 @@ import type { Logger } from '../log/logger.ts';
 import { RateLimitedLog } from '../log/rate-limit.ts';
 import { type AuthResult, type Authenticator, bearerToken, type RefusalReason, refusalCounter } from './auth.ts';
 import { ReviewAdmission, type ReviewLimits } from './limits.ts';
+import { perRegistry } from '../metrics/per-registry.ts';
+
+/** peripety_api_token_reviews_total on `registry`, one per registry (its results exist at 0 from the start) */
+const tokenReviewCounter = perRegistry((registry: Registry): Counter<'result'> => {
+  const c = new Counter({
+    name: 'peripety_api_token_reviews_total', help: 'TokenReviews sent to the Kubernetes API, by result (accepted, refused, failed)', labelNames: ['result'], registers: [registry],
+  });
+  for (const r of ['accepted', 'refused', 'failed']) c.labels(r).inc(0);
+  return c;
+});
 
 // Where src/k8s/registration.ts (and the tests) import it from.
 export { RateLimitedLog };
@@ -218,11 +228,7 @@ export class TokenReviewAuthenticator implements Authenticator {
     }, this.now);
     this.limiter = new RateLimitedLog({ intervalMs: opts.logIntervalMs ?? 10_000, now: opts.now });
     this.refused = refusalCounter(opts.registry);
-    const existingReviews = opts.registry.getSingleMetric('peripety_api_token_reviews_total') as Counter<'result'> | undefined;
-    this.reviews = existingReviews ?? new Counter({
-      name: 'peripety_api_token_reviews_total', help: 'TokenReviews sent to the Kubernetes API, by result (accepted, refused, failed)', labelNames: ['result'], registers: [opts.registry],
-    });
-    for (const r of ['accepted', 'refused', 'failed']) this.reviews.labels(r).inc(0);
+    this.reviews = tokenReviewCounter(opts.registry);
   }
 
   /** `client`: the caller's address key (clientKey); its reviews are limited apart from other clients'. */

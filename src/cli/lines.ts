@@ -42,7 +42,7 @@ export class LineSplitter {
       start = nl + 1;
     }
     // keep a private copy of a partial line, so the (large) chunk it came from can be freed
-    if (this.parts.length > 0) this.parts = [Buffer.from(Buffer.concat(this.parts))];
+    if (this.parts.length > 0) this.parts = [Buffer.concat(this.parts)];
   }
 
   end(): void {

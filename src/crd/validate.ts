@@ -306,7 +306,12 @@ export function validateStorageBackend(resource: unknown, registry: BackendRegis
         filterErrors.push({ index: p.index, filter: p.filter, position: p.position, token: p.token, message: p.message.slice(0, 1024) });
       }
       // this backend alone over the per-configuration budget: no node could ever take it
-      const over = checkFilterBudget([{ name, run: typeof rawSpec.run === 'string' ? rawSpec.run : 'always', filters: loaded.filters.map((f) => f.source) }]);
+      // (costed from the filters just compiled, not compiled again)
+      const compiled = new Map(loaded.filters.map((f) => [f.source, f]));
+      const over = checkFilterBudget(
+        [{ name, run: typeof rawSpec.run === 'string' ? rawSpec.run : 'always', filters: loaded.filters.map((f) => f.source) }],
+        (s) => ({ ok: true, filter: compiled.get(s)! }),
+      );
       if (over !== null) problems.push({ path: 'spec.filters', message: over });
       if (loaded.filters.length === 0) {
         const why = filters === undefined || filters.length === 0 ? 'no filters' : 'no filter that compiles';

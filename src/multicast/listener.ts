@@ -12,7 +12,7 @@ import { isIP } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { StorageEvent } from '../events/schema.ts';
 import { decode } from './envelope.ts';
-import { type ListenerMetrics, listenerMetrics } from './metrics.ts';
+import { type ListenerMetrics, listenerMetrics, type RejectReason } from './metrics.ts';
 
 export type Observation =
   /** a stream not seen before (or forgotten): nothing is assumed about earlier numbers */
@@ -158,9 +158,7 @@ export interface ReceivedInfo {
   address: string;
 }
 
-/** Why an authentic-looking datagram was refused (the label of peripety_multicast_rejected_datagrams_total). */
-export type RejectReason = 'unsigned' | 'bad_mac' | 'expired' | 'replayed';
-export const REJECT_REASONS: readonly RejectReason[] = ['unsigned', 'bad_mac', 'expired', 'replayed'];
+export { REJECT_REASONS, type RejectReason } from './metrics.ts';
 
 /** A signed datagram whose time is further than this from the receiver's clock is refused as `expired`. */
 export const DEFAULT_MAX_AGE_MS = 60_000;

@@ -38,6 +38,10 @@ export const senderMetrics = perRegistry((registry: Registry): SenderMetrics => 
   };
 });
 
+/** Why an authentic-looking datagram was refused (the label of peripety_multicast_rejected_datagrams_total). */
+export type RejectReason = 'unsigned' | 'bad_mac' | 'expired' | 'replayed';
+export const REJECT_REASONS: readonly RejectReason[] = ['unsigned', 'bad_mac', 'expired', 'replayed'];
+
 export const listenerMetrics = perRegistry((registry: Registry): ListenerMetrics => {
   const registers = [registry];
   const m: ListenerMetrics = {
@@ -56,7 +60,7 @@ export const listenerMetrics = perRegistry((registry: Registry): ListenerMetrics
     senders: new Gauge({ name: 'peripety_multicast_senders', help: 'Streams (sender id and source address; sender id alone with a key) whose sequence numbers are tracked', registers }),
   };
   // every reason from the start, so that a rate over it works before the first refusal
-  for (const reason of ['unsigned', 'bad_mac', 'expired', 'replayed']) m.rejected.labels(reason);
+  for (const reason of REJECT_REASONS) m.rejected.labels(reason);
   return m;
 });
 

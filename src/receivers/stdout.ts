@@ -135,7 +135,12 @@ export class StdoutReceiver extends QueuedReceiver {
       return batch.length;
     }
     // handed to the stream: written as the reader takes it; the next batch waits for that
-    this.previous = new Promise<void>((resolve) => stream.write(chunk, () => resolve()));
+    // (forgotten once written, so a reader that keeps up costs no stall timer per batch)
+    const written: Promise<void> = new Promise<void>((resolve) => stream.write(chunk, () => {
+      if (this.previous === written) this.previous = null;
+      resolve();
+    }));
+    this.previous = written;
     return 0;
   }
 
