@@ -32,6 +32,7 @@ import type { Ticket } from '../contracts/ticket.ts';
 import { type PreparedStorage, StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
 import type { Collector, CollectorDeps, CollectorSink } from '../contracts/collector.ts';
+import { degradedBackendLine } from '../contracts/lease.ts';
 import { lookupPluginSchema } from '../config/plugins.ts';
 import { builtinReceivers, collectorClashes, COLLECTORS, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
 
@@ -472,7 +473,7 @@ export class Agent {
 
   private readinessProblems(): string[] {
     const out: string[] = [];
-    for (const e of this.storage?.excludedBackends ?? []) out.push(`storage backend "${e.name}" did not start: ${e.reason}`);
+    for (const e of this.storage?.excludedBackends ?? []) out.push(degradedBackendLine(e.name, e.reason));
     if (this.storage && !this.storage.running && this.storageProblem) out.push(`storage is not running: ${this.storageProblem}`);
     if (this.collectorsDown) out.push(this.collectorsDown);
     if (this.pushProblem) out.push(this.pushProblem);

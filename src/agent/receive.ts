@@ -11,7 +11,7 @@ import type { Logger } from '../log/logger.ts';
 import { RateLimited } from '../log/rate-limit.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
-import { readKeyFile } from '../multicast/key.ts';
+import { loadKeyFile } from '../multicast/key.ts';
 import { emptyStats, type GapInfo, type ListenerStats, MulticastListener } from '../multicast/listener.ts';
 
 export interface ReceiveHostOptions {
@@ -90,10 +90,7 @@ export class ReceiveHost {
   private keyOf(config: AgentConfig): Buffer | undefined {
     const file = config.main.multicast_key_file;
     if (file === undefined) return undefined;
-    const r = readKeyFile(file);
-    if (!r.ok) throw new Error(r.error);
-    for (const w of r.warnings) this.opts.log.warn(w);
-    return r.key;
+    return loadKeyFile(file, (w) => this.opts.log.warn(w));
   }
 
   private async listen(config: AgentConfig, key: Buffer | undefined): Promise<MulticastListener> {

@@ -22,7 +22,7 @@ import { bootEpochUs } from '../agent/clock.ts';
 import { OfflineParser } from '../agent/offline.ts';
 import { SysfsResolver } from '../device/resolver.ts';
 import { DEFAULT_ROOTS, type Identity } from '../contracts/device.ts';
-import { readKeyFile } from '../multicast/key.ts';
+import { loadKeyFile } from '../multicast/key.ts';
 import { escapeControls, formatJson, formatText, jsonLine } from '../receivers/format.ts';
 import { parse, runCli, UsageError } from './args.ts';
 import { LineSplitter } from './lines.ts';
@@ -372,10 +372,7 @@ async function monitorMain(args: string[]): Promise<number> {
   }
   let key: Buffer | undefined;
   if (values['key-file'] !== undefined) {
-    const r = readKeyFile(values['key-file']);
-    if (!r.ok) throw new Error(r.error);
-    for (const w of r.warnings) process.stderr.write(`prpt monitor: warning: ${w}\n`);
-    key = r.key;
+    key = loadKeyFile(values['key-file'], (w) => process.stderr.write(`prpt monitor: warning: ${w}\n`));
   }
   if (values['token-file'] !== undefined && !viaAgent) throw new UsageError('--token-file goes with --agent');
   const match: EventMatch = {};

@@ -40,21 +40,10 @@ import { matchesSelector } from './selector.ts';
 
 export const AGENT_LEASE_PREFIX = 'peripety-agent-';
 export const CONTROLLER_LEASE = 'peripety-controller';
-export const ANNOTATION_ENDPOINT = 'peripety.io/endpoint';
-export const ANNOTATION_GENERATION = 'peripety.io/generation';
-export const ANNOTATION_HASH = 'peripety.io/hash';
-/** the agent's Lease: why it runs other than configured (src/k8s/registration.ts) */
-export const ANNOTATION_DEGRADED = 'peripety.io/degraded';
+// the agent's Lease annotations, one definition for both sides (src/contracts/lease.ts)
+import { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH, degradedBackend } from '../contracts/lease.ts';
 
-/** The agent's own words about backend `name` in its degraded annotation, or null when it names none. */
-export function degradedBackend(annotation: string | undefined, name: string): string | null {
-  if (!annotation) return null;
-  const marker = `storage backend "${name}" did not start`;
-  const at = annotation.indexOf(marker);
-  if (at < 0) return null;
-  const end = annotation.indexOf('; storage backend "', at + marker.length);
-  return annotation.slice(at, end < 0 ? undefined : end);
-}
+export { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH, degradedBackend };
 /** sent with every push: which controller replica pushed */
 export const CONTROLLER_HEADER = 'X-Peripety-Controller';
 /** the controller's ServiceAccount as the chart names it (--service-account) */

@@ -7,11 +7,9 @@ import { RateLimitedLog } from '../log/rate-limit.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KubeClient } from './http.ts';
 
-export const ANNOTATION_ENDPOINT = 'peripety.io/endpoint';
-export const ANNOTATION_GENERATION = 'peripety.io/generation';
-export const ANNOTATION_HASH = 'peripety.io/hash';
-/** why the agent runs other than configured (a backend left out, collectors down); empty when it does not */
-export const ANNOTATION_DEGRADED = 'peripety.io/degraded';
+import { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH, DEGRADED_SEPARATOR } from '../contracts/lease.ts';
+
+export { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH };
 const MAX_DEGRADED_CHARS = 1024;
 export const LEASE_DURATION_SECONDS = 30;
 
@@ -101,7 +99,7 @@ export class AgentRegistration {
     annotations[ANNOTATION_HASH] = this.applied?.hash ?? '';
     // the generation alone would say "applied" while a backend of it is not running
     if (this.opts.degraded) {
-      const degraded = this.opts.degraded().join('; ');
+      const degraded = this.opts.degraded().join(DEGRADED_SEPARATOR);
       annotations[ANNOTATION_DEGRADED] = degraded.length > MAX_DEGRADED_CHARS ? `${degraded.slice(0, MAX_DEGRADED_CHARS - 1)}…` : degraded;
     }
     return {

@@ -66,3 +66,14 @@ export function readKeyFile(file: string): KeyFileResult {
     closeSync(fd);
   }
 }
+
+/**
+ * The key of `file` for a sender or a listener: its warnings go to `warn`,
+ * a problem is thrown (`prefix` first, e.g. the configuration key that named it).
+ */
+export function loadKeyFile(file: string, warn: (warning: string) => void, prefix = ''): Buffer {
+  const r = readKeyFile(file);
+  if (!r.ok) throw new Error(`${prefix}${r.error}`);
+  for (const w of r.warnings) warn(w);
+  return r.key;
+}

@@ -13,7 +13,7 @@ import type { StorageEvent } from '../events/schema.ts';
 import { RateLimited } from '../log/rate-limit.ts';
 import { QueuedReceiver, type ReceiverDeps } from '../receivers/queued.ts';
 import { encode, SENDER_ID_BYTES } from './envelope.ts';
-import { readKeyFile } from './key.ts';
+import { loadKeyFile } from './key.ts';
 import { type SenderMetrics, senderMetrics } from './metrics.ts';
 
 export interface MulticastSenderOptions {
@@ -56,10 +56,7 @@ export class MulticastSender extends QueuedReceiver {
     }
     if (opts.keyFile !== undefined) {
       // read once per sender (start, reload): a changed key takes effect with the next reload
-      const r = readKeyFile(opts.keyFile);
-      if (!r.ok) throw new Error(`[main] multicast_key_file: ${r.error}`);
-      for (const w of r.warnings) deps.log.warn(w);
-      this.key = r.key;
+      this.key = loadKeyFile(opts.keyFile, (w) => deps.log.warn(w), '[main] multicast_key_file: ');
     }
     this.opts = opts;
     this.m = senderMetrics(deps.metrics.registry);
