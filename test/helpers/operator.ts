@@ -96,11 +96,19 @@ export async function applyAgentAdmission(env: Envtest): Promise<number> {
   if (yaml === '') return 0;
   await env.kubectl(['apply', '-f', '-'], { input: yaml });
   const leases = `/apis/coordination.k8s.io/v1/namespaces/${ENVTEST_NAMESPACE}/leases`;
+  const events = '/apis/events.k8s.io/v1/namespaces/default/events';
   const probe = 'peripety-agent-admission-probe';
-  await until('the agent admission policy to be enforced', async () => {
-    const r = await env.request('POST', leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: probe }, spec: { holderIdentity: 'admission-probe' } }, { kubeconfig: env.kubeconfigAgent });
-    if (r.status === 201) await env.request('DELETE', `${leases}/${probe}`);
-    return r.status === 403 && /not bound to a node/.test(r.text);
+  // the API server starts enforcing each policy on its own: wait for both (Leases and Events)
+  await until('the agent admission policies to be enforced', async () => {
+    const l = await env.request('POST', leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: probe }, spec: { holderIdentity: 'admission-probe' } }, { kubeconfig: env.kubeconfigAgent });
+    if (l.status === 201) await env.request('DELETE', `${leases}/${probe}`);
+    const e = await env.request('POST', events, {
+      apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: probe, namespace: 'default' },
+      eventTime: new Date().toISOString().replace(/Z$/, '000Z'), reportingController: 'peripety.io/agent', reportingInstance: probe,
+      action: 'Observed', reason: 'Probe', note: 'admission probe', type: 'Normal', regarding: { apiVersion: 'v1', kind: 'Node', name: probe },
+    }, { kubeconfig: env.kubeconfigAgent });
+    if (e.status === 201) await env.request('DELETE', `${events}/${probe}`);
+    return l.status === 403 && /not bound to a node/.test(l.text) && e.status === 403 && /not bound to a node/.test(e.text);
   }, { timeoutMs: 30_000, intervalMs: 200 });
   return (yaml.match(/^kind: ValidatingAdmissionPolicy$/gm) ?? []).length;
 }
