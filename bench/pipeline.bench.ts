@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Bus } from '../src/agent/bus.ts';
-import { NO_TICKET } from '../src/contracts/ticket.ts';
+import { NO_ACK } from '../src/contracts/ack.ts';
 import { SysfsResolver } from '../src/device/resolver.ts';
 import { parseKmsgRecord } from '../src/kmsg/record.ts';
 import { silentLogger } from '../src/log/logger.ts';
@@ -67,7 +67,7 @@ function main(): void {
   let events = 0;
   const bus = new Bus({
     parsers: Object.values(PARSERS).map((p) => ({ name: p.name, parser: p, systems: null, filterType: 'raw' as const })),
-    receivers: [{ name: 'json', deliver: (ev, done) => { bytes += JSON.stringify(ev).length; events++; done(); return true; } }],
+    receivers: [{ name: 'json', deliver: (ev, ack) => { bytes += JSON.stringify(ev).length; events++; ack.release(); return true; } }],
     metrics, log: silentLogger(), contextWindowMs: 50, maxHeld: 256, manualFlush: true,
     synth: { hostname: 'bench-node', bootId: '3abeb66d-af25-4510-a658-b2fcb7e27605', bootEpochUs: Date.now() * 1000, resolver: new SysfsResolver(roots), source: '/dev/kmsg' },
   });
@@ -84,7 +84,7 @@ function main(): void {
     for (let i = 0; i < n; i++) {
       const b = records[i & (POOL - 1)]!;
       const r = parseKmsgRecord(b.toString('latin1', 0, b.length));
-      if (r.ok) bus.ingest(r.record, NO_TICKET);
+      if (r.ok) bus.ingest(r.record, NO_ACK);
       if ((i & 1023) === 0) bus.flushExpired(Infinity);
       sample(i);
     }

@@ -28,7 +28,7 @@ import { PARSERS } from '../parsers/index.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
 import { Bus, type ParserInstance } from './bus.ts';
 import { bootEpochUs } from './clock.ts';
-import type { Ticket } from '../contracts/ticket.ts';
+import type { Ack } from '../contracts/ack.ts';
 import { type PreparedStorage, StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
 import type { Collector, CollectorDeps, CollectorSink } from '../contracts/collector.ts';
@@ -178,7 +178,7 @@ export class Agent {
   private pushProblem: string | null = null;
   /** set when a reload could not restore the collectors: nothing reads the kernel log */
   private collectorsDown: string | null = null;
-  /** references the pipeline holds on collector tickets (track) */
+  /** references the pipeline holds on collector acks (track) */
   private pipelineRefs = 0;
   private idleWaiters: (() => void)[] = [];
   /** pushes and commands run one at a time */
@@ -257,9 +257,9 @@ export class Agent {
     const bootId = readBootId(config.main.boot_id_path);
     const started: Collector[] = [];
     const sink: CollectorSink = {
-      record: (rec, ticket) => this.pipeline!.bus.ingest(rec, this.track(ticket)),
-      overrun: (lost, after, next, ticket) => this.pipeline!.bus.overrun(lost, after, next, this.track(ticket)),
-      publish: (ev, ticket, producer) => this.pipeline!.bus.publish(ev, this.track(ticket), producer),
+      record: (rec, ack) => this.pipeline!.bus.ingest(rec, this.track(ack)),
+      overrun: (lost, after, next, ack) => this.pipeline!.bus.overrun(lost, after, next, this.track(ack)),
+      publish: (ev, ack, producer) => this.pipeline!.bus.publish(ev, this.track(ack), producer),
     };
     // A start that fails half-way must leave the saved kernel read position
     // as it was: a collector started before the failing one may have read
@@ -305,12 +305,12 @@ export class Agent {
   }
 
   /**
-   * A collector's ticket as the pipeline sees it: counts the references the
+   * A collector's ack as the pipeline sees it: counts the references the
    * bus and the receivers hold, so a reload can wait until the old pipeline
    * finished what the stopped collectors handed it before the position is
    * saved and new collectors resume from it.
    */
-  private track(ticket: Ticket): Ticket {
+  private track(ack: Ack): Ack {
     const released = (): void => {
       if (this.pipelineRefs === 0 && this.idleWaiters.length > 0) {
         const w = this.idleWaiters;
@@ -318,27 +318,23 @@ export class Agent {
         for (const f of w) f();
       }
     };
-    const tracked: Ticket = {
+    return {
       retain: () => {
         this.pipelineRefs++;
-        ticket.retain();
+        ack.retain();
       },
       release: () => {
         this.pipelineRefs--;
-        ticket.release();
+        ack.release();
+        released();
+      },
+      // a holder that gave a must-not-lose event up (disk full) says so: the collector holds its position
+      lost: () => {
+        this.pipelineRefs--;
+        ack.lost();
         released();
       },
     };
-    // a holder that gave a must-not-lose event up (disk full) says so: the collector holds its position
-    const lost = ticket.lost?.bind(ticket);
-    if (lost) {
-      tracked.lost = () => {
-        this.pipelineRefs--;
-        lost();
-        released();
-      };
-    }
-    return tracked;
   }
 
   /** Until the pipeline holds no record of a collector (or `timeoutMs` passed); false on timeout. */

@@ -13,7 +13,7 @@ import { type ClassifiedRecord, type Finding, isContext, type Parser } from '../
 import { Assembler, type FlushReason, type Held } from './assembler.ts';
 import { type SynthContext, synthesize } from './synthesize.ts';
 import type { ReceiverSink } from '../contracts/receiver.ts';
-import type { Ticket } from '../contracts/ticket.ts';
+import type { Ack } from '../contracts/ack.ts';
 
 export type { ReceiverSink };
 
@@ -42,7 +42,7 @@ export function expandFilterSystems(filter: readonly string[]): Set<System> {
 interface HeldMeta {
   rec: ClassifiedRecord;
   plugin: string;
-  ticket: Ticket;
+  ack: Ack;
 }
 
 export interface BusOptions {
@@ -86,8 +86,8 @@ export class Bus {
     this.syntheticRoutes = opts.parsers.filter((p) => p.filterType !== 'raw');
   }
 
-  /** A raw kernel record from a collector. The caller releases its own reference to `ticket` afterwards. */
-  ingest(raw: KernelRecord, ticket: Ticket): void {
+  /** A raw kernel record from a collector. The caller releases its own reference to `ack` afterwards. */
+  ingest(raw: KernelRecord, ack: Ack): void {
     const system = classify(raw);
     if (system === null) {
       this.opts.metrics.unclassifiedTally.n++;
@@ -96,10 +96,10 @@ export class Bus {
     const routes = this.rawRoutes.get(system);
     if (!routes) return;
     const rec: ClassifiedRecord = { ...raw, system };
-    for (const p of routes) this.runParser(p, rec, ticket);
+    for (const p of routes) this.runParser(p, rec, ack);
   }
 
-  private runParser(p: ParserInstance, rec: ClassifiedRecord, ticket: Ticket): void {
+  private runParser(p: ParserInstance, rec: ClassifiedRecord, ack: Ack): void {
     let res;
     try {
       res = p.parser.parse(rec);
@@ -112,41 +112,41 @@ export class Bus {
     const now = this.now();
     if (isContext(res)) {
       if (this.assembler.attach(res, now) === 'merged') return;
-      if (res.orphan) this.hold({ ...res.orphan, hold: res.orphan.hold ?? res.context }, rec, p.name, ticket, now);
+      if (res.orphan) this.hold({ ...res.orphan, hold: res.orphan.hold ?? res.context }, rec, p.name, ack, now);
       else this.opts.metrics.orphanContext.inc();
       return;
     }
     if (res.hold) {
-      this.hold(res, rec, p.name, ticket, now);
+      this.hold(res, rec, p.name, ack, now);
       return;
     }
-    this.emitFinding(res, rec, p.name, ticket);
+    this.emitFinding(res, rec, p.name, ack);
   }
 
-  private hold(f: Finding, rec: ClassifiedRecord, plugin: string, ticket: Ticket, now: number): void {
-    ticket.retain();
-    for (const { out, reason } of this.assembler.hold(f, { rec, plugin, ticket }, now)) this.release(out, reason);
+  private hold(f: Finding, rec: ClassifiedRecord, plugin: string, ack: Ack, now: number): void {
+    ack.retain();
+    for (const { out, reason } of this.assembler.hold(f, { rec, plugin, ack }, now)) this.flushHeld(out, reason);
     this.armTimer();
   }
 
-  private release(list: Held<HeldMeta>[], reason: FlushReason): void {
+  private flushHeld(list: Held<HeldMeta>[], reason: FlushReason): void {
     for (const h of list) {
       this.opts.metrics.heldFlushed.labels(reason).inc();
       try {
-        this.emitFinding(h.finding, h.meta.rec, h.meta.plugin, h.meta.ticket);
+        this.emitFinding(h.finding, h.meta.rec, h.meta.plugin, h.meta.ack);
       } finally {
-        h.meta.ticket.release();
+        h.meta.ack.release();
       }
     }
   }
 
-  private emitFinding(f: Finding, rec: ClassifiedRecord, plugin: string, ticket: Ticket): void {
+  private emitFinding(f: Finding, rec: ClassifiedRecord, plugin: string, ack: Ack): void {
     const ev = synthesize(rec, f, plugin, this.opts.synth);
-    this.publish(ev, ticket, plugin);
+    this.publish(ev, ack, plugin);
   }
 
   /** A synthetic event: to every receiver, and to parsers that asked for synthetic input. */
-  publish(ev: StorageEvent, ticket: Ticket, producer?: string): void {
+  publish(ev: StorageEvent, ack: Ack, producer?: string): void {
     const key = `${ev.system}\0${ev.event_type}\0${ev.severity}`;
     let tally = this.eventTallies.get(key);
     if (!tally) {
@@ -159,8 +159,9 @@ export class Bus {
       if (Number.isSafeInteger(n) && n > 0) this.opts.metrics.suppressed.inc(n);
     }
     for (const r of this.receivers) {
-      ticket.retain();
-      if (!r.deliver(ev, (lost) => (lost === true && ticket.lost ? ticket.lost() : ticket.release()))) ticket.release();
+      // the receiver's hold: it releases it when it acknowledged the event; refused now, it is ours to release
+      ack.retain();
+      if (!r.deliver(ev, ack)) ack.release();
     }
     // Synthetic input for parsers that asked for it; never back to the producer, and only one level deep.
     if (this.syntheticRoutes.length > 0 && ev.extentions.kind === 'synthetic' && ev.extentions.derived !== 'true') {
@@ -171,13 +172,13 @@ export class Bus {
         const res = p.parser.parse(syntheticAsRecord(ev));
         if (res === null || isContext(res)) continue;
         const derived = synthesize(syntheticAsRecord(ev), { ...res, hold: undefined, ext: { ...res.ext, derived: 'true', derived_from: ev.event_type } }, p.name, this.opts.synth);
-        this.publish({ ...derived, event_id: ev.event_id }, ticket, p.name);
+        this.publish({ ...derived, event_id: ev.event_id }, ack, p.name);
       }
     }
   }
 
   /** Kernel records were lost before they were read: tell the receivers. */
-  overrun(lost: number, afterSeq: number, nextSeq: number, ticket: Ticket): void {
+  overrun(lost: number, afterSeq: number, nextSeq: number, ack: Ack): void {
     const rec: ClassifiedRecord = {
       level: 4, facility: 0, seq: nextSeq - 1, tsUsec: -1, flag: '-', system: 'block',
       message: `kmsg: ${lost} records lost between seq ${afterSeq} and ${nextSeq}`, subsystem: '', device: '',
@@ -186,7 +187,7 @@ export class Bus {
       type: 'KMSG_OVERRUN', device: null,
       msg: `${lost} kernel log records were overwritten before the agent could read them`,
       ext: { lost: String(lost), after_seq: String(afterSeq), next_seq: String(nextSeq) },
-    }, rec, 'kmsg', ticket);
+    }, rec, 'kmsg', ack);
   }
 
   private armTimer(): void {
@@ -205,14 +206,14 @@ export class Bus {
 
   /** Emit every held event last touched at or before `cutoff` (ms). */
   flushExpired(cutoff: number): void {
-    this.release(this.assembler.expire(cutoff), 'expired');
+    this.flushHeld(this.assembler.expire(cutoff), 'expired');
   }
 
   /** Emit everything held (end of input, shutdown, reload). */
   drain(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.release(this.assembler.drain(), 'drain');
+    this.flushHeld(this.assembler.drain(), 'drain');
   }
 
   get heldCount(): number {

@@ -10,7 +10,7 @@ import { splitRecords } from '../kmsg/record.ts';
 import { PARSERS } from '../parsers/index.ts';
 import { Bus } from './bus.ts';
 import { FsUuidMemory } from './synthesize.ts';
-import { NO_TICKET } from '../contracts/ticket.ts';
+import { NO_ACK } from '../contracts/ack.ts';
 
 export interface OfflineOptions {
   hostname: string;
@@ -53,7 +53,7 @@ export class OfflineParser {
     this.windowMs = opts.contextWindowMs ?? 50;
     this.bus = new Bus({
       parsers: Object.values(PARSERS).map((p) => ({ name: p.name, parser: p, systems: null, filterType: 'raw' as const })),
-      receivers: [{ name: 'offline', deliver: (ev, done) => { onEvent(ev); done(); return true; } }],
+      receivers: [{ name: 'offline', deliver: (ev, ack) => { onEvent(ev); ack.release(); return true; } }],
       metrics: opts.metrics ?? new AgentMetrics(),
       log: silentLogger(),
       contextWindowMs: this.windowMs,
@@ -111,7 +111,7 @@ export class OfflineParser {
         this.nowMs = r.record.tsUsec / 1000;
         this.bus.flushExpired(this.nowMs - this.windowMs);
       }
-      this.bus.ingest(r.record, NO_TICKET);
+      this.bus.ingest(r.record, NO_ACK);
     }
   }
 }

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AgentConfig, PluginSection } from '../config/schema.ts';
+import { NO_ACK } from '../contracts/ack.ts';
 import { RECEIVERS } from './plugins.ts';
 import type { Logger } from '../log/logger.ts';
 import { RateLimited } from '../log/rate-limit.ts';
@@ -22,7 +23,6 @@ export interface ReceiveHostOptions {
 }
 
 const LOG_INTERVAL_MS = 1000;
-const noop = () => {};
 
 /** What a listener is bound to; a change needs a new one. The shared key enters as a digest, never as itself. */
 function groupKey(config: AgentConfig, iface: string, key: Buffer | undefined): string {
@@ -103,7 +103,8 @@ export class ReceiveHost {
       key,
       registry: metrics.registry,
       onEvent: (ev) => {
-        for (const r of this.receivers) r.deliver(ev, noop);
+        // a datagram has no kernel record here to hold back: nothing waits for the acknowledgement
+        for (const r of this.receivers) r.deliver(ev, NO_ACK);
       },
       onLost: (gap) => {
         this.unreportedLost += gap.lost;

@@ -3,6 +3,7 @@
 // only once it started; the old one then stops (flushing what it accepted).
 // If the new one fails, the old one keeps running (docs/storage.md "The StorageManager", "Changing the configuration").
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Ack } from '../contracts/ack.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { compileFilter } from '../filter/index.ts';
 import type { Logger } from '../log/logger.ts';
@@ -223,8 +224,8 @@ export class StorageHost implements ReceiverSink {
     }
   }
 
-  deliver(ev: StorageEvent, done: (lost?: boolean) => void): boolean {
-    return this.current !== null && this.current.deliver(ev, done);
+  deliver(ev: StorageEvent, ack: Ack): boolean {
+    return this.current !== null && this.current.deliver(ev, ack);
   }
 
   /** Kernel records may be read again into storage now (StorageManager.replayReady). */

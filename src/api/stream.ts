@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ReceiverSink } from '../contracts/receiver.ts';
+import type { Ack } from '../contracts/ack.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { perRegistry } from '../metrics/per-registry.ts';
@@ -94,9 +95,9 @@ export class EventStreamHub implements ReceiverSink, StreamHandler {
     return this.clients.size;
   }
 
-  deliver(ev: StorageEvent, done: () => void): boolean {
-    // Never holds the event: the kernel read position must not wait for a browser.
-    done();
+  deliver(ev: StorageEvent, ack: Ack): boolean {
+    // Acknowledged at once, never held: the kernel read position must not wait for a browser.
+    ack.release();
     this.seq++;
     if (this.clients.size === 0) return true;
     const chunk = `id: ${this.epoch}-${this.seq}\ndata: ${JSON.stringify(ev)}\n\n`;

@@ -7,21 +7,21 @@ import type { StorageEvent } from '../events/schema.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { DeviceResolver } from './device.ts';
 import type { KernelRecord } from './record.ts';
-import type { Ticket } from './ticket.ts';
+import type { Ack } from './ack.ts';
 
 /** A plugin's options: a zod object schema. */
 export type OptionsSchema = z.ZodType<Record<string, unknown>>;
 
 /** Where a collector hands what it read: the agent routes it to the current bus. */
 export interface CollectorSink {
-  record(rec: KernelRecord, ticket: Ticket): void;
-  overrun(lost: number, afterSeq: number, nextSeq: number, ticket: Ticket): void;
+  record(rec: KernelRecord, ack: Ack): void;
+  overrun(lost: number, afterSeq: number, nextSeq: number, ack: Ack): void;
   /**
    * An event the collector built itself from already structured input (udev
    * uevents carry typed properties; there is no text to parse): straight to
    * every receiver, as a parser's synthetic event would go.
    */
-  publish(ev: StorageEvent, ticket: Ticket, producer: string): void;
+  publish(ev: StorageEvent, ack: Ack, producer: string): void;
 }
 
 export interface CollectorDeps {

@@ -3,13 +3,13 @@
 // every record before it are done. That is what the collector saves, so a
 // restart re-reads only records that were in flight, never skips one.
 //
-// A record whose event a must-not-lose holder gave up (Ticket.lost: a
+// A record whose event a must-not-lose holder gave up (Ack.lost: a
 // storage backend that could neither store nor spool it) is done for this
 // run, but the committed position never passes it again: it stays at the
 // record before the first such one, so the next start reads from there while
 // the kernel ring still holds it. The entries keep advancing meanwhile, so
 // the memory stays bounded however long the hold lasts.
-import type { Ticket } from '../contracts/ticket.ts';
+import type { Ack } from '../contracts/ack.ts';
 
 interface Entry {
   seq: number;
@@ -45,8 +45,8 @@ export class SeqTracker {
     return this.entries.length - this.head;
   }
 
-  /** A record that needs processing: the returned ticket holds one reference. */
-  begin(seq: number): Ticket {
+  /** A record that needs processing: the returned ack holds one reference. */
+  begin(seq: number): Ack {
     const entry: Entry = { seq, refs: 1 };
     this.entries.push(entry);
     return {

@@ -6,7 +6,7 @@ import { closeSync, constants, openSync } from 'node:fs';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { loadNative, type Native, SEEK_SET } from '../native/index.ts';
-import type { Ticket } from '../contracts/ticket.ts';
+import type { Ack } from '../contracts/ack.ts';
 import { SeqTracker } from './checkpoint.ts';
 import { POSITION_FILE, readPosition, writePosition } from './position.ts';
 import { type KernelRecord, parseKmsgRecord } from './record.ts';
@@ -15,9 +15,9 @@ import { KmsgOptions } from './options.ts';
 export { KmsgOptions };
 
 export interface KmsgSink {
-  record(rec: KernelRecord, ticket: Ticket): void;
+  record(rec: KernelRecord, ack: Ack): void;
   /** `lost` records between `afterSeq` and `nextSeq` were overwritten before they were read */
-  overrun(lost: number, afterSeq: number, nextSeq: number, ticket: Ticket): void;
+  overrun(lost: number, afterSeq: number, nextSeq: number, ack: Ack): void;
 }
 
 export interface KmsgDeps {
@@ -183,7 +183,7 @@ export class KmsgCollector {
   /**
    * A loss holds the position and storage writes again: read the ring again
    * from the held position, in this run. A fresh tracker starts there (the
-   * old one's tickets still release into it, which moves nothing), the
+   * old one's acks still release into it, which moves nothing), the
    * descriptor goes back to the oldest record, and the drain skips what is
    * at or before the held position. Every receiver sees the records after it
    * once more; backends store them once (idempotent by event_id). Records
@@ -312,11 +312,11 @@ export class KmsgCollector {
       tracker.skip(rec.seq);
       return;
     }
-    const ticket = tracker.begin(rec.seq);
+    const ack = tracker.begin(rec.seq);
     try {
-      this.sink.record(rec, ticket);
+      this.sink.record(rec, ack);
     } finally {
-      ticket.release();
+      ack.release();
     }
   }
 
@@ -342,7 +342,7 @@ export class KmsgCollector {
     return this.tracker?.committed ?? -1;
   }
 
-  /** Stop reading; records already handed on keep their tickets. */
+  /** Stop reading; records already handed on keep their acks. */
   stop(): void {
     if (this.rearmTimer) clearTimeout(this.rearmTimer);
     this.rearmTimer = null;

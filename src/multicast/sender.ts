@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
+import type { Ack } from '../contracts/ack.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { RateLimited } from '../log/rate-limit.ts';
 import { QueuedReceiver, type ReceiverDeps } from '../receivers/queued.ts';
@@ -118,8 +119,8 @@ export class MulticastSender extends QueuedReceiver {
     });
   }
 
-  override deliver(ev: StorageEvent, done: () => void): boolean {
-    if (super.deliver(ev, done)) return true;
+  override deliver(ev: StorageEvent, ack: Ack): boolean {
+    if (super.deliver(ev, ack)) return true;
     this.seq++;
     this.m.dropped.labels('queue_full').inc();
     return false;

@@ -1,10 +1,14 @@
 // The bounded queue every receiver sits behind: the bus hands events over
 // without waiting; the receiver writes them in batches at its own pace; when
 // the queue is full the event is dropped and counted, never buffered without
-// bound.
+// bound. An event's ack is released when write() settled for its batch: what
+// that means is each receiver's own (its class comment, and the table in
+// docs/architecture.md "Acknowledgement"). A receiver may drop events, so it
+// only ever releases, never reports one lost.
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
+import type { Ack } from '../contracts/ack.ts';
 import type { ReceiverSink } from '../contracts/receiver.ts';
 
 export interface ReceiverDeps {
@@ -41,7 +45,7 @@ export abstract class QueuedReceiver implements ReceiverSink {
   protected readonly deps: ReceiverDeps;
   private readonly capacity: number;
   private readonly maxBatch: number;
-  private items: { ev: StorageEvent; done: () => void }[] = [];
+  private items: { ev: StorageEvent; ack: Ack }[] = [];
   private head = 0;
   private pumping = false;
   private closed = false;
@@ -60,7 +64,7 @@ export abstract class QueuedReceiver implements ReceiverSink {
   /**
    * Write one batch; resolve when it is written (or given up for good, having
    * counted it), optionally with how many of its events were dropped (counted
-   * here as dropped instead of sent).
+   * here as dropped instead of sent). Resolving acknowledges the batch.
    */
   protected abstract write(batch: StorageEvent[]): Promise<void | number>;
 
@@ -71,12 +75,12 @@ export abstract class QueuedReceiver implements ReceiverSink {
     return this.items.length - this.head;
   }
 
-  deliver(ev: StorageEvent, done: () => void): boolean {
+  deliver(ev: StorageEvent, ack: Ack): boolean {
     if (this.closed || this.depth >= this.capacity) {
       this.deps.metrics.receiverDropped.labels(this.name).inc();
       return false;
     }
-    this.items.push({ ev, done });
+    this.items.push({ ev, ack });
     if (!this.pumping) {
       this.pumping = true;
       // next tick: let the bus finish the current record first, then write a batch
@@ -104,7 +108,7 @@ export abstract class QueuedReceiver implements ReceiverSink {
         metrics.receiverDropped.labels(this.name).inc(batch.length);
         log.error({ receiver: this.name, err: (err as Error).message, events: batch.length }, 'receiver failed to write a batch');
       }
-      for (const b of batch) b.done();
+      for (const b of batch) b.ack.release();
     }
     metrics.receiverQueueDepth.labels(this.name).set(0);
     this.pumping = false;
@@ -129,7 +133,7 @@ export abstract class QueuedReceiver implements ReceiverSink {
     if (left > 0) {
       this.deps.metrics.receiverDropped.labels(this.name).inc(left);
       this.deps.log.warn({ receiver: this.name, events: left }, 'receiver closed with events still queued');
-      for (let i = this.head; i < this.items.length; i++) this.items[i]!.done();
+      for (let i = this.head; i < this.items.length; i++) this.items[i]!.ack.release();
       this.items = [];
       this.head = 0;
     }

@@ -13,6 +13,7 @@
 // Memory stays bounded by queue_size plus one batch.
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import type { Ack } from '../contracts/ack.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { cancellableSleep, QueuedReceiver, ReceiverClosedError, type ReceiverDeps } from './queued.ts';
 import { receiverMetrics, type ReceiverMetrics, type WebhookResult } from './receiver-metrics.ts';
@@ -110,8 +111,8 @@ export class WebhookReceiver extends QueuedReceiver {
     });
   }
 
-  override deliver(ev: StorageEvent, done: () => void): boolean {
-    const ok = super.deliver(ev, done);
+  override deliver(ev: StorageEvent, ack: Ack): boolean {
+    const ok = super.deliver(ev, ack);
     if (this.wakeLinger !== null && this.depth >= this.opts.batch_size) this.wakeLinger();
     return ok;
   }

@@ -7,14 +7,18 @@
 // Dependencies come by injection (the filter compiler, the built-in backend
 // factories, metrics): the agent wires the real ones, tests pass small fakes.
 //
-// Acknowledgement: the bus's `done` releases the kernel record's ticket, and
-// the kernel read position only advances once every holder released. So
-// `done` runs only when every backend that accepted the event has it durably
-// (persisted, or fsynced to its spool) or dropped-and-counted it; events no
-// backend accepts are released at once.
+// Acknowledgement (docs/architecture.md "Acknowledgement"): the manager
+// releases the hold the bus gave it on the kernel record's ack, and the
+// kernel read position only advances once every holder released. So it
+// releases only when every backend that accepted the event acknowledged it:
+// persisted (each backend's persist() says what that means: sqlite and
+// postgres committed, jsonl written, memory in its ring), fsynced to its
+// spool, or dropped and counted — lost, when a backend that must not lose
+// events dropped it. Events no backend accepts are released at once.
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Ack } from '../contracts/ack.ts';
 import type { ReceiverSink } from '../contracts/receiver.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { CompiledFilter } from '../filter/types.ts';
@@ -23,7 +27,7 @@ import { type BackendSpec, isStorageConfig, parseStorageConfig, type RunMode, ty
 import { accepts, type CompileFn, describeFilterProblem, explainFailure, type FilterProblem, PluginFilterLoader } from './filters.ts';
 import type { BackendMetrics, StorageMetrics } from './metrics.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult, SecretResolver } from './types.ts';
-import { type Ack, BackendWorker, releaseAck, type WorkerTuning } from './worker.ts';
+import { BackendWorker, type WorkerTuning } from './worker.ts';
 
 export interface StorageManagerOptions {
   /** the filter compiler (src/filter) */
@@ -695,27 +699,27 @@ export class StorageManager implements ReceiverSink {
   // ---- the receiver ----
 
   /**
-   * The bus hands an event over; never waits. Each started backend whose
-   * filters accept it queues it; `done` runs once all of them acknowledged
-   * (at once when none accepts). False only when the manager is not running:
-   * then `done` is not called and the caller counts the drop.
+   * The bus hands an event over with a hold on its ack; never waits. Each
+   * started backend whose filters accept it queues it; the hold is released
+   * once all of them acknowledged (at once when none accepts). False only
+   * when the manager is not running: then `ack` is not touched and the caller
+   * counts the drop.
    */
-  deliver(ev: StorageEvent, done: (lost?: boolean) => void): boolean {
+  deliver(ev: StorageEvent, ack: Ack): boolean {
     if (this.state !== 'running') return false;
     const routes = this.routes;
-    // one hold of our own, so `done` cannot run before every backend had its turn
-    const ack: Ack = { pending: 1, done };
+    const shared = new SharedAck(ack);
     for (let i = 0; i < routes.length; i++) {
       const r = routes[i]!;
       const res = accepts(r.filters, ev);
       if (res === 'OK') {
-        ack.pending++;
-        r.worker.enqueue(ev, ack);
+        shared.retain();
+        r.worker.enqueue(ev, shared);
       } else if (res === 'FAILED') {
         this.evalFailed(r, ev);
       }
     }
-    releaseAck(ack);
+    shared.release();
     return true;
   }
 
@@ -815,5 +819,42 @@ export class StorageManager implements ReceiverSink {
         };
       }),
     };
+  }
+}
+
+/**
+ * The manager's one hold on an event's ack, shared by the backends that
+ * accepted the event: each retains it, and when the last one released, the
+ * hold goes back to `ack` once — as lost when any backend lost the event. So
+ * the kernel record sees one outcome per event from storage, as from any
+ * other receiver, and an event costs one small object instead of a closure
+ * per backend.
+ */
+class SharedAck implements Ack {
+  /** starts with the manager's own hold, so the event cannot be released before every backend had its turn */
+  private holds = 1;
+  private anyLost = false;
+  private readonly ack: Ack;
+
+  constructor(ack: Ack) {
+    this.ack = ack;
+  }
+
+  retain(): void {
+    this.holds++;
+  }
+
+  release(): void {
+    if (--this.holds === 0) this.end();
+  }
+
+  lost(): void {
+    this.anyLost = true;
+    if (--this.holds === 0) this.end();
+  }
+
+  private end(): void {
+    if (this.anyLost) this.ack.lost();
+    else this.ack.release();
   }
 }

@@ -16,6 +16,7 @@
 //   starts, it is spooled first, so the spool's order stays the queue's
 //   order; should that batch also be stored directly, its replay is a
 //   duplicate that the backend absorbs (idempotent by eventKey).
+import type { Ack } from '../contracts/ack.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { BackendMetrics } from './metrics.ts';
@@ -23,32 +24,17 @@ import { DEFAULT_SPOOL_MAX_BYTES, DEFAULT_SPOOL_SEGMENT_BYTES, openSpool, type S
 import type { Backend } from './types.ts';
 
 /**
- * The acknowledgement of one event, shared by every backend that accepted it:
- * `done` runs when `pending` drops to zero, with `lost` true when a backend
- * that must not lose events dropped it (the kernel read position then stays
- * before its record). One small object per event instead of a closure per
- * backend.
+ * This backend's hold on an event's ack ends (null: an event replayed from
+ * the spool, acknowledged in an earlier run): released, or — `asLost` — lost,
+ * when it dropped the event although it must not lose events.
  */
-export interface Ack {
-  pending: number;
-  readonly done: (lost: boolean) => void;
-  lost?: boolean;
-}
-
-/**
- * Release one hold on an ack (null: an event replayed from the spool,
- * acknowledged in an earlier run); `lost`: this backend dropped it although
- * it must not lose events.
- */
-export function releaseAck(ack: Ack | null, lost = false): void {
+function releaseHold(ack: Ack | null, asLost = false): void {
   if (ack === null) return;
-  if (lost) ack.lost = true;
-  if (--ack.pending === 0) {
-    try {
-      ack.done(ack.lost === true);
-    } catch {
-      // the caller's release must not break the worker's loop; the bus's done does not throw
-    }
+  try {
+    if (asLost) ack.lost();
+    else ack.release();
+  } catch {
+    // the caller's release must not break the worker's loop; the agent's acks do not throw
   }
 }
 
@@ -266,7 +252,7 @@ export class BackendWorker {
   enqueue(ev: StorageEvent, ack: Ack | null): void {
     if (this.closed || this.depth >= this.t.capacity) {
       this.drop(1);
-      releaseAck(ack, this.mustNotLose);
+      releaseHold(ack, this.mustNotLose);
       return;
     }
     if (this.queued === 0) this.firstAt = performance.now();
@@ -524,11 +510,11 @@ export class BackendWorker {
       this.stats.spooled += m;
       this.metrics?.spooled(m);
     }
-    for (let i = 0; i < m; i++) releaseAck(acks[i] ?? null);
+    for (let i = 0; i < m; i++) releaseHold(acks[i] ?? null);
     if (m < evs.length) {
       // the spool is full
       this.drop(evs.length - m);
-      for (let i = m; i < evs.length; i++) releaseAck(acks[i] ?? null, this.mustNotLose);
+      for (let i = m; i < evs.length; i++) releaseHold(acks[i] ?? null, this.mustNotLose);
     }
   }
 
@@ -562,7 +548,7 @@ export class BackendWorker {
   private ackBatch(b: Batch, lost = false): void {
     if (b.acked) return;
     b.acked = true;
-    for (const a of b.acks) releaseAck(a, lost);
+    for (const a of b.acks) releaseHold(a, lost);
   }
 
   private drop(n: number): void {
@@ -666,7 +652,7 @@ export class BackendWorker {
     if (left.evs.length > 0) {
       this.drop(left.evs.length);
       this.log.warn({ backend: this.name, events: left.evs.length }, 'storage backend stopped with events neither stored nor spooled: dropped');
-      for (const a of left.acks) releaseAck(a, this.mustNotLose);
+      for (const a of left.acks) releaseHold(a, this.mustNotLose);
     }
     const sp = this.spool;
     if (sp !== null) {

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { Counter, type Registry } from 'prom-client';
 import type { Collector, CollectorDeps, CollectorSink } from '../contracts/collector.ts';
-import { NO_TICKET } from '../contracts/ticket.ts';
+import { NO_ACK } from '../contracts/ack.ts';
 import type { DeviceResolver, Identity } from '../contracts/device.ts';
 import { DrainSchedule } from '../kmsg/collector.ts';
 import { RateLimitedLog } from '../log/rate-limit.ts';
@@ -346,7 +346,7 @@ export class UdevCollector implements Collector {
       hostname: this.hostname, bootId: this.deps.bootId, subsystems: this.subsystems, identity, previous: before, nowUs: Date.now() * 1000,
     });
     if (u.seqnum !== '') this.remember(u.seqnum);
-    if (ev) this.sink.publish(ev, NO_TICKET, this.name);
+    if (ev) this.sink.publish(ev, NO_ACK, this.name);
   }
 
   private remember(seq: string): void {

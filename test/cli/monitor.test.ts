@@ -18,6 +18,7 @@ import type { StorageEvent } from '../../src/events/schema.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { encode } from '../../src/multicast/envelope.ts';
 import { ROOT } from '../helpers/agent.ts';
+import { NO_ACK } from '../../src/contracts/ack.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'prpt-monitor-'));
 
@@ -210,9 +211,9 @@ describe('prpt monitor --agent (GET /v1/stream)', () => {
     try {
       const m = start('prpt', ['monitor', '--agent', url, '--token-file', tokenFile, '--json', '--severity', 'error', '--count', '2']);
       await m.waitErr(/streaming from/);
-      hub.deliver(ev(1), () => {});
-      hub.deliver(ev(2, { severity: 'warn' }), () => {});
-      hub.deliver(ev(3), () => {});
+      hub.deliver(ev(1), NO_ACK);
+      hub.deliver(ev(2, { severity: 'warn' }), NO_ACK);
+      hub.deliver(ev(3), NO_ACK);
       assert.equal(await m.exited, 0, m.err());
       assert.deepEqual(m.out().trim().split('\n').map((l) => (JSON.parse(l) as StorageEvent).event_id), ['id-1', 'id-3']);
     } finally {
@@ -237,16 +238,16 @@ describe('prpt monitor --agent (GET /v1/stream)', () => {
     try {
       const m = start('prpt', ['monitor', '--agent', url, '--token-file', tokenFile, '--json']);
       await m.waitErr(/streaming from/);
-      hub.deliver(ev(1), () => {});
+      hub.deliver(ev(1), NO_ACK);
       await m.waitOut((o) => o.includes('"id-1"'));
       // drop the connection from the server side, publish while the client is away
       const before = hub.clientCount;
       assert.equal(before, 1);
       hub.closeAll();
-      for (let i = 2; i <= 4; i++) hub.deliver(ev(i), () => {});
+      for (let i = 2; i <= 4; i++) hub.deliver(ev(i), NO_ACK);
       await m.waitErr(/stream reopened/, 15_000);
       await m.waitErr(/lost 3 events/, 5_000);
-      hub.deliver(ev(5), () => {});
+      hub.deliver(ev(5), NO_ACK);
       await m.waitOut((o) => o.includes('"id-5"'));
       m.proc.kill('SIGINT');
       assert.equal(await m.exited, 0);

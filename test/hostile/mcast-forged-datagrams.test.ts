@@ -21,6 +21,7 @@ import { encode } from '../../src/multicast/envelope.ts';
 import { MulticastListener, type ReceivedInfo } from '../../src/multicast/listener.ts';
 import { MulticastSender } from '../../src/multicast/sender.ts';
 import { ROOT } from '../helpers/agent.ts';
+import { NO_ACK } from '../../src/contracts/ack.ts';
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER; // 2^53 − 1
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'hostile-mcast-'));
@@ -146,7 +147,7 @@ describe('with a shared key: forged, changed, unsigned and replayed datagrams ar
       group, port, bindIp: '127.0.0.1', ttl: 0, loopback: true, maxDatagram: 1400, queueSize: 100, keyFile,
     }, { log: silentLogger(), metrics: new AgentMetrics(new Registry()) });
     running.push({ close: () => sender.close() });
-    for (let i = 1; i <= 3; i++) sender.deliver(ev(i), () => {});
+    for (let i = 1; i <= 3; i++) sender.deliver(ev(i), NO_ACK);
     await until(() => got.length >= 3 && wire.length >= 3, 'three signed events');
     const id = wire[0]!.subarray(8, 24);
 
@@ -166,7 +167,7 @@ describe('with a shared key: forged, changed, unsigned and replayed datagrams ar
     // 5. a datagram signed ten minutes ago (captured long ago) under a sender id this listener never saw
     await attacker.send(datagram(ev(0, { event_id: 'replayed-old' }), randomBytes(16), 7, k.key, Date.now() - 600_000), group, port);
     await until(() => l.stats.rejected >= 5 || got.length > 3, 'five refusals');
-    for (let i = 4; i <= 5; i++) sender.deliver(ev(i), () => {});
+    for (let i = 4; i <= 5; i++) sender.deliver(ev(i), NO_ACK);
     await until(() => got.length >= 5, 'the genuine 4 and 5');
     await sleep(50);
 

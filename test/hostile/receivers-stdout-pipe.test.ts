@@ -14,6 +14,7 @@ import { silentLogger } from '../../src/log/logger.ts';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
 import { StdoutReceiver } from '../../src/receivers/stdout.ts';
 import { mkEvent } from '../unit/storage/helpers.ts';
+import { onAck } from '../helpers/ack.ts';
 
 describe('hostile: stdout receivers on a FIFO nobody reads', () => {
   it('keep the thread pool free, count their drops and close within the deadline', async (t) => {
@@ -30,7 +31,7 @@ describe('hostile: stdout receivers on a FIFO nobody reads', () => {
     const t0 = performance.now();
     for (let i = 0; i < 5000; i++) {
       const ev = mkEvent(i);
-      for (const r of receivers) r.deliver(ev, () => void done++);
+      for (const r of receivers) r.deliver(ev, onAck(() => void done++));
     }
     assert.ok(performance.now() - t0 < 2000, 'handing 20,000 events over never waits for the reader');
     // the pipe is full by now; file I/O through the thread pool must still run at once

@@ -7,7 +7,6 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { Bus } from '../../src/agent/bus.ts';
-import type { Ticket } from '../../src/contracts/ticket.ts';
 import { parseKmsgRecord } from '../../src/kmsg/record.ts';
 import { PARSERS } from '../../src/parsers/index.ts';
 import type { StorageEvent } from '../../src/events/schema.ts';
@@ -16,6 +15,7 @@ import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
 import { createK8sEventsReceiver, type K8sEventsReceiver, SUMMARY_REASON } from '../../src/receivers/k8s-events/index.ts';
 import { ENVTEST_BUILD_TIMEOUT_MS, type Envtest, startEnvtest } from '../helpers/envtest.ts';
 import { rbacYaml } from '../helpers/manifests.ts';
+import { NO_ACK } from '../../src/contracts/ack.ts';
 
 interface KEvent {
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -92,8 +92,8 @@ describe('k8s-events receiver against a real API server', () => {
 
   it('one event becomes one Event regarding the Node', async () => {
     const r = receiver('node-a');
-    r.deliver(event('node-a', 'sda'), () => {});
-    r.deliver(event('node-a', 'sdz', { severity: 'info', event_type: 'DISK_ATTACHED' }), () => {}); // below min_severity
+    r.deliver(event('node-a', 'sda'), NO_ACK);
+    r.deliver(event('node-a', 'sdz', { severity: 'info', event_type: 'DISK_ATTACHED' }), NO_ACK); // below min_severity
     await settle(r);
     const got = (await events('node-a')).filter((e) => e.metadata.labels?.['peripety.io/device'] === 'sda');
     assert.equal(got.length, 1);
@@ -117,11 +117,11 @@ describe('k8s-events receiver against a real API server', () => {
     const r = receiver('node-a');
     const t0 = Date.now();
     for (let i = 0; i < 100; i++) {
-      for (let j = 0; j < 100; j++) r.deliver(event('node-a', 'sdb', { extentions: { timestamp_us: String(1_796_119_200_000_000 + i * 100_000 + j) } }), () => {});
+      for (let j = 0; j < 100; j++) r.deliver(event('node-a', 'sdb', { extentions: { timestamp_us: String(1_796_119_200_000_000 + i * 100_000 + j) } }), NO_ACK);
       await sleep(Math.max(0, t0 + (i + 1) * 100 - Date.now()));
     }
     // a different device: a separate Event
-    r.deliver(event('node-a', 'sdc'), () => {});
+    r.deliver(event('node-a', 'sdc'), NO_ACK);
     await settle(r);
     const sdb = (await events('node-a')).filter((e) => e.metadata.labels?.['peripety.io/device'] === 'sdb');
     assert.equal(sdb.length, 1, 'one Event for the repeated line');
@@ -146,7 +146,7 @@ describe('k8s-events receiver against a real API server', () => {
       receivers: [r], metrics, log: silentLogger(), contextWindowMs: 50, maxHeld: 256, manualFlush: true,
       synth: { hostname: 'node-c', bootId: 'boot', bootEpochUs: 1_796_119_200_000_000, resolver: null, source: '/dev/kmsg' },
     });
-    const ticket: Ticket = { retain() {}, release() {} };
+    const ticket = NO_ACK;
     let seq = 0;
     const line = (dev: string): void => {
       const rec = parseKmsgRecord(`3,${seq++},${seq * 1000},-;I/O error, dev ${dev}, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0\n`);
@@ -181,7 +181,7 @@ describe('k8s-events receiver against a real API server', () => {
   it('an exhausted token bucket yields a summary Event and the counts add up', async () => {
     const r = receiver('node-b', { rate: 1, burst: 3, summary_interval_s: 0 });
     const devs = Array.from({ length: 10 }, (_, i) => `sd${String.fromCharCode(97 + i)}`);
-    for (const d of devs) r.deliver(event('node-b', d, { event_type: d < 'sdf' ? 'DISK_IO_ERROR' : 'DISK_TIMEOUT' }), () => {});
+    for (const d of devs) r.deliver(event('node-b', d, { event_type: d < 'sdf' ? 'DISK_IO_ERROR' : 'DISK_TIMEOUT' }), NO_ACK);
     await settle(r);
     await until('a summary Event', () => r.stats.summarized === 7, 10_000);
     const all = await events('node-b');

@@ -22,6 +22,7 @@ import { silentLogger } from '../../src/log/logger.ts';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
 import { JournaldOptions, JournaldReceiver } from '../../src/receivers/journald.ts';
 import { requireRoot, run } from '../helpers/faults.ts';
+import { NO_ACK } from '../../src/contracts/ack.ts';
 
 const JOURNALD = ['/usr/lib/systemd/systemd-journald', '/lib/systemd/systemd-journald'].find((p) => existsSync(p));
 
@@ -144,7 +145,7 @@ describe('journald receiver with a real systemd-journald', () => {
         event(6, { extentions: { blob: big, tail: 'x\ny' } }),
       ];
       try {
-        for (const e of events) assert.ok(r.deliver(e, () => undefined));
+        for (const e of events) assert.ok(r.deliver(e, NO_ACK));
         const sent = async () => (await metrics.receiverSent.get()).values.reduce((a, v) => a + v.value, 0);
         const deadline = Date.now() + 15_000;
         let got: JournalJson[] = [];
@@ -201,7 +202,7 @@ describe('journald receiver with a real systemd-journald', () => {
       const r = new JournaldReceiver('journal', JournaldOptions.parse({ socket: j.socket, identifier }), 10_000, { log: silentLogger(), metrics });
       const n = 3000;
       try {
-        for (let i = 0; i < n; i++) assert.ok(r.deliver(event(1000 + i, { severity: 'info', extentions: {} }), () => undefined));
+        for (let i = 0; i < n; i++) assert.ok(r.deliver(event(1000 + i, { severity: 'info', extentions: {} }), NO_ACK));
         const deadline = Date.now() + 60_000;
         let count = 0;
         while (count < n) {

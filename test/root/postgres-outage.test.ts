@@ -16,6 +16,7 @@ import { StorageManager } from '../../src/storage/manager.ts';
 import { StorageMetrics } from '../../src/storage/metrics.ts';
 import { isRoot } from '../helpers/faults.ts';
 import { type PostgresServer, requirePostgres, startPostgres } from '../helpers/postgres.ts';
+import { onAck } from '../helpers/ack.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 after(async () => {
@@ -70,7 +71,7 @@ describe('PostgreSQL outage under load', { skip: !isRoot() && 'NOT ROOT: needs a
     while (sent < total) {
       maxSpool = Math.max(maxSpool, manager.status().backends[0]!.spoolBytes);
       for (let k = 0; k < 100 && sent < total; k++) {
-        if (manager.deliver(event(sent), () => acked++)) sent++;
+        if (manager.deliver(event(sent), onAck(() => acked++))) sent++;
         else {
           refused++;
           sent++;

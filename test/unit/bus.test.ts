@@ -4,13 +4,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Bus, expandFilterSystems, type ParserInstance, type ReceiverSink } from '../../src/agent/bus.ts';
-import type { Ticket } from '../../src/contracts/ticket.ts';
+import type { Ack } from '../../src/contracts/ack.ts';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import { parseKmsgRecord, type KernelRecord } from '../../src/kmsg/record.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
 import { PARSERS } from '../../src/parsers/index.ts';
 import { QueuedReceiver } from '../../src/receivers/queued.ts';
+import { NO_ACK } from '../../src/contracts/ack.ts';
 
 function rec(text: string): KernelRecord {
   const r = parseKmsgRecord(text);
@@ -22,15 +23,15 @@ function setup(parsers?: ParserInstance[], opts: { window?: number; maxHeld?: nu
   let now = 0;
   const got: StorageEvent[] = [];
   const metrics = new AgentMetrics();
-  const sink: ReceiverSink = { name: 'capture', deliver: (ev, done) => { got.push(ev); done(); return true; } };
+  const sink: ReceiverSink = { name: 'capture', deliver: (ev, ack) => { got.push(ev); ack.release(); return true; } };
   const bus = new Bus({
     parsers: parsers ?? Object.values(PARSERS).map((p) => ({ name: p.name, parser: p, systems: null, filterType: 'raw' as const })),
     receivers: [sink], metrics, log: silentLogger(), contextWindowMs: opts.window ?? 50, maxHeld: opts.maxHeld ?? 256,
     manualFlush: true, now: () => now,
     synth: { hostname: 'h', bootId: 'boot', bootEpochUs: 1_700_000_000_000_000, resolver: null, source: '/dev/kmsg' },
   });
-  const ticket = (): Ticket & { refs: number } => {
-    const t = { refs: 1, retain() { t.refs++; }, release() { t.refs--; } };
+  const ticket = (): Ack & { refs: number } => {
+    const t = { refs: 1, retain() { t.refs++; }, release() { t.refs--; }, lost() { t.refs--; } };
     return t;
   };
   return { bus, got, metrics, ticket, tick: (ms: number) => { now += ms; } };
@@ -132,7 +133,7 @@ describe('receiver queues', () => {
     const r = new StuckReceiver('stuck', 100, { log: silentLogger(), metrics }, 10);
     const ev = { hostname: 'h', severity: 'info', system: 'block', timestamp: 0, event_id: 'x', event_type: 'X', dev_wwid: '', dev_name: '', msg: '', extentions: {} } satisfies StorageEvent;
     let accepted = 0;
-    for (let i = 0; i < 10_000; i++) if (r.deliver(ev, () => {})) accepted++;
+    for (let i = 0; i < 10_000; i++) if (r.deliver(ev, NO_ACK)) accepted++;
     await new Promise((res) => setImmediate(res));
     assert.ok(accepted <= 110, `accepted ${accepted}`);
     assert.ok(r.depth <= 100);

@@ -13,6 +13,8 @@ import { EventStreamHub } from '../../../src/api/stream.ts';
 import { type SseMessage, SseParser } from '../../../src/cli/monitor.ts';
 import type { StorageEvent } from '../../../src/events/schema.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
+import { NO_ACK } from '../../../src/contracts/ack.ts';
+import { onAck } from '../../helpers/ack.ts';
 
 const TOKEN = 'stream-token-0123456789abcdef';
 
@@ -103,7 +105,7 @@ describe('GET /v1/stream', () => {
 
   it('does nothing but count while nobody listens', () => {
     let done = 0;
-    for (let i = 0; i < 1000; i++) assert.equal(hub.deliver(ev(i), () => done++), true);
+    for (let i = 0; i < 1000; i++) assert.equal(hub.deliver(ev(i), onAck(() => done++)), true);
     assert.equal(done, 1000, 'every event released at once');
     assert.equal(hub.clientCount, 0);
   });
@@ -122,7 +124,7 @@ describe('GET /v1/stream', () => {
     assert.match(s.headers['content-type'] ?? '', /^text\/event-stream/);
     assert.equal(s.headers['cache-control'], 'no-store');
     await until(() => hub.clientCount === 1, 'the client');
-    for (let i = 0; i < 3; i++) hub.deliver(ev(i), () => {});
+    for (let i = 0; i < 3; i++) hub.deliver(ev(i), NO_ACK);
     await until(() => s.messages.length >= 3, '3 messages');
     assert.deepEqual(s.messages.map((m) => (JSON.parse(m.data) as StorageEvent).event_id), ['id-0', 'id-1', 'id-2']);
     assert.ok(s.messages.every((m) => m.event === 'message' && m.id?.startsWith(`${hub.epoch}-`)));
@@ -153,7 +155,7 @@ describe('GET /v1/stream', () => {
     let deliverMs = 0;
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
-      hub.deliver(ev(i, big), () => {});
+      hub.deliver(ev(i, big), NO_ACK);
       deliverMs += performance.now() - t0;
       // the fast reader is in this process: let it read now and then
       if (i % 20 === 19) await new Promise((r) => setImmediate(r));
@@ -162,7 +164,7 @@ describe('GET /v1/stream', () => {
     slow.res.resume();
     // once its backlog drained, the client is told how many it missed
     await until(() => slow.messages.some((m) => m.event === 'lost'), 'the lost notice', 20_000);
-    hub.deliver(ev(n), () => {});
+    hub.deliver(ev(n), NO_ACK);
     await until(() => slow.messages.some((m) => m.data.includes(`"id-${n}"`)), 'the slow client to catch up', 20_000);
     const data = slow.messages.filter((m) => m.event === 'message');
     const lost = slow.messages.filter((m) => m.event === 'lost').map((m) => (JSON.parse(m.data) as { lost: number }).lost);
@@ -181,16 +183,16 @@ describe('GET /v1/stream', () => {
   it('tells a client that reconnects with Last-Event-ID how many events it missed', async () => {
     const first = await track(open(port));
     await until(() => hub.clientCount === 1, 'the client');
-    hub.deliver(ev(1), () => {});
+    hub.deliver(ev(1), NO_ACK);
     await until(() => first.messages.length === 1, 'an event');
     const lastId = first.messages[0]!.id!;
     await closeAll();
-    for (let i = 0; i < 5; i++) hub.deliver(ev(i), () => {});
+    for (let i = 0; i < 5; i++) hub.deliver(ev(i), NO_ACK);
     const again = await track(open(port, { headers: { 'last-event-id': lastId } }));
     await until(() => again.messages.length === 1, 'the lost notice');
     assert.deepEqual(again.messages[0], { event: 'lost', data: '{"lost":5}', id: undefined });
     const foreign = await track(open(port, { headers: { 'last-event-id': '000000000000-1' } }));
-    hub.deliver(ev(9), () => {});
+    hub.deliver(ev(9), NO_ACK);
     await until(() => foreign.messages.length === 1, 'an event');
     assert.equal(foreign.messages[0]!.event, 'message', 'an id of another agent run says nothing');
     await closeAll();
@@ -216,7 +218,7 @@ describe('stopping the server with open streams', () => {
     const reading = await open(port);
     const stuck = await open(port, { paused: true });
     await until(() => hub.clientCount === 2, 'two clients');
-    for (let i = 0; i < 3000; i++) hub.deliver(ev(i, 'y'.repeat(500)), () => {});
+    for (let i = 0; i < 3000; i++) hub.deliver(ev(i, 'y'.repeat(500)), NO_ACK);
     const t0 = Date.now();
     await server.stop();
     assert.ok(Date.now() - t0 < 2000, `stop took ${Date.now() - t0} ms`);

@@ -6,6 +6,7 @@ import { silentLogger } from '../../../src/log/logger.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
 import { DeviceErrors, deviceErrors } from '../../../src/metrics/device-errors.ts';
 import { DeviceErrorsReceiver } from '../../../src/receivers/device-errors.ts';
+import { NO_ACK } from '../../../src/contracts/ack.ts';
 
 function ev(dev: string, over: Partial<StorageEvent> = {}): StorageEvent {
   return {
@@ -57,10 +58,10 @@ describe('peripety_device_errors_total', () => {
     const metrics = new AgentMetrics(new Registry());
     const deps = { log: silentLogger(), metrics };
     const r1 = new DeviceErrorsReceiver('device-errors', 1000, deps);
-    r1.deliver(ev('sda'), () => {});
+    r1.deliver(ev('sda'), NO_ACK);
     await r1.close(1000);
     const r2 = new DeviceErrorsReceiver('device-errors', 1000, deps);
-    r2.deliver(ev('sda'), () => {});
+    r2.deliver(ev('sda'), NO_ACK);
     await r2.close(1000);
     assert.equal(deviceErrors(metrics.registry), deviceErrors(metrics.registry));
     assert.equal((await values(metrics.registry, 'peripety_device_errors_total')).get(JSON.stringify({ device: 'sda', system: 'scsi' })), 2);

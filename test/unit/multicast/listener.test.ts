@@ -13,6 +13,7 @@ import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
 import { encode } from '../../../src/multicast/envelope.ts';
 import { type GapInfo, MulticastListener, type ReceivedInfo, SequenceTracker } from '../../../src/multicast/listener.ts';
 import { MulticastSender } from '../../../src/multicast/sender.ts';
+import { NO_ACK } from '../../../src/contracts/ack.ts';
 
 function ev(i: number, over: Partial<StorageEvent> = {}): StorageEvent {
   return {
@@ -193,7 +194,7 @@ describe('MulticastSender → MulticastListener', () => {
     const metrics = new AgentMetrics(new Registry());
     const s = await senderFor(group, port, metrics);
     const n = 500;
-    for (let i = 0; i < n; i++) assert.equal(s.deliver(ev(i, i === 7 ? { msg: 'x'.repeat(5000) } : {}), () => {}), true);
+    for (let i = 0; i < n; i++) assert.equal(s.deliver(ev(i, i === 7 ? { msg: 'x'.repeat(5000) } : {}), NO_ACK), true);
     await until(() => got.events.length >= n, `${n} events`);
     assert.deepEqual(got.events.map((e) => e.info.seq), Array.from({ length: n }, (_, i) => i + 1));
     assert.deepEqual(got.events.map((e) => e.ev.event_id), Array.from({ length: n }, (_, i) => `id-${i}`));
@@ -212,12 +213,12 @@ describe('MulticastSender → MulticastListener', () => {
     const { l, port, got } = await listen(group);
     const metrics = new AgentMetrics(new Registry());
     const s = await senderFor(group, port, metrics, 1);
-    s.deliver(ev(0), () => {});
+    s.deliver(ev(0), NO_ACK);
     await until(() => got.events.length === 1, 'the first event');
     // one fits in the queue; the next nine are dropped in the same tick
-    for (let i = 1; i <= 10; i++) s.deliver(ev(i), () => {});
+    for (let i = 1; i <= 10; i++) s.deliver(ev(i), NO_ACK);
     await until(() => got.events.length === 2, 'the queued event');
-    s.deliver(ev(11), () => {});
+    s.deliver(ev(11), NO_ACK);
     await until(() => got.events.length === 3, 'the event after the burst');
     assert.equal(l.stats.lost, 9);
     assert.equal(l.stats.received + l.stats.lost, s.lastSeq);
@@ -236,7 +237,7 @@ describe('MulticastSender → MulticastListener', () => {
     const metrics = new AgentMetrics(new Registry());
     const s = new MulticastSender('multicast', { group: randomGroup(), port: 9, bindIp: '192.0.2.77', ttl: 1, loopback: true, maxDatagram: 1400, queueSize: 10 }, { log, metrics });
     running.push({ close: () => s.close(1000) });
-    s.deliver(ev(1), () => {});
+    s.deliver(ev(1), NO_ACK);
     await until(() => s.depth === 0 && s.lastSeq === 1, 'the write attempt');
     // the send error is counted in the socket's callback: poll for it (a loaded machine may take a while)
     let text = '';

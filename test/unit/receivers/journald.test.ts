@@ -15,6 +15,7 @@ import { loadNative } from '../../../src/native/index.ts';
 import { loadUnixDgram } from '../../../src/native/unixdgram.ts';
 import { JournaldOptions, JournaldReceiver } from '../../../src/receivers/journald.ts';
 import { decodeEntry } from '../../../src/receivers/journald-format.ts';
+import { NO_ACK } from '../../../src/contracts/ack.ts';
 
 const dgram = loadUnixDgram();
 const uv = loadNative();
@@ -131,7 +132,7 @@ function receiver(socketPath: string, opts: Partial<JournaldOptions> = {}, sndbu
     const v = m?.values.find((x) => Object.entries(labels).every(([k, l]) => x.labels[k] === l));
     return v?.value ?? 0;
   };
-  const deliver = (ev: StorageEvent): boolean => r.deliver(ev, () => undefined);
+  const deliver = (ev: StorageEvent): boolean => r.deliver(ev, NO_ACK);
   return { r, metrics, value, deliver, warnings };
 }
 
@@ -322,7 +323,7 @@ describe('journald receiver (fake journald)', () => {
     await r.close(100);
     assert.equal(await value('peripety_receiver_dropped_events_total'), 2);
     assert.equal(await value('peripety_plugin_up', { plugin: 'journal' }), 0);
-    assert.equal(r.deliver(event(), () => undefined), false);
+    assert.equal(r.deliver(event(), NO_ACK), false);
   });
 
   it('validates its options', () => {

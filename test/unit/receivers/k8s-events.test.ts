@@ -14,6 +14,7 @@ import { inClusterConfig, type KubeClient, loadKubeconfig } from '../../../src/k
 import { type Action, Aggregator, boundUtf8, eventMicros, labelValue, microTime, nameSafe, TokenBucket } from '../../../src/receivers/k8s-events/core.ts';
 import { K8sEventsOptions, K8sEventsReceiver, SUMMARY_REASON } from '../../../src/receivers/k8s-events/index.ts';
 import { lookupPluginSchema } from '../../../src/config/plugins.ts';
+import { NO_ACK } from '../../../src/contracts/ack.ts';
 
 function ev(dev: string, over: Partial<StorageEvent> = {}): StorageEvent {
   return {
@@ -250,9 +251,9 @@ describe('k8s-events: the receiver write pattern (recording client)', () => {
       log: silentLogger(), metrics: new AgentMetrics(new Registry()), client, now: () => now,
     });
     try {
-      for (let i = 0; i < 1000; i++) r.deliver(ev('sda'), () => {});
-      for (const d of ['sdb', 'sdc']) r.deliver(ev(d), () => {}); // sdb gets the 2nd token, sdc is held back
-      r.deliver(ev('sdd', { severity: 'info' }), () => {}); // below min_severity
+      for (let i = 0; i < 1000; i++) r.deliver(ev('sda'), NO_ACK);
+      for (const d of ['sdb', 'sdc']) r.deliver(ev(d), NO_ACK); // sdb gets the 2nd token, sdc is held back
+      r.deliver(ev('sdd', { severity: 'info' }), NO_ACK); // below min_severity
       await new Promise((res) => setTimeout(res, 20));
       await r.flush();
       assert.equal(r.stats.creates, 2);
@@ -270,7 +271,7 @@ describe('k8s-events: the receiver write pattern (recording client)', () => {
       assert.equal(summary.body.reason, SUMMARY_REASON);
       assert.match(String(summary.body.note), /^1 storage event occurrence\(s\) on node n1 were held back .*: DISK_IO_ERROR=1$/);
       assert.equal(r.stats.summarized, 1);
-      for (let i = 0; i < 5; i++) r.deliver(ev('sda'), () => {});
+      for (let i = 0; i < 5; i++) r.deliver(ev('sda'), NO_ACK);
       await new Promise((res) => setTimeout(res, 20));
       now += 1000;
       await r.flush();

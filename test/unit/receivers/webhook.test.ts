@@ -20,6 +20,7 @@ import { createWebhookReceiver, redactUrl, WebhookOptions, type WebhookReceiver 
 import {
   alertmanagerPayload, backoffDelay, classifyStatus, eventKey, eventsPayload, idempotencyKey, parseRetryAfter, toAlert, type AlertmanagerAlert,
 } from '../../../src/receivers/webhook-format.ts';
+import { NO_ACK } from '../../../src/contracts/ack.ts';
 
 let seq = 0;
 function event(over: Partial<StorageEvent> = {}): StorageEvent {
@@ -105,7 +106,7 @@ function setup(options: Record<string, unknown>, log: Logger = silentLogger()) {
   };
   const delivered: StorageEvent[] = [];
   const deliver = (ev: StorageEvent): boolean => {
-    const ok = r.deliver(ev, () => undefined);
+    const ok = r.deliver(ev, NO_ACK);
     if (ok) delivered.push(ev);
     return ok;
   };

@@ -9,6 +9,8 @@ import type { CompileResult, CompiledFilter, FilterResult } from '../../../src/f
 import { silentLogger } from '../../../src/log/logger.ts';
 import type { Backend, BackendFactory, EventQuery, QueryResult } from '../../../src/storage/types.ts';
 import { eventKey } from '../../../src/storage/types.ts';
+import type { Ack } from '../../../src/contracts/ack.ts';
+import { onAck } from '../../helpers/ack.ts';
 
 export const log = silentLogger();
 
@@ -182,8 +184,8 @@ export async function tmpDir(t: { after: (fn: () => Promise<void>) => void }): P
   return d;
 }
 
-/** An ack counter for one event: how often its done ran. */
-export function counter(): { calls: number; done: () => void } {
-  const c = { calls: 0, done: () => void c.calls++ };
+/** An ack counter for one event: how often its hold ended (released or lost). */
+export function counter(): { calls: number; ack: Ack } {
+  const c = { calls: 0, ack: onAck(() => void c.calls++) };
   return c;
 }

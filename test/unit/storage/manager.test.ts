@@ -8,6 +8,8 @@ import { StorageError, StorageManager, type StorageManagerOptions } from '../../
 import { StorageMetrics } from '../../../src/storage/metrics.ts';
 import type { BackendFactory } from '../../../src/storage/types.ts';
 import { counter, evaluations, FakeBackend, fakeFactory, log, mkEvent, range, testCompile, tmpDir, until } from './helpers.ts';
+import { NO_ACK } from '../../../src/contracts/ack.ts';
+import { onAck } from '../../helpers/ack.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../fixtures/backends');
 
@@ -109,14 +111,14 @@ describe('StorageManager: lifecycle (seed)', () => {
   it('deliver returns false unless running', async (t) => {
     const { m } = await env(t);
     const c = counter();
-    assert.equal(m.deliver(mkEvent(1), c.done), false);
+    assert.equal(m.deliver(mkEvent(1), c.ack), false);
     m.initialize(cfg({}));
-    assert.equal(m.deliver(mkEvent(1), c.done), false);
+    assert.equal(m.deliver(mkEvent(1), c.ack), false);
     await m.start();
-    assert.equal(m.deliver(mkEvent(1), c.done), true);
+    assert.equal(m.deliver(mkEvent(1), c.ack), true);
     assert.equal(c.calls, 1, 'no backend: acknowledged at once');
     await m.stop();
-    assert.equal(m.deliver(mkEvent(1), c.done), false);
+    assert.equal(m.deliver(mkEvent(1), c.ack), false);
     assert.equal(c.calls, 1);
   });
 });
@@ -128,7 +130,7 @@ describe('StorageManager: start failures (seed)', () => {
     await assert.rejects(m.start(), (e: unknown) => code('LOAD_FAILED')(e) && /backend "b": unknown File "nosuch": not a built-in backend \(fake\)/.test((e as Error).message));
     assert.equal(fake.instances.get('a')!.shutdowns, 1);
     assert.equal(m.currentState, 'initialized', 'can be started again after fixing the cause');
-    assert.equal(m.deliver(mkEvent(1), () => {}), false);
+    assert.equal(m.deliver(mkEvent(1), NO_ACK), false);
   });
 
   it('an invalid Config fails the start, naming the backend and the Config path', async (t) => {
@@ -165,7 +167,7 @@ describe('StorageManager: filters (seed)', () => {
     const { m, fake } = await env(t);
     await started(m, { missing: { File: 'fake' }, empty: { File: 'fake', Filter: [] } });
     const c = counter();
-    m.deliver(mkEvent(1), c.done);
+    m.deliver(mkEvent(1), c.ack);
     assert.equal(c.calls, 1);
     const st = m.status();
     for (const b of st.backends) {
@@ -186,7 +188,7 @@ describe('StorageManager: filters (seed)', () => {
     assert.deepEqual(st.filters.broken.map((p) => [p.index, p.filter, p.position, p.token]), [[1, 'x BAD', 2, 'BAD']]);
     assert.match(st.lastError ?? '', /filter 1 "x BAD" at position 2/);
     assert.match(await metrics.registry.metrics(), /peripety_backend_filter_errors_total\{backend="a",kind="compile"\} 1/);
-    for (const [i, type] of [[1, 'A'], [2, 'B'], [3, 'C']] as const) m.deliver(mkEvent(i, type), () => {});
+    for (const [i, type] of [[1, 'A'], [2, 'B'], [3, 'C']] as const) m.deliver(mkEvent(i, type), NO_ACK);
     await m.stop();
     assert.deepEqual(fake.instances.get('a')!.stored.map((e) => e.event_type), ['A', 'B']);
   });
@@ -194,7 +196,7 @@ describe('StorageManager: filters (seed)', () => {
   it('the first match wins: the second filter is not evaluated', async (t) => {
     const { m, fake } = await env(t);
     await started(m, { a: { File: 'fake', Filter: ['1 1 EQ', 'type:DISK_ERROR'] } });
-    m.deliver(mkEvent(1), () => {});
+    m.deliver(mkEvent(1), NO_ACK);
     assert.equal(evaluations.get('1 1 EQ'), 1);
     assert.equal(evaluations.get('type:DISK_ERROR'), undefined);
     await m.stop();
@@ -205,8 +207,8 @@ describe('StorageManager: filters (seed)', () => {
     const { m, fake, metrics } = await env(t);
     await started(m, { picky: { File: 'fake', Filter: ['fail:BROKEN', '1 1 EQ'] }, all: { File: 'fake', Filter: ['1 1 EQ'] } });
     const c = counter();
-    m.deliver(mkEvent(1, 'BROKEN'), c.done);
-    m.deliver(mkEvent(2, 'FINE'), () => {});
+    m.deliver(mkEvent(1, 'BROKEN'), c.ack);
+    m.deliver(mkEvent(2, 'FINE'), NO_ACK);
     await until(() => c.calls === 1, 2000, 'ack');
     const st = m.status().backends.find((b) => b.name === 'picky')!;
     assert.equal(st.evalErrors, 1);
@@ -223,7 +225,7 @@ describe('StorageManager: filters (seed)', () => {
     const gate = Promise.withResolvers<void>();
     fake.instances.get('b')!.gate = gate.promise;
     const c = counter();
-    m.deliver(mkEvent(1), c.done);
+    m.deliver(mkEvent(1), c.ack);
     await until(() => fake.instances.get('a')!.stored.length === 1);
     assert.equal(c.calls, 0, 'b has not stored it yet');
     gate.resolve();
@@ -246,7 +248,7 @@ describe('StorageManager: Run modes and lifecycle commands', () => {
     let st = m.status().backends;
     assert.deepEqual(st.map((b) => [b.name, b.run, b.loaded, b.started]), [['off', 'never', false, false], ['later', 'trigger', true, false]]);
     const c = counter();
-    m.deliver(mkEvent(1), c.done);
+    m.deliver(mkEvent(1), c.ack);
     assert.equal(c.calls, 1, 'no started backend accepted it');
     await assert.rejects(m.findEvents({ filter: null, newest: 0, oldest: 0, limit: 0 }, 'later'), code('NOT_STARTED'));
     await assert.rejects(m.startBackend('off'), code('WRONG_STATE'));
@@ -254,18 +256,18 @@ describe('StorageManager: Run modes and lifecycle commands', () => {
 
     await m.startBackend('later');
     assert.equal(later.started, true);
-    m.deliver(mkEvent(2), () => {});
+    m.deliver(mkEvent(2), NO_ACK);
     await until(() => later.stored.length === 1);
     st = m.status().backends;
     assert.equal(st[1]!.started, true);
 
     await m.stopBackend('later');
     assert.equal(later.shutdowns, 1);
-    m.deliver(mkEvent(3), () => {});
+    m.deliver(mkEvent(3), NO_ACK);
     await m.startBackend('later');
     const again = fake.instances.get('later')!;
     assert.notEqual(again, later, 'a fresh instance after a stop');
-    m.deliver(mkEvent(4), () => {});
+    m.deliver(mkEvent(4), NO_ACK);
     await until(() => again.stored.length === 1);
     assert.equal(again.stored[0]!.event_id, mkEvent(4).event_id);
   });
@@ -277,8 +279,8 @@ describe('StorageManager: Run modes and lifecycle commands', () => {
       first: { File: 'fake', Filter: ['type:A'] },
       second: { File: 'fake', Filter: ['1 1 EQ'] },
     });
-    m.deliver(mkEvent(1, 'A'), () => {});
-    m.deliver(mkEvent(2, 'B'), () => {});
+    m.deliver(mkEvent(1, 'A'), NO_ACK);
+    m.deliver(mkEvent(2, 'B'), NO_ACK);
     await until(() => fake.instances.get('second')!.stored.length === 2);
     const q = { filter: null, newest: 0, oldest: 0, limit: 0 };
     assert.deepEqual((await m.findEvents(q)).events.map((e) => e.event_type), ['A']);
@@ -291,7 +293,7 @@ describe('StorageManager: Run modes and lifecycle commands', () => {
       b.down = true;
     });
     await started(m, { a: { File: 'fake', Filter: ['1 1 EQ'] } });
-    for (const i of range(5)) m.deliver(mkEvent(i), () => {});
+    for (const i of range(5)) m.deliver(mkEvent(i), NO_ACK);
     await until(() => (m.status().backends[0]!.spoolBytes > 0), 2000, 'spooled');
     const st = m.status().backends[0]!;
     assert.equal(st.up, false);
@@ -311,8 +313,8 @@ describe('StorageManager: flush', () => {
   it('writes what is queued at once and counts it per backend', async (t) => {
     const { m, fake } = await env(t, slow);
     await started(m, { a: { File: 'fake', Filter: ['1 1 EQ'] }, b: { File: 'fake', Filter: ['type:B'] }, idle: { File: 'fake', Run: 'trigger', Filter: ['1 1 EQ'] } });
-    for (const i of range(5)) m.deliver(mkEvent(i), () => {});
-    m.deliver(mkEvent(5, 'B'), () => {});
+    for (const i of range(5)) m.deliver(mkEvent(i), NO_ACK);
+    m.deliver(mkEvent(5, 'B'), NO_ACK);
     assert.equal(fake.instances.get('a')!.stored.length, 0, 'still batching');
     const r = await m.flush(5000);
     assert.deepEqual(r.map((x) => [x.backend, x.flushed, x.written, x.queueDepth, x.error]), [['a', true, 6, 0, null], ['b', true, 1, 0, null]], 'the started backends only');
@@ -326,7 +328,7 @@ describe('StorageManager: flush', () => {
       b.down = true;
     });
     await started(m, { a: { File: 'fake', Filter: ['1 1 EQ'] } });
-    for (const i of range(4)) m.deliver(mkEvent(i), () => {});
+    for (const i of range(4)) m.deliver(mkEvent(i), NO_ACK);
     const late = await m.flush(300);
     assert.equal(late.length, 1);
     assert.equal(late[0]!.flushed, false);
@@ -369,7 +371,7 @@ describe('StorageManager: module backends under PluginSearchPath', () => {
   it('loads an ES module exporting a BackendFactory (default export), validating its Config', async (t) => {
     const { m, stateDir } = await env(t);
     await started(m, { rec: { File: 'recording.ts', Filter: ['1 1 EQ'], Config: { Label: 'x' } } }, FIXTURES);
-    m.deliver(mkEvent(7), () => {});
+    m.deliver(mkEvent(7), NO_ACK);
     await until(() => (recorded.get('rec')?.length ?? 0) === 1);
     assert.equal(contexts.get('rec')!.stateDir, stateDir);
     assert.equal(contexts.get('rec')!.hostname, 'node1');
@@ -462,13 +464,13 @@ describe('StorageManager: metrics and configuration switches', () => {
     });
     await started(oldM, { local: { File: 'fake', Filter: ['1 1 EQ'] } });
     const c = Array.from({ length: 40 }, () => counter());
-    for (const i of range(20)) oldM.deliver(mkEvent(i), c[i]!.done);
+    for (const i of range(20)) oldM.deliver(mkEvent(i), c[i]!.ack);
     const fresh = fakeFactory('fake');
     const newM = new StorageManager({ ...opts, builtins: { fake: fresh as BackendFactory<unknown> }, stateDir });
     t.after(() => newM.stop().catch(() => {}));
     await started(newM, { local: { File: 'fake', Filter: ['1 1 EQ'] } });
     // the agent moves the bus over, then stops the old manager
-    for (const i of range(20, 20)) newM.deliver(mkEvent(i), c[i]!.done);
+    for (const i of range(20, 20)) newM.deliver(mkEvent(i), c[i]!.ack);
     await oldM.stop();
     await until(() => fresh.instances.get('local')!.stored.length === 40, 5000, 'everything in the new backend');
     assert.ok(c.every((x) => x.calls === 1));
@@ -491,7 +493,7 @@ describe('StorageManager: events a backend that keeps events drops hold the kern
     await started(m, { k: { File: 'keep', Filter: ['1 1 EQ'] }, v: { File: 'volatile', Filter: ['1 1 EQ'] } });
     assert.equal(m.replayReady(), true, 'fresh workers are up');
     const lost: (boolean | undefined)[] = [];
-    for (const i of range(5)) assert.equal(m.deliver(mkEvent(i), (l) => void lost.push(l)), true);
+    for (const i of range(5)) assert.equal(m.deliver(mkEvent(i), onAck((l) => void lost.push(l))), true);
     await until(() => !m.replayReady(), 5000, 'the failing durable backend is not ready');
     await m.stopBackend('v');
     assert.equal(lost.length, 0, 'the durable backend still holds them');
@@ -505,7 +507,7 @@ describe('StorageManager: events a backend that keeps events drops hold the kern
     // dropped by the non-durable one only: a plain acknowledgement
     const lost2: (boolean | undefined)[] = [];
     await m.stopBackend('k');
-    m.deliver(mkEvent(9), (l) => void lost2.push(l));
+    m.deliver(mkEvent(9), onAck((l) => void lost2.push(l)));
     await m.stopBackend('v');
     assert.deepEqual(lost2, [false]);
   });

@@ -4,14 +4,16 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { StorageMetrics } from '../../../src/storage/metrics.ts';
-import { type Ack, BackendWorker, type WorkerOptions } from '../../../src/storage/worker.ts';
+import type { Ack } from '../../../src/contracts/ack.ts';
+import { BackendWorker, type WorkerOptions } from '../../../src/storage/worker.ts';
 import { deferred, FakeBackend, log, mkEvent, range, sleep, tmpDir, until } from './helpers.ts';
+import { onAck } from '../../helpers/ack.ts';
 
 /** Acks for events 0..n-1 that record how often each ran. */
 function acks(n: number): { acks: Ack[]; calls: number[]; all: () => boolean; once: () => boolean } {
   const calls = new Array<number>(n).fill(0);
   return {
-    acks: calls.map((_, i) => ({ pending: 1, done: () => void calls[i]!++ })),
+    acks: calls.map((_, i) => onAck(() => void calls[i]!++)),
     calls,
     all: () => calls.every((c) => c >= 1),
     once: () => calls.every((c) => c === 1),
@@ -295,7 +297,7 @@ describe('BackendWorker', () => {
       const w = worker(b, null, { capacity: 10, mustNotLose, stopTimeoutMs: 50 });
       await w.open();
       const lost: boolean[] = [];
-      const mk = (): Ack => ({ pending: 1, done: (l) => void lost.push(l) });
+      const mk = (): Ack => onAck((l) => void lost.push(l));
       for (const i of range(15)) w.enqueue(mkEvent(i), mk());
       assert.deepEqual(lost, new Array<boolean>(5).fill(mustNotLose), 'over capacity');
       await w.stop();
@@ -309,10 +311,10 @@ describe('BackendWorker', () => {
     const w = worker(b, path.join(await tmpDir(t), 'spool'), { mustNotLose: true });
     await w.open();
     const lost: boolean[] = [];
-    for (const i of range(10)) w.enqueue(mkEvent(i), { pending: 1, done: (l) => void lost.push(l) });
+    for (const i of range(10)) w.enqueue(mkEvent(i), onAck((l) => void lost.push(l)));
     await until(() => lost.length === 10);
     b.down = true;
-    for (const i of range(10, 10)) w.enqueue(mkEvent(i), { pending: 1, done: (l) => void lost.push(l) });
+    for (const i of range(10, 10)) w.enqueue(mkEvent(i), onAck((l) => void lost.push(l)));
     await until(() => lost.length === 20, 5000, 'spooled');
     await w.stop();
     assert.ok(lost.every((l) => !l));
