@@ -7,7 +7,7 @@ import type { Context, Finding } from '../contracts/parser.ts';
 
 export interface Held<T> {
   finding: Finding;
-  /** what the caller needs to emit it later (record, parser, ticket…) */
+  /** what the caller needs to emit it later (record, parser, ack…) */
   meta: T;
   /** when the last line for it arrived (caller's clock) */
   touched: number;

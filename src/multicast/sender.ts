@@ -6,6 +6,9 @@
 // Every event the sender is handed uses up one sequence number, also when it
 // is dropped (queue full, too large, send error): listeners then see the gap
 // and count the loss, wherever it happened.
+//
+// Acknowledged (docs/architecture.md "Acknowledgement"): the datagram was
+// sent to the socket (nobody confirms receipt), or dropped and counted.
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';

@@ -7,7 +7,8 @@ import { QueuedReceiver, type ReceiverDeps } from './queued.ts';
 /**
  * A built-in receiver that feeds DeviceErrors: the bus delivers to receivers
  * only, so the metric rides on a QueuedReceiver whose write is a loop of
- * Map lookups (never blocks, never fails).
+ * Map lookups (never blocks, never fails). Acknowledged: counted in the
+ * metric.
  */
 export class DeviceErrorsReceiver extends QueuedReceiver {
   private readonly errors: DeviceErrors;

@@ -8,6 +8,9 @@
 // journald is unreachable it retries with a growing delay. Meanwhile events
 // pile up in the bounded queue and overflow is counted as dropped, as for
 // every receiver.
+//
+// Acknowledged (docs/architecture.md "Acknowledgement"): sent to journald's
+// socket (the datagram, or the memfd passed), or dropped and counted.
 import type { StorageEvent } from '../events/schema.ts';
 import { loadNative, type Native } from '../native/index.ts';
 import { errnoName, loadUnixDgram, type UnixDgramNative } from '../native/unixdgram.ts';

@@ -14,6 +14,11 @@
 //   (two libuv handles on one descriptor would fight over its epoll entry);
 // - a regular file, a terminal or /dev/null is written through one file
 //   stream per descriptor (such writes finish; they do not wait for a reader).
+//
+// Acknowledged (docs/architecture.md "Acknowledgement"): written to the
+// descriptor (a file, a terminal); for a pipe or socket, handed to its
+// stream once the batch before it was written to the pipe, or dropped and
+// counted.
 import { createWriteStream, fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';

@@ -11,6 +11,10 @@
 // The QueuedReceiver hands over one batch at a time: while a batch waits
 // for a retry the queue fills, and what does not fit is dropped and counted.
 // Memory stays bounded by queue_size plus one batch.
+//
+// Acknowledged (docs/architecture.md "Acknowledgement"): the server answered
+// 2xx for the batch, or it was given up (rejected, retries run out) and
+// counted.
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Ack } from '../contracts/ack.ts';

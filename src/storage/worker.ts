@@ -3,8 +3,11 @@
 // persists them in batches; when the backend rejects, times out or cannot
 // keep up, events go to the on-disk spool (acknowledged once fsynced) and are
 // replayed in order when it is back. Every event is acknowledged exactly
-// once: persisted, spooled, or dropped and counted. Memory is bounded by the
-// queue capacity (plus the batch in flight); the spool by its byte cap.
+// once: persisted (the backend's persist() resolved; each backend says what
+// that means, docs/architecture.md "Acknowledgement"), fsynced to the spool,
+// or dropped and counted (as lost when the backend must not lose events).
+// Memory is bounded by the queue capacity (plus the batch in flight); the
+// spool by its byte cap.
 //
 // Two loops share the queue:
 // - the writer persists: from the spool while it holds events (replay),

@@ -146,12 +146,11 @@ describe('k8s-events receiver against a real API server', () => {
       receivers: [r], metrics, log: silentLogger(), contextWindowMs: 50, maxHeld: 256, manualFlush: true,
       synth: { hostname: 'node-c', bootId: 'boot', bootEpochUs: 1_796_119_200_000_000, resolver: null, source: '/dev/kmsg' },
     });
-    const ticket = NO_ACK;
     let seq = 0;
     const line = (dev: string): void => {
       const rec = parseKmsgRecord(`3,${seq++},${seq * 1000},-;I/O error, dev ${dev}, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0\n`);
       assert.ok(rec.ok);
-      bus.ingest(rec.record, ticket);
+      bus.ingest(rec.record, NO_ACK);
     };
     line('sdq');
     await settle(r);

@@ -4,14 +4,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Bus, expandFilterSystems, type ParserInstance, type ReceiverSink } from '../../src/agent/bus.ts';
-import type { Ack } from '../../src/contracts/ack.ts';
+import { type Ack, NO_ACK } from '../../src/contracts/ack.ts';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import { parseKmsgRecord, type KernelRecord } from '../../src/kmsg/record.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
 import { PARSERS } from '../../src/parsers/index.ts';
 import { QueuedReceiver } from '../../src/receivers/queued.ts';
-import { NO_ACK } from '../../src/contracts/ack.ts';
 
 function rec(text: string): KernelRecord {
   const r = parseKmsgRecord(text);
@@ -30,11 +29,11 @@ function setup(parsers?: ParserInstance[], opts: { window?: number; maxHeld?: nu
     manualFlush: true, now: () => now,
     synth: { hostname: 'h', bootId: 'boot', bootEpochUs: 1_700_000_000_000_000, resolver: null, source: '/dev/kmsg' },
   });
-  const ticket = (): Ack & { refs: number } => {
+  const mkAck = (): Ack & { refs: number } => {
     const t = { refs: 1, retain() { t.refs++; }, release() { t.refs--; }, lost() { t.refs--; } };
     return t;
   };
-  return { bus, got, metrics, ticket, tick: (ms: number) => { now += ms; } };
+  return { bus, got, metrics, mkAck, tick: (ms: number) => { now += ms; } };
 }
 
 describe('bus', () => {
@@ -45,29 +44,29 @@ describe('bus', () => {
   });
 
   it('routes by filter_system: the seed multipath section with filter_system = "dm" still sees multipath lines', () => {
-    const { bus, got, ticket } = setup([{ name: 'mpath', parser: PARSERS.multipath!, systems: ['dm'], filterType: 'raw' }]);
-    bus.ingest(rec('4,1,10,-;device-mapper: multipath: 253:0: Failing path 8:16.\n'), ticket());
-    bus.ingest(rec('3,2,20,-;md/raid1:md0: Disk failure on sdb1, disabling device.\n'), ticket());
+    const { bus, got, mkAck } = setup([{ name: 'mpath', parser: PARSERS.multipath!, systems: ['dm'], filterType: 'raw' }]);
+    bus.ingest(rec('4,1,10,-;device-mapper: multipath: 253:0: Failing path 8:16.\n'), mkAck());
+    bus.ingest(rec('3,2,20,-;md/raid1:md0: Disk failure on sdb1, disabling device.\n'), mkAck());
     assert.deepEqual(got.map((e) => e.event_type), ['DM_MPATH_PATH_FAILED']);
     assert.equal(got[0]!.extentions.plugin, 'mpath');
   });
 
   it('a parser with filter_system excluding a system does not see it', () => {
-    const { bus, got, ticket, metrics } = setup([{ name: 'fs', parser: PARSERS.fs!, systems: ['fs'], filterType: 'raw' }]);
-    bus.ingest(rec('3,1,10,-;I/O error, dev sdb, sector 8\n'), ticket());
-    bus.ingest(rec('6,2,10,-;usb 1-1: new high-speed USB device number 2 using xhci_hcd\n'), ticket());
+    const { bus, got, mkAck, metrics } = setup([{ name: 'fs', parser: PARSERS.fs!, systems: ['fs'], filterType: 'raw' }]);
+    bus.ingest(rec('3,1,10,-;I/O error, dev sdb, sector 8\n'), mkAck());
+    bus.ingest(rec('6,2,10,-;usb 1-1: new high-speed USB device number 2 using xhci_hcd\n'), mkAck());
     assert.equal(got.length, 0);
     return metrics.registry.getSingleMetricAsString('peripety_records_unclassified_total').then((s) => assert.match(s, / 1$/m));
   });
 
-  it('holds a SCSI failure until its CDB line arrives and merges it; the ticket is held meanwhile', () => {
-    const { bus, got, ticket } = setup();
-    const t1 = ticket();
+  it('holds a SCSI failure until its CDB line arrives and merges it; the ack is held meanwhile', () => {
+    const { bus, got, mkAck } = setup();
+    const t1 = mkAck();
     bus.ingest(rec('6,1,10,-;sd 2:0:0:0: [sdb] tag#7 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_SENSE cmd_age=0s\n'), t1);
     t1.release();
     assert.equal(got.length, 0, 'held for context');
     assert.equal(t1.refs, 1, 'the held event keeps its record in flight');
-    const t2 = ticket();
+    const t2 = mkAck();
     bus.ingest(rec('6,2,11,-;sd 2:0:0:0: [sdb] tag#7 CDB: Read(10) 28 00 00 00 08 00 00 00 08 00\n'), t2);
     t2.release();
     assert.equal(t2.refs, 0, 'a merged context line is done at once');
@@ -79,9 +78,9 @@ describe('bus', () => {
   });
 
   it('releases held events after the context window, and a lone CDB line makes nothing', () => {
-    const { bus, got, ticket, tick, metrics } = setup(undefined, { window: 50 });
-    bus.ingest(rec('6,1,10,-;sd 2:0:0:0: [sdb] tag#1 CDB: Read(10) 28 00 00 00 08 00 00 00 08 00\n'), ticket());
-    bus.ingest(rec('6,2,10,-;sd 2:0:0:0: [sdb] tag#2 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_OK cmd_age=0s\n'), ticket());
+    const { bus, got, mkAck, tick, metrics } = setup(undefined, { window: 50 });
+    bus.ingest(rec('6,1,10,-;sd 2:0:0:0: [sdb] tag#1 CDB: Read(10) 28 00 00 00 08 00 00 00 08 00\n'), mkAck());
+    bus.ingest(rec('6,2,10,-;sd 2:0:0:0: [sdb] tag#2 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_OK cmd_age=0s\n'), mkAck());
     tick(30);
     bus.flushExpired(30 - 50);
     assert.equal(got.length, 0);
@@ -92,8 +91,8 @@ describe('bus', () => {
   });
 
   it('never holds more than max_held events', () => {
-    const { bus, got, ticket } = setup(undefined, { maxHeld: 4 });
-    for (let i = 0; i < 10; i++) bus.ingest(rec(`6,${i},10,-;sd 2:0:0:${i}: [sd${i}] tag#0 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_OK cmd_age=0s\n`), ticket());
+    const { bus, got, mkAck } = setup(undefined, { maxHeld: 4 });
+    for (let i = 0; i < 10; i++) bus.ingest(rec(`6,${i},10,-;sd 2:0:0:${i}: [sd${i}] tag#0 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_OK cmd_age=0s\n`), mkAck());
     assert.equal(bus.heldCount, 4);
     assert.equal(got.length, 6);
     bus.drain();
@@ -101,20 +100,20 @@ describe('bus', () => {
   });
 
   it('emits KMSG_OVERRUN with the count and feeds the suppressed-messages metric', async () => {
-    const { bus, got, ticket, metrics } = setup();
-    bus.overrun(17, 100, 118, ticket());
+    const { bus, got, mkAck, metrics } = setup();
+    bus.overrun(17, 100, 118, mkAck());
     assert.equal(got[0]!.event_type, 'KMSG_OVERRUN');
     assert.equal(got[0]!.extentions.lost, '17');
     assert.equal(got[0]!.severity, 'warn');
-    bus.ingest(rec('4,200,10,-;blk_print_req_error: 14 callbacks suppressed\n'), ticket());
+    bus.ingest(rec('4,200,10,-;blk_print_req_error: 14 callbacks suppressed\n'), mkAck());
     assert.equal(got[1]!.event_type, 'KERNEL_LOG_SUPPRESSED');
     assert.match(await metrics.registry.getSingleMetricAsString('peripety_kernel_suppressed_messages_total'), / 14$/m);
   });
 
   it('a throwing parser loses nothing else', () => {
     const boom: ParserInstance = { name: 'boom', parser: { name: 'boom', systems: ['block'], parse() { throw new Error('bug'); } }, systems: null, filterType: 'raw' };
-    const { bus, got, ticket } = setup([boom, { name: 'block', parser: PARSERS.block!, systems: null, filterType: 'raw' }]);
-    bus.ingest(rec('3,1,10,-;I/O error, dev sdb, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0\n'), ticket());
+    const { bus, got, mkAck } = setup([boom, { name: 'block', parser: PARSERS.block!, systems: null, filterType: 'raw' }]);
+    bus.ingest(rec('3,1,10,-;I/O error, dev sdb, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0\n'), mkAck());
     assert.deepEqual(got.map((e) => e.event_type), ['BLK_IO_ERROR']);
   });
 });

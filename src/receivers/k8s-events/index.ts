@@ -15,6 +15,11 @@
 //   Event's count or in a summary, never nowhere.
 // - write() only updates memory and schedules a flush: the bus never waits
 //   on the API server, and memory is bounded by max_keys.
+//
+// Acknowledged (docs/architecture.md "Acknowledgement"): aggregated in
+// memory (or below min_severity), not yet written to the API server: the
+// kernel read position does not wait for the API server, and an agent that
+// dies loses the counts not yet written.
 import os from 'node:os';
 import { Counter, type Registry } from 'prom-client';
 import type { Severity, StorageEvent } from '../../events/schema.ts';

@@ -21,7 +21,8 @@
 // written files (and, for a new file, its directory) are fsynced: an
 // acknowledged batch survives an OS crash. With `"never"` it resolves once
 // the data is in the kernel: it survives the agent being killed, not an OS
-// crash.
+// crash. Acknowledged (docs/architecture.md "Acknowledgement") means written
+// to the file, fsynced unless `Fsync: "never"`.
 //
 // Idempotence: the keys (event_id/event_type) of the last DedupWindow stored
 // events are kept in memory, and rebuilt at start from the tail of the most

@@ -1,6 +1,8 @@
 // `File: "memory"`: the last BufferSize events in a ring, like elos' fetchapi
 // buffer. Nothing survives a restart; it exists so that a node always has a
-// queryable recent history even without a disk.
+// queryable recent history even without a disk. Acknowledged (a persist
+// resolved; docs/architecture.md "Acknowledgement"): in the ring. Not
+// durable, so what it drops is released, never reported lost.
 import type { StorageEvent } from '../../events/schema.ts';
 import { matchesFilter } from '../../filter/compile.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';

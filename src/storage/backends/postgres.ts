@@ -7,7 +7,8 @@
 // - persist: one transaction per batch, INSERT … SELECT FROM unnest(arrays)
 //   (11 parameters per statement whatever the row count, so no 65535-parameter
 //   chunking) ON CONFLICT (event_id, event_type) DO NOTHING: a replayed batch
-//   is stored once. Resolves only after COMMIT.
+//   is stored once. Resolves only after COMMIT: acknowledged
+//   (docs/architecture.md "Acknowledgement") means committed by the server.
 // - Never hangs: connect, statement and client-side read timeouts; a client
 //   that saw any error is destroyed rather than returned to the pool, so a
 //   half-dead connection is never reused and the next call reconnects.

@@ -7,7 +7,8 @@
 // power loss can lose the last committed transactions (never corrupt the
 // database). `Synchronous: "FULL"` fsyncs the WAL at every commit, so an
 // acknowledged batch survives an OS crash too, at the cost of one fsync per
-// batch.
+// batch. So acknowledged (docs/architecture.md "Acknowledgement") means
+// committed: on disk in the WAL.
 //
 // DatabaseSync is synchronous: every statement runs on the event loop. That
 // is acceptable because each unit of work is small and bounded: one persist
