@@ -219,7 +219,7 @@ describe('StorageManager: filters (seed)', () => {
     assert.deepEqual(fake.instances.get('all')!.stored.map((e) => e.event_type), ['BROKEN', 'FINE']);
   });
 
-  it('done runs once, after every accepting backend stored the event', async (t) => {
+  it('the ack is released once, after every accepting backend stored the event', async (t) => {
     const { m, fake } = await env(t);
     await started(m, { a: { File: 'fake', Filter: ['1 1 EQ'] }, b: { File: 'fake', Filter: ['1 1 EQ'] } });
     const gate = Promise.withResolvers<void>();

@@ -9,7 +9,7 @@ import { BackendWorker, type WorkerOptions } from '../../../src/storage/worker.t
 import { deferred, FakeBackend, log, mkEvent, range, sleep, tmpDir, until } from './helpers.ts';
 import { onAck } from '../../helpers/ack.ts';
 
-/** Acks for events 0..n-1 that record how often each ran. */
+/** Acks for events 0..n-1 that record how often each hold ended. */
 function acks(n: number): { acks: Ack[]; calls: number[]; all: () => boolean; once: () => boolean } {
   const calls = new Array<number>(n).fill(0);
   return {
@@ -72,7 +72,7 @@ describe('BackendWorker', () => {
     assert.deepEqual(b.storedIds(), ids(range(300)));
     await until(() => w.spoolBytes === 0);
     await w.stop();
-    assert.ok(a.once(), 'each done exactly once');
+    assert.ok(a.once(), 'each ack released exactly once');
     assert.equal(w.dropped, 0);
     const text = await metrics.registry.metrics();
     assert.match(text, /peripety_backend_writes_total\{backend="b",result="spooled"\} [1-9]/);
