@@ -17,7 +17,8 @@ export interface Ack {
    * it must not lose it (a storage backend that keeps events, disk full):
    * the saved read position then stays before the record, so the next start
    * reads it again while the kernel still holds it. Holders that may drop
-   * events (every receiver, the memory backend) only ever release.
+   * events (the receivers but the storage manager, the memory backend) only
+   * ever release.
    */
   lost(): void;
 }
