@@ -8,6 +8,7 @@
 // journald is unreachable it retries with a growing delay. Meanwhile events
 // pile up in the bounded queue and overflow is counted as dropped, as for
 // every receiver.
+import { backoffDelay } from '../contracts/backoff.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { loadNative, type Native } from '../native/index.ts';
 import { errnoName, loadUnixDgram, type UnixDgramNative } from '../native/unixdgram.ts';
@@ -20,9 +21,8 @@ export { DEFAULT_JOURNAL_SOCKET, JournaldOptions };
 
 /** What sd-journal asks for: a large send buffer delays EAGAIN and EMSGSIZE (the kernel caps it at net.core.wmem_max without CAP_NET_ADMIN). */
 const SNDBUF_BYTES = 8 << 20;
-/** Retry delays while journald is unreachable (socket missing, connection refused). */
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5000;
+/** Retry delays while journald is unreachable (socket missing, connection refused): 100 ms doubling to 5 s. */
+const RETRY_BACKOFF = { initialMs: 100, maxMs: 5000 } as const;
 /**
  * A safety net under the writability wait: should libuv not report the
  * socket writable (or report it writable while journald's queue is still
@@ -77,7 +77,7 @@ export class JournaldReceiver extends QueuedReceiver {
       throw new Error(`journal entry of ${bytes.length} bytes is larger than the ${MAX_ENTRY_BYTES}-byte limit`);
     }
     let memfd = bytes.length > this.opts.memfd_threshold_bytes;
-    let delay = RETRY_MIN_MS;
+    let waits = 0;
     let failedBefore = false;
     for (;;) {
       if (this.closing) throw new ReceiverClosedError();
@@ -111,8 +111,7 @@ export class JournaldReceiver extends QueuedReceiver {
         this.closeSocket();
         if (wasConnected) continue;
         this.unreachable(r);
-        await this.sleep(delay);
-        delay = Math.min(delay * 2, RETRY_MAX_MS);
+        await this.sleep(backoffDelay(++waits, RETRY_BACKOFF));
         continue;
       }
       throw new Error(`journald receiver: sending ${bytes.length} bytes to ${this.opts.socket}${memfd ? ' (memfd)' : ''}: ${errnoName(r)}`);

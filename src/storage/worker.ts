@@ -16,6 +16,7 @@
 //   starts, it is spooled first, so the spool's order stays the queue's
 //   order; should that batch also be stored directly, its replay is a
 //   duplicate that the backend absorbs (idempotent by eventKey).
+import { Backoff } from '../contracts/backoff.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { BackendMetrics } from './metrics.ts';
@@ -168,7 +169,7 @@ export class BackendWorker {
   private kickScheduled = false;
   private batchTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
-  private backoff: number;
+  private readonly backoff: Backoff;
   private waiters: (() => void)[] = [];
 
   private droppedSinceLog = 0;
@@ -201,7 +202,7 @@ export class BackendWorker {
     this.log = opts.log;
     this.metrics = opts.metrics ?? null;
     this.mustNotLose = opts.mustNotLose === true;
-    this.backoff = this.t.retryMinMs;
+    this.backoff = new Backoff({ initialMs: this.t.retryMinMs, maxMs: this.t.retryMaxMs });
   }
 
   /** Open the spool and start replaying what an earlier run left. A spool that cannot be opened is logged, not fatal. */
@@ -436,8 +437,7 @@ export class BackendWorker {
     this.down = true;
     this.retryDue = false;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    const delay = this.backoff;
-    this.backoff = Math.min(this.backoff * 2, this.t.retryMaxMs);
+    const delay = this.backoff.next();
     if (this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
@@ -453,7 +453,7 @@ export class BackendWorker {
     this.down = false;
     this.retryDue = false;
     this.spoolBlocked = false;
-    this.backoff = this.t.retryMinMs;
+    this.backoff.reset();
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
   }
