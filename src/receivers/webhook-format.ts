@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { backoffDelay as sharedBackoffDelay } from '../contracts/backoff.ts';
 import type { StorageEvent } from '../events/schema.ts';
+import { eventDate } from '../events/time.ts';
 
 export const WEBHOOK_FORMATS = ['events', 'alertmanager'] as const;
 export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
@@ -24,12 +25,6 @@ export interface AlertmanagerAlert {
 
 /** Alertmanager severity label values, as Prometheus alerting rules commonly use them. */
 export const ALERT_SEVERITY = { error: 'critical', warn: 'warning', info: 'info' } as const;
-
-/** The event's time with microseconds where the kernel gave them. */
-export function eventTime(ev: StorageEvent): Date {
-  const us = Number(ev.extentions.timestamp_us ?? '');
-  return new Date(Number.isFinite(us) && us > 0 ? us / 1000 : ev.timestamp * 1000);
-}
 
 /**
  * An event as an Alertmanager alert. Labels identify the alert, so they hold
@@ -56,10 +51,10 @@ export function toAlert(ev: StorageEvent, generatorUrl?: string): AlertmanagerAl
     summary: ev.msg,
     description: describe(ev),
     event_id: ev.event_id,
-    timestamp: eventTime(ev).toISOString(),
+    timestamp: eventDate(ev).toISOString(),
   };
   if (ev.extentions.raw_msg) annotations.raw_msg = ev.extentions.raw_msg;
-  const alert: AlertmanagerAlert = { labels, annotations, startsAt: eventTime(ev).toISOString() };
+  const alert: AlertmanagerAlert = { labels, annotations, startsAt: eventDate(ev).toISOString() };
   if (generatorUrl) alert.generatorURL = generatorUrl;
   return alert;
 }
