@@ -200,6 +200,7 @@ export class KmsgCollector {
     }
     const now = performance.now();
     if (now < this.replayAfter || !(this.deps.replayReady?.() ?? false)) return;
+    // this replay counts as one failure: should it end in a new hold, the next waits twice as long
     this.replayBackoff.next();
     this.replayAfter = now + this.replayBackoff.peek();
     const r = this.native!.lseek(this.fd, 0, SEEK_SET);
