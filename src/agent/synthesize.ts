@@ -4,6 +4,7 @@
 import { CATALOG } from '../events/catalog.ts';
 import { kmsgEventId, randomEventId } from '../events/ids.ts';
 import { type StorageEvent, type System, severityOfLevel, worse } from '../events/schema.ts';
+import { formatTimestampUs, nowUs, usToSeconds } from '../events/time.ts';
 import type { DeviceResolver, Identity } from '../contracts/device.ts';
 import type { ClassifiedRecord, DeviceRef, Finding } from '../contracts/parser.ts';
 
@@ -61,18 +62,6 @@ function fillNames(template: string, names: Record<string, string>): string {
   }
 }
 
-/**
- * Microseconds since the epoch as decimal text. String(n) on a number this
- * large takes V8's double-to-string path; two small integers are much cheaper.
- */
-function usToString(us: number): string {
-  const sec = Math.floor(us / 1_000_000);
-  const frac = us - sec * 1_000_000;
-  if (sec <= 0 || !Number.isSafeInteger(us)) return String(Math.floor(us));
-  const f = String(frac);
-  return `${sec}${'000000'.slice(f.length)}${f}`;
-}
-
 function resolveRef(ctx: SynthContext, ref: DeviceRef): Identity | null {
   return ctx.resolver ? ctx.resolver.resolve(ref) : null;
 }
@@ -83,7 +72,7 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
   if (entry.floor) severity = worse(severity, entry.floor);
   if (f.severity) severity = worse(severity, f.severity);
 
-  const tsUs = rec.tsUsec >= 0 ? ctx.bootEpochUs + rec.tsUsec : Date.now() * 1000;
+  const tsUs = rec.tsUsec >= 0 ? ctx.bootEpochUs + rec.tsUsec : nowUs();
   // The finding is the parser's fresh object and dies here: extend its ext in
   // place instead of copying it (this runs for every event).
   const ext: Record<string, string> = f.ext;
@@ -137,7 +126,7 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
 
   ext.raw_msg = rec.message;
   if (rec.seq >= 0) ext.kmsg_seq = String(rec.seq);
-  ext.timestamp_us = usToString(tsUs);
+  ext.timestamp_us = formatTimestampUs(tsUs);
   if (rec.level >= 0) ext.kernel_level = String(rec.level);
   ext.kind = 'synthetic';
   ext.plugin = plugin;
@@ -147,7 +136,7 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
     hostname: ctx.hostname,
     severity,
     system: entry.system,
-    timestamp: Math.floor(tsUs / 1_000_000),
+    timestamp: usToSeconds(tsUs),
     event_id: rec.seq >= 0 ? kmsgEventId(ctx.bootId, rec.seq) : randomEventId(),
     event_type: f.type,
     dev_wwid: devWwid,

@@ -16,6 +16,7 @@
 // verdicts live in their own cache, which refused tokens cannot evict.
 import { createHash } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
+import { TtlCache } from '../contracts/ttl-cache.ts';
 import type { KubeClient } from '../k8s/http.ts';
 import type { Logger } from '../log/logger.ts';
 import { RateLimitedLog } from '../log/rate-limit.ts';
@@ -63,44 +64,6 @@ export const MAX_CLIENT_REVIEWS_IN_FLIGHT = 2;
 const JWT_ALGORITHMS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
 /** tolerated clock difference with the API server for `exp` */
 const CLOCK_SKEW_SECONDS = 60;
-
-/** A small TTL cache with a size bound (oldest entries go first). */
-export class TtlCache<V> {
-  private readonly map = new Map<string, { value: V; expires: number }>();
-  private readonly ttlMs: number;
-  private readonly max: number;
-  private readonly now: () => number;
-
-  constructor(opts: { ttlMs: number; max: number; now?: () => number }) {
-    this.ttlMs = opts.ttlMs;
-    this.max = opts.max;
-    this.now = opts.now ?? Date.now;
-  }
-
-  get(key: string): V | undefined {
-    const e = this.map.get(key);
-    if (!e) return undefined;
-    if (e.expires <= this.now()) {
-      this.map.delete(key);
-      return undefined;
-    }
-    return e.value;
-  }
-
-  set(key: string, value: V): void {
-    this.map.delete(key);
-    if (this.map.size >= this.max) {
-      const t = this.now();
-      for (const [k, e] of this.map) if (e.expires <= t) this.map.delete(k);
-      while (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
-    }
-    this.map.set(key, { value, expires: this.now() + this.ttlMs });
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-}
 
 export function tokenKey(token: string): string {
   return createHash('sha256').update(token).digest('hex');

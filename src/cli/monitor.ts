@@ -5,6 +5,7 @@
 import type { CompiledFilter } from '../filter/index.ts';
 import { type Severity, StorageEvent, type System } from '../events/schema.ts';
 import type { StackInfo } from '../contracts/device.ts';
+import { Backoff } from '../contracts/backoff.ts';
 import { MulticastListener } from '../multicast/listener.ts';
 import { RateLimited } from '../multicast/metrics.ts';
 
@@ -222,7 +223,8 @@ export async function monitorAgent(src: AgentSource, match: EventMatch, out: Mon
   });
   let lastId: string | undefined;
   let first = true;
-  let backoff = 500;
+  // reconnect waits: 500 ms doubling to 10 s, from 500 ms again once a stream opened
+  const backoff = new Backoff({ initialMs: 500, maxMs: 10_000 });
   while (!stopping) {
     const ac = new AbortController();
     current = ac;
@@ -247,7 +249,7 @@ export async function monitorAgent(src: AgentSource, match: EventMatch, out: Mon
       if (first) out.note(`streaming from ${url.origin}`);
       else out.note('stream reopened');
       first = false;
-      backoff = 500;
+      backoff.reset();
       const parser = new SseParser();
       const decoder = new TextDecoder();
       let enough = false;
@@ -295,8 +297,8 @@ export async function monitorAgent(src: AgentSource, match: EventMatch, out: Mon
       out.note(`stream interrupted (${(err as Error).message}); reconnecting`);
     }
     if (stopping) break;
-    await Promise.race([new Promise((r) => setTimeout(r, backoff)), stop]);
-    backoff = Math.min(backoff * 2, 10_000);
+    const wait = backoff.next();
+    await Promise.race([new Promise((r) => setTimeout(r, wait)), stop]);
   }
   return stats;
 }

@@ -5,6 +5,7 @@
 // backoff. Bounded: past `maxKeys` waiting keys new ones are refused (counted),
 // so a flood of events cannot grow memory without limit — a periodic resync
 // brings refused keys back.
+import { backoffDelay } from '../contracts/backoff.ts';
 
 export interface WorkQueueOptions {
   /** how many keys are processed at once (each key by one worker at a time) */
@@ -80,7 +81,7 @@ export class WorkQueue {
 
   /** the retry delay a key would get after `n` failures */
   backoff(n: number): number {
-    return Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(n - 1, 20));
+    return backoffDelay(n, { initialMs: this.baseDelayMs, maxMs: this.maxDelayMs });
   }
 
   /** resolves when nothing waits and nothing runs */

@@ -10,6 +10,7 @@
 import path from 'node:path';
 import type { DeviceRef } from '../contracts/parser.ts';
 import type { DeviceResolver, FsIdentity, Identity, ResolverRoots, StackInfo } from '../contracts/device.ts';
+import { TtlCache } from '../contracts/ttl-cache.ts';
 import { isDmName, isHctl, isKernelName, isMajMin } from './ids.ts';
 import { primaryMount, type MountTable } from './mountinfo.ts';
 import { fsUuidOf, preferredPathOf, SysfsTree, type DeviceInfo } from './sysfs.ts';
@@ -27,71 +28,14 @@ export interface ResolverOptions {
   now?: () => number;
 }
 
-interface Entry<V> {
-  value: V;
-  expires: number;
-  /** device names (kernel and dm) this answer was learned through */
+/** A cached lookup: the identity (null: no such device) and the device names (kernel and dm) it was learned through. */
+interface Lookup {
+  id: Identity | null;
   deps: readonly string[];
-  /** set by the cache: its insertion counter when the entry went in */
-  seq?: number;
 }
 
-/** A Map in (approximately) least-recently-used order with a size bound and per-entry expiry. */
-class TtlCache<V> {
-  private readonly map = new Map<string, Entry<V>>();
-  private readonly max: number;
-  /** insertion counter: how many entries were (re)inserted before this one */
-  private clock = 0;
-
-  constructor(max: number) {
-    this.max = max;
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  get(key: string, now: number): Entry<V> | undefined {
-    const e = this.map.get(key);
-    if (e === undefined) return undefined;
-    if (e.expires <= now) {
-      this.map.delete(key);
-      return undefined;
-    }
-    // Approximate LRU: move to the young end only when at least half the
-    // cache was inserted since (a delete+set on every hit cost ~3% of the
-    // pipeline benchmark), so a hot device still outlives a flood of new names.
-    if (this.clock - (e.seq ?? 0) >= this.max >> 1) {
-      this.map.delete(key);
-      e.seq = ++this.clock;
-      this.map.set(key, e);
-    }
-    return e;
-  }
-
-  set(key: string, e: Entry<V>): void {
-    e.seq = ++this.clock;
-    this.map.delete(key);
-    this.map.set(key, e);
-    while (this.map.size > this.max) {
-      const oldest = this.map.keys().next();
-      if (oldest.done) break;
-      this.map.delete(oldest.value);
-    }
-  }
-
-  /**
-   * Drop what was learned through `name`, and every negative answer: a
-   * device (re)appearing can make any "no such device" wrong (`8:16`, `sdz`).
-   */
-  dropDependingOn(name: string): void {
-    for (const [k, e] of this.map) if (e.value === null || e.deps.includes(name)) this.map.delete(k);
-  }
-
-  clear(): void {
-    this.map.clear();
-  }
-}
+/** the one negative answer (never changed) */
+const NEGATIVE: Lookup = Object.freeze({ id: null, deps: [] });
 
 interface Table<T> {
   value: T;
@@ -112,7 +56,7 @@ export class SysfsResolver implements DeviceResolver {
   private readonly negativeTtlMs: number;
   private readonly tableTtlMs: number;
   private readonly now: () => number;
-  private readonly cache: TtlCache<Identity | null>;
+  private readonly cache: TtlCache<Lookup>;
   private mounts: Table<MountTable> | null = null;
   private links: Table<Map<string, string[]>> | null = null;
 
@@ -123,7 +67,7 @@ export class SysfsResolver implements DeviceResolver {
     this.negativeTtlMs = Math.min(this.ttlMs, Math.max(0, opts.negativeTtlMs ?? 1_000));
     this.tableTtlMs = Math.max(0, opts.tableTtlMs ?? 5_000);
     this.now = opts.now ?? Date.now;
-    this.cache = new TtlCache(Math.max(1, Math.floor(opts.maxEntries ?? 4096)));
+    this.cache = new TtlCache({ ttlMs: this.ttlMs, max: Math.max(1, Math.floor(opts.maxEntries ?? 4096)), now: this.now, refreshOnHit: true });
   }
 
   /** Number of cached lookups (for tests and metrics). */
@@ -195,7 +139,9 @@ export class SysfsResolver implements DeviceResolver {
       this.mounts = null;
       return;
     }
-    if (typeof name === 'string') this.cache.dropDependingOn(name);
+    // what was learned through `name`, and every negative answer: a device
+    // (re)appearing can make any "no such device" wrong (`8:16`, `sdz`)
+    if (typeof name === 'string') this.cache.deleteWhere((e) => e.id === null || e.deps.includes(name));
   }
 
   invalidateMounts(): void {
@@ -206,17 +152,16 @@ export class SysfsResolver implements DeviceResolver {
   // cached lookups
 
   private cached(key: string, compute: () => { id: Identity; deps: string[] } | null): Identity | null {
-    const now = this.now();
-    const hit = this.cache.get(key, now);
-    if (hit !== undefined) return hit.value;
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return hit.id;
     const r = compute();
     if (r === null) {
-      if (this.negativeTtlMs > 0) this.cache.set(key, { value: null, expires: now + this.negativeTtlMs, deps: [] });
+      if (this.negativeTtlMs > 0) this.cache.set(key, NEGATIVE, this.negativeTtlMs);
       return null;
     }
     // frozen: resolve() hands the cached object out without copying it
     Object.freeze(r.id);
-    if (this.ttlMs > 0) this.cache.set(key, { value: r.id, expires: now + this.ttlMs, deps: r.deps });
+    if (this.ttlMs > 0) this.cache.set(key, r);
     return r.id;
   }
 

@@ -3,6 +3,7 @@
 // `.event.severity 1 GT` work unchanged on peripety events.
 import { CATALOG, isEventType, messageCodeOf } from './catalog.ts';
 import type { StorageEvent } from './schema.ts';
+import { eventTimeParts } from './time.ts';
 
 export const ELOS_SEVERITY = { FATAL: 1, ERROR: 2, WARN: 3, INFO: 4 } as const;
 
@@ -37,11 +38,9 @@ export function classificationOf(ev: StorageEvent): bigint {
 }
 
 export function toElos(ev: StorageEvent, pid: number = process.pid): ElosEvent {
-  const us = Number(ev.extentions.timestamp_us ?? '');
-  const totalUs = Number.isFinite(us) && us > 0 ? us : ev.timestamp * 1_000_000;
-  const sec = Math.floor(totalUs / 1_000_000);
+  const { sec, usec } = eventTimeParts(ev);
   return {
-    date: { sec, nsec: (totalUs - sec * 1_000_000) * 1000 },
+    date: { sec, nsec: usec * 1000 },
     source: {
       appName: `peripety/${ev.extentions.plugin ?? 'unknown'}`,
       fileName: ev.extentions.source ?? '',

@@ -5,7 +5,8 @@
 // Readers compute only the elos member a filter names, from the event
 // itself, instead of building the whole elos view (toElos) per event: a
 // storage filter runs on every event of every backend. Each reader mirrors
-// the derivation in src/events/elos.ts; test/unit/filter/table.test.ts checks
+// the derivation in src/events/elos.ts (the date readers share its rule of
+// event time, src/events/time.ts); test/unit/filter/table.test.ts checks
 // that both agree on the sample events and on every catalog type.
 //
 // Runtime errors do not throw: the reader or operator records the first
@@ -15,6 +16,7 @@
 import { CATALOG, EVENT_TYPES, messageCodeOf, MESSAGE_CODE_READ_ERROR, MESSAGE_CODE_WRITE_ERROR } from '../events/catalog.ts';
 import { CLASSIFICATION, ELOS_SEVERITY, elosSeverity } from '../events/elos.ts';
 import type { StorageEvent } from '../events/schema.ts';
+import { timestampUsOf, US_PER_SECOND, usToSeconds } from '../events/time.ts';
 import type { CompiledFilter, FilterHints, FilterResult } from './types.ts';
 
 export interface EvalState {
@@ -76,18 +78,6 @@ function timestampOf(st: EvalState, ev: StorageEvent): number {
   if (Number.isSafeInteger(t)) return t;
   fail(st, `the event's timestamp is not an integer`);
   return 0;
-}
-
-/**
- * Microseconds from extentions.timestamp_us when it is a positive safe
- * integer, else -1 (then the time is `timestamp` seconds). toElos also
- * accepts fractional values; only a malformed timestamp_us tells them apart.
- */
-function timestampUs(ev: StorageEvent): number {
-  const raw = ev.extentions.timestamp_us;
-  if (raw === undefined) return -1;
-  const us = Number(raw);
-  return Number.isSafeInteger(us) && us > 0 ? us : -1;
 }
 
 // Distinct bits, so a sum is their union; unlike `|` it stays exact above 2^31.
@@ -155,15 +145,16 @@ const MEMBER_LIST: Array<[string[], Member]> = [
   [['date.sec', 'date.tv_sec'], {
     type: 'int', name: 'date.sec', lo: SAFE_MIN, hi: SAFE_MAX,
     read: (st) => (ev) => {
-      const us = timestampUs(ev);
-      return us > 0 ? Math.floor(us / 1_000_000) : timestampOf(st, ev);
+      // eventTimeParts() without its object: timestamp_us by the one rule, else timestamp
+      const us = timestampUsOf(ev);
+      return us !== null ? usToSeconds(us) : timestampOf(st, ev);
     },
   }],
   [['date.nsec', 'date.tv_nsec'], {
     type: 'int', name: 'date.nsec', lo: 0n, hi: 999_999_000n,
     read: () => (ev) => {
-      const us = timestampUs(ev);
-      return us > 0 ? (us % 1_000_000) * 1000 : 0;
+      const us = timestampUsOf(ev);
+      return us !== null ? (us % US_PER_SECOND) * 1000 : 0;
     },
   }],
   [['source.appName'], {

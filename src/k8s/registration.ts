@@ -3,6 +3,7 @@
 // controller where the agent's control API is and what it applied
 // (docs/agent-api.md). Failures are logged rate-limited and retried with
 // backoff; they never stop the agent.
+import { backoffDelay } from '../contracts/backoff.ts';
 import { RateLimitedLog } from '../log/rate-limit.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KubeClient } from './http.ts';
@@ -12,6 +13,8 @@ import { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTA
 export { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH };
 const MAX_DEGRADED_CHARS = 1024;
 export const LEASE_DURATION_SECONDS = 30;
+/** ±20 %: agents that lost the API server together do not come back together */
+const RETRY_JITTER = { min: 0.8, max: 1.2 } as const;
 
 export interface RegistrationOptions {
   client: Pick<KubeClient, 'request'>;
@@ -153,8 +156,7 @@ export class AgentRegistration {
       this.failures++;
       const suppressed = this.limiter.admit('registration');
       if (suppressed !== null) this.opts.log.warn({ lease: name, err: (err as Error).message.slice(0, 300), failures: this.failures, suppressed }, 'agent registration failed; retrying');
-      const backoff = Math.min(this.opts.maxBackoffMs ?? 10_000, 500 * 2 ** Math.min(this.failures - 1, 10));
-      if (!this.stopped) this.kick(backoff * (0.8 + Math.random() * 0.4));
+      if (!this.stopped) this.kick(backoffDelay(this.failures, { initialMs: 500, maxMs: this.opts.maxBackoffMs ?? 10_000, jitter: RETRY_JITTER }));
     }
   }
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { loadNative, type Native, SEEK_SET } from '../native/index.ts';
 import type { Ack } from '../contracts/ack.ts';
+import { Backoff } from '../contracts/backoff.ts';
 import { SeqTracker } from './checkpoint.ts';
 import { POSITION_FILE, readPosition, writePosition } from './position.ts';
 import { type KernelRecord, parseKmsgRecord } from './record.ts';
@@ -83,9 +84,8 @@ export class DrainSchedule {
 const BUFFER_SIZE = 16 * 1024;
 const MAX_PER_WAKEUP = 2048;
 const TICK_MS = 1000;
-/** after a loss held the position: the first replay waits this long, later ones twice as long each up to REPLAY_MAX_MS */
-const REPLAY_MIN_MS = 2000;
-const REPLAY_MAX_MS = 5 * 60_000;
+/** after a loss held the position: the first replay waits 2 s, later ones twice as long each up to 5 min */
+const REPLAY_BACKOFF = { initialMs: 2000, maxMs: 5 * 60_000 } as const;
 
 export class KmsgCollector {
   readonly name: string;
@@ -103,9 +103,9 @@ export class KmsgCollector {
   private tracker: SeqTracker | null = null;
   private saveScheduled = false;
   private malformedLogged = 0;
-  /** performance.now() before which no replay is tried; its backoff */
+  /** performance.now() before which no replay is tried; its backoff (one failure per replay since storage last kept up) */
   private replayAfter = 0;
-  private replayBackoff = REPLAY_MIN_MS;
+  private readonly replayBackoff = new Backoff(REPLAY_BACKOFF);
   /** during a replay: the last sequence number read before it (a gap below it is not a new overwrite) */
   private replayUpto = -1;
 
@@ -173,7 +173,7 @@ export class KmsgCollector {
     return new SeqTracker(committed, () => this.scheduleSave(), (seq, first) => {
       this.deps.metrics.kmsgPositionHeld.inc();
       if (first) {
-        this.replayAfter = performance.now() + this.replayBackoff;
+        this.replayAfter = performance.now() + this.replayBackoff.peek();
         this.deps.log.warn({ collector: this.name, seq, held_at: seq - 1 }, 'kmsg position held: a storage backend that must not lose events dropped one (disk full, queue or spool full, stopped); the saved position stays before that record, which is read again once storage writes again (or at the next start) while the kernel ring still holds it');
       }
       this.scheduleSave();
@@ -195,13 +195,14 @@ export class KmsgCollector {
     if (tracker === null || this.fd < 0) return;
     const held = tracker.held;
     if (held === null) {
-      if (this.replayBackoff !== REPLAY_MIN_MS && tracker.inFlight === 0) this.replayBackoff = REPLAY_MIN_MS;
+      if (this.replayBackoff.failures > 0 && tracker.inFlight === 0) this.replayBackoff.reset();
       return;
     }
     const now = performance.now();
     if (now < this.replayAfter || !(this.deps.replayReady?.() ?? false)) return;
-    this.replayBackoff = Math.min(this.replayBackoff * 2, REPLAY_MAX_MS);
-    this.replayAfter = now + this.replayBackoff;
+    // this replay counts as one failure: should it end in a new hold, the next waits twice as long
+    this.replayBackoff.next();
+    this.replayAfter = now + this.replayBackoff.peek();
     const r = this.native!.lseek(this.fd, 0, SEEK_SET);
     if (r < 0) {
       this.deps.log.warn({ collector: this.name, errno: -r }, 'lseek on kmsg failed; the held position is read again at the next start');

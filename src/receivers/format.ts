@@ -12,6 +12,7 @@
 // it back), only with the characters JSON.stringify leaves raw written as
 // \u escapes.
 import type { StorageEvent } from '../events/schema.ts';
+import { eventDate } from '../events/time.ts';
 
 const SEV = { info: 'INFO ', warn: 'WARN ', error: 'ERROR' } as const;
 
@@ -48,8 +49,7 @@ export function escapeControlsKeepLines(s: string): string {
 }
 
 export function formatText(ev: StorageEvent): string {
-  const us = Number(ev.extentions.timestamp_us);
-  const when = new Date(Number.isFinite(us) ? us / 1000 : ev.timestamp * 1000).toISOString();
+  const when = eventDate(ev).toISOString();
   const dev = ev.dev_name ? ` ${ev.dev_name}${ev.dev_wwid ? ` (${ev.dev_wwid})` : ''}` : '';
   const mp = ev.extentions.mount_point ? ` on ${ev.extentions.mount_point}` : '';
   return escapeControls(`${when} ${ev.hostname} ${SEV[ev.severity]} ${ev.system}/${ev.event_type}${dev}${mp}: ${ev.msg}`);

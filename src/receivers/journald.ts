@@ -11,6 +11,7 @@
 //
 // Acknowledged (docs/architecture.md "Acknowledgement"): sent to journald's
 // socket (the datagram, or the memfd passed), or dropped and counted.
+import { backoffDelay } from '../contracts/backoff.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { loadNative, type Native } from '../native/index.ts';
 import { errnoName, loadUnixDgram, type UnixDgramNative } from '../native/unixdgram.ts';
@@ -23,9 +24,8 @@ export { DEFAULT_JOURNAL_SOCKET, JournaldOptions };
 
 /** What sd-journal asks for: a large send buffer delays EAGAIN and EMSGSIZE (the kernel caps it at net.core.wmem_max without CAP_NET_ADMIN). */
 const SNDBUF_BYTES = 8 << 20;
-/** Retry delays while journald is unreachable (socket missing, connection refused). */
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5000;
+/** Retry delays while journald is unreachable (socket missing, connection refused): 100 ms doubling to 5 s. */
+const RETRY_BACKOFF = { initialMs: 100, maxMs: 5000 } as const;
 /**
  * A safety net under the writability wait: should libuv not report the
  * socket writable (or report it writable while journald's queue is still
@@ -80,7 +80,7 @@ export class JournaldReceiver extends QueuedReceiver {
       throw new Error(`journal entry of ${bytes.length} bytes is larger than the ${MAX_ENTRY_BYTES}-byte limit`);
     }
     let memfd = bytes.length > this.opts.memfd_threshold_bytes;
-    let delay = RETRY_MIN_MS;
+    let waits = 0;
     let failedBefore = false;
     for (;;) {
       if (this.closing) throw new ReceiverClosedError();
@@ -114,8 +114,7 @@ export class JournaldReceiver extends QueuedReceiver {
         this.closeSocket();
         if (wasConnected) continue;
         this.unreachable(r);
-        await this.sleep(delay);
-        delay = Math.min(delay * 2, RETRY_MAX_MS);
+        await this.sleep(backoffDelay(++waits, RETRY_BACKOFF));
         continue;
       }
       throw new Error(`journald receiver: sending ${bytes.length} bytes to ${this.opts.socket}${memfd ? ' (memfd)' : ''}: ${errnoName(r)}`);

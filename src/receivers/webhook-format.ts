@@ -3,7 +3,9 @@
 // list), the idempotency key of a batch, the classification of HTTP
 // statuses, Retry-After and the backoff. No I/O here (webhook.ts does it).
 import { createHash } from 'node:crypto';
+import { backoffDelay as sharedBackoffDelay } from '../contracts/backoff.ts';
 import type { StorageEvent } from '../events/schema.ts';
+import { eventDate } from '../events/time.ts';
 
 export const WEBHOOK_FORMATS = ['events', 'alertmanager'] as const;
 export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
@@ -23,12 +25,6 @@ export interface AlertmanagerAlert {
 
 /** Alertmanager severity label values, as Prometheus alerting rules commonly use them. */
 export const ALERT_SEVERITY = { error: 'critical', warn: 'warning', info: 'info' } as const;
-
-/** The event's time with microseconds where the kernel gave them. */
-export function eventTime(ev: StorageEvent): Date {
-  const us = Number(ev.extentions.timestamp_us ?? '');
-  return new Date(Number.isFinite(us) && us > 0 ? us / 1000 : ev.timestamp * 1000);
-}
 
 /**
  * An event as an Alertmanager alert. Labels identify the alert, so they hold
@@ -55,10 +51,10 @@ export function toAlert(ev: StorageEvent, generatorUrl?: string): AlertmanagerAl
     summary: ev.msg,
     description: describe(ev),
     event_id: ev.event_id,
-    timestamp: eventTime(ev).toISOString(),
+    timestamp: eventDate(ev).toISOString(),
   };
   if (ev.extentions.raw_msg) annotations.raw_msg = ev.extentions.raw_msg;
-  const alert: AlertmanagerAlert = { labels, annotations, startsAt: eventTime(ev).toISOString() };
+  const alert: AlertmanagerAlert = { labels, annotations, startsAt: eventDate(ev).toISOString() };
   if (generatorUrl) alert.generatorURL = generatorUrl;
   return alert;
 }
@@ -127,22 +123,20 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
   return Math.max(0, t - now);
 }
 
-export interface BackoffPolicy {
-  initialMs: number;
-  maxMs: number;
-}
+/** between half and all of the exponential wait */
+const EQUAL_JITTER = { min: 0.5, max: 1 } as const;
 
 /**
- * The wait before retry number `retry` (1 for the first): exponential
- * (initial × 2^(retry−1)), capped at maxMs, with "equal jitter" (between
- * half and all of it, so many agents that failed together do not retry
- * together, yet none retries at once). A Retry-After from the server raises
- * it (never lowers it), up to maxMs as well: a longer wait is left to the
- * next retry's answer. `random` is in [0, 1).
+ * The wait before retry number `retry` (1 for the first): the shared
+ * exponential backoff (src/contracts/backoff.ts, initial × 2^(retry−1),
+ * capped at maxMs) with "equal jitter" (between half and all of it, so many
+ * agents that failed together do not retry together, yet none retries at
+ * once). A Retry-After from the server raises it (never lowers it), up to
+ * maxMs as well: a longer wait is left to the next retry's answer. `random`
+ * is in [0, 1).
  */
-export function backoffDelay(retry: number, policy: BackoffPolicy, retryAfterMs: number | null, random: () => number = Math.random): number {
-  const exp = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(Math.max(retry - 1, 0), 40));
-  const jittered = exp / 2 + random() * (exp / 2);
+export function backoffDelay(retry: number, policy: { initialMs: number; maxMs: number }, retryAfterMs: number | null, random: () => number = Math.random): number {
+  const jittered = sharedBackoffDelay(retry, { ...policy, jitter: EQUAL_JITTER }, random);
   const wanted = retryAfterMs === null ? jittered : Math.max(jittered, retryAfterMs);
   return Math.round(Math.min(policy.maxMs, wanted));
 }

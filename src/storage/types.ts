@@ -100,16 +100,6 @@ export interface BackendFactory<C = unknown> {
   readonly durable?: boolean;
 }
 
-/** The time of an event in Unix microseconds: extentions.timestamp_us when valid, else timestamp seconds. */
-export function eventTimeUs(ev: StorageEvent): number {
-  const us = ev.extentions.timestamp_us;
-  if (us !== undefined && us.length > 0 && us.length <= 17) {
-    const n = Number(us);
-    if (Number.isSafeInteger(n) && n > 0) return n;
-  }
-  return ev.timestamp * 1_000_000;
-}
-
 /** The stable identity of a stored event: a raw record's id is shared by the synthetic events made from it. */
 export function eventKey(ev: StorageEvent): string {
   return `${ev.event_id}/${ev.event_type}`;

@@ -20,6 +20,7 @@
 //   order; should that batch also be stored directly, its replay is a
 //   duplicate that the backend absorbs (idempotent by eventKey).
 import type { Ack } from '../contracts/ack.ts';
+import { Backoff } from '../contracts/backoff.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { BackendMetrics } from './metrics.ts';
@@ -157,7 +158,7 @@ export class BackendWorker {
   private kickScheduled = false;
   private batchTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
-  private backoff: number;
+  private readonly backoff: Backoff;
   private waiters: (() => void)[] = [];
 
   private droppedSinceLog = 0;
@@ -190,7 +191,7 @@ export class BackendWorker {
     this.log = opts.log;
     this.metrics = opts.metrics ?? null;
     this.mustNotLose = opts.mustNotLose === true;
-    this.backoff = this.t.retryMinMs;
+    this.backoff = new Backoff({ initialMs: this.t.retryMinMs, maxMs: this.t.retryMaxMs });
   }
 
   /** Open the spool and start replaying what an earlier run left. A spool that cannot be opened is logged, not fatal. */
@@ -425,8 +426,7 @@ export class BackendWorker {
     this.down = true;
     this.retryDue = false;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    const delay = this.backoff;
-    this.backoff = Math.min(this.backoff * 2, this.t.retryMaxMs);
+    const delay = this.backoff.next();
     if (this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
@@ -442,7 +442,7 @@ export class BackendWorker {
     this.down = false;
     this.retryDue = false;
     this.spoolBlocked = false;
-    this.backoff = this.t.retryMinMs;
+    this.backoff.reset();
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
   }

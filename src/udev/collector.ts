@@ -11,6 +11,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Collector, CollectorDeps, CollectorSink } from '../contracts/collector.ts';
 import { NO_ACK } from '../contracts/ack.ts';
 import type { DeviceResolver, Identity } from '../contracts/device.ts';
+import { nowUs } from '../events/time.ts';
 import { DrainSchedule } from '../kmsg/collector.ts';
 import { RateLimitedLog } from '../log/rate-limit.ts';
 import { perRegistry } from '../metrics/per-registry.ts';
@@ -343,7 +344,7 @@ export class UdevCollector implements Collector {
       identity = resolver ? safeResolve(resolver, sysfsNameOf(u)) : null;
     }
     const ev = ueventToEvent(u, {
-      hostname: this.hostname, bootId: this.deps.bootId, subsystems: this.subsystems, identity, previous: before, nowUs: Date.now() * 1000,
+      hostname: this.hostname, bootId: this.deps.bootId, subsystems: this.subsystems, identity, previous: before, nowUs: nowUs(),
     });
     if (u.seqnum !== '') this.remember(u.seqnum);
     if (ev) this.sink.publish(ev, NO_ACK, this.name);

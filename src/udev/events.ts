@@ -5,6 +5,7 @@
 import { CATALOG } from '../events/catalog.ts';
 import { randomEventId, uuidV5 } from '../events/ids.ts';
 import type { StorageEvent } from '../events/schema.ts';
+import { formatTimestampUs, usToSeconds } from '../events/time.ts';
 import type { Identity } from '../contracts/device.ts';
 import type { Uevent } from './uevent.ts';
 
@@ -146,7 +147,7 @@ export function ueventToEvent(u: Uevent, ctx: UeventContext): StorageEvent | nul
   if (u.action === 'move' && u.props.DEVPATH_OLD !== undefined) ext.old_devpath = sanitizeValue(u.props.DEVPATH_OLD);
   if (u.action === 'online' || u.action === 'offline' || u.action === 'move') ext.action = u.action;
   ext.kernel_dev = sysfsNameOf(u);
-  ext.timestamp_us = String(Math.floor(ctx.nowUs));
+  ext.timestamp_us = formatTimestampUs(ctx.nowUs);
   ext.kind = 'synthetic';
   ext.plugin = 'udev';
   ext.source = 'netlink:uevent';
@@ -157,7 +158,7 @@ export function ueventToEvent(u: Uevent, ctx: UeventContext): StorageEvent | nul
     // no floor in the catalog: a device coming or going is news, not a fault
     severity: entry.floor ?? 'info',
     system: entry.system,
-    timestamp: Math.floor(ctx.nowUs / 1_000_000),
+    timestamp: usToSeconds(ctx.nowUs),
     event_id: ueventEventId(ctx.bootId, u.seqnum),
     event_type: type,
     dev_wwid: wwid,

@@ -2,6 +2,7 @@
 // bounding, the token bucket and the aggregation state. No I/O here, and the
 // clock is always passed in, so unit tests drive every decision.
 import type { StorageEvent } from '../../events/schema.ts';
+import { msToUs, secondsToUs, timestampUsOf } from '../../events/time.ts';
 
 /** RFC 3339 with exactly 6 fractional digits (a Kubernetes MicroTime), from microseconds since the epoch. */
 export function microTime(us: number): string {
@@ -12,15 +13,12 @@ export function microTime(us: number): string {
   return `${iso.slice(0, 19)}.${micro}Z`;
 }
 
-/** When the event happened, in microseconds: extentions.timestamp_us, else timestamp (seconds), else now. */
+/** When the event happened, in microseconds: extentions.timestamp_us (the one rule, src/events/time.ts), else timestamp (seconds) when after 1970, else now. */
 export function eventMicros(ev: StorageEvent, nowMs: number): number {
-  const us = ev.extentions.timestamp_us;
-  if (us !== undefined && /^\d{1,17}$/.test(us)) {
-    const n = Number(us);
-    if (n > 0) return n;
-  }
-  if (ev.timestamp > 0) return ev.timestamp * 1_000_000;
-  return nowMs * 1000;
+  const us = timestampUsOf(ev);
+  if (us !== null) return us;
+  if (ev.timestamp > 0) return secondsToUs(ev.timestamp);
+  return msToUs(nowMs);
 }
 
 const LABEL_VALUE_MAX = 63;

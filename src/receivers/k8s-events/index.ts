@@ -23,6 +23,7 @@
 import os from 'node:os';
 import { Counter, type Registry } from 'prom-client';
 import type { Severity, StorageEvent } from '../../events/schema.ts';
+import { msToUs } from '../../events/time.ts';
 import { perRegistry } from '../../metrics/per-registry.ts';
 import { QueuedReceiver, type ReceiverDeps } from '../queued.ts';
 import { inClusterConfig, KubeClient, loadKubeconfig } from '../../k8s/http.ts';
@@ -294,7 +295,7 @@ export class K8sEventsReceiver extends QueuedReceiver {
     this.agg.lastSummaryMs = this.now();
     const parts = [...byType.entries()].sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t || 'StorageEvent'}=${n}`);
     const note = `${total} storage event occurrence(s) on node ${this.node} were held back by the Kubernetes Event rate limit (rate ${this.opts.rate}/s, burst ${this.opts.burst}): ${parts.join(', ')}`;
-    const body = this.base(SUMMARY_REASON, note, 'Warning', this.now() * 1000, { 'app.kubernetes.io/managed-by': 'peripety' }, { 'peripety.io/suppressed-count': String(total) });
+    const body = this.base(SUMMARY_REASON, note, 'Warning', msToUs(this.now()), { 'app.kubernetes.io/managed-by': 'peripety' }, { 'peripety.io/suppressed-count': String(total) });
     body.regarding = await this.regarding();
     let result: WriteResult;
     try {

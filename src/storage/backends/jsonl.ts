@@ -50,7 +50,8 @@ import type { StorageEvent } from '../../events/schema.ts';
 import { matchesFilter } from '../../filter/compile.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
-import { eventKey, eventTimeUs, parseEventLine } from '../types.ts';
+import { eventTimeUs } from '../../events/time.ts';
+import { eventKey, parseEventLine } from '../types.ts';
 import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 import { JsonlConfig } from './options.ts';
 

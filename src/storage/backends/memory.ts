@@ -6,7 +6,8 @@
 import type { StorageEvent } from '../../events/schema.ts';
 import { matchesFilter } from '../../filter/compile.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
-import { eventKey, eventTimeUs } from '../types.ts';
+import { eventTimeUs } from '../../events/time.ts';
+import { eventKey } from '../types.ts';
 import { MAX_BUFFER_SIZE, MemoryConfig } from './options.ts';
 
 export { MAX_BUFFER_SIZE, MemoryConfig };

@@ -41,7 +41,7 @@ import { SEVERITIES, SYSTEMS, type StorageEvent } from '../../events/schema.ts';
 import type { FilterHints } from '../../filter/types.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
-import { eventTimeUs } from '../types.ts';
+import { eventTimeUs, nowUs } from '../../events/time.ts';
 import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 import { isCorruptDatabaseError, quarantineCorrupt } from '../quarantine.ts';
 import { SqliteConfig } from './options.ts';
@@ -306,7 +306,7 @@ export class SqliteBackend implements Backend {
     const result: RetentionResult = { byAge: 0, byRows: 0 };
     const db = this.db;
     if (db === null || this.config.ReadOnly) return result;
-    const cutoffUs = Date.now() * 1000 - this.config.MaxAgeDays * DAY_US;
+    const cutoffUs = nowUs() - this.config.MaxAgeDays * DAY_US;
     const byAge = db.prepare(
       'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE time_us < ? ORDER BY time_us LIMIT ?)',
     );

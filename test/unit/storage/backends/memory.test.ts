@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryBackend, MemoryConfig, memoryBackend } from '../../../../src/storage/backends/memory.ts';
 import type { StorageEvent } from '../../../../src/events/schema.ts';
-import { eventTimeUs } from '../../../../src/storage/types.ts';
+import { eventTimeUs } from '../../../../src/events/time.ts';
 import { backendContract } from './contract.ts';
 import { SEC, T0, context, ev, evs, ids, configIssues } from './events.ts';
 import { systemIs } from './filters.ts';
