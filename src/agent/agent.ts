@@ -7,8 +7,9 @@ import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { type Authenticator, loadOrCreateToken, StaticTokenAuthenticator } from '../api/auth.ts';
 import type { EventsRequest } from '../api/query.ts';
-import { ApiServer, type ConfigPush, type ControlAction, type ControlAnswer, parseListen, RequestError } from '../api/server.ts';
+import { ApiServer, type ControlAction, type ControlAnswer, parseListen, RequestError } from '../api/server.ts';
 import { EventStreamHub } from '../api/stream.ts';
+import type { PushedConfig } from '../contracts/pushed-config.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { compileFilter } from '../filter/index.ts';
 import { DEFAULT_STORAGE_CONFIG, parseStorageConfig, type StorageConfig } from '../storage/config.ts';
@@ -491,7 +492,7 @@ export class Agent {
    * PUT /v1/config: validate the plugin sections (with the local [main]) and
    * the storage structure, then apply both or neither; persist on success.
    */
-  applyPushed(push: ConfigPush): Promise<ControlAnswer> {
+  applyPushed(push: PushedConfig): Promise<ControlAnswer> {
     return this.serialized(async () => {
       const { log } = this.opts;
       if (!this.opts.pushed) return { status: 501, body: { error: 'this agent does not take pushed configurations (not in Kubernetes mode)' } };

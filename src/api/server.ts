@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { parsePushedConfig, type PushedConfig } from '../contracts/pushed-config.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { perRegistry } from '../metrics/per-registry.ts';
@@ -35,16 +36,6 @@ export interface ApiHandlers {
   control?: ControlHandlers;
 }
 
-/** PUT /v1/config (docs/agent-api.md). */
-export interface ConfigPush {
-  generation: number;
-  hash: string;
-  /** plugin sections only: the agent prepends its own local [main] */
-  toml: string;
-  /** the elos EventLogging structure */
-  storage: Record<string, unknown>;
-}
-
 export type ControlAction = 'start' | 'stop' | 'restart';
 /** what a command path may name: the lifecycle, and flush for backends only */
 export type CommandPathAction = ControlAction | 'flush';
@@ -54,7 +45,8 @@ export interface ControlAnswer {
 }
 
 export interface ControlHandlers {
-  pushConfig(push: ConfigPush): Promise<ControlAnswer>;
+  /** PUT /v1/config: the body parsed with the schema the controller builds it with */
+  pushConfig(push: PushedConfig): Promise<ControlAnswer>;
   command(kind: 'plugins' | 'backends', name: string, action: ControlAction): Promise<ControlAnswer>;
   /** POST /v1/reload: apply the current configuration again */
   reload(): Promise<ControlAnswer>;
@@ -78,19 +70,6 @@ export function parseFlushTimeout(params: URLSearchParams): { ok: true; timeoutM
     return { ok: false, error: `timeoutSeconds: one whole number of seconds from 1 to ${FLUSH_MAX_TIMEOUT_SECONDS}` };
   }
   return { ok: true, timeoutMs: Number(v) * 1000 };
-}
-
-/** Validate the shape of a PUT /v1/config body (the contents are validated by the agent). */
-export function parseConfigPush(body: unknown): { ok: true; push: ConfigPush } | { ok: false; error: string } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, error: 'the body must be a JSON object {generation, hash, toml, storage}' };
-  const b = body as Record<string, unknown>;
-  const unknown = Object.keys(b).filter((k) => !['generation', 'hash', 'toml', 'storage'].includes(k));
-  if (unknown.length > 0) return { ok: false, error: `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 50))).join(', ')}` };
-  if (typeof b.generation !== 'number' || !Number.isSafeInteger(b.generation) || b.generation < 1) return { ok: false, error: 'generation: must be a whole number ≥ 1' };
-  if (typeof b.hash !== 'string' || b.hash.length < 1 || b.hash.length > 256) return { ok: false, error: 'hash: must be a string of 1 to 256 characters' };
-  if (typeof b.toml !== 'string') return { ok: false, error: 'toml: must be a string (the plugin sections)' };
-  if (typeof b.storage !== 'object' || b.storage === null || Array.isArray(b.storage)) return { ok: false, error: 'storage: must be an object (the elos EventLogging structure)' };
-  return { ok: true, push: { generation: b.generation, hash: b.hash, toml: b.toml, storage: b.storage as Record<string, unknown> } };
 }
 
 const COMMAND_PATH = /^\/v1\/(plugins|backends)\/([A-Za-z0-9_.-]{1,63}):(start|stop|restart|flush)$/;
@@ -494,7 +473,7 @@ export class ApiServer {
         send(res, err.status, { error: err.message });
         return;
       }
-      const p = parseConfigPush(body);
+      const p = parsePushedConfig(body);
       answer = p.ok ? await control.pushConfig(p.push) : { status: 400, body: { error: p.error } };
     }
     this.opts.log.info({ who: who.who, request: describeControl(request), status: answer.status }, 'control API request');

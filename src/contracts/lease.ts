@@ -1,6 +1,6 @@
 // The agent's Lease as agent and controller read it: the annotations the
 // agent writes (src/k8s/registration.ts) and the controller reads
-// (src/controller/controller.ts), and the form of one "degraded" line about
+// (src/controller/reconcile-push.ts, reconcile-status.ts), and the form of one "degraded" line about
 // a storage backend, which the controller looks for to count that node as
 // failed for the StorageBackend (docs/lifecycle.md). One home, so the two
 // sides cannot drift apart.

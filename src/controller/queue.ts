@@ -1,11 +1,15 @@
 // A keyed work queue (client-go's workqueue, reduced to what the controller
 // needs): a key added while it waits is added once; a key added while it is
-// being processed runs again after that run, never twice at once; a failed
-// key is retried after a per-key exponential backoff; success forgets the
-// backoff. Bounded: past `maxKeys` waiting keys new ones are refused (counted),
-// so a flood of events cannot grow memory without limit — a periodic resync
-// brings refused keys back.
+// being processed runs again after that run, never twice at once. The queue
+// acts on what the handler returns (result.ts): a failure that may pass (or a
+// throw) is retried after a per-key exponential backoff; a terminal failure
+// is reported and not retried; success forgets the backoff, and a requeue
+// after N ms adds the key again then (0: right after this run). Bounded:
+// past `maxKeys` waiting keys new ones are refused (counted), so a flood of
+// events cannot grow memory without limit — a periodic resync brings refused
+// keys back.
 import { backoffDelay } from '../contracts/backoff.ts';
+import { isError, type Result } from './result.ts';
 
 export interface WorkQueueOptions {
   /** how many keys are processed at once (each key by one worker at a time) */
@@ -15,7 +19,10 @@ export interface WorkQueueOptions {
   /** first retry delay and the cap (ms) */
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /** a failed run, retried in `retryInMs` */
   onError?: (key: string, err: unknown, retryInMs: number) => void;
+  /** a run that failed for good (a terminal error): not retried */
+  onTerminal?: (key: string, error: string) => void;
 }
 
 export class WorkQueue {
@@ -35,10 +42,11 @@ export class WorkQueue {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
 
-  private readonly handler: (key: string) => Promise<void>;
+  private readonly handler: (key: string) => Promise<Result | void>;
   private readonly opts: WorkQueueOptions;
 
-  constructor(handler: (key: string) => Promise<void>, opts: WorkQueueOptions = {}) {
+  /** `handler` returns a Result (result.ts); nothing returned is done, a throw a failure that may pass */
+  constructor(handler: (key: string) => Promise<Result | void>, opts: WorkQueueOptions = {}) {
     this.handler = handler;
     this.opts = opts;
     this.workers = opts.workers ?? 8;
@@ -116,19 +124,35 @@ export class WorkQueue {
 
   private async run(key: string): Promise<void> {
     try {
-      await this.handler(key);
-      this.failures.delete(key);
+      const result = await this.handler(key);
+      if (result && isError(result)) {
+        if (result.terminal) {
+          this.failures.delete(key);
+          this.opts.onTerminal?.(key, result.error);
+        } else this.retry(key, result.error);
+      } else {
+        this.failures.delete(key);
+        const after = result?.requeueAfterMs;
+        if (after !== undefined) {
+          if (after <= 0) this.again.add(key);
+          else this.addAfter(key, after);
+        }
+      }
     } catch (err) {
-      const n = (this.failures.get(key) ?? 0) + 1;
-      this.failures.set(key, n);
-      const delay = this.backoff(n);
-      this.opts.onError?.(key, err, delay);
-      this.addAfter(key, delay);
+      this.retry(key, err);
     } finally {
       this.active.delete(key);
       this.running--;
       if (this.again.delete(key)) this.add(key);
       this.pump();
     }
+  }
+
+  private retry(key: string, err: unknown): void {
+    const n = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, n);
+    const delay = this.backoff(n);
+    this.opts.onError?.(key, err, delay);
+    this.addAfter(key, delay);
   }
 }

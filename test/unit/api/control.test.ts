@@ -12,8 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { StaticTokenAuthenticator } from '../../../src/api/auth.ts';
 import {
-  ApiServer, type ConfigPush, FLUSH_DEFAULT_TIMEOUT_MS, MAX_CONTROL_BODY, parseCommandPath, parseConfigPush, parseControlPath, parseFlushTimeout,
+  ApiServer, FLUSH_DEFAULT_TIMEOUT_MS, MAX_CONTROL_BODY, parseCommandPath, parseControlPath, parseFlushTimeout,
 } from '../../../src/api/server.ts';
+import { parsePushedConfig, type PushedConfig } from '../../../src/contracts/pushed-config.ts';
 import { Agent, mainSectionToml, parseAgentConfig, pushedConfigText, readAppliedConfig, writeAppliedConfig } from '../../../src/agent/agent.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
 import { parseKubeconfig } from '../../../src/k8s/http.ts';
@@ -23,9 +24,9 @@ import { silentLogger } from '../../../src/log/logger.ts';
 const TOKEN = 'test-token-0123456789abcdef';
 const good = { generation: 3, hash: 'abc', toml: '[x]\ntype = "parser"\nplugin = "scsi"\n', storage: { root: {} } };
 
-describe('parseConfigPush', () => {
+describe('parsePushedConfig', () => {
   it('accepts the four fields', () => {
-    assert.deepEqual(parseConfigPush(good), { ok: true, push: good });
+    assert.deepEqual(parsePushedConfig(good), { ok: true, push: good });
   });
   const bad: [string, unknown, RegExp][] = [
     ['not an object', [1], /JSON object/],
@@ -42,7 +43,7 @@ describe('parseConfigPush', () => {
   ];
   for (const [what, body, re] of bad) {
     it(`refuses ${what}`, () => {
-      const r = parseConfigPush(body);
+      const r = parsePushedConfig(body);
       assert.equal(r.ok, false);
       assert.match(!r.ok ? r.error : '', re);
     });
@@ -87,7 +88,7 @@ describe('parseFlushTimeout', () => {
 });
 
 describe('control endpoints over HTTP', () => {
-  const pushes: ConfigPush[] = [];
+  const pushes: PushedConfig[] = [];
   const commands: string[] = [];
   const server = new ApiServer({
     listen: '127.0.0.1:0',

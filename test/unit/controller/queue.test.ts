@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WorkQueue } from '../../../src/controller/queue.ts';
+import { DONE, type Result, terminalError, transientError } from '../../../src/controller/result.ts';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -91,5 +92,42 @@ describe('WorkQueue', () => {
     q.stop();
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(runs, 1);
+  });
+});
+
+describe('WorkQueue acts on the Result', () => {
+  it('a terminal error is reported and not retried; a transient one is retried', async () => {
+    const runs = new Map<string, number>();
+    const terminal: string[] = [];
+    const retried: string[] = [];
+    const q = new WorkQueue(async (k): Promise<Result> => {
+      runs.set(k, (runs.get(k) ?? 0) + 1);
+      if (k === 't') return terminalError('refused');
+      if (k === 'r' && runs.get(k) === 1) return transientError('unreachable');
+      return DONE;
+    }, { baseDelayMs: 10, onTerminal: (k, e) => terminal.push(`${k}:${e}`), onError: (k, e) => retried.push(`${k}:${String(e)}`) });
+    q.add('t');
+    q.add('r');
+    await new Promise((r) => setTimeout(r, 100));
+    await q.idle();
+    assert.deepEqual(Object.fromEntries(runs), { t: 1, r: 2 });
+    assert.deepEqual(terminal, ['t:refused']);
+    assert.deepEqual(retried, ['r:unreachable']);
+  });
+
+  it('requeue after N ms runs the key again then; 0 right after this run', async () => {
+    const times: number[] = [];
+    const q = new WorkQueue(async () => {
+      times.push(Date.now());
+      if (times.length === 1) return { requeueAfterMs: 0 };
+      if (times.length === 2) return { requeueAfterMs: 50 };
+      return {};
+    });
+    q.add('k');
+    const deadline = Date.now() + 5000;
+    while (times.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await q.idle();
+    assert.equal(times.length, 3);
+    assert.ok(times[2]! - times[1]! >= 45, 'waited for the requeue');
   });
 });
