@@ -7,6 +7,7 @@ import type { Ack } from '../contracts/ack.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import { compileFilter } from '../filter/index.ts';
 import type { Logger } from '../log/logger.ts';
+import { perRegistry } from '../metrics/per-registry.ts';
 import { BUILTIN_BACKENDS } from '../storage/backends/index.ts';
 import { parseStorageConfig } from '../storage/config.ts';
 import { type BackendFlushResult, type BackendStatus, StorageError, StorageManager, type StorageStatus } from '../storage/manager.ts';
@@ -48,6 +49,19 @@ function backendReason(error: string, name: string): string {
   return (end > 0 ? rest.slice(0, end) : rest).slice(0, 500);
 }
 
+/** The storage host's metrics, declared once per registry (src/metrics/per-registry.ts): a reload keeps them. */
+const storageHostMetrics = perRegistry((registry: Registry) => {
+  const registers = [registry];
+  return {
+    excluded: new Gauge({
+      name: 'peripety_storage_backend_excluded', help: '1 while a configured backend is left out because it failed to load or start (the agent runs without it)', labelNames: ['backend'], registers,
+    }),
+    degradedStarts: new Counter({
+      name: 'peripety_storage_degraded_starts_total', help: 'Agent starts whose storage configuration did not start whole (backends left out, or no storage at all)', registers,
+    }),
+  };
+});
+
 export class StorageHost implements ReceiverSink {
   readonly name = 'storage';
   private readonly opts: StorageHostOptions;
@@ -64,14 +78,9 @@ export class StorageHost implements ReceiverSink {
   constructor(opts: StorageHostOptions) {
     this.opts = opts;
     this.metrics = StorageMetrics.forRegistry(opts.registry);
-    const g = opts.registry.getSingleMetric('peripety_storage_backend_excluded');
-    this.excludedGauge = g instanceof Gauge ? (g as Gauge<'backend'>) : new Gauge({
-      name: 'peripety_storage_backend_excluded', help: '1 while a configured backend is left out because it failed to load or start (the agent runs without it)', labelNames: ['backend'], registers: [opts.registry],
-    });
-    const c = opts.registry.getSingleMetric('peripety_storage_degraded_starts_total');
-    this.degradedStarts = c instanceof Counter ? c : new Counter({
-      name: 'peripety_storage_degraded_starts_total', help: 'Agent starts whose storage configuration did not start whole (backends left out, or no storage at all)', registers: [opts.registry],
-    });
+    const m = storageHostMetrics(opts.registry);
+    this.excludedGauge = m.excluded;
+    this.degradedStarts = m.degradedStarts;
   }
 
   /**

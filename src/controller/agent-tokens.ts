@@ -10,6 +10,7 @@
 import { type KubeConfig, CoreV1Api } from '@kubernetes/client-node';
 import { Counter, type Registry } from 'prom-client';
 import { agentAudience } from '../api/tokenreview.ts';
+import { perRegistry } from '../metrics/per-registry.ts';
 
 /** A token and until when it is good (ms since the epoch). */
 export interface IssuedToken {
@@ -42,6 +43,17 @@ interface Entry {
   expiresAt: number;
 }
 
+/** Declared once per registry (src/metrics/per-registry.ts); both results exist at 0 from the start. */
+const agentTokenMetrics = perRegistry((registry: Registry) => {
+  const requests = new Counter({
+    name: 'peripety_controller_agent_token_requests_total',
+    help: 'TokenRequests for the per-node tokens the controller presents to the agents (audience peripety-agent:<node>), by result (ok, failed).',
+    labelNames: ['result'], registers: [registry],
+  });
+  for (const r of ['ok', 'failed']) requests.labels(r).inc(0);
+  return { requests };
+});
+
 /**
  * The per-node token cache (no I/O of its own: `issue` does the requests).
  * Concurrent callers for one node share one request; a failed request is not
@@ -62,12 +74,7 @@ export class AgentTokens implements AgentTokenSource {
     this.seconds = Math.max(MIN_TOKEN_SECONDS, opts.expirationSeconds ?? MIN_TOKEN_SECONDS);
     this.max = opts.max ?? DEFAULT_MAX_TOKENS;
     this.now = opts.now ?? Date.now;
-    this.requests = opts.registry ? new Counter({
-      name: 'peripety_controller_agent_token_requests_total',
-      help: 'TokenRequests for the per-node tokens the controller presents to the agents (audience peripety-agent:<node>), by result (ok, failed).',
-      labelNames: ['result'], registers: [opts.registry],
-    }) : null;
-    for (const r of ['ok', 'failed']) this.requests?.labels(r).inc(0);
+    this.requests = opts.registry ? agentTokenMetrics(opts.registry).requests : null;
   }
 
   get size(): number {

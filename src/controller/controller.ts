@@ -21,7 +21,6 @@ import {
   CoordinationV1Api, CoreV1Api, CustomObjectsApi, makeInformer,
   type KubeConfig, type KubernetesObject, type V1Lease, type V1Node,
 } from '@kubernetes/client-node';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { GROUP, VERSION } from '../crd/schemas.ts';
 import type { Logger } from '../log/logger.ts';
 import { COMMAND_ANNOTATION } from './commands.ts';
@@ -30,8 +29,8 @@ import { type AgentTokenSource, AgentTokens, tokenRequestIssuer } from './agent-
 import {
   AGENT_LEASE_PREFIX, annotations, type CachedInformer, ClusterView, type CustomResource, type Kind, PLURAL, selects, specVersion,
 } from './cache.ts';
-import { PUSH_REFUSED_REASONS } from './endpoint.ts';
 import { LeaderElector } from './leader.ts';
+import { ControllerMetrics } from './metrics.ts';
 import { WorkQueue } from './queue.ts';
 import { CommandReconciler } from './reconcile-commands.ts';
 import { type Leadership, PushReconciler } from './reconcile-push.ts';
@@ -71,40 +70,6 @@ export interface ControllerOptions {
   leaseDurationMs?: number;
   renewMs?: number;
   retryMs?: number;
-}
-
-export class ControllerMetrics {
-  readonly registry = new Registry();
-  readonly reconciles = new Counter({ name: 'peripety_controller_reconciles_total', help: 'Reconciles by kind (node, sep, sbe) and result.', labelNames: ['kind', 'result'], registers: [this.registry] });
-  readonly duration = new Histogram({
-    name: 'peripety_controller_reconcile_duration_seconds', help: 'Reconcile duration by kind and result.', labelNames: ['kind', 'result'],
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
-  });
-  readonly pushes = new Counter({ name: 'peripety_controller_pushes_total', help: 'Configuration pushes to agents that succeeded.', registers: [this.registry] });
-  readonly pushFailures = new Counter({ name: 'peripety_controller_push_failures_total', help: 'Configuration pushes to agents that failed (refused or unreachable).', registers: [this.registry] });
-  readonly pushRefused = new Counter({
-    name: 'peripety_controller_push_refused_total',
-    help: 'Configuration pushes and commands not sent because the agent Lease\'s endpoint is not on its Node\'s own address, by reason (no_node, invalid_endpoint, no_node_address, foreign_address); a configuration push is counted again only when the Lease, the configuration or 5 minutes pass.',
-    labelNames: ['reason'], registers: [this.registry],
-  });
-  readonly statusWrites = new Counter({ name: 'peripety_controller_status_writes_total', help: 'Status writes to StorageEventPlugins and StorageBackends.', registers: [this.registry] });
-  readonly commands = new Counter({
-    name: 'peripety_controller_commands_total',
-    help: 'One-off commands from the peripety.io/command annotation, by action (start, stop, restart, reload, flush; unknown when invalid) and result (succeeded, failed, invalid, interrupted).',
-    labelNames: ['action', 'result'], registers: [this.registry],
-  });
-  readonly queueDepth: Gauge;
-  readonly agentsConfigured: Gauge;
-  readonly leader: Gauge;
-
-  constructor(depth: () => number, configured: () => number, leading: () => boolean) {
-    this.queueDepth = new Gauge({ name: 'peripety_controller_queue_depth', help: 'Keys waiting or being reconciled.', registers: [this.registry], collect() { this.set(depth()); } });
-    this.agentsConfigured = new Gauge({ name: 'peripety_controller_agents_configured', help: 'Agents whose Lease shows the configuration rendered for their node.', registers: [this.registry], collect() { this.set(configured()); } });
-    this.leader = new Gauge({ name: 'peripety_controller_leader', help: '1 while this replica is the leader.', registers: [this.registry], collect() { this.set(leading() ? 1 : 0); } });
-    // every reason from the start: a dashboard sees 0, not no series, until the first refusal
-    for (const reason of PUSH_REFUSED_REASONS) this.pushRefused.inc({ reason }, 0);
-    collectDefaultMetrics({ register: this.registry });
-  }
 }
 
 const nodeKey = (n: string) => `node/${n}`;

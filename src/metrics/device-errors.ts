@@ -15,10 +15,12 @@
 //   keep their slot for the life of the process (no churn of series).
 // - The hot path is a Map lookup and `n++` on a tally; prom-client's labelled
 //   inc() (which hashes labels) runs only at scrape time.
-// - One state per registry: a reload builds a new receiver on the same
-//   registry and keeps the counts and the device slots.
+// - One state per registry (src/metrics/per-registry.ts): a reload builds a
+//   new receiver on the same registry and keeps the counts and the device
+//   slots.
 // The receiver that feeds it from the bus is src/receivers/device-errors.ts.
 import { Counter, type Registry } from 'prom-client';
+import { perRegistry } from './per-registry.ts';
 import type { StorageEvent } from '../events/schema.ts';
 
 export const DEFAULT_DEVICE_CAP = 256;
@@ -30,24 +32,23 @@ interface Tally {
   n: number;
 }
 
-export class DeviceErrors {
-  readonly cap: number;
-  readonly counter: Counter<'device' | 'system'>;
-  readonly capped: Counter;
+/** The device-error metrics of a registry and the state they fold at scrape time, declared once (src/metrics/per-registry.ts). */
+const deviceErrorMetrics = perRegistry((registry: Registry, cap: number) => {
+  const registers = [registry];
   /** device → system → tally */
-  private readonly tallies = new Map<string, Map<string, Tally>>();
-  private devices = 0;
-  private readonly cappedTally = { n: 0 };
-
-  constructor(registry: Registry, cap = DEFAULT_DEVICE_CAP) {
-    this.cap = cap;
-    const tallies = this.tallies;
-    const cappedTally = this.cappedTally;
-    this.counter = new Counter({
+  const tallies = new Map<string, Map<string, Tally>>();
+  const cappedTally = { n: 0 };
+  return {
+    cap,
+    tallies,
+    cappedTally,
+    /** distinct devices with their own label */
+    devices: { n: 0 },
+    counter: new Counter({
       name: 'peripety_device_errors_total',
       help: `Storage events of severity error per device (at most ${cap} devices; beyond that device="other")`,
       labelNames: ['device', 'system'],
-      registers: [registry],
+      registers,
       collect() {
         for (const bySystem of tallies.values()) {
           for (const t of bySystem.values()) {
@@ -56,21 +57,36 @@ export class DeviceErrors {
           }
         }
       },
-    });
-    this.capped = new Counter({
+    }),
+    capped: new Counter({
       name: 'peripety_device_errors_capped_total',
       help: 'Device error events counted under device="other" because the device cap was reached',
-      registers: [registry],
+      registers,
       collect() {
         if (cappedTally.n > 0) this.inc(cappedTally.n);
         cappedTally.n = 0;
       },
-    });
+    }),
+  };
+});
+
+/** Counting device errors into a registry's set; two instances on one registry share counts and device slots (the cap of the first wins). */
+export class DeviceErrors {
+  readonly cap: number;
+  readonly counter: Counter<'device' | 'system'>;
+  readonly capped: Counter;
+  private readonly m: ReturnType<typeof deviceErrorMetrics>;
+
+  constructor(registry: Registry, cap = DEFAULT_DEVICE_CAP) {
+    this.m = deviceErrorMetrics(registry, cap);
+    this.cap = this.m.cap;
+    this.counter = this.m.counter;
+    this.capped = this.m.capped;
   }
 
   /** Distinct devices with their own label. */
   get deviceCount(): number {
-    return this.devices;
+    return this.m.devices.n;
   }
 
   /** Count one event (no-op unless severity error and a device is named). */
@@ -78,21 +94,22 @@ export class DeviceErrors {
     if (ev.severity !== 'error') return;
     const dev = ev.dev_name || ev.dev_wwid;
     if (!dev) return;
-    let bySystem = this.tallies.get(dev);
+    const tallies = this.m.tallies;
+    let bySystem = tallies.get(dev);
     if (!bySystem) {
-      if (this.devices >= this.cap) {
-        this.cappedTally.n++;
-        bySystem = this.tallies.get(OTHER_DEVICE);
+      if (this.m.devices.n >= this.cap) {
+        this.m.cappedTally.n++;
+        bySystem = tallies.get(OTHER_DEVICE);
         if (!bySystem) {
           bySystem = new Map();
-          this.tallies.set(OTHER_DEVICE, bySystem);
+          tallies.set(OTHER_DEVICE, bySystem);
         }
         this.bump(bySystem, OTHER_DEVICE, ev.system);
         return;
       }
       bySystem = new Map();
-      this.tallies.set(dev, bySystem);
-      this.devices++;
+      tallies.set(dev, bySystem);
+      this.m.devices.n++;
     }
     this.bump(bySystem, dev, ev.system);
   }
@@ -107,14 +124,5 @@ export class DeviceErrors {
   }
 }
 
-const byRegistry = new WeakMap<Registry, DeviceErrors>();
-
 /** The DeviceErrors of a registry (created on first use; the cap of the first call wins). */
-export function deviceErrors(registry: Registry, cap = DEFAULT_DEVICE_CAP): DeviceErrors {
-  let d = byRegistry.get(registry);
-  if (!d) {
-    d = new DeviceErrors(registry, cap);
-    byRegistry.set(registry, d);
-  }
-  return d;
-}
+export const deviceErrors = perRegistry((registry: Registry, cap: number = DEFAULT_DEVICE_CAP) => new DeviceErrors(registry, cap));

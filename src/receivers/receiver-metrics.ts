@@ -3,10 +3,9 @@
 //
 // One set per registry, created on first use: a reload builds the new
 // receivers while the old ones still drain, on the same registry, and
-// prom-client refuses a second metric of the same name. A metric another
-// module registered first under the same name is reused, not registered
-// again. Labels are bounded: receiver names come from the configuration,
-// `result` and `transport` are fixed sets.
+// prom-client refuses a second metric of the same name
+// (src/metrics/per-registry.ts). Labels are bounded: receiver names come
+// from the configuration, `result` and `transport` are fixed sets.
 import { Counter, type Registry } from 'prom-client';
 import { perRegistry } from '../metrics/per-registry.ts';
 
@@ -31,20 +30,27 @@ export interface ReceiverMetrics {
   journalSkippedFields: Counter<'receiver'>;
 }
 
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) {
-    if (existing instanceof Counter) return existing as Counter<L>;
-    throw new Error(`metric ${name} is already registered with another type`);
-  }
-  return new Counter({ name, help, labelNames, registers: [registry] });
-}
-
-export const receiverMetrics = perRegistry((registry: Registry): ReceiverMetrics => ({
-  errors: counter(registry, 'peripety_receiver_errors_total', 'Failed delivery attempts of a receiver (each attempt counts, retried or not)', ['receiver']),
-  retries: counter(registry, 'peripety_receiver_retries_total', 'Delivery attempts that retried an earlier failed one', ['receiver']),
-  rejected: counter(registry, 'peripety_receiver_rejected_events_total', 'Events the destination refused for good (HTTP 4xx other than 408/429); dropped without retry', ['receiver']),
-  webhookRequests: counter(registry, 'peripety_webhook_requests_total', 'Webhook HTTP requests by result (ok: 2xx; retryable: 5xx, 408, 429, other 1xx/3xx; rejected: other 4xx; timeout; network)', ['receiver', 'result']),
-  journalEntries: counter(registry, 'peripety_journald_entries_total', 'Journal entries sent to journald, by transport (datagram, or a sealed memfd for large entries)', ['receiver', 'transport']),
-  journalSkippedFields: counter(registry, 'peripety_journald_skipped_fields_total', 'Event extentions left out of journal entries (no valid journal field name, a duplicate name, or over the field limit)', ['receiver']),
-}));
+/** Declared once per registry (src/metrics/per-registry.ts). */
+export const receiverMetrics = perRegistry((registry: Registry): ReceiverMetrics => {
+  const registers = [registry];
+  return {
+    errors: new Counter({ name: 'peripety_receiver_errors_total', help: 'Failed delivery attempts of a receiver (each attempt counts, retried or not)', labelNames: ['receiver'], registers }),
+    retries: new Counter({ name: 'peripety_receiver_retries_total', help: 'Delivery attempts that retried an earlier failed one', labelNames: ['receiver'], registers }),
+    rejected: new Counter({ name: 'peripety_receiver_rejected_events_total', help: 'Events the destination refused for good (HTTP 4xx other than 408/429); dropped without retry', labelNames: ['receiver'], registers }),
+    webhookRequests: new Counter({
+      name: 'peripety_webhook_requests_total',
+      help: 'Webhook HTTP requests by result (ok: 2xx; retryable: 5xx, 408, 429, other 1xx/3xx; rejected: other 4xx; timeout; network)',
+      labelNames: ['receiver', 'result'], registers,
+    }),
+    journalEntries: new Counter({
+      name: 'peripety_journald_entries_total',
+      help: 'Journal entries sent to journald, by transport (datagram, or a sealed memfd for large entries)',
+      labelNames: ['receiver', 'transport'], registers,
+    }),
+    journalSkippedFields: new Counter({
+      name: 'peripety_journald_skipped_fields_total',
+      help: 'Event extentions left out of journal entries (no valid journal field name, a duplicate name, or over the field limit)',
+      labelNames: ['receiver'], registers,
+    }),
+  };
+});

@@ -3,11 +3,12 @@
 // configuration schema (≤ 64 backends, ≤ 63 characters), `result` and `kind`
 // are fixed sets.
 //
-// One StorageMetrics per registry, shared by every StorageManager: the agent
-// starts a new manager while the old one still runs, and prom-client refuses
-// a second metric of the same name on a registry. Gauges are read at scrape
-// time from the live workers; two live workers of the same backend name (old
-// and new manager during a switch) are summed (queue, spool) or or-ed (up).
+// One set per registry (src/metrics/per-registry.ts), shared by every
+// StorageManager: the agent starts a new manager while the old one still
+// runs, and prom-client refuses a second metric of the same name on a
+// registry. Gauges are read at scrape time from the live workers; two live
+// workers of the same backend name (old and new manager during a switch) are
+// summed (queue, spool) or or-ed (up).
 import { Counter, Gauge, Registry } from 'prom-client';
 import { perRegistry } from '../metrics/per-registry.ts';
 
@@ -40,6 +41,37 @@ export interface BackendMetrics {
 
 type CounterChild = ReturnType<Counter<string>['labels']>;
 
+/** The StorageManager's metrics on a registry, declared once (src/metrics/per-registry.ts). */
+const storageMetrics = perRegistry((registry: Registry) => {
+  const registers = [registry];
+  /** the live backends the gauges read at scrape time, of every manager on the registry */
+  const sources = new Set<BackendGaugeSource>();
+  // Sum (or max) over live sources: a series disappears when its last worker is gone.
+  const gauge = (name: string, help: string, read: (s: BackendGaugeSource) => number, combine: (a: number, b: number) => number) =>
+    new Gauge({
+      name, help, labelNames: ['backend'], registers,
+      collect() {
+        const values = new Map<string, number>();
+        for (const s of sources) {
+          const prev = values.get(s.name);
+          const v = read(s);
+          values.set(s.name, prev === undefined ? v : combine(prev, v));
+        }
+        this.reset();
+        for (const [name, v] of values) this.labels(name).set(v);
+      },
+    });
+  return {
+    sources,
+    writes: new Counter({ name: 'peripety_backend_writes_total', help: 'Events handled by a storage backend worker, by result (failed counts each rejected attempt)', labelNames: ['backend', 'result'], registers }),
+    queueDepth: gauge('peripety_backend_queue_depth', 'Events in a storage backend\'s in-memory queue (not yet persisted or spooled)', (s) => s.queueDepth(), (a, b) => a + b),
+    spoolBytes: gauge('peripety_backend_spool_bytes', 'Bytes in a storage backend\'s on-disk spool', (s) => s.spoolBytes(), (a, b) => a + b),
+    dropped: new Counter({ name: 'peripety_backend_dropped_events_total', help: 'Events a storage backend gave up (queue full without a usable spool, spool full, stopped)', labelNames: ['backend'], registers }),
+    filterErrors: new Counter({ name: 'peripety_backend_filter_errors_total', help: 'Storage backend filter errors: compile (a Filter entry skipped) or eval (an event the filter could not evaluate)', labelNames: ['backend', 'kind'], registers }),
+    up: gauge('peripety_backend_up', '1 when a storage backend is started and its last write succeeded', (s) => (s.up() ? 1 : 0), (a, b) => Math.max(a, b)),
+  };
+});
+
 export class StorageMetrics {
   readonly registry: Registry;
   readonly writes: Counter<'backend' | 'result'>;
@@ -48,38 +80,23 @@ export class StorageMetrics {
   readonly dropped: Counter<'backend'>;
   readonly filterErrors: Counter<'backend' | 'kind'>;
   readonly up: Gauge<'backend'>;
-  private readonly sources = new Set<BackendGaugeSource>();
+  private readonly sources: Set<BackendGaugeSource>;
   private readonly perBackend = new Map<string, BackendMetrics>();
 
-  /** The StorageMetrics of a registry, created on first use (so no metric is registered twice). */
+  /** The StorageMetrics of a registry, one object per registry (managers share its per-backend cache). */
   static readonly forRegistry = perRegistry((registry) => new StorageMetrics(registry));
 
-  /** Prefer forRegistry; constructing a second instance on the same registry throws (prom-client's duplicate check). */
+  /** A view over the registry's storage metrics; a second instance on one registry shares them (prefer forRegistry). */
   constructor(registry: Registry = new Registry()) {
+    const m = storageMetrics(registry);
     this.registry = registry;
-    const r = [registry];
-    const sources = this.sources;
-    // Sum (or max) over live sources: a series disappears when its last worker is gone.
-    const gauge = (name: string, help: string, read: (s: BackendGaugeSource) => number, combine: (a: number, b: number) => number) =>
-      new Gauge({
-        name, help, labelNames: ['backend'], registers: r,
-        collect() {
-          const values = new Map<string, number>();
-          for (const s of sources) {
-            const prev = values.get(s.name);
-            const v = read(s);
-            values.set(s.name, prev === undefined ? v : combine(prev, v));
-          }
-          this.reset();
-          for (const [name, v] of values) this.labels(name).set(v);
-        },
-      });
-    this.writes = new Counter({ name: 'peripety_backend_writes_total', help: 'Events handled by a storage backend worker, by result (failed counts each rejected attempt)', labelNames: ['backend', 'result'], registers: r });
-    this.queueDepth = gauge('peripety_backend_queue_depth', 'Events in a storage backend\'s in-memory queue (not yet persisted or spooled)', (s) => s.queueDepth(), (a, b) => a + b);
-    this.spoolBytes = gauge('peripety_backend_spool_bytes', 'Bytes in a storage backend\'s on-disk spool', (s) => s.spoolBytes(), (a, b) => a + b);
-    this.dropped = new Counter({ name: 'peripety_backend_dropped_events_total', help: 'Events a storage backend gave up (queue full without a usable spool, spool full, stopped)', labelNames: ['backend'], registers: r });
-    this.filterErrors = new Counter({ name: 'peripety_backend_filter_errors_total', help: 'Storage backend filter errors: compile (a Filter entry skipped) or eval (an event the filter could not evaluate)', labelNames: ['backend', 'kind'], registers: r });
-    this.up = gauge('peripety_backend_up', '1 when a storage backend is started and its last write succeeded', (s) => (s.up() ? 1 : 0), (a, b) => Math.max(a, b));
+    this.sources = m.sources;
+    this.writes = m.writes;
+    this.queueDepth = m.queueDepth;
+    this.spoolBytes = m.spoolBytes;
+    this.dropped = m.dropped;
+    this.filterErrors = m.filterErrors;
+    this.up = m.up;
   }
 
   /** The counters of one backend (cached: the hot path never hashes labels). */

@@ -14,7 +14,7 @@ import { Registry } from 'prom-client';
 import { TokenReviewAuthenticator } from '../../src/api/tokenreview.ts';
 import { apiServerMetrics } from '../../src/api/server.ts';
 import { EventStreamHub } from '../../src/api/stream.ts';
-import { ControllerMetrics } from '../../src/controller/controller.ts';
+import { ControllerMetrics } from '../../src/controller/metrics.ts';
 import { CATALOG, EVENT_TYPES, isEventType } from '../../src/events/catalog.ts';
 import { SEVERITIES, SYSTEMS } from '../../src/events/schema.ts';
 import { silentLogger } from '../../src/log/logger.ts';

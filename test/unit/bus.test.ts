@@ -3,7 +3,7 @@
 // queues that drop and count instead of growing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Bus, expandFilterSystems, type ParserInstance, type ReceiverSink } from '../../src/agent/bus.ts';
+import { Bus, expandFilterSystems, PARSE_TIMED_EVERY, type ParserInstance, type ReceiverSink } from '../../src/agent/bus.ts';
 import { type Ack, NO_ACK } from '../../src/contracts/ack.ts';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import { parseKmsgRecord, type KernelRecord } from '../../src/kmsg/record.ts';
@@ -115,6 +115,27 @@ describe('bus', () => {
     const { bus, got, mkAck } = setup([boom, { name: 'block', parser: PARSERS.block!, systems: null, filterType: 'raw' }]);
     bus.ingest(rec('3,1,10,-;I/O error, dev sdb, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0\n'), mkAck());
     assert.deepEqual(got.map((e) => e.event_type), ['BLK_IO_ERROR']);
+  });
+
+  it('times a sample of raw records into peripety_parse_duration_seconds (the first record, then one in PARSE_TIMED_EVERY)', async () => {
+    const { bus, mkAck, metrics } = setup();
+    const scrape = async (suffix: string) => {
+      const line = (await metrics.registry.metrics()).split('\n').find((l) => l.startsWith(`peripety_parse_duration_seconds_${suffix} `));
+      assert.ok(line, `peripety_parse_duration_seconds_${suffix} is scraped`);
+      return Number(line.split(' ')[1]);
+    };
+    assert.equal(await scrape('count'), 0);
+    bus.ingest(rec('3,1,10,-;I/O error, dev sdb, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0\n'), mkAck());
+    assert.equal(await scrape('count'), 1, 'a quiet node has a sample from its first record');
+    const n = 3 * PARSE_TIMED_EVERY;
+    for (let i = 0; i < n; i++) {
+      const line = i % 2 === 0 ? 'I/O error, dev sdb, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0' : 'usb 1-1: new high-speed USB device number 2 using xhci_hcd';
+      bus.ingest(rec(`3,${i + 2},10,-;${line}\n`), mkAck());
+    }
+    assert.equal(await scrape('count'), 4);
+    const sum = await scrape('sum');
+    assert.ok(sum > 0 && sum < 1, `plausible time spent: ${sum} s`);
+    assert.equal(await scrape('bucket{le="+Inf"}'), 4);
   });
 });
 

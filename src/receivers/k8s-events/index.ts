@@ -60,15 +60,14 @@ interface Metrics {
   writes: Counter<'verb' | 'result'>;
   heldBack: Counter;
 }
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing instanceof Counter) return existing as Counter<L>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
-}
-const k8sMetrics = perRegistry((registry: Registry): Metrics => ({
-  writes: counter(registry, 'peripety_k8s_event_writes_total', 'Kubernetes API writes of the k8s-events receiver by verb and result', ['verb', 'result']),
-  heldBack: counter(registry, 'peripety_k8s_events_held_back_total', 'Event occurrences the k8s-events rate limit held back (reported in a summary Event)', []),
-}));
+/** Declared once per registry (src/metrics/per-registry.ts). */
+const k8sMetrics = perRegistry((registry: Registry): Metrics => {
+  const registers = [registry];
+  return {
+    writes: new Counter({ name: 'peripety_k8s_event_writes_total', help: 'Kubernetes API writes of the k8s-events receiver by verb and result', labelNames: ['verb', 'result'], registers }),
+    heldBack: new Counter({ name: 'peripety_k8s_events_held_back_total', help: 'Event occurrences the k8s-events rate limit held back (reported in a summary Event)', registers }),
+  };
+});
 
 interface KubeEvent {
   metadata?: { name?: string };
