@@ -15,4 +15,5 @@ console.log(`  storage lines giving their event, as pasted: ${s.hitAsPasted}/${s
 console.log(`  the same as bare kernel messages:            ${s.hitBare}/${s.storage} = ${pct(s.hitBare, s.storage)}`);
 console.log(`  system or device wrong where an event was made: ${s.wrongIdentity.length}`);
 console.log(`  false positives on ${s.nonStorage} non-storage lines: ${s.falsePositives.length}`);
+console.log(`  storage context lines (no event of their own) that alone make one: ${s.contextWithEvent}/${s.context}`);
 console.log(`  scored in ${ms.toFixed(0)} ms`);

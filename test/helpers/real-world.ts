@@ -44,8 +44,16 @@ export interface Score {
   storage: number;
   hitAsPasted: number;
   hitBare: number;
+  /** unrelated (non-storage) kernel lines: family `none` */
   nonStorage: number;
   falsePositives: CorpusEntry[];
+  /**
+   * storage lines that carry no event of their own (a failure's context or
+   * result line, progress): scored alone they may still make one, which is
+   * not a false positive — the line is about storage — only counted
+   */
+  context: number;
+  contextWithEvent: number;
   misses: { entry: CorpusEntry; got: string }[];
   wrongIdentity: { entry: CorpusEntry; got: string }[];
 }
@@ -56,12 +64,17 @@ function describe(evs: StorageEvent[]): string {
 
 /** An event of the expected type, and — when it is made — the system and device right. */
 export function scoreCorpus(entries: CorpusEntry[]): Score {
-  const s: Score = { storage: 0, hitAsPasted: 0, hitBare: 0, nonStorage: 0, falsePositives: [], misses: [], wrongIdentity: [] };
+  const s: Score = { storage: 0, hitAsPasted: 0, hitBare: 0, nonStorage: 0, falsePositives: [], context: 0, contextWithEvent: 0, misses: [], wrongIdentity: [] };
   for (const e of entries) {
     const pasted = parseText(e.line);
     if (e.expect === null) {
-      s.nonStorage++;
-      if (pasted.length > 0) s.falsePositives.push(e);
+      if (e.family === 'none') {
+        s.nonStorage++;
+        if (pasted.length > 0) s.falsePositives.push(e);
+      } else {
+        s.context++;
+        if (pasted.length > 0) s.contextWithEvent++;
+      }
       continue;
     }
     s.storage++;
