@@ -72,7 +72,8 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
   if (entry.floor) severity = worse(severity, entry.floor);
   if (f.severity) severity = worse(severity, f.severity);
 
-  const tsUs = rec.tsUsec >= 0 ? ctx.bootEpochUs + rec.tsUsec : nowUs();
+  // a line read from a log file says its own wall-clock time (and host, below)
+  const tsUs = rec.wallUs ?? (rec.tsUsec >= 0 ? ctx.bootEpochUs + rec.tsUsec : nowUs());
   // The finding is the parser's fresh object and dies here: extend its ext in
   // place instead of copying it (this runs for every event).
   const ext: Record<string, string> = f.ext;
@@ -133,7 +134,7 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
   ext.source = ctx.source;
 
   return {
-    hostname: ctx.hostname,
+    hostname: rec.host ?? ctx.hostname,
     severity,
     system: entry.system,
     timestamp: usToSeconds(tsUs),

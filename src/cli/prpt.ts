@@ -2,7 +2,7 @@
 // `prpt info <device>` (identity and stack), `prpt query` (stored events),
 // `prpt monitor` (live events: multicast group or agent stream).
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import os from 'node:os';
@@ -19,7 +19,7 @@ import { sqliteBackend } from '../storage/backends/sqlite.ts';
 import { parseTimeArg } from './time.ts';
 import { readBootId } from '../agent/agent.ts';
 import { bootEpochUs } from '../agent/clock.ts';
-import { OfflineParser } from '../agent/offline.ts';
+import { type OfflineSummary, OfflineParser } from '../agent/offline.ts';
 import { SysfsResolver } from '../device/resolver.ts';
 import { DEFAULT_ROOTS, type Identity } from '../contracts/device.ts';
 import { loadKeyFile } from '../multicast/key.ts';
@@ -35,8 +35,15 @@ const DEFAULT_INTERFACE = '127.0.0.1';
 const DEFAULT_TOKEN_FILE = '/var/lib/peripety/api-token';
 
 const USAGE = `usage:
-  prpt parse [--json] [--no-resolve] [--sysfs-root DIR] [--dev-root DIR] [--boot-id ID] [FILE|-]
-      offline: /dev/kmsg records or dmesg text in (a file, or stdin), storage events out
+  prpt parse [--json] [--resolve | --no-resolve] [--sysfs-root DIR] [--dev-root DIR] [--boot-id ID]
+             [--host NAME] [--year YYYY] [FILE|-]
+      kernel log text in (a file, /dev/kmsg, or stdin), storage events out. Each line's format is found
+      on its own: /dev/kmsg records, dmesg (-r, -x, -T, -H, iso, caller ids), journalctl -k (short,
+      short-iso/-precise/-full/-monotonic, json, export), syslog files (RFC 3164/3339/5424).
+      Devices are resolved against this machine only for /dev/kmsg or with --resolve (or a --sysfs-root);
+      events name the host the line names, else --host (default: this machine when resolving, else
+      'unknown'). --year: for formats without one (default: this year). A summary goes to stderr;
+      exit 1 when no line was a kernel record in a known format and no event was made.
   prpt info [--json] [--sysfs-root DIR] [--dev-root DIR] [--mountinfo FILE] <device>
       identity and stack of a block device: sdb, /dev/sdb, 8:16, 2:0:0:0, dm-0, a dm name
   prpt query [--filter RPN] [--since TIME] [--until TIME] [--limit N] [--backend NAME]
@@ -104,12 +111,27 @@ async function* readChunks(fh: FileHandle): AsyncGenerator<Buffer> {
 async function parseMain(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     json: { type: 'boolean' },
+    resolve: { type: 'boolean' },
     'no-resolve': { type: 'boolean' },
     'boot-id': { type: 'string' },
+    host: { type: 'string' },
+    year: { type: 'string' },
     ...rootOptions,
   }, 1);
   const file = positionals[0] ?? '-';
   const name = file === '-' ? 'stdin' : file;
+  if (values.resolve && values['no-resolve']) throw new UsageError('--resolve and --no-resolve: give one');
+  let year = new Date().getFullYear();
+  if (values.year !== undefined) {
+    if (!/^\d{4}$/.test(values.year)) throw new UsageError(`--year ${JSON.stringify(values.year)}: not a four-digit year`);
+    year = Number(values.year);
+  }
+  if (values.host !== undefined && !/^[\w.:-]{1,253}$/.test(values.host)) throw new UsageError(`--host ${JSON.stringify(values.host.slice(0, 80))}: not a host name`);
+  // A file or a pipe may come from another machine: its devices are not this
+  // machine's (253:0 may be a zram device here), so only live kernel input —
+  // /dev/kmsg itself — or an explicit --resolve / --sysfs-root is resolved.
+  const live = file !== '-' && isCharDevice(file);
+  const resolve = !values['no-resolve'] && (values.resolve === true || live || values['sysfs-root'] !== undefined || values['dev-root'] !== undefined);
   let bootId = values['boot-id'];
   if (!bootId) {
     try {
@@ -122,11 +144,12 @@ async function parseMain(args: string[]): Promise<number> {
   let out = '';
   let errors = 0;
   const parser = new OfflineParser({
-    hostname: os.hostname(),
+    hostname: values.host ?? (resolve ? os.hostname() : 'unknown'),
     bootId,
     bootEpochUs: bootEpochUs(),
-    resolver: values['no-resolve'] ? null : new SysfsResolver(roots(values)),
+    resolver: resolve ? new SysfsResolver(roots(values)) : null,
     source: name,
+    text: { year },
   }, (ev) => {
     out += fmt(ev) + '\n';
   }, (e) => {
@@ -178,7 +201,26 @@ async function parseMain(args: string[]): Promise<number> {
   parser.end();
   await flushOut();
   if (errors > MAX_REPORTED) process.stderr.write(`prpt parse: ${errors} lines skipped in all\n`);
-  return 0;
+  const sum = parser.summary();
+  process.stderr.write(escapeControls(`prpt parse: ${name}: ${summaryLine(sum)}`) + '\n');
+  return sum.kernelRecords === 0 && sum.events === 0 ? 1 : 0;
+}
+
+/** `N lines: M kernel records (formats), K events, U lines in no known format` */
+export function summaryLine(s: OfflineSummary): string {
+  const formats = Object.entries(s.formats).sort((a, b) => b[1] - a[1]).map(([f, n]) => `${f} ${n}`).join(', ');
+  const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+  return `${plural(s.lines, 'line')}: ${plural(s.kernelRecords, 'kernel record')}${formats ? ` (${formats})` : ''}, ${plural(s.events, 'event')}, ` +
+    `${plural(s.unknownLines, 'line')} in no known format${s.unknownLines > 0 ? ' (read as bare messages)' : ''}` +
+    `${s.otherLines > 0 ? `, ${plural(s.otherLines, 'line')} of other programs` : ''}`;
+}
+
+function isCharDevice(file: string): boolean {
+  try {
+    return statSync(file).isCharacterDevice();
+  } catch {
+    return false;
+  }
 }
 
 const QueryAnswer = z.object({ events: z.array(StorageEvent), isTruncated: z.boolean() });

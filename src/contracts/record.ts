@@ -19,4 +19,11 @@ export interface KernelRecord {
   subsystem: string;
   /** ` DEVICE=` of the continuation dictionary (`b8:16`, `+scsi:2:0:0:0`…) */
   device: string;
+  /**
+   * Only for a line read from text (`prpt parse`): the host and the
+   * wall-clock time (µs since the epoch) the line's format carried. The event
+   * says them instead of this machine's name and its boot time + tsUsec.
+   */
+  host?: string;
+  wallUs?: number;
 }

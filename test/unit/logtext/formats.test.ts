@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isoToUs, parseTextLine, type TextContext, type TextLine } from '../../../src/logtext/formats.ts';
+import { readText } from '../../../src/logtext/reader.ts';
+
+// Local times read as UTC, so the expectations do not depend on the machine's zone.
+const ctx: TextContext = { year: 2021, localToUs: (y, mo, d, h, mi, s) => Date.UTC(y, mo, d, h, mi, s) * 1000 };
+const at = (iso: string): number => Date.parse(iso) * 1000;
+
+function kernel(line: string): { format: string; level: number; facility: number; tsUsec: number; message: string; host: string | null; wallUs: number | null } {
+  const r: TextLine = parseTextLine(line, ctx);
+  assert.equal(r.kind, 'kernel', `not read as a kernel line: ${line}`);
+  if (r.kind !== 'kernel') throw new Error('unreachable');
+  const { format, record, host, wallUs } = r.value;
+  return { format, level: record.level, facility: record.facility, tsUsec: record.tsUsec, message: record.message, host, wallUs };
+}
+
+const MSG = 'sd 2:0:0:0: [sdb] tag#0 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_SENSE';
+
+describe('parseTextLine: each format keeps its message, level, host and time', () => {
+  const cases: [string, string, Partial<ReturnType<typeof kernel>>][] = [
+    ['dmesg', `[  613.524384] ${MSG}`, { format: 'dmesg', tsUsec: 613_524_384, level: -1, host: null, wallUs: null }],
+    ['dmesg -r', `<3>[  613.524384] ${MSG}`, { format: 'dmesg', tsUsec: 613_524_384, level: 3 }],
+    ['dmesg -x', `kern  :err   : [  613.524384] ${MSG}`, { format: 'dmesg', tsUsec: 613_524_384, level: 3, facility: 0 }],
+    ['dmesg caller id', `[  613.524384] [ T5607] ${MSG}`, { format: 'dmesg', tsUsec: 613_524_384 }],
+    ['console caller id', `[  613.524384][  T5607] ${MSG}`, { format: 'dmesg', tsUsec: 613_524_384 }],
+    ['dmesg -x caller id', `kern  :err   : [    1.200000] [   C1] ${MSG}`, { format: 'dmesg', level: 3, tsUsec: 1_200_000 }],
+    ['dmesg -T', `[Mon Nov 22 10:00:01 2021] ${MSG}`, { format: 'dmesg-ctime', wallUs: at('2021-11-22T10:00:01Z') }],
+    ['dmesg -T -x', `kern  :warn  : [Mon Nov 22 10:00:01 2021] ${MSG}`, { format: 'dmesg-ctime', level: 4 }],
+    ['dmesg --time-format iso', `2021-11-22T10:00:01,123456+01:00 ${MSG}`, { format: 'dmesg-iso', wallUs: at('2021-11-22T09:00:01.123Z') + 456 }],
+    ['dmesg -H', `[Nov22 10:00] ${MSG}`, { format: 'dmesg-human', wallUs: at('2021-11-22T10:00:00Z') }],
+    ['journalctl -k', `Nov 22 10:00:01 node-7 kernel: ${MSG}`, { format: 'syslog', host: 'node-7', wallUs: at('2021-11-22T10:00:01Z'), tsUsec: -1 }],
+    ['journalctl -k, one-digit day', `Nov  2 10:00:01 node-7 kernel: ${MSG}`, { format: 'syslog', wallUs: at('2021-11-02T10:00:01Z') }],
+    ['short-precise', `Nov 22 10:00:01.123456 node-7 kernel: ${MSG}`, { format: 'syslog', wallUs: at('2021-11-22T10:00:01.123Z') + 456 }],
+    ['short-iso', `2021-11-22T10:00:01+0100 node-7 kernel: ${MSG}`, { format: 'syslog-iso', host: 'node-7', wallUs: at('2021-11-22T09:00:01Z') }],
+    ['short-iso-precise', `2021-11-22T10:00:01.654321+01:00 node-7 kernel: ${MSG}`, { format: 'syslog-iso', wallUs: at('2021-11-22T09:00:01.654Z') + 321 }],
+    ['short-full', `Mon 2021-11-22 10:00:01 UTC node-7 kernel: ${MSG}`, { format: 'journal-full', host: 'node-7', wallUs: at('2021-11-22T10:00:01Z') }],
+    ['short-monotonic', `[  613.524384] node-7 kernel: ${MSG}`, { format: 'journal-monotonic', host: 'node-7', tsUsec: 613_524_384 }],
+    ['kern.log with kernel time', `Nov 22 10:00:01 node-7 kernel: [  613.524384] ${MSG}`, { format: 'syslog', host: 'node-7', tsUsec: 613_524_384 }],
+    ['messages without host', `Nov 22 10:00:01 kernel: ${MSG}`, { format: 'syslog', host: null }],
+    ['messages without host, kernel time', `Nov 22 10:00:01 kernel: [  613.524384] ${MSG}`, { format: 'syslog', host: null, tsUsec: 613_524_384 }],
+    ['RFC 3164 with priority', `<3>Nov 22 10:00:01 node-7 kernel: ${MSG}`, { format: 'syslog', level: 3 }],
+    ['rsyslog RFC 3339', `2021-11-22T10:00:01.123456+00:00 node-7 kernel: [  613.524384] ${MSG}`, { format: 'syslog-iso', tsUsec: 613_524_384, wallUs: at('2021-11-22T10:00:01.123Z') + 456 }],
+    ['rsyslog facility.level', `2021-11-22T10:00:01+00:00 node-7 kern.err kernel: ${MSG}`, { format: 'syslog-iso', level: 3, host: 'node-7' }],
+    ['RFC 5424', `<3>1 2021-11-22T10:00:01.123Z node-7 kernel - - - ${MSG}`, { format: 'rfc5424', level: 3, host: 'node-7', wallUs: at('2021-11-22T10:00:01.123Z') }],
+    ['RFC 5424 with structured data', `<3>1 2021-11-22T10:00:01Z node-7 kernel - - [meta seq="1"] ${MSG}`, { format: 'rfc5424', host: 'node-7' }],
+    ['<3> without time', `<3>${MSG}`, { format: 'angle', level: 3, tsUsec: -1 }],
+    ['lost the leading [', `  613.524384] ${MSG}`, { format: 'dmesg', tsUsec: 613_524_384 }],
+    ['lost the month', `v 22 10:00:01 node-7 kernel: ${MSG}`, { format: 'syslog', host: 'node-7' }],
+    ['kernel tag with pid', `Nov 22 10:00:01 node-7 kernel[0]: ${MSG}`, { format: 'syslog', host: 'node-7' }],
+  ];
+  for (const [name, line, want] of cases) {
+    it(name, () => {
+      const got = kernel(line);
+      assert.equal(got.message, MSG);
+      for (const [k, v] of Object.entries(want)) assert.equal(got[k as keyof typeof got], v, `${name}: ${k}`);
+    });
+  }
+});
+
+describe('parseTextLine: lines of other programs are not kernel records', () => {
+  for (const line of [
+    'Nov 22 10:00:01 node-7 systemd[1]: Started Session 3 of user root.',
+    'Nov 22 10:00:01 node-7 smartd[812]: Device: /dev/sdb [SAT], 8 Currently unreadable (pending) sectors',
+    '2021-11-22T10:00:01+0100 node-7 multipathd[600]: sdb: mark as failed',
+    '<30>1 2021-11-22T10:00:01Z node-7 smartd 812 - - Device: /dev/sdb, FAILED SMART self-check',
+    '[  613.524384] node-7 systemd[1]: Mounted /data.',
+    'Mon 2021-11-22 10:00:01 UTC node-7 lvm[900]: WARNING: Thin pool vg-pool data is now 80% full.',
+  ]) {
+    it(line.slice(0, 60), () => assert.equal(parseTextLine(line, ctx).kind, 'other'));
+  }
+  it('a journal JSON line of another program', () => {
+    const line = JSON.stringify({ __REALTIME_TIMESTAMP: '1637575201000000', _TRANSPORT: 'syslog', SYSLOG_IDENTIFIER: 'smartd', MESSAGE: 'Device: /dev/sdb' });
+    assert.equal(parseTextLine(line, ctx).kind, 'other');
+  });
+});
+
+describe('parseTextLine: journal JSON', () => {
+  it('takes message, priority, host, both times and the kernel dictionary', () => {
+    const line = JSON.stringify({
+      __REALTIME_TIMESTAMP: '1637575201123456', __MONOTONIC_TIMESTAMP: '613524384', _TRANSPORT: 'kernel', PRIORITY: '3',
+      SYSLOG_FACILITY: '0', _HOSTNAME: 'node-7', MESSAGE: MSG, _KERNEL_SUBSYSTEM: 'scsi', _KERNEL_DEVICE: '+scsi:2:0:0:0',
+    });
+    const r = parseTextLine(line, ctx);
+    assert.ok(r.kind === 'kernel');
+    assert.deepEqual(r.value, {
+      format: 'journal-json', host: 'node-7', wallUs: 1637575201123456,
+      record: { level: 3, facility: 0, seq: -1, tsUsec: 613524384, flag: '-', message: MSG, subsystem: 'scsi', device: '+scsi:2:0:0:0' },
+    });
+  });
+  it('decodes a message journalctl printed as bytes', () => {
+    const r = parseTextLine(JSON.stringify({ _TRANSPORT: 'kernel', MESSAGE: [...Buffer.from('I/O error, dev sdb')] }), ctx);
+    assert.ok(r.kind === 'kernel');
+    assert.equal(r.value.record.message, 'I/O error, dev sdb');
+  });
+  it('a broken JSON line is in no known format', () => {
+    assert.equal(parseTextLine('{"MESSAGE": "x"', ctx).kind, 'unknown');
+    assert.equal(parseTextLine('{"__proto__": {"MESSAGE": "x"}, "_TRANSPORT": "kernel"}', ctx).kind, 'unknown');
+  });
+});
+
+describe('parseTextLine: no known format', () => {
+  for (const line of ['sd 2:0:0:0: [sdb] tag#0 FAILED', 'hello world', '12:00 something']) {
+    it(line, () => assert.equal(parseTextLine(line, ctx).kind, 'unknown'));
+  }
+});
+
+describe('isoToUs', () => {
+  it('reads zones and fractions', () => {
+    assert.equal(isoToUs('2021-11-22T10:00:01Z'), at('2021-11-22T10:00:01Z'));
+    assert.equal(isoToUs('2021-11-22T10:00:01.5-0130'), at('2021-11-22T11:30:01.5Z'));
+    assert.equal(isoToUs('2021-11-22 10:00:01,000001Z'), at('2021-11-22T10:00:01Z') + 1);
+  });
+  it('refuses what is not a time', () => {
+    assert.equal(isoToUs('2021-13-22T10:00:01Z'), null);
+    assert.equal(isoToUs('2021-11-22T25:00:01Z'), null);
+    assert.equal(isoToUs('yesterday'), null);
+  });
+});
+
+describe('TextReader', () => {
+  it('reads a mix of formats in input order, with kmsg dictionaries', () => {
+    const items = readText([
+      '3,101,1001234,-;I/O error, dev loop0, sector 16384',
+      ' SUBSYSTEM=block',
+      ' DEVICE=b7:0',
+      `Nov 22 10:00:01 node-7 kernel: ${MSG}`,
+      'Nov 22 10:00:02 node-7 systemd[1]: Started x.',
+      'not a log line',
+      `[  613.524384] ${MSG}`,
+    ].join('\n'), ctx);
+    assert.deepEqual(items.map((i) => [i.kind, i.line, i.kind === 'kernel' ? i.value.format : '']), [
+      ['kernel', 1, 'kmsg'], ['kernel', 4, 'syslog'], ['other', 5, ''], ['unknown', 6, ''], ['kernel', 7, 'dmesg'],
+    ]);
+    const first = items[0]!;
+    assert.ok(first.kind === 'kernel');
+    assert.equal(first.value.record.device, 'b7:0');
+  });
+  it('joins indented continuation lines to the record before them', () => {
+    const items = readText(`Nov 22 10:00:01 node-7 kernel: first part\n                               second part\nNov 22 10:00:02 node-7 kernel: next`, ctx);
+    assert.equal(items.length, 2);
+    assert.ok(items[0]!.kind === 'kernel');
+    assert.equal(items[0]!.value.record.message, 'first part\nsecond part');
+  });
+  it('reads a paste indented as a whole (a forum code block) line by line', () => {
+    const items = readText(`    [  1.000000] ${MSG}\n    [  2.000000] ${MSG}`, ctx);
+    assert.deepEqual(items.map((i) => (i.kind === 'kernel' ? i.value.record.tsUsec : -9)), [1_000_000, 2_000_000]);
+  });
+  it('adds dmesg -H relative times to the absolute line before', () => {
+    const items = readText(`[Nov22 10:00] ${MSG}\n[  +0.500000] ${MSG}\n[  +1.000000] ${MSG}`, ctx);
+    assert.deepEqual(items.map((i) => (i.kind === 'kernel' ? i.value.wallUs : 0)), [at('2021-11-22T10:00:00Z'), at('2021-11-22T10:00:00.5Z'), at('2021-11-22T10:00:01.5Z')]);
+  });
+  it('reads journalctl -o export entries', () => {
+    const items = readText([
+      '__CURSOR=s=abc', '__REALTIME_TIMESTAMP=1637575201000000', '__MONOTONIC_TIMESTAMP=613524384', '_TRANSPORT=kernel',
+      'PRIORITY=3', '_HOSTNAME=node-7', `MESSAGE=${MSG}`, '',
+      '__CURSOR=s=abd', '__REALTIME_TIMESTAMP=1637575202000000', '_TRANSPORT=stdout', 'MESSAGE=hello', '',
+    ].join('\n'), ctx);
+    assert.equal(items.length, 2);
+    assert.ok(items[0]!.kind === 'kernel');
+    assert.equal(items[0]!.value.host, 'node-7');
+    assert.equal(items[0]!.value.record.message, MSG);
+    assert.equal(items[1]!.kind, 'other');
+  });
+  it('reports an invalid kmsg record and goes on', () => {
+    const items = readText(`3,x1,2,-;broken\n[  1.000000] ${MSG}`, ctx);
+    assert.deepEqual(items.map((i) => i.kind), ['unknown', 'kernel']); // `3,x1` is not a kmsg prefix: a line in no known format
+    const bad = readText(`9999,1,2,-;broken\n[  1.000000] ${MSG}`, ctx);
+    assert.deepEqual(bad.map((i) => i.kind), ['error', 'kernel']);
+  });
+});
