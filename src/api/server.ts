@@ -6,28 +6,21 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { fail, type Outcome } from '../contracts/outcome.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { perRegistry } from '../metrics/per-registry.ts';
 import type { AuthResult, Authenticator } from './auth.ts';
 import { clientKey, ConnectionBudget } from './limits.ts';
 import { type EventsRequest, parseEventsQuery } from './query.ts';
+import { answerOf, type ControlAnswer } from './status.ts';
 import type { StreamHandler } from './stream.ts';
-
-/** A problem the caller caused (bad filter, unknown backend): 400 with this message. */
-export class RequestError extends Error {
-  readonly status: number;
-  constructor(message: string, status = 400) {
-    super(message);
-    this.status = status;
-  }
-}
 
 export interface ApiHandlers {
   registry: Registry;
   /** ready: collectors read and the storage manager runs; reasons when not */
   readiness(): { ready: boolean; reasons: string[] };
-  queryEvents(req: EventsRequest): Promise<{ events: StorageEvent[]; isTruncated: boolean }>;
+  queryEvents(req: EventsRequest): Promise<Outcome<{ events: StorageEvent[]; isTruncated: boolean }>>;
   status(): unknown;
   /** GET /v1/stream (live events, Server-Sent Events); 404 when absent */
   stream?: StreamHandler;
@@ -48,18 +41,15 @@ export interface ConfigPush {
 export type ControlAction = 'start' | 'stop' | 'restart';
 /** what a command path may name: the lifecycle, and flush for backends only */
 export type CommandPathAction = ControlAction | 'flush';
-export interface ControlAnswer {
-  status: number;
-  body: unknown;
-}
 
+/** Each answers with an outcome; status.ts makes it HTTP. */
 export interface ControlHandlers {
-  pushConfig(push: ConfigPush): Promise<ControlAnswer>;
-  command(kind: 'plugins' | 'backends', name: string, action: ControlAction): Promise<ControlAnswer>;
+  pushConfig(push: ConfigPush): Promise<Outcome<unknown>>;
+  command(kind: 'plugins' | 'backends', name: string, action: ControlAction): Promise<Outcome<unknown>>;
   /** POST /v1/reload: apply the current configuration again */
-  reload(): Promise<ControlAnswer>;
+  reload(): Promise<Outcome<unknown>>;
   /** POST /v1/flush (backend null: every backend) and POST /v1/backends/{name}:flush */
-  flush(backend: string | null, timeoutMs: number): Promise<ControlAnswer>;
+  flush(backend: string | null, timeoutMs: number): Promise<Outcome<unknown>>;
 }
 
 export const MAX_CONTROL_BODY = 4 << 20;
@@ -443,12 +433,12 @@ export class ApiServer {
           send(res, 400, { error: q.error });
           return;
         }
-        try {
-          const out = await handlers.queryEvents(q.request);
-          send(res, 200, { events: out.events, isTruncated: out.isTruncated });
-        } catch (err) {
-          if (err instanceof RequestError) send(res, err.status, { error: err.message });
-          else throw err;
+        const out = await handlers.queryEvents(q.request);
+        if (out.ok) {
+          send(res, 200, { events: out.value.events, isTruncated: out.value.isTruncated });
+        } else {
+          const a = answerOf(out);
+          send(res, a.status, a.body);
         }
         return;
       }
@@ -476,14 +466,14 @@ export class ApiServer {
       send(res, 404, { error: 'this agent takes no control commands' });
       return;
     }
-    let answer: ControlAnswer;
+    let outcome: Outcome<unknown>;
     if (request.op === 'command') {
-      answer = await control.command(request.kind, request.name, request.action);
+      outcome = await control.command(request.kind, request.name, request.action);
     } else if (request.op === 'reload') {
-      answer = await control.reload();
+      outcome = await control.reload();
     } else if (request.op === 'flush') {
       const t = parseFlushTimeout(url.searchParams);
-      answer = t.ok ? await control.flush(request.backend, t.timeoutMs) : { status: 400, body: { error: t.error } };
+      outcome = t.ok ? await control.flush(request.backend, t.timeoutMs) : fail('invalid', t.error);
     } else {
       let body: unknown;
       try {
@@ -495,8 +485,9 @@ export class ApiServer {
         return;
       }
       const p = parseConfigPush(body);
-      answer = p.ok ? await control.pushConfig(p.push) : { status: 400, body: { error: p.error } };
+      outcome = p.ok ? await control.pushConfig(p.push) : fail('invalid', p.error);
     }
+    const answer: ControlAnswer = answerOf(outcome);
     this.opts.log.info({ who: who.who, request: describeControl(request), status: answer.status }, 'control API request');
     send(res, answer.status, answer.body);
   }

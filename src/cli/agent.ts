@@ -4,6 +4,7 @@
 import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { parseListen } from '../api/server.ts';
+import { answerOf } from '../api/status.ts';
 import { agentAudience, DEFAULT_CONTROLLER_IDENTITY, TokenReviewAuthenticator } from '../api/tokenreview.ts';
 import { inClusterConfig, KubeClient, loadKubeconfig } from '../k8s/http.ts';
 import { AgentRegistration } from '../k8s/registration.ts';
@@ -99,7 +100,7 @@ export async function agentMain(args: string[], usage: string): Promise<number |
         log.warn('SIGHUP: running on the embedded default configuration; nothing to reload');
         return;
       }
-      const r = await agent.reloadConfig();
+      const r = answerOf(await agent.reloadConfig());
       if (r.status !== 200) log.error({ status: r.status, ...(r.body as Record<string, unknown>) }, 'SIGHUP: reload refused; the running configuration is unchanged');
       else log.info({ ...(r.body as Record<string, unknown>) }, 'SIGHUP: configuration reloaded');
     }).catch((err: unknown) => {
