@@ -4,7 +4,6 @@
 // process, possibly on another host. Collector and parser sections are not
 // used here. Lost events (sequence gaps) are counted and logged.
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import type { AgentConfig, PluginSection } from '../config/schema.ts';
 import { RECEIVERS } from './plugins.ts';
 import type { Logger } from '../log/logger.ts';
@@ -215,28 +214,4 @@ function createReceiver(p: PluginSection, config: AgentConfig, log: Logger, metr
   const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
   if (!plugin) throw new Error(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
   return plugin.create(p.name, p.options, { log, metrics, config });
-}
-
-/** A plain /metrics endpoint for `peripety receive --metrics-listen`. */
-export async function serveMetrics(metrics: AgentMetrics, host: string, port: number): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');
-      return;
-    }
-    metrics.registry.metrics().then((text) => {
-      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
-    }, (err: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
-  return { server, port: typeof addr === 'object' && addr !== null ? addr.port : port };
 }

@@ -9,6 +9,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { fail, type Outcome } from '../contracts/outcome.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
+import { probeAnswer, type Readiness, writeAnswer } from '../metrics/http.ts';
 import { perRegistry } from '../metrics/per-registry.ts';
 import type { AuthResult, Authenticator } from './auth.ts';
 import { clientKey, ConnectionBudget } from './limits.ts';
@@ -17,9 +18,10 @@ import { answerOf, type ControlAnswer } from './status.ts';
 import type { StreamHandler } from './stream.ts';
 
 export interface ApiHandlers {
+  /** /metrics, /healthz and /readyz: answered by src/metrics/http.ts */
   registry: Registry;
   /** ready: collectors read and the storage manager runs; reasons when not */
-  readiness(): { ready: boolean; reasons: string[] };
+  readiness(): Readiness;
   queryEvents(req: EventsRequest): Promise<Outcome<{ events: StorageEvent[]; isTruncated: boolean }>>;
   status(): unknown;
   /** GET /v1/stream (live events, Server-Sent Events); 404 when absent */
@@ -256,9 +258,7 @@ function refusalHeaders(res: ServerResponse, who: Extract<AuthResult, { ok: fals
 }
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
-  const text = contentType === 'application/json' ? `${JSON.stringify(body)}\n` : String(body);
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-  res.end(text);
+  writeAnswer(res, status, contentType, contentType === 'application/json' ? `${JSON.stringify(body)}\n` : String(body));
 }
 
 export class ApiServer {
@@ -398,18 +398,12 @@ export class ApiServer {
       send(res, 405, { error: `${(req.method ?? '').slice(0, 20)} is not allowed here` });
       return;
     }
+    const probe = await probeAnswer(url.pathname, handlers);
+    if (probe) {
+      send(res, probe.status, probe.body, probe.contentType);
+      return;
+    }
     switch (url.pathname) {
-      case '/healthz':
-        send(res, 200, 'ok\n', 'text/plain');
-        return;
-      case '/readyz': {
-        const r = handlers.readiness();
-        send(res, r.ready ? 200 : 503, r.ready ? 'ok\n' : `not ready: ${r.reasons.join('; ')}\n`, 'text/plain');
-        return;
-      }
-      case '/metrics':
-        send(res, 200, await handlers.registry.metrics(), handlers.registry.contentType);
-        return;
       case '/v1/events':
       case '/v1/status':
       case '/v1/stream': {
