@@ -14,7 +14,7 @@ import { compileFilter } from '../filter/index.ts';
 import { DEFAULT_STORAGE_CONFIG, parseStorageConfig, type StorageConfig } from '../storage/config.ts';
 import { type BackendFlushResult, StorageError } from '../storage/manager.ts';
 import type { SecretResolver } from '../storage/types.ts';
-import { type AgentConfig, type PluginSection } from '../config/schema.ts';
+import { type AgentConfig } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
 import { POSITION_FILE } from '../kmsg/position.ts';
@@ -35,7 +35,8 @@ import type { Collector, CollectorDeps, CollectorSink } from '../contracts/colle
 import { done, fail, type Failure, type Outcome } from '../contracts/outcome.ts';
 import { degradedBackendLine } from '../contracts/lease.ts';
 import { lookupPluginSchema } from '../config/plugins.ts';
-import { builtinReceivers, collectorClashes, COLLECTORS, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
+import { collectorClashes, COLLECTORS } from './plugins.ts';
+import { createReceivers } from './receivers.ts';
 
 export interface AgentOptions {
   log: Logger;
@@ -208,20 +209,11 @@ export class Agent {
     const main = config.main;
     const bootId = readBootId(main.boot_id_path);
     const resolver = new SysfsResolver({ sysfs: main.sysfs_root, dev: main.dev_root, mountinfo: main.mountinfo });
-    const receivers: QueuedReceiver[] = [];
-    const parsers: ParserInstance[] = [];
-    try {
-      for (const p of config.plugins) {
-        if (!p.enabled) continue;
-        if (p.type === 'receiver') receivers.push(createReceiver(p, config, { log, metrics, config }));
-        else if (p.type === 'parser') parsers.push({ name: p.name, parser: PARSERS[p.plugin]!, systems: p.filterSystems, filterType: p.filterType });
-      }
-      receivers.push(...builtinReceivers({ log, metrics, config }));
-    } catch (err) {
-      // a receiver that cannot be built fails the whole pipeline: free those already built
-      for (const r of receivers) void r.close(0);
-      throw err;
-    }
+    const parsers: ParserInstance[] = config.plugins
+      .filter((p) => p.enabled && p.type === 'parser')
+      .map((p) => ({ name: p.name, parser: PARSERS[p.plugin]!, systems: p.filterSystems, filterType: p.filterType }));
+    // a receiver that cannot be built fails the whole pipeline
+    const receivers = createReceivers({ log, metrics, config }, { builtin: true });
     const bus = new Bus({
       parsers,
       receivers: [...receivers, ...(this.storage ? [this.storage] : []), this.stream],
@@ -838,23 +830,24 @@ export class Agent {
       this.forgetPlugins(config, old);
       return refuse((err as Error).message);
     }
-    const discardNext = async (): Promise<void> => {
+    const storage = this.storage;
+    let prepared: PreparedStorage | null = null;
+    // Undo what this change built beside the running configuration (the
+    // storage manager prepared, the new pipeline) and refuse it; nothing
+    // running was touched.
+    const rollback = async (err: string): Promise<string> => {
+      if (prepared) await storage.discard(prepared);
       await Promise.all(next.receivers.map((r) => r.close(0)));
       this.forgetPlugins(config, old);
+      return refuse(err);
     };
-    let prepared: PreparedStorage | null = null;
     if (change.storage && storageSpec) {
-      prepared = await this.storage.prepare(change.storage.doc, change.storage.source);
-      if (!prepared.ok) {
-        await discardNext();
-        return refuse(prepared.error);
-      }
+      prepared = await storage.prepare(change.storage.doc, change.storage.source);
+      if (!prepared.ok) return rollback(prepared.error);
     }
     if (this.pipeline !== old || this.stopping) {
       // (cannot happen: reloads are serialized; stop() waits for them)
-      if (prepared) await this.storage.discard(prepared);
-      await discardNext();
-      return refuse('the agent changed while the configuration was prepared');
+      return rollback('the agent changed while the configuration was prepared');
     }
 
     const restartCollectors = collectorKey(config) !== this.collectorKey || this.stateDir(config) !== this.stateDir(old.config) || this.collectorsDown !== null;
@@ -872,14 +865,12 @@ export class Agent {
         this.startCollectors(config);
       } catch (err) {
         this.restoreCollectors(old.config);
-        if (prepared) await this.storage.discard(prepared);
-        await discardNext();
-        return refuse(`collectors failed to start with the new configuration: ${(err as Error).message}`);
+        return rollback(`collectors failed to start with the new configuration: ${(err as Error).message}`);
       }
     }
     // Commit: one synchronous switch of the pipeline and the storage manager.
     this.pipeline = next;
-    const retiring = prepared?.ok ? this.storage.commit(prepared) : Promise.resolve();
+    const retiring = prepared?.ok ? storage.commit(prepared) : Promise.resolve();
     old.bus.drain();
     await Promise.all(old.receivers.map((r) => r.close()));
     this.forgetPlugins(old.config, next);
@@ -991,12 +982,6 @@ export function restartOnlyChanges(running: AgentConfig['main'], next: AgentConf
 
 function collectorKey(config: AgentConfig): string {
   return JSON.stringify(config.plugins.filter((p) => p.type === 'collector').map((p) => [p.name, p.plugin, p.enabled, p.options]));
-}
-
-function createReceiver(p: PluginSection, config: AgentConfig, deps: ReceiverDepsFull): QueuedReceiver {
-  const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
-  if (!plugin) throw new ConfigError(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
-  return plugin.create(p.name, p.options, { ...deps, config });
 }
 
 /**

@@ -4,8 +4,8 @@
 // process, possibly on another host. Collector and parser sections are not
 // used here. Lost events (sequence gaps) are counted and logged.
 import { createHash } from 'node:crypto';
-import type { AgentConfig, PluginSection } from '../config/schema.ts';
-import { RECEIVERS } from './plugins.ts';
+import type { AgentConfig } from '../config/schema.ts';
+import { createReceivers } from './receivers.ts';
 import type { Logger } from '../log/logger.ts';
 import { RateLimited } from '../log/rate-limit.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
@@ -73,13 +73,7 @@ export class ReceiveHost {
     const { log, metrics } = this.opts;
     const sections = config.plugins.filter((p) => p.type === 'receiver' && p.enabled);
     if (sections.length === 0) throw new Error('the configuration has no enabled receiver section: nothing to deliver events to');
-    const out: QueuedReceiver[] = [];
-    try {
-      for (const p of sections) out.push(createReceiver(p, config, log, metrics));
-    } catch (err) {
-      void Promise.all(out.map((r) => r.close(0)));
-      throw err;
-    }
+    const out = createReceivers({ log, metrics, config }, { builtin: false });
     const ignored = config.plugins.filter((p) => p.type !== 'receiver' && p.enabled).length;
     if (ignored > 0) log.info({ sections: ignored }, 'collector and parser sections are not used by peripety receive');
     return out;
@@ -210,8 +204,3 @@ export class ReceiveHost {
   }
 }
 
-function createReceiver(p: PluginSection, config: AgentConfig, log: Logger, metrics: AgentMetrics): QueuedReceiver {
-  const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
-  if (!plugin) throw new Error(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
-  return plugin.create(p.name, p.options, { log, metrics, config });
-}
