@@ -15,6 +15,7 @@ import { DEFAULT_STORAGE_CONFIG, parseStorageConfig, type StorageConfig } from '
 import { type BackendFlushResult, StorageError } from '../storage/manager.ts';
 import type { SecretResolver } from '../storage/types.ts';
 import { type AgentConfig } from '../config/schema.ts';
+import { diffSections, type Sections, unchanged } from '../config/diff.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
 import { POSITION_FILE } from '../kmsg/position.ts';
@@ -156,7 +157,8 @@ export class Agent {
   private readonly opts: AgentOptions;
   private pipeline: Pipeline | null = null;
   private collectors: Collector[] = [];
-  private collectorKey = '';
+  /** the collector sections the running collectors were started from (a reload restarts them when these change) */
+  private collectorSections: Sections = [];
   private generation = 0;
   private stopping = false;
   /** a failed start: the kmsg position file as it was before the collectors ran (abortStart puts it back) */
@@ -293,7 +295,7 @@ export class Agent {
       throw err;
     }
     this.collectors = started;
-    this.collectorKey = collectorKey(config);
+    this.collectorSections = collectorSections(config);
     this.collectorsDown = null;
   }
 
@@ -850,7 +852,7 @@ export class Agent {
       return rollback('the agent changed while the configuration was prepared');
     }
 
-    const restartCollectors = collectorKey(config) !== this.collectorKey || this.stateDir(config) !== this.stateDir(old.config) || this.collectorsDown !== null;
+    const restartCollectors = !unchanged(diffSections(this.collectorSections, collectorSections(config))) || this.stateDir(config) !== this.stateDir(old.config) || this.collectorsDown !== null;
     if (restartCollectors) {
       // Hand over the read position: stop reading, let the running pipeline
       // finish what it holds, save the position; the new collectors resume
@@ -977,11 +979,13 @@ const RELOAD_DRAIN_MS = 5000;
 const RESTART_ONLY_KEYS = ['api_listen', 'api_token_file', 'state_dir', 'log_level', 'hostname'] as const;
 
 export function restartOnlyChanges(running: AgentConfig['main'], next: AgentConfig['main'], stateDirFromFlag: boolean): string[] {
-  return RESTART_ONLY_KEYS.filter((k) => !(k === 'state_dir' && stateDirFromFlag) && running[k] !== next[k]);
+  const keys = RESTART_ONLY_KEYS.filter((k) => !(k === 'state_dir' && stateDirFromFlag));
+  return diffSections(keys.map((k) => [k, running[k]]), keys.map((k) => [k, next[k]]), (a, b) => a === b).changed;
 }
 
-function collectorKey(config: AgentConfig): string {
-  return JSON.stringify(config.plugins.filter((p) => p.type === 'collector').map((p) => [p.name, p.plugin, p.enabled, p.options]));
+/** What the collectors are started from: their sections, enabled or not, in order. */
+function collectorSections(config: AgentConfig): Sections {
+  return config.plugins.filter((p) => p.type === 'collector').map((p) => [p.name, [p.plugin, p.enabled, p.options]]);
 }
 
 /**

@@ -4,6 +4,7 @@
 // process, possibly on another host. Collector and parser sections are not
 // used here. Lost events (sequence gaps) are counted and logged.
 import { createHash } from 'node:crypto';
+import { diffSections, type Sections, unchanged } from '../config/diff.ts';
 import type { AgentConfig } from '../config/schema.ts';
 import { createReceivers } from './receivers.ts';
 import type { Logger } from '../log/logger.ts';
@@ -24,16 +25,17 @@ const LOG_INTERVAL_MS = 1000;
 const noop = () => {};
 
 /** What a listener is bound to; a change needs a new one. The shared key enters as a digest, never as itself. */
-function groupKey(config: AgentConfig, iface: string, key: Buffer | undefined): string {
+function listenerSections(config: AgentConfig, iface: string, key: Buffer | undefined): Sections {
   const k = key === undefined ? '-' : createHash('sha256').update(key).digest('hex');
-  return `${config.main.receiver_multicast_ip}:${config.main.receiver_multicast_port}@${iface}#${k}`;
+  return [['group', config.main.receiver_multicast_ip], ['port', config.main.receiver_multicast_port], ['interface', iface], ['key', k]];
 }
 
 export class ReceiveHost {
   private readonly opts: ReceiveHostOptions;
   private receivers: QueuedReceiver[] = [];
   private listener: MulticastListener | null = null;
-  private key = '';
+  /** what the running listener is bound to (listenerSections) */
+  private listening: Sections = [];
   private unreportedLost = 0;
   private readonly gapLog: RateLimited<GapInfo>;
   private readonly malformedLog: RateLimited<string>;
@@ -121,7 +123,7 @@ export class ReceiveHost {
       await Promise.all(this.receivers.map((r) => r.close(0)));
       throw err;
     }
-    this.key = groupKey(config, this.interfaceOf(config), key);
+    this.listening = listenerSections(config, this.interfaceOf(config), key);
   }
 
   /** A new configuration: new receivers; a new listener only when the group or interface changed. Null or the error. */
@@ -136,8 +138,8 @@ export class ReceiveHost {
       log.error({ err: (err as Error).message }, 'configuration rejected; keeping the running receivers');
       return (err as Error).message;
     }
-    const key = groupKey(config, this.interfaceOf(config), secret);
-    if (key !== this.key) {
+    const listening = listenerSections(config, this.interfaceOf(config), secret);
+    if (!unchanged(diffSections(this.listening, listening))) {
       let listener: MulticastListener;
       try {
         listener = await this.listen(config, secret);
@@ -148,7 +150,7 @@ export class ReceiveHost {
       }
       const old = this.listener;
       this.listener = listener;
-      this.key = key;
+      this.listening = listening;
       if (old) {
         await old.close();
         this.addTotals(old.stats);
