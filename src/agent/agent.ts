@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { type Authenticator, loadOrCreateToken, StaticTokenAuthenticator } from '../api/auth.ts';
 import type { EventsRequest } from '../api/query.ts';
-import { ApiServer, type ControlAction, type ControlAnswer, parseListen, RequestError } from '../api/server.ts';
+import { ApiServer, type ControlAction, parseListen } from '../api/server.ts';
 import { EventStreamHub } from '../api/stream.ts';
 import type { PushedConfig } from '../contracts/pushed-config.ts';
 import type { StorageEvent } from '../events/schema.ts';
@@ -15,7 +15,8 @@ import { compileFilter } from '../filter/index.ts';
 import { DEFAULT_STORAGE_CONFIG, parseStorageConfig, type StorageConfig } from '../storage/config.ts';
 import { type BackendFlushResult, StorageError } from '../storage/manager.ts';
 import type { SecretResolver } from '../storage/types.ts';
-import { type AgentConfig, type PluginSection } from '../config/schema.ts';
+import { type AgentConfig } from '../config/schema.ts';
+import { diffSections, type Sections, unchanged } from '../config/diff.ts';
 import { loadConfig } from '../config/load.ts';
 import { SysfsResolver } from '../device/resolver.ts';
 import { POSITION_FILE } from '../kmsg/position.ts';
@@ -33,9 +34,11 @@ import type { Ack } from '../contracts/ack.ts';
 import { type PreparedStorage, StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
 import type { Collector, CollectorDeps, CollectorSink } from '../contracts/collector.ts';
+import { done, fail, type Failure, type Outcome } from '../contracts/outcome.ts';
 import { degradedBackendLine } from '../contracts/lease.ts';
 import { lookupPluginSchema } from '../config/plugins.ts';
-import { builtinReceivers, collectorClashes, COLLECTORS, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
+import { collectorClashes, COLLECTORS } from './plugins.ts';
+import { createReceivers } from './receivers.ts';
 
 export interface AgentOptions {
   log: Logger;
@@ -155,7 +158,8 @@ export class Agent {
   private readonly opts: AgentOptions;
   private pipeline: Pipeline | null = null;
   private collectors: Collector[] = [];
-  private collectorKey = '';
+  /** the collector sections the running collectors were started from (a reload restarts them when these change) */
+  private collectorSections: Sections = [];
   private generation = 0;
   private stopping = false;
   /** a failed start: the kmsg position file as it was before the collectors ran (abortStart puts it back) */
@@ -208,20 +212,11 @@ export class Agent {
     const main = config.main;
     const bootId = readBootId(main.boot_id_path);
     const resolver = new SysfsResolver({ sysfs: main.sysfs_root, dev: main.dev_root, mountinfo: main.mountinfo });
-    const receivers: QueuedReceiver[] = [];
-    const parsers: ParserInstance[] = [];
-    try {
-      for (const p of config.plugins) {
-        if (!p.enabled) continue;
-        if (p.type === 'receiver') receivers.push(createReceiver(p, config, { log, metrics, config }));
-        else if (p.type === 'parser') parsers.push({ name: p.name, parser: PARSERS[p.plugin]!, systems: p.filterSystems, filterType: p.filterType });
-      }
-      receivers.push(...builtinReceivers({ log, metrics, config }));
-    } catch (err) {
-      // a receiver that cannot be built fails the whole pipeline: free those already built
-      for (const r of receivers) void r.close(0);
-      throw err;
-    }
+    const parsers: ParserInstance[] = config.plugins
+      .filter((p) => p.enabled && p.type === 'parser')
+      .map((p) => ({ name: p.name, parser: PARSERS[p.plugin]!, systems: p.filterSystems, filterType: p.filterType }));
+    // a receiver that cannot be built fails the whole pipeline
+    const receivers = createReceivers({ log, metrics, config }, { builtin: true });
     const bus = new Bus({
       parsers,
       receivers: [...receivers, ...(this.storage ? [this.storage] : []), this.stream],
@@ -301,7 +296,7 @@ export class Agent {
       throw err;
     }
     this.collectors = started;
-    this.collectorKey = collectorKey(config);
+    this.collectorSections = collectorSections(config);
     this.collectorsDown = null;
   }
 
@@ -492,17 +487,17 @@ export class Agent {
    * PUT /v1/config: validate the plugin sections (with the local [main]) and
    * the storage structure, then apply both or neither; persist on success.
    */
-  applyPushed(push: PushedConfig): Promise<ControlAnswer> {
+  applyPushed(push: PushedConfig): Promise<Outcome<PushResult>> {
     return this.serialized(async () => {
       const { log } = this.opts;
-      if (!this.opts.pushed) return { status: 501, body: { error: 'this agent does not take pushed configurations (not in Kubernetes mode)' } };
-      if (!this.pipeline || this.stopping) return { status: 503, body: { error: 'the agent is not running' } };
+      if (!this.opts.pushed) return fail('unsupported', 'this agent does not take pushed configurations (not in Kubernetes mode)');
+      if (!this.pipeline || this.stopping) return NOT_RUNNING;
       const cur = this.pushed;
       if (cur && push.generation < cur.generation) {
-        return { status: 409, body: { error: `generation ${push.generation} is older than the applied generation ${cur.generation}`, generation: cur.generation, hash: cur.hash } };
+        return fail('conflict', `generation ${push.generation} is older than the applied generation ${cur.generation}`, { detail: { generation: cur.generation, hash: cur.hash } });
       }
       if (cur && push.generation === cur.generation && push.hash === cur.hash) {
-        return { status: 200, body: { applied: true, generation: cur.generation, hash: cur.hash, unchanged: true } };
+        return done({ applied: true, generation: cur.generation, hash: cur.hash, unchanged: true });
       }
       const source = `pushed configuration (generation ${push.generation})`;
       let text: string;
@@ -510,14 +505,14 @@ export class Agent {
         text = pushedConfigText(this.opts.pushed.localMain, push.toml);
         parseAgentConfig(text, source);
       } catch (err) {
-        return { status: 400, body: { error: (err as Error).message } };
+        return fail('invalid', (err as Error).message);
       }
       const st = parseStorageConfig(push.storage);
-      if (!st.ok) return { status: 400, body: { error: st.error } };
+      if (!st.ok) return fail('invalid', st.error);
 
       // a push is the controller's whole rendering of the node's CRs: an empty one is deliberate (no refuseEmpty)
       const err = await this.applyConfiguration({ text, source, storage: { doc: push.storage, source: `${source} storage` }, refuseEmpty: false });
-      if (err) return { status: 422, body: { applied: false, error: `applying the configuration failed (nothing changed): ${err}` } };
+      if (err) return fail('rejected', `applying the configuration failed (nothing changed): ${err}`, { state: { applied: false } });
       this.configText = text;
       const applied: AppliedConfig = { generation: push.generation, hash: push.hash, toml: push.toml, storage: push.storage };
       this.pushed = applied;
@@ -529,23 +524,23 @@ export class Agent {
       }
       log.info({ generation: push.generation, hash: push.hash }, 'pushed configuration applied');
       this.opts.onApplied?.({ generation: push.generation, hash: push.hash });
-      return { status: 200, body: { applied: true, generation: push.generation, hash: push.hash } };
+      return done({ applied: true, generation: push.generation, hash: push.hash });
     });
   }
 
   /** POST /v1/{plugins,backends}/{name}:{action}. */
-  runCommand(kind: 'plugins' | 'backends', name: string, action: ControlAction): Promise<ControlAnswer> {
+  runCommand(kind: 'plugins' | 'backends', name: string, action: ControlAction): Promise<Outcome<CommandResult>> {
     return this.serialized(async () => {
-      if (!this.pipeline || this.stopping) return { status: 503, body: { error: 'the agent is not running' } };
+      if (!this.pipeline || this.stopping) return NOT_RUNNING;
       return kind === 'plugins' ? this.pluginCommand(name, action) : this.backendCommand(name, action);
     });
   }
 
-  private async pluginCommand(name: string, action: ControlAction): Promise<ControlAnswer> {
+  private async pluginCommand(name: string, action: ControlAction): Promise<Outcome<CommandResult>> {
     const config = this.pipeline!.config;
     const section = config.plugins.find((p) => p.name === name);
-    if (!section) return { status: 404, body: { error: `no plugin section named "${name}"` } };
-    if (this.configText === null) return { status: 501, body: { error: 'plugin commands need the configuration text, which this agent was not started with' } };
+    if (!section) return fail('not-found', `no plugin section named "${name}"`);
+    if (this.configText === null) return fail('unsupported', 'plugin commands need the configuration text, which this agent was not started with');
     const setEnabled = async (enabled: boolean): Promise<string | null> => {
       const doc = parseToml(this.configText!);
       const sec = doc[name] as Record<string, unknown>;
@@ -559,19 +554,19 @@ export class Agent {
     const steps = action === 'stop' ? [false] : action === 'start' ? [true] : section.enabled ? [false, true] : [true];
     for (const enabled of steps) {
       const err = await setEnabled(enabled);
-      if (err) return { status: 422, body: { error: `${action} of plugin ${name} failed: ${err}` } };
+      if (err) return fail('rejected', `${action} of plugin ${name} failed: ${err}`);
     }
-    return { status: 200, body: { plugin: name, action, enabled: action !== 'stop' } };
+    return done({ plugin: name, action, enabled: action !== 'stop' });
   }
 
-  private async backendCommand(name: string, action: ControlAction): Promise<ControlAnswer> {
-    if (!this.storage?.running) return { status: 503, body: { error: 'storage is not running' } };
+  private async backendCommand(name: string, action: ControlAction): Promise<Outcome<CommandResult>> {
+    if (!this.storage?.running) return STORAGE_NOT_RUNNING;
     try {
       const b = await this.storage.backendCommand(name, action);
-      return { status: 200, body: { backend: name, action, started: b.started, startedAt: b.startedAt } };
+      return done({ backend: name, action, started: b.started, startedAt: b.startedAt });
     } catch (err) {
-      const a = storageErrorAnswer(err);
-      if (a) return a;
+      const f = storageFailure(err);
+      if (f) return f;
       throw err;
     }
   }
@@ -618,43 +613,43 @@ export class Agent {
    * command stopped are started again. Both parts are validated before
    * anything changes; storage that cannot start rolls the plugins back.
    */
-  reloadConfig(): Promise<ControlAnswer> {
+  reloadConfig(): Promise<Outcome<ReloadResult>> {
     return this.serialized(async () => {
       const { log } = this.opts;
-      if (!this.pipeline || !this.storage || this.stopping) return { status: 503, body: { error: 'the agent is not running' } };
+      if (!this.pipeline || !this.storage || this.stopping) return NOT_RUNNING;
+      const refused = (error: string): Failure => fail('rejected', `${error} (nothing changed)`, { state: { reloaded: false } });
       let src: ReturnType<Agent['reloadSources']>;
       try {
         src = this.reloadSources();
-        if (src === null) return { status: 501, body: { error: 'this agent was started without a configuration text; there is nothing to reload' } };
+        if (src === null) return fail('unsupported', 'this agent was started without a configuration text; there is nothing to reload');
         parseAgentConfig(src.text, src.source);
       } catch (err) {
-        return { status: 422, body: { reloaded: false, error: `${(err as Error).message} (nothing changed)` } };
+        return refused((err as Error).message);
       }
       let storageDoc: unknown = src.storage;
       try {
         if (typeof src.storage === 'string') storageDoc = JSON.parse(src.storage);
       } catch (err) {
-        return { status: 422, body: { reloaded: false, error: `${src.storageSource}: not JSON: ${(err as Error).message.slice(0, 200)} (nothing changed)` } };
+        return refused(`${src.storageSource}: not JSON: ${(err as Error).message.slice(0, 200)}`);
       }
       // the text, when there is one: its duplicate keys are checked there
       const st = parseStorageConfig(typeof src.storage === 'string' ? src.storage : storageDoc);
-      if (!st.ok) return { status: 422, body: { reloaded: false, error: `${src.storageSource}: ${st.error} (nothing changed)` } };
+      if (!st.ok) return refused(`${src.storageSource}: ${st.error}`);
 
       // Standalone files can be caught half-written: an empty one is refused unless
       // [main] allow_empty. Kubernetes mode is exempt: pushes are whole by
       // construction, and until the first one the local file is [main] only on purpose.
       const err = await this.applyConfiguration({ text: src.text, source: src.source, storage: { doc: storageDoc, source: src.storageSource }, refuseEmpty: !this.opts.pushed });
-      if (err) return { status: 422, body: { reloaded: false, error: `${err} (nothing changed)` } };
+      if (err) return refused(err);
       this.configText = src.text;
-      const body = { reloaded: true, generation: this.pushed?.generation ?? 0, hash: this.pushed?.hash ?? null, reloads: this.generation, source: src.source };
+      const body = { reloaded: true as const, generation: this.pushed?.generation ?? 0, hash: this.pushed?.hash ?? null, reloads: this.generation, source: src.source };
       try {
         const restarted = await this.storage.restoreBackends();
         log.info({ source: src.source, reloads: this.generation, backendsStarted: restarted }, 'configuration reloaded on request');
-        return { status: 200, body: { ...body, backendsStarted: restarted } };
+        return done({ ...body, backendsStarted: restarted });
       } catch (err) {
-        const a = storageErrorAnswer(err);
-        if (!a) throw err;
-        return { status: 500, body: { ...body, error: `reloaded, but starting a stopped backend again failed: ${(err as Error).message}` } };
+        if (!storageFailure(err)) throw err;
+        return fail('failed', `reloaded, but starting a stopped backend again failed: ${(err as Error).message}`, { state: body });
       }
     });
   }
@@ -665,22 +660,22 @@ export class Agent {
    * with pushes and commands: it changes nothing, and a push must not wait
    * behind a flush of a backend that is down.
    */
-  async flushStorage(backend: string | null, timeoutMs: number): Promise<ControlAnswer> {
-    if (!this.pipeline || this.stopping) return { status: 503, body: { error: 'the agent is not running' } };
-    if (!this.storage?.running) return { status: 503, body: { error: 'storage is not running' } };
+  async flushStorage(backend: string | null, timeoutMs: number): Promise<Outcome<FlushResult>> {
+    if (!this.pipeline || this.stopping) return NOT_RUNNING;
+    if (!this.storage?.running) return STORAGE_NOT_RUNNING;
     let results: BackendFlushResult[];
     try {
       results = await this.storage.flush(timeoutMs, backend ?? undefined);
     } catch (err) {
-      const a = storageErrorAnswer(err);
-      if (a) return a;
+      const f = storageFailure(err);
+      if (f) return f;
       throw err;
     }
     const late = results.filter((r) => !r.flushed);
     const body = { flushed: late.length === 0, timeoutMs, backends: results };
-    if (late.length === 0) return { status: 200, body };
-    // 504: the flush did not finish in time; nothing is lost, the rest is written later
-    return { status: 504, body: { ...body, error: `${late.length} of ${results.length} backend(s) did not write everything within ${timeoutMs} ms: ${late.map((r) => r.backend).slice(0, 10).join(', ')}` } };
+    if (late.length === 0) return done(body);
+    // the flush did not finish in time; nothing is lost, the rest is written later
+    return fail('timeout', `${late.length} of ${results.length} backend(s) did not write everything within ${timeoutMs} ms: ${late.map((r) => r.backend).slice(0, 10).join(', ')}`, { state: body });
   }
 
   private async startApi(config: AgentConfig): Promise<void> {
@@ -747,21 +742,19 @@ export class Agent {
     return this.apiAddress;
   }
 
-  private async queryEvents(req: EventsRequest): Promise<{ events: StorageEvent[]; isTruncated: boolean }> {
+  private async queryEvents(req: EventsRequest): Promise<Outcome<{ events: StorageEvent[]; isTruncated: boolean }>> {
     let filter = null;
     if (req.filter !== null) {
       const c = compileFilter(req.filter);
-      if (!c.ok) throw new RequestError(`filter: ${c.error.message} (position ${c.error.position}, token ${JSON.stringify(c.error.token)})`);
+      if (!c.ok) return fail('invalid', `filter: ${c.error.message} (position ${c.error.position}, token ${JSON.stringify(c.error.token)})`);
       filter = c.filter;
     }
-    if (!this.storage) throw new RequestError('storage is not running', 503);
+    if (!this.storage) return STORAGE_NOT_RUNNING;
     try {
-      return await this.storage.findEvents({ filter, newest: req.newest, oldest: req.oldest, limit: req.limit }, req.backend ?? undefined);
+      return done(await this.storage.findEvents({ filter, newest: req.newest, oldest: req.oldest, limit: req.limit }, req.backend ?? undefined));
     } catch (err) {
-      if (err instanceof StorageError) {
-        if (err.code === 'UNKNOWN_BACKEND') throw new RequestError(err.message, 404);
-        if (err.code === 'NOT_STARTED') throw new RequestError(err.message, 409);
-      }
+      // a wrong state of the backend queried, not of the agent (WRONG_STATE is a command's)
+      if (err instanceof StorageError && (err.code === 'UNKNOWN_BACKEND' || err.code === 'NOT_STARTED')) return storageFailure(err)!;
       throw err;
     }
   }
@@ -836,26 +829,27 @@ export class Agent {
       this.forgetPlugins(config, old);
       return refuse((err as Error).message);
     }
-    const discardNext = async (): Promise<void> => {
+    const storage = this.storage;
+    let prepared: PreparedStorage | null = null;
+    // Undo what this change built beside the running configuration (the
+    // storage manager prepared, the new pipeline) and refuse it; nothing
+    // running was touched.
+    const rollback = async (err: string): Promise<string> => {
+      if (prepared) await storage.discard(prepared);
       await Promise.all(next.receivers.map((r) => r.close(0)));
       this.forgetPlugins(config, old);
+      return refuse(err);
     };
-    let prepared: PreparedStorage | null = null;
     if (change.storage && storageSpec) {
-      prepared = await this.storage.prepare(change.storage.doc, change.storage.source);
-      if (!prepared.ok) {
-        await discardNext();
-        return refuse(prepared.error);
-      }
+      prepared = await storage.prepare(change.storage.doc, change.storage.source);
+      if (!prepared.ok) return rollback(prepared.error);
     }
     if (this.pipeline !== old || this.stopping) {
       // (cannot happen: reloads are serialized; stop() waits for them)
-      if (prepared) await this.storage.discard(prepared);
-      await discardNext();
-      return refuse('the agent changed while the configuration was prepared');
+      return rollback('the agent changed while the configuration was prepared');
     }
 
-    const restartCollectors = collectorKey(config) !== this.collectorKey || this.stateDir(config) !== this.stateDir(old.config) || this.collectorsDown !== null;
+    const restartCollectors = !unchanged(diffSections(this.collectorSections, collectorSections(config))) || this.stateDir(config) !== this.stateDir(old.config) || this.collectorsDown !== null;
     if (restartCollectors) {
       // Hand over the read position: stop reading, let the running pipeline
       // finish what it holds, save the position; the new collectors resume
@@ -870,14 +864,12 @@ export class Agent {
         this.startCollectors(config);
       } catch (err) {
         this.restoreCollectors(old.config);
-        if (prepared) await this.storage.discard(prepared);
-        await discardNext();
-        return refuse(`collectors failed to start with the new configuration: ${(err as Error).message}`);
+        return rollback(`collectors failed to start with the new configuration: ${(err as Error).message}`);
       }
     }
     // Commit: one synchronous switch of the pipeline and the storage manager.
     this.pipeline = next;
-    const retiring = prepared?.ok ? this.storage.commit(prepared) : Promise.resolve();
+    const retiring = prepared?.ok ? storage.commit(prepared) : Promise.resolve();
     old.bus.drain();
     await Promise.all(old.receivers.map((r) => r.close()));
     this.forgetPlugins(old.config, next);
@@ -934,11 +926,43 @@ export class Agent {
   }
 }
 
-/** The answer for a StorageError a caller caused (unknown backend, wrong state), or null for anything else. */
-function storageErrorAnswer(err: unknown): ControlAnswer | null {
+/** The failure a StorageError stands for (unknown backend, wrong state, a backend that failed), or null for anything else. */
+function storageFailure(err: unknown): Failure | null {
   if (!(err instanceof StorageError)) return null;
-  const status = err.code === 'UNKNOWN_BACKEND' ? 404 : err.code === 'WRONG_STATE' || err.code === 'NOT_STARTED' ? 409 : 500;
-  return { status, body: { error: err.message } };
+  const kind = err.code === 'UNKNOWN_BACKEND' ? 'not-found' : err.code === 'WRONG_STATE' || err.code === 'NOT_STARTED' ? 'conflict' : 'failed';
+  return fail(kind, err.message);
+}
+
+const NOT_RUNNING = fail('unavailable', 'the agent is not running');
+const STORAGE_NOT_RUNNING = fail('unavailable', 'storage is not running');
+
+/** PUT /v1/config (docs/agent-api.md) */
+export interface PushResult {
+  applied: true;
+  generation: number;
+  hash: string;
+  /** the push is the one applied already */
+  unchanged?: true;
+}
+/** POST /v1/plugins/{name}:{action} and /v1/backends/{name}:{action} */
+export type CommandResult =
+  | { plugin: string; action: ControlAction; enabled: boolean }
+  | { backend: string; action: ControlAction; started: boolean; startedAt: string | null };
+/** POST /v1/reload */
+export interface ReloadResult {
+  reloaded: true;
+  generation: number;
+  hash: string | null;
+  reloads: number;
+  source: string;
+  /** `Run: always` backends a command had stopped, started again */
+  backendsStarted: string[];
+}
+/** POST /v1/flush and /v1/backends/{name}:flush */
+export interface FlushResult {
+  flushed: boolean;
+  timeoutMs: number;
+  backends: BackendFlushResult[];
 }
 
 /** How long a reload that restarts collectors waits for the running pipeline to finish its records. */
@@ -952,17 +976,13 @@ const RELOAD_DRAIN_MS = 5000;
 const RESTART_ONLY_KEYS = ['api_listen', 'api_token_file', 'state_dir', 'log_level', 'hostname'] as const;
 
 export function restartOnlyChanges(running: AgentConfig['main'], next: AgentConfig['main'], stateDirFromFlag: boolean): string[] {
-  return RESTART_ONLY_KEYS.filter((k) => !(k === 'state_dir' && stateDirFromFlag) && running[k] !== next[k]);
+  const keys = RESTART_ONLY_KEYS.filter((k) => !(k === 'state_dir' && stateDirFromFlag));
+  return diffSections(keys.map((k) => [k, running[k]]), keys.map((k) => [k, next[k]]), (a, b) => a === b).changed;
 }
 
-function collectorKey(config: AgentConfig): string {
-  return JSON.stringify(config.plugins.filter((p) => p.type === 'collector').map((p) => [p.name, p.plugin, p.enabled, p.options]));
-}
-
-function createReceiver(p: PluginSection, config: AgentConfig, deps: ReceiverDepsFull): QueuedReceiver {
-  const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
-  if (!plugin) throw new ConfigError(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
-  return plugin.create(p.name, p.options, { ...deps, config });
+/** What the collectors are started from: their sections, enabled or not, in order. */
+function collectorSections(config: AgentConfig): Sections {
+  return config.plugins.filter((p) => p.type === 'collector').map((p) => [p.name, [p.plugin, p.enabled, p.options]]);
 }
 
 /**

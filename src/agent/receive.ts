@@ -4,10 +4,10 @@
 // process, possibly on another host. Collector and parser sections are not
 // used here. Lost events (sequence gaps) are counted and logged.
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AgentConfig, PluginSection } from '../config/schema.ts';
+import { diffSections, type Sections, unchanged } from '../config/diff.ts';
+import type { AgentConfig } from '../config/schema.ts';
 import { NO_ACK } from '../contracts/ack.ts';
-import { RECEIVERS } from './plugins.ts';
+import { createReceivers } from './receivers.ts';
 import type { Logger } from '../log/logger.ts';
 import { RateLimited } from '../log/rate-limit.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
@@ -25,16 +25,17 @@ export interface ReceiveHostOptions {
 const LOG_INTERVAL_MS = 1000;
 
 /** What a listener is bound to; a change needs a new one. The shared key enters as a digest, never as itself. */
-function groupKey(config: AgentConfig, iface: string, key: Buffer | undefined): string {
+function listenerSections(config: AgentConfig, iface: string, key: Buffer | undefined): Sections {
   const k = key === undefined ? '-' : createHash('sha256').update(key).digest('hex');
-  return `${config.main.receiver_multicast_ip}:${config.main.receiver_multicast_port}@${iface}#${k}`;
+  return [['group', config.main.receiver_multicast_ip], ['port', config.main.receiver_multicast_port], ['interface', iface], ['key', k]];
 }
 
 export class ReceiveHost {
   private readonly opts: ReceiveHostOptions;
   private receivers: QueuedReceiver[] = [];
   private listener: MulticastListener | null = null;
-  private key = '';
+  /** what the running listener is bound to (listenerSections) */
+  private listening: Sections = [];
   private unreportedLost = 0;
   private readonly gapLog: RateLimited<GapInfo>;
   private readonly malformedLog: RateLimited<string>;
@@ -74,13 +75,7 @@ export class ReceiveHost {
     const { log, metrics } = this.opts;
     const sections = config.plugins.filter((p) => p.type === 'receiver' && p.enabled);
     if (sections.length === 0) throw new Error('the configuration has no enabled receiver section: nothing to deliver events to');
-    const out: QueuedReceiver[] = [];
-    try {
-      for (const p of sections) out.push(createReceiver(p, config, log, metrics));
-    } catch (err) {
-      void Promise.all(out.map((r) => r.close(0)));
-      throw err;
-    }
+    const out = createReceivers({ log, metrics, config }, { builtin: false });
     const ignored = config.plugins.filter((p) => p.type !== 'receiver' && p.enabled).length;
     if (ignored > 0) log.info({ sections: ignored }, 'collector and parser sections are not used by peripety receive');
     return out;
@@ -129,7 +124,7 @@ export class ReceiveHost {
       await Promise.all(this.receivers.map((r) => r.close(0)));
       throw err;
     }
-    this.key = groupKey(config, this.interfaceOf(config), key);
+    this.listening = listenerSections(config, this.interfaceOf(config), key);
   }
 
   /** A new configuration: new receivers; a new listener only when the group or interface changed. Null or the error. */
@@ -144,8 +139,8 @@ export class ReceiveHost {
       log.error({ err: (err as Error).message }, 'configuration rejected; keeping the running receivers');
       return (err as Error).message;
     }
-    const key = groupKey(config, this.interfaceOf(config), secret);
-    if (key !== this.key) {
+    const listening = listenerSections(config, this.interfaceOf(config), secret);
+    if (!unchanged(diffSections(this.listening, listening))) {
       let listener: MulticastListener;
       try {
         listener = await this.listen(config, secret);
@@ -156,7 +151,7 @@ export class ReceiveHost {
       }
       const old = this.listener;
       this.listener = listener;
-      this.key = key;
+      this.listening = listening;
       if (old) {
         await old.close();
         this.addTotals(old.stats);
@@ -212,32 +207,3 @@ export class ReceiveHost {
   }
 }
 
-function createReceiver(p: PluginSection, config: AgentConfig, log: Logger, metrics: AgentMetrics): QueuedReceiver {
-  const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
-  if (!plugin) throw new Error(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
-  return plugin.create(p.name, p.options, { log, metrics, config });
-}
-
-/** A plain /metrics endpoint for `peripety receive --metrics-listen`. */
-export async function serveMetrics(metrics: AgentMetrics, host: string, port: number): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');
-      return;
-    }
-    metrics.registry.metrics().then((text) => {
-      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
-    }, (err: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
-  return { server, port: typeof addr === 'object' && addr !== null ? addr.port : port };
-}

@@ -9,6 +9,7 @@ import { compileFilter } from '../filter/index.ts';
 import type { Logger } from '../log/logger.ts';
 import { perRegistry } from '../metrics/per-registry.ts';
 import { BUILTIN_BACKENDS } from '../storage/backends/index.ts';
+import { diffSections, type Sections, unchanged } from '../config/diff.ts';
 import { parseStorageConfig } from '../storage/config.ts';
 import { type BackendFlushResult, type BackendStatus, StorageError, StorageManager, type StorageStatus } from '../storage/manager.ts';
 import { StorageMetrics } from '../storage/metrics.ts';
@@ -29,7 +30,7 @@ export interface StorageHostOptions {
 
 /** A storage configuration prepared beside the running one (StorageHost.prepare). */
 export type PreparedStorage =
-  | { ok: true; next: StorageManager | null; key: string; source: string; excluded: readonly ExcludedBackend[] }
+  | { ok: true; next: StorageManager | null; sections: Sections; source: string; excluded: readonly ExcludedBackend[] }
   | { ok: false; error: string };
 
 export interface ExcludedBackend {
@@ -39,6 +40,17 @@ export interface ExcludedBackend {
 
 interface StorageDoc {
   root: { elos: { EventLogging: { Plugins: Record<string, unknown> } & Record<string, unknown> } & Record<string, unknown> } & Record<string, unknown>;
+}
+
+/**
+ * A storage document as sections for diffSections: each backend under its
+ * name, and everything around the backends under "" (no backend is named
+ * so), so that a change anywhere in the document counts.
+ */
+function storageSections(doc: StorageDoc): Sections {
+  const el = doc.root.elos.EventLogging;
+  const around = { ...doc, root: { ...doc.root, elos: { ...doc.root.elos, EventLogging: { ...el, Plugins: null } } } };
+  return [['', around], ...Object.entries(el.Plugins)];
 }
 
 /** The part of a manager error about one backend (`backend "x": …` up to the next `; backend "`). */
@@ -71,8 +83,8 @@ export class StorageHost implements ReceiverSink {
   private excluded: ExcludedBackend[] = [];
   private readonly excludedGauge: Gauge<'backend'>;
   private readonly degradedStarts: Counter;
-  /** the applied configuration, to skip a reload that changes nothing */
-  private appliedKey = '';
+  /** the applied configuration, to skip a reload that changes nothing (null: none yet) */
+  private applied: Sections | null = null;
   private generation = 0;
 
   constructor(opts: StorageHostOptions) {
@@ -104,13 +116,14 @@ export class StorageHost implements ReceiverSink {
     const { log } = this.opts;
     const parsed = parseStorageConfig(config);
     if (!parsed.ok) return { ok: false, error: `${source}: ${parsed.error}` };
-    const key = JSON.stringify(typeof config === 'string' ? JSON.parse(config) : config);
-    if (this.current && key === this.appliedKey && this.excluded.length === 0) {
+    const sections = storageSections((typeof config === 'string' ? JSON.parse(config) : config) as StorageDoc);
+    const same = this.applied !== null && unchanged(diffSections(this.applied, sections));
+    if (this.current && same && this.excluded.length === 0) {
       log.info({ source }, 'storage configuration unchanged');
-      return { ok: true, next: null, key, source, excluded: this.excluded };
+      return { ok: true, next: null, sections, source, excluded: this.excluded };
     }
     // the configuration a degraded start runs without some of its backends: trying it again is a retry
-    const retry = key === this.appliedKey && this.excluded.length > 0;
+    const retry = same && this.excluded.length > 0;
     const next = this.newManager();
     try {
       next.initialize(parsed.config);
@@ -121,11 +134,11 @@ export class StorageHost implements ReceiverSink {
       if (retry) {
         // still failing: keep running degraded, and let the rest of the reload apply
         log.warn({ source, err: (err as Error).message }, 'backends left out at start still do not start; storage keeps running without them');
-        return { ok: true, next: null, key, source, excluded: this.excluded };
+        return { ok: true, next: null, sections, source, excluded: this.excluded };
       }
       return { ok: false, error: `${source}: ${(err as Error).message}` };
     }
-    return { ok: true, next, key, source, excluded: [] };
+    return { ok: true, next, sections, source, excluded: [] };
   }
 
   private newManager(): StorageManager {
@@ -149,7 +162,7 @@ export class StorageHost implements ReceiverSink {
     const old = this.current;
     const next = p.next;
     this.current = next;
-    this.appliedKey = p.key;
+    this.applied = p.sections;
     this.generation++;
     this.setExcluded(p.excluded);
     for (const b of next.status().backends) {
@@ -198,8 +211,8 @@ export class StorageHost implements ReceiverSink {
       const reduced = { ...doc, root: { ...doc.root, elos: { ...doc.root.elos, EventLogging: { ...doc.root.elos.EventLogging, Plugins: rest } } } };
       const p = await this.prepare(reduced, `${source} without ${excluded.map((e) => e.name).join(', ')}`);
       if (p.ok) {
-        // the configuration key stays the full one: a reload of the same file retries the failed backends
-        await this.commit({ ...p, excluded, key: JSON.stringify(doc) });
+        // the applied configuration stays the full one: a reload of the same file retries the failed backends
+        await this.commit({ ...p, excluded, sections: storageSections(doc) });
         this.degradedStarts.inc();
         this.opts.log.error({ source, excluded }, 'storage started without the backends that failed; the agent runs degraded (see /readyz)');
         return { error: first.error, fatal: false };
@@ -207,7 +220,7 @@ export class StorageHost implements ReceiverSink {
       error = p.error;
     }
     this.setExcluded(Object.keys(doc.root.elos.EventLogging.Plugins).map((n) => excluded.find((e) => e.name === n) ?? { name: n, reason: error }));
-    this.appliedKey = JSON.stringify(doc); // a reload of the same configuration retries it
+    this.applied = storageSections(doc); // a reload of the same configuration retries it
     this.degradedStarts.inc();
     this.opts.log.error({ source, err: error }, 'storage could not start at all; the agent runs without storage (see /readyz)');
     return { error: first.error, fatal: false };

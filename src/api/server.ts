@@ -7,28 +7,23 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { parsePushedConfig, type PushedConfig } from '../contracts/pushed-config.ts';
+import { fail, type Outcome } from '../contracts/outcome.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
+import { probeAnswer, type Readiness, writeAnswer } from '../metrics/http.ts';
 import { perRegistry } from '../metrics/per-registry.ts';
 import type { AuthResult, Authenticator } from './auth.ts';
 import { clientKey, ConnectionBudget } from './limits.ts';
 import { type EventsRequest, parseEventsQuery } from './query.ts';
+import { answerOf, type ControlAnswer } from './status.ts';
 import type { StreamHandler } from './stream.ts';
 
-/** A problem the caller caused (bad filter, unknown backend): 400 with this message. */
-export class RequestError extends Error {
-  readonly status: number;
-  constructor(message: string, status = 400) {
-    super(message);
-    this.status = status;
-  }
-}
-
 export interface ApiHandlers {
+  /** /metrics, /healthz and /readyz: answered by src/metrics/http.ts */
   registry: Registry;
   /** ready: collectors read and the storage manager runs; reasons when not */
-  readiness(): { ready: boolean; reasons: string[] };
-  queryEvents(req: EventsRequest): Promise<{ events: StorageEvent[]; isTruncated: boolean }>;
+  readiness(): Readiness;
+  queryEvents(req: EventsRequest): Promise<Outcome<{ events: StorageEvent[]; isTruncated: boolean }>>;
   status(): unknown;
   /** GET /v1/stream (live events, Server-Sent Events); 404 when absent */
   stream?: StreamHandler;
@@ -39,19 +34,16 @@ export interface ApiHandlers {
 export type ControlAction = 'start' | 'stop' | 'restart';
 /** what a command path may name: the lifecycle, and flush for backends only */
 export type CommandPathAction = ControlAction | 'flush';
-export interface ControlAnswer {
-  status: number;
-  body: unknown;
-}
 
+/** Each answers with an outcome; status.ts makes it HTTP. */
 export interface ControlHandlers {
   /** PUT /v1/config: the body parsed with the schema the controller builds it with */
-  pushConfig(push: PushedConfig): Promise<ControlAnswer>;
-  command(kind: 'plugins' | 'backends', name: string, action: ControlAction): Promise<ControlAnswer>;
+  pushConfig(push: PushedConfig): Promise<Outcome<unknown>>;
+  command(kind: 'plugins' | 'backends', name: string, action: ControlAction): Promise<Outcome<unknown>>;
   /** POST /v1/reload: apply the current configuration again */
-  reload(): Promise<ControlAnswer>;
+  reload(): Promise<Outcome<unknown>>;
   /** POST /v1/flush (backend null: every backend) and POST /v1/backends/{name}:flush */
-  flush(backend: string | null, timeoutMs: number): Promise<ControlAnswer>;
+  flush(backend: string | null, timeoutMs: number): Promise<Outcome<unknown>>;
 }
 
 export const MAX_CONTROL_BODY = 4 << 20;
@@ -245,9 +237,7 @@ function refusalHeaders(res: ServerResponse, who: Extract<AuthResult, { ok: fals
 }
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
-  const text = contentType === 'application/json' ? `${JSON.stringify(body)}\n` : String(body);
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-  res.end(text);
+  writeAnswer(res, status, contentType, contentType === 'application/json' ? `${JSON.stringify(body)}\n` : String(body));
 }
 
 export class ApiServer {
@@ -387,18 +377,12 @@ export class ApiServer {
       send(res, 405, { error: `${(req.method ?? '').slice(0, 20)} is not allowed here` });
       return;
     }
+    const probe = await probeAnswer(url.pathname, handlers);
+    if (probe) {
+      send(res, probe.status, probe.body, probe.contentType);
+      return;
+    }
     switch (url.pathname) {
-      case '/healthz':
-        send(res, 200, 'ok\n', 'text/plain');
-        return;
-      case '/readyz': {
-        const r = handlers.readiness();
-        send(res, r.ready ? 200 : 503, r.ready ? 'ok\n' : `not ready: ${r.reasons.join('; ')}\n`, 'text/plain');
-        return;
-      }
-      case '/metrics':
-        send(res, 200, await handlers.registry.metrics(), handlers.registry.contentType);
-        return;
       case '/v1/events':
       case '/v1/status':
       case '/v1/stream': {
@@ -422,12 +406,12 @@ export class ApiServer {
           send(res, 400, { error: q.error });
           return;
         }
-        try {
-          const out = await handlers.queryEvents(q.request);
-          send(res, 200, { events: out.events, isTruncated: out.isTruncated });
-        } catch (err) {
-          if (err instanceof RequestError) send(res, err.status, { error: err.message });
-          else throw err;
+        const out = await handlers.queryEvents(q.request);
+        if (out.ok) {
+          send(res, 200, { events: out.value.events, isTruncated: out.value.isTruncated });
+        } else {
+          const a = answerOf(out);
+          send(res, a.status, a.body);
         }
         return;
       }
@@ -455,14 +439,14 @@ export class ApiServer {
       send(res, 404, { error: 'this agent takes no control commands' });
       return;
     }
-    let answer: ControlAnswer;
+    let outcome: Outcome<unknown>;
     if (request.op === 'command') {
-      answer = await control.command(request.kind, request.name, request.action);
+      outcome = await control.command(request.kind, request.name, request.action);
     } else if (request.op === 'reload') {
-      answer = await control.reload();
+      outcome = await control.reload();
     } else if (request.op === 'flush') {
       const t = parseFlushTimeout(url.searchParams);
-      answer = t.ok ? await control.flush(request.backend, t.timeoutMs) : { status: 400, body: { error: t.error } };
+      outcome = t.ok ? await control.flush(request.backend, t.timeoutMs) : fail('invalid', t.error);
     } else {
       let body: unknown;
       try {
@@ -474,8 +458,9 @@ export class ApiServer {
         return;
       }
       const p = parsePushedConfig(body);
-      answer = p.ok ? await control.pushConfig(p.push) : { status: 400, body: { error: p.error } };
+      outcome = p.ok ? await control.pushConfig(p.push) : fail('invalid', p.error);
     }
+    const answer: ControlAnswer = answerOf(outcome);
     this.opts.log.info({ who: who.who, request: describeControl(request), status: answer.status }, 'control API request');
     send(res, answer.status, answer.body);
   }

@@ -1,9 +1,9 @@
 // `peripety agent` and `peripety receive`: the commands that run the agent's
 // code. src/cli/peripety.ts loads this module only for them, so that
 // `peripety controller` never loads the agent (docs/architecture.md, "Layers").
-import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { parseListen } from '../api/server.ts';
+import { answerOf } from '../api/status.ts';
 import { agentAudience, DEFAULT_CONTROLLER_IDENTITY, TokenReviewAuthenticator } from '../api/tokenreview.ts';
 import { inClusterConfig, KubeClient, loadKubeconfig } from '../k8s/http.ts';
 import { AgentRegistration } from '../k8s/registration.ts';
@@ -13,7 +13,8 @@ import { Agent, mainSectionToml, parseAgentConfig } from '../agent/agent.ts';
 import { MAX_STORAGE_CONFIG_BYTES, MAX_TOML_CONFIG_BYTES, readRegularFile, UnsafePathError } from '../fsutil/safe-files.ts';
 import { createLogger } from '../log/logger.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
-import { ReceiveHost, serveMetrics } from '../agent/receive.ts';
+import { type ProbeServer, serveProbes } from '../metrics/http.ts';
+import { ReceiveHost } from '../agent/receive.ts';
 import type { SecretResolver } from '../storage/types.ts';
 import { parse, UsageError } from './args.ts';
 
@@ -99,7 +100,7 @@ export async function agentMain(args: string[], usage: string): Promise<number |
         log.warn('SIGHUP: running on the embedded default configuration; nothing to reload');
         return;
       }
-      const r = await agent.reloadConfig();
+      const r = answerOf(await agent.reloadConfig());
       if (r.status !== 200) log.error({ status: r.status, ...(r.body as Record<string, unknown>) }, 'SIGHUP: reload refused; the running configuration is unchanged');
       else log.info({ ...(r.body as Record<string, unknown>) }, 'SIGHUP: configuration reloaded');
     }).catch((err: unknown) => {
@@ -201,11 +202,11 @@ export async function receiveMain(args: string[], usage: string): Promise<number
       }
     });
   });
-  let metricsServer: Server | null = null;
+  let metricsServer: ProbeServer | null = null;
   const shutdown = (signal: string) => {
     void busy.then(async () => {
       const stats = await host.stop();
-      metricsServer?.close();
+      void metricsServer?.close();
       log.info({ signal, ...stats }, 'multicast receive stopped');
       process.exit(0);
     }).catch((err: unknown) => {
@@ -218,8 +219,8 @@ export async function receiveMain(args: string[], usage: string): Promise<number
   busy = host.start(config);
   await busy;
   if (metricsAt) {
-    const m = await serveMetrics(metrics, metricsAt.host, metricsAt.port);
-    metricsServer = m.server;
-    log.info({ listen: `${metricsAt.host}:${m.port}` }, 'metrics listening');
+    // /metrics only, as always: receive has no readiness of its own to report
+    metricsServer = await serveProbes({ registry: metrics.registry, health: false, host: metricsAt.host, port: metricsAt.port });
+    log.info({ listen: `${metricsAt.host}:${metricsServer.port}` }, 'metrics listening');
   }
 }

@@ -16,7 +16,6 @@
 // once. The controller's token goes only to an endpoint on the node's own
 // address (endpoint.ts): a Lease that names another address gets no push and
 // no command, and says why in status.
-import { createServer, type Server } from 'node:http';
 import {
   CoordinationV1Api, CoreV1Api, CustomObjectsApi, makeInformer,
   type KubeConfig, type KubernetesObject, type V1Lease, type V1Node,
@@ -31,6 +30,7 @@ import {
 } from './cache.ts';
 import { LeaderElector } from './leader.ts';
 import { ControllerMetrics } from './metrics.ts';
+import { type ProbeServer, serveProbes } from '../metrics/http.ts';
 import { WorkQueue } from './queue.ts';
 import { CommandReconciler } from './reconcile-commands.ts';
 import { type Leadership, PushReconciler } from './reconcile-push.ts';
@@ -107,7 +107,7 @@ export class Controller {
   private abort = new AbortController();
   private resyncTimer: NodeJS.Timeout | null = null;
   private stopped = false;
-  private server: Server | null = null;
+  private probes: ProbeServer | null = null;
 
   private readonly o: ControllerOptions;
 
@@ -220,31 +220,17 @@ export class Controller {
       if (i.timer) clearTimeout(i.timer);
       await i.inf.stop();
     }
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.probes?.close();
   }
 
   isLeader(): boolean {
     return this.elector.isLeader();
   }
 
-  /** serve /metrics and /healthz; resolves with the port */
+  /** serve /metrics, /healthz and /readyz (src/metrics/http.ts, as the agent does); resolves with the port */
   async serveMetrics(host: string, port: number): Promise<number> {
-    const server = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        this.metrics.registry.metrics().then((text) => {
-          res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
-          res.end(text);
-        }, (err: unknown) => {
-          res.writeHead(500).end(String(err));
-        });
-      } else if (req.url === '/healthz' || req.url === '/readyz') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-      } else res.writeHead(404).end();
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
-    const addr = server.address();
-    return typeof addr === 'object' && addr ? addr.port : port;
+    this.probes = await serveProbes({ registry: this.metrics.registry, host, port });
+    return this.probes.port;
   }
 
   // ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import { Registry } from 'prom-client';
 import { StaticTokenAuthenticator } from '../../src/api/auth.ts';
 import { ApiServer } from '../../src/api/server.ts';
 import { EventStreamHub } from '../../src/api/stream.ts';
+import { done } from '../../src/contracts/outcome.ts';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { encode } from '../../src/multicast/envelope.ts';
@@ -200,7 +201,7 @@ describe('prpt monitor --agent (GET /v1/stream)', () => {
     const hub = new EventStreamHub();
     const server = new ApiServer({
       listen: '127.0.0.1:0', auth: new StaticTokenAuthenticator(TOKEN), log: silentLogger(),
-      handlers: { registry: new Registry(), readiness: () => ({ ready: true, reasons: [] }), status: () => ({}), queryEvents: () => Promise.resolve({ events: [], isTruncated: false }), stream: hub },
+      handlers: { registry: new Registry(), readiness: () => ({ ready: true, reasons: [] }), status: () => ({}), queryEvents: () => Promise.resolve(done({ events: [], isTruncated: false })), stream: hub },
     });
     const { port } = await server.start();
     return { hub, server, url: `http://127.0.0.1:${port}` };

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { StaticTokenAuthenticator } from '../../src/api/auth.ts';
 import { ApiServer, type ApiLimits, DEFAULT_API_LIMITS } from '../../src/api/server.ts';
+import { done } from '../../src/contracts/outcome.ts';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { parseMetrics, sumMetric } from '../helpers/prom-text.ts';
@@ -26,7 +27,7 @@ function apiServer(limits: Partial<ApiLimits> = {}, answer: unknown[] = []) {
       registry,
       readiness: () => ({ ready: true, reasons: [] }),
       status: () => ({}),
-      queryEvents: () => Promise.resolve({ events: answer as StorageEvent[], isTruncated: false }),
+      queryEvents: () => Promise.resolve(done({ events: answer as StorageEvent[], isTruncated: false })),
     },
   });
   const metric = async (name: string, labels: Record<string, string> = {}) => sumMetric(parseMetrics(await registry.metrics()), name, labels);

@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import { StaticTokenAuthenticator } from '../../src/api/auth.ts';
 import type { EventsRequest } from '../../src/api/query.ts';
 import { ApiServer } from '../../src/api/server.ts';
+import { done } from '../../src/contracts/outcome.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 
 const TOKEN = 'hostile-query-token-0123456789';
@@ -25,7 +26,7 @@ describe('GET /v1/events refuses prototype-ish query parameter names', () => {
       status: () => ({}),
       queryEvents: (req) => {
         asked.push(req);
-        return Promise.resolve({ events: [], isTruncated: false });
+        return Promise.resolve(done({ events: [], isTruncated: false }));
       },
     },
   });

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, parseAgentConfig } from '../../src/agent/agent.ts';
+import { answerOf } from '../../src/api/status.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
 
@@ -27,7 +28,8 @@ function storage(file: string, config: Record<string, unknown>): Record<string, 
 
 async function push(file: string, config: Record<string, unknown>) {
   generation++;
-  return agent.applyPushed({ generation, hash: `h${generation}`, toml: PLUGINS, storage: storage(file, config) });
+  // the answer as the control API would send it (status and body)
+  return answerOf(await agent.applyPushed({ generation, hash: `h${generation}`, toml: PLUGINS, storage: storage(file, config) }));
 }
 
 describe('hostile: Kubernetes mode confines backend files to the state directory', () => {

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Agent, APPLIED_FILE, parseAgentConfig } from '../../../src/agent/agent.ts';
+import { answerOf } from '../../../src/api/status.ts';
 import type { StorageEvent } from '../../../src/events/schema.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
@@ -102,7 +103,7 @@ describe('hostile: files the agent writes are private', { skip: !isRoot() && 'NO
       const atStart = loose(stateDir);
       t.diagnostic(`after start: ${atStart.join(', ') || 'all private'}`);
       assert.deepEqual(atStart, []);
-      const a = await agent.applyPushed({ generation: 2, hash: 'h2', toml: plugins, storage });
+      const a = answerOf(await agent.applyPushed({ generation: 2, hash: 'h2', toml: plugins, storage }));
       assert.equal(a.status, 200, JSON.stringify(a.body));
       assert.deepEqual(loose(stateDir), []);
     } finally {

@@ -15,6 +15,7 @@ import {
   ApiServer, FLUSH_DEFAULT_TIMEOUT_MS, MAX_CONTROL_BODY, parseCommandPath, parseControlPath, parseFlushTimeout,
 } from '../../../src/api/server.ts';
 import { parsePushedConfig, type PushedConfig } from '../../../src/contracts/pushed-config.ts';
+import { done, fail } from '../../../src/contracts/outcome.ts';
 import { Agent, mainSectionToml, parseAgentConfig, pushedConfigText, readAppliedConfig, writeAppliedConfig } from '../../../src/agent/agent.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
 import { parseKubeconfig } from '../../../src/k8s/http.ts';
@@ -98,23 +99,23 @@ describe('control endpoints over HTTP', () => {
       registry: new Registry(),
       readiness: () => ({ ready: true, reasons: [] }),
       status: () => ({}),
-      queryEvents: () => Promise.resolve({ events: [], isTruncated: false }),
+      queryEvents: () => Promise.resolve(done({ events: [], isTruncated: false })),
       control: {
         pushConfig: (p) => {
           pushes.push(p);
-          return Promise.resolve({ status: 200, body: { applied: true, generation: p.generation, hash: p.hash } });
+          return Promise.resolve(done({ applied: true, generation: p.generation, hash: p.hash }));
         },
         command: (kind, name, action) => {
           commands.push(`${kind}/${name}:${action}`);
-          return Promise.resolve(name === 'nosuch' ? { status: 404, body: { error: 'no such' } } : { status: 200, body: { ok: true } });
+          return Promise.resolve(name === 'nosuch' ? fail('not-found', 'no such') : done({ ok: true }));
         },
         reload: () => {
           commands.push('reload');
-          return Promise.resolve({ status: 200, body: { reloaded: true, generation: 0, hash: null, reloads: 2 } });
+          return Promise.resolve(done({ reloaded: true, generation: 0, hash: null, reloads: 2 }));
         },
         flush: (backend, timeoutMs) => {
           commands.push(`flush ${backend ?? '*'} ${timeoutMs}`);
-          return Promise.resolve({ status: 200, body: { flushed: true, timeoutMs, backends: [] } });
+          return Promise.resolve(done({ flushed: true, timeoutMs, backends: [] }));
         },
       },
     },

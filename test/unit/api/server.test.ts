@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { Registry, Counter } from 'prom-client';
 import { StaticTokenAuthenticator, bearerToken, loadOrCreateToken } from '../../../src/api/auth.ts';
 import type { EventsRequest } from '../../../src/api/query.ts';
-import { ApiServer, parseListen, RequestError } from '../../../src/api/server.ts';
+import { ApiServer, parseListen } from '../../../src/api/server.ts';
+import { done, fail } from '../../../src/contracts/outcome.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -27,9 +28,9 @@ describe('agent HTTP API', () => {
       status: () => ({ backends: [] }),
       queryEvents: (req) => {
         seen.push(req);
-        if (req.filter === 'bad') return Promise.reject(new RequestError('filter: unknown word "bad" at position 0'));
-        if (req.backend === 'nosuch') return Promise.reject(new RequestError('no backend named "nosuch"', 404));
-        return Promise.resolve({ events: [], isTruncated: req.unbounded });
+        if (req.filter === 'bad') return Promise.resolve(fail('invalid', 'filter: unknown word "bad" at position 0'));
+        if (req.backend === 'nosuch') return Promise.resolve(fail('not-found', 'no backend named "nosuch"'));
+        return Promise.resolve(done({ events: [], isTruncated: req.unbounded }));
       },
     },
   });

@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { StaticTokenAuthenticator } from '../../../src/api/auth.ts';
 import { ApiServer } from '../../../src/api/server.ts';
 import { EventStreamHub } from '../../../src/api/stream.ts';
+import { done } from '../../../src/contracts/outcome.ts';
 import { type SseMessage, SseParser } from '../../../src/cli/monitor.ts';
 import type { StorageEvent } from '../../../src/events/schema.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
@@ -80,7 +81,7 @@ describe('GET /v1/stream', () => {
       registry,
       readiness: () => ({ ready: true, reasons: [] }),
       status: () => ({}),
-      queryEvents: () => Promise.resolve({ events: [], isTruncated: false }),
+      queryEvents: () => Promise.resolve(done({ events: [], isTruncated: false })),
       stream: hub,
     },
   });
@@ -212,7 +213,7 @@ describe('stopping the server with open streams', () => {
     const hub = new EventStreamHub({ maxBufferedBytes: 1024 });
     const server = new ApiServer({
       listen: '127.0.0.1:0', auth: new StaticTokenAuthenticator(TOKEN), log: silentLogger(),
-      handlers: { registry: new Registry(), readiness: () => ({ ready: true, reasons: [] }), status: () => ({}), queryEvents: () => Promise.resolve({ events: [], isTruncated: false }), stream: hub },
+      handlers: { registry: new Registry(), readiness: () => ({ ready: true, reasons: [] }), status: () => ({}), queryEvents: () => Promise.resolve(done({ events: [], isTruncated: false })), stream: hub },
     });
     const { port } = await server.start();
     const reading = await open(port);
@@ -230,7 +231,7 @@ describe('stopping the server with open streams', () => {
   it('without a stream handler the endpoint is 404', async () => {
     const server = new ApiServer({
       listen: '127.0.0.1:0', auth: new StaticTokenAuthenticator(TOKEN), log: silentLogger(),
-      handlers: { registry: new Registry(), readiness: () => ({ ready: true, reasons: [] }), status: () => ({}), queryEvents: () => Promise.resolve({ events: [], isTruncated: false }) },
+      handlers: { registry: new Registry(), readiness: () => ({ ready: true, reasons: [] }), status: () => ({}), queryEvents: () => Promise.resolve(done({ events: [], isTruncated: false })) },
     });
     const { port } = await server.start();
     const s = await open(port);

@@ -1,0 +1,27 @@
+// The receivers of a configuration, built all or none: the agent's pipeline
+// and `peripety receive` build them the same way.
+import type { QueuedReceiver } from '../receivers/queued.ts';
+import { builtinReceivers, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
+
+/**
+ * One receiver per enabled receiver section of `deps.config`, in the order
+ * of the sections, then (`builtin`) the ones every agent runs. When one
+ * cannot be built, those built already are closed at once (without waiting
+ * for their queues) and the error is thrown: a half-built set never runs.
+ */
+export function createReceivers(deps: ReceiverDepsFull, opts: { builtin: boolean }): QueuedReceiver[] {
+  const out: QueuedReceiver[] = [];
+  try {
+    for (const p of deps.config.plugins) {
+      if (p.type !== 'receiver' || !p.enabled) continue;
+      const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
+      if (!plugin) throw new Error(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
+      out.push(plugin.create(p.name, p.options, deps));
+    }
+    if (opts.builtin) out.push(...builtinReceivers(deps));
+  } catch (err) {
+    for (const r of out) void r.close(0);
+    throw err;
+  }
+  return out;
+}
