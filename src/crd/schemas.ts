@@ -3,7 +3,7 @@
 // cluster-scoped. These zod schemas are the one source of truth for their
 // `spec` and `status`: the controller validates with them (src/crd/validate.ts)
 // and hack/gen-crds.ts turns them into the CRDs' OpenAPI schemas
-// (src/crd/structural.ts), so `kubectl explain` and the API server say what
+// (src/generate/structural.ts), so `kubectl explain` and the API server say what
 // the code enforces.
 //
 // Three layers check a resource, and each constraint lives in the first one

@@ -1,12 +1,12 @@
 // The two CustomResourceDefinitions, built from the zod schemas in
-// schemas.ts: hack/gen-crds.ts writes them to crds/, tests check that what is
+// src/crd/schemas.ts: hack/gen-crds.ts writes them to crds/, tests check that what is
 // there is what this builds and that its schemas are structural.
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import {
   API_VERSION, CONDITION_ACCEPTED, GROUP, MAX_RESOURCE_NAME, RESOURCE_NAME_RE, StorageBackendSpec, StorageBackendStatus,
   StorageEventPluginSpec, StorageEventPluginStatus, VERSION,
-} from './schemas.ts';
+} from '../crd/schemas.ts';
 import { toStructural, type StructuralSchema } from './structural.ts';
 
 export interface PrinterColumn {
