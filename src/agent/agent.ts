@@ -10,7 +10,7 @@ import type { EventsRequest } from '../api/query.ts';
 import { ApiServer, type ConfigPush, type ControlAction, type ControlAnswer, parseListen, RequestError } from '../api/server.ts';
 import { EventStreamHub } from '../api/stream.ts';
 import type { StorageEvent } from '../events/schema.ts';
-import { compileFilter } from '../filter/index.ts';
+import { compileFilter } from '../filter/compile.ts';
 import { DEFAULT_STORAGE_CONFIG, parseStorageConfig, type StorageConfig } from '../storage/config.ts';
 import { type BackendFlushResult, StorageError } from '../storage/manager.ts';
 import type { SecretResolver } from '../storage/types.ts';

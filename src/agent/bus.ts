@@ -15,7 +15,6 @@ import { type SynthContext, synthesize } from './synthesize.ts';
 import type { ReceiverSink } from '../contracts/receiver.ts';
 import type { Ticket } from '../contracts/ticket.ts';
 
-export type { ReceiverSink };
 
 export interface ParserInstance {
   /** the section name */

@@ -4,15 +4,18 @@
 // a receiver means adding one entry here; the agent never names plugins.
 import { COLLECTOR_OPTIONS, type CollectorName, RECEIVER_OPTIONS, type ReceiverName } from '../config/plugins.ts';
 import type { AgentConfig, MainSection } from '../config/schema.ts';
-import { KmsgCollector, KmsgOptions } from '../kmsg/collector.ts';
-import { UdevCollector, UdevOptions } from '../udev/collector.ts';
+import { KmsgCollector } from '../kmsg/collector.ts';
+import { KmsgOptions } from '../kmsg/options.ts';
+import { UdevCollector } from '../udev/collector.ts';
+import { UdevOptions } from '../udev/options.ts';
 import type { Logger } from '../log/logger.ts';
 import { MulticastSender, type MulticastSenderOptions } from '../multicast/sender.ts';
 import { DeviceErrorsReceiver } from '../receivers/device-errors.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
-import { StdoutOptions, StdoutReceiver } from '../receivers/stdout.ts';
-import { JournaldOptions, JournaldReceiver } from '../receivers/journald.ts';
+import { StdoutReceiver } from '../receivers/stdout.ts';
+import { StdoutOptions, JournaldOptions } from '../receivers/options.ts';
+import { JournaldReceiver } from '../receivers/journald.ts';
 import { createWebhookReceiver } from '../receivers/webhook.ts';
 import { createK8sEventsReceiver } from '../receivers/k8s-events/index.ts';
 import type { CollectorPlugin, OptionsSchema } from '../contracts/collector.ts';

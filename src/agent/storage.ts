@@ -4,14 +4,14 @@
 // If the new one fails, the old one keeps running (docs/storage.md "The StorageManager", "Changing the configuration").
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StorageEvent } from '../events/schema.ts';
-import { compileFilter } from '../filter/index.ts';
+import { compileFilter } from '../filter/compile.ts';
 import type { Logger } from '../log/logger.ts';
 import { BUILTIN_BACKENDS } from '../storage/backends/index.ts';
 import { parseStorageConfig } from '../storage/config.ts';
 import { type BackendFlushResult, type BackendStatus, StorageError, StorageManager, type StorageStatus } from '../storage/manager.ts';
 import { StorageMetrics } from '../storage/metrics.ts';
 import type { EventQuery, QueryResult, SecretResolver } from '../storage/types.ts';
-import type { ReceiverSink } from './bus.ts';
+import type { ReceiverSink } from '../contracts/receiver.ts';
 
 export interface StorageHostOptions {
   log: Logger;

@@ -32,8 +32,6 @@ const tokenReviewCounter = perRegistry((registry: Registry): Counter<'result'> =
   return c;
 });
 
-// Where src/k8s/registration.ts (and the tests) import it from.
-export { RateLimitedLog };
 
 export const AGENT_AUDIENCE = 'peripety-agent';
 

@@ -2,11 +2,11 @@
 // GET /v1/stream (Server-Sent Events). The argument checks are in prpt.ts;
 // this is the running part: the event filter, the two sources, and the
 // reporting of lost events on stderr.
-import type { CompiledFilter } from '../filter/index.ts';
+import type { CompiledFilter } from '../filter/types.ts';
 import { type Severity, StorageEvent, type System } from '../events/schema.ts';
 import type { StackInfo } from '../contracts/device.ts';
 import { MulticastListener } from '../multicast/listener.ts';
-import { RateLimited } from '../multicast/metrics.ts';
+import { RateLimited } from '../log/rate-limit.ts';
 
 const RANK: Record<Severity, number> = { info: 0, warn: 1, error: 2 };
 

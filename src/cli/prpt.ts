@@ -12,7 +12,7 @@ import { type EventsRequest, parseEventsQuery } from '../api/query.ts';
 import { isSystem, SEVERITIES, Severity, StorageEvent, SYSTEMS } from '../events/schema.ts';
 import { isMulticast } from '../config/schema.ts';
 import { deviceSet, type EventMatch, type MonitorOutput, monitorAgent, monitorMulticast } from './monitor.ts';
-import { compileFilter } from '../filter/index.ts';
+import { compileFilter } from '../filter/compile.ts';
 import { MAX_TOKEN_FILE_BYTES, readRegularFile, UnsafePathError } from '../fsutil/safe-files.ts';
 import { silentLogger } from '../log/logger.ts';
 import { sqliteBackend } from '../storage/backends/sqlite.ts';

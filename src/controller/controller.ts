@@ -42,8 +42,6 @@ export const AGENT_LEASE_PREFIX = 'peripety-agent-';
 export const CONTROLLER_LEASE = 'peripety-controller';
 // the agent's Lease annotations, one definition for both sides (src/contracts/lease.ts)
 import { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH, degradedBackend } from '../contracts/lease.ts';
-
-export { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH, degradedBackend };
 /** sent with every push: which controller replica pushed */
 export const CONTROLLER_HEADER = 'X-Peripety-Controller';
 /** the controller's ServiceAccount as the chart names it (--service-account) */

@@ -12,7 +12,7 @@ import type { z } from 'zod';
 import { PLUGIN_TYPES, type PluginType } from '../config/schema.ts';
 import { lookupPluginSchema, pluginNames } from '../config/plugins.ts';
 import { checkFilterBudget } from '../filter/budget.ts';
-import { compileFilter } from '../filter/index.ts';
+import { compileFilter } from '../filter/compile.ts';
 import { BUILTIN_BACKEND_CONFIGS, builtinBackendConfig } from '../storage/backends/options.ts';
 import { PluginFilterLoader } from '../storage/filters.ts';
 import {

@@ -8,8 +8,6 @@ import type { Logger } from '../log/logger.ts';
 import type { KubeClient } from './http.ts';
 
 import { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH, DEGRADED_SEPARATOR } from '../contracts/lease.ts';
-
-export { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH };
 const MAX_DEGRADED_CHARS = 1024;
 export const LEASE_DURATION_SECONDS = 30;
 

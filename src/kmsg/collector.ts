@@ -9,10 +9,10 @@ import { loadNative, type Native, SEEK_SET } from '../native/index.ts';
 import type { Ticket } from '../contracts/ticket.ts';
 import { SeqTracker } from './checkpoint.ts';
 import { POSITION_FILE, readPosition, writePosition } from './position.ts';
-import { type KernelRecord, parseKmsgRecord } from './record.ts';
+import { parseKmsgRecord } from './record.ts';
+import type { KernelRecord } from '../contracts/record.ts';
 import { KmsgOptions } from './options.ts';
 
-export { KmsgOptions };
 
 export interface KmsgSink {
   record(rec: KernelRecord, ticket: Ticket): void;

@@ -3,7 +3,6 @@
 
 import type { KernelRecord } from '../contracts/record.ts';
 
-export type { KernelRecord };
 
 export type RecordResult = { ok: true; record: KernelRecord } | { ok: false; error: string };
 

@@ -22,7 +22,6 @@ import { formatJson, formatText } from './format.ts';
 import { QueuedReceiver, type ReceiverDeps } from './queued.ts';
 import { StdoutOptions } from './options.ts';
 
-export { StdoutOptions };
 
 /** How long a batch waits for the reader to take the previous one before it is dropped. */
 export const STALL_MS = 2000;

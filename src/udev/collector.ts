@@ -20,7 +20,6 @@ import { eventTypeOf, sysfsNameOf, ueventToEvent } from './events.ts';
 import { LIMITS, parseUevent, type Uevent } from './uevent.ts';
 import { UdevOptions } from './options.ts';
 
-export { UdevOptions };
 
 /** The system calls the collector makes (two addons; tests pass fakes). */
 export interface UeventIo {

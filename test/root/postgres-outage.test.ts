@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import type { StorageEvent } from '../../src/events/schema.ts';
-import { compileFilter } from '../../src/filter/index.ts';
+import { compileFilter } from '../../src/filter/compile.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { BUILTIN_BACKENDS } from '../../src/storage/backends/index.ts';
 import { StorageManager } from '../../src/storage/manager.ts';

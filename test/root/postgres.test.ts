@@ -13,11 +13,8 @@ import pino from 'pino';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import type { CompiledFilter, FilterHints, FilterResult } from '../../src/filter/types.ts';
 import type { Logger } from '../../src/log/logger.ts';
-import {
-  CONNECTION_SECRET_STANDALONE_ERROR,
-  PostgresConfig,
-  postgresBackend,
-} from '../../src/storage/backends/postgres.ts';
+import { postgresBackend } from '../../src/storage/backends/postgres.ts';
+import { CONNECTION_SECRET_STANDALONE_ERROR, PostgresConfig } from '../../src/storage/backends/options.ts';
 import type { Backend, BackendContext, EventQuery } from '../../src/storage/types.ts';
 import { isRoot } from '../helpers/faults.ts';
 import { type PostgresServer, requirePostgres, startPostgres } from '../helpers/postgres.ts';

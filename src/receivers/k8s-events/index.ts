@@ -24,7 +24,6 @@ import { inClusterConfig, KubeClient, loadKubeconfig } from '../../k8s/http.ts';
 import { type AggEntry, Aggregator, boundUtf8, eventMicros, labelValue, microTime, nameSafe, TokenBucket } from './core.ts';
 import { K8sEventsOptions } from './options.ts';
 
-export { K8sEventsOptions };
 
 export const SUMMARY_REASON = 'PeripetyEventsSuppressed';
 const NOTE_MAX = 1024;

@@ -53,7 +53,6 @@ import { eventKey, eventTimeUs, parseEventLine } from '../types.ts';
 import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 import { JsonlConfig } from './options.ts';
 
-export { JsonlConfig };
 
 /** how much of the newest files is read at start to rebuild the recent keys */
 export const DEDUP_TAIL_BYTES = 32 * 1024 * 1024;

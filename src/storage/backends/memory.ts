@@ -5,9 +5,8 @@ import type { StorageEvent } from '../../events/schema.ts';
 import { matchesFilter } from '../../filter/compile.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventKey, eventTimeUs } from '../types.ts';
-import { MAX_BUFFER_SIZE, MemoryConfig } from './options.ts';
+import { MemoryConfig } from './options.ts';
 
-export { MAX_BUFFER_SIZE, MemoryConfig };
 
 interface Slot {
   ev: StorageEvent;

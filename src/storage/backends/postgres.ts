@@ -25,9 +25,8 @@ import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../types.ts';
 import { confine, MAX_TOKEN_FILE_BYTES, readRegularFile, UnsafePathError } from '../../fsutil/safe-files.ts';
-import { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_CONNECTION_ENV, DEFAULT_SECRET_KEY, DEFAULT_TABLE, INDEXES, parseSecretRef, PostgresConfig } from './options.ts';
+import { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_CONNECTION_ENV, INDEXES, parseSecretRef, PostgresConfig } from './options.ts';
 
-export { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_CONNECTION_ENV, DEFAULT_SECRET_KEY, DEFAULT_TABLE, parseSecretRef, PostgresConfig };
 
 const COLUMNS = [
   'id',

@@ -45,7 +45,6 @@ import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, 
 import { isCorruptDatabaseError, quarantineCorrupt } from '../quarantine.ts';
 import { SqliteConfig } from './options.ts';
 
-export { SqliteConfig };
 
 /** The schema this code writes (PRAGMA user_version); a migration bumps it. */
 export const SCHEMA_VERSION = 1;

@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import type { KubeResponse } from '../../../src/k8s/http.ts';
 import { kubeSecretResolver } from '../../../src/k8s/secrets.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
-import { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_SECRET_KEY, parseSecretRef, PostgresConfig, postgresBackend } from '../../../src/storage/backends/postgres.ts';
+import { postgresBackend } from '../../../src/storage/backends/postgres.ts';
+import { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_SECRET_KEY, parseSecretRef, PostgresConfig } from '../../../src/storage/backends/options.ts';
 import type { SecretResolver } from '../../../src/storage/types.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryBackend, MemoryConfig, memoryBackend } from '../../../../src/storage/backends/memory.ts';
+import { MemoryBackend, memoryBackend } from '../../../../src/storage/backends/memory.ts';
+import { MemoryConfig } from '../../../../src/storage/backends/options.ts';
 import type { StorageEvent } from '../../../../src/events/schema.ts';
 import { eventTimeUs } from '../../../../src/storage/types.ts';
 import { backendContract } from './contract.ts';
