@@ -24,7 +24,6 @@ import {
 } from '../fsutil/safe-files.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
-import { PARSERS } from '../parsers/index.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
 import { Bus, type ParserInstance } from './bus.ts';
 import { bootEpochUs } from './clock.ts';
@@ -33,8 +32,9 @@ import { type PreparedStorage, StorageHost } from './storage.ts';
 import { FsUuidMemory } from './synthesize.ts';
 import type { Collector, CollectorDeps, CollectorSink } from '../contracts/collector.ts';
 import { degradedBackendLine } from '../contracts/lease.ts';
-import { lookupPluginSchema } from '../config/plugins.ts';
-import { builtinReceivers, collectorClashes, COLLECTORS, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
+import { lookupPluginSchema, pluginNames } from '../config/plugins.ts';
+import { builtinReceivers, collectorClashes, COLLECTOR_SPECS, PARSER_SPECS, RECEIVER_SPECS, type ReceiverDepsFull } from './plugins.ts';
+import { buildPlugin, pluginNamed } from '../contracts/plugin.ts';
 
 export interface AgentOptions {
   log: Logger;
@@ -143,7 +143,7 @@ interface Pipeline {
 export class ConfigError extends Error {}
 
 export function parseAgentConfig(text: string, source: string): AgentConfig {
-  const res = loadConfig(text, lookupPluginSchema);
+  const res = loadConfig(text, lookupPluginSchema, pluginNames);
   if (!res.ok) throw new ConfigError(`${source}: ${res.error}`);
   const clash = collectorClashes(res.config);
   if (clash !== null) throw new ConfigError(`${source}: ${clash}`);
@@ -213,7 +213,7 @@ export class Agent {
       for (const p of config.plugins) {
         if (!p.enabled) continue;
         if (p.type === 'receiver') receivers.push(createReceiver(p, config, { log, metrics, config }));
-        else if (p.type === 'parser') parsers.push({ name: p.name, parser: PARSERS[p.plugin]!, systems: p.filterSystems, filterType: p.filterType });
+        else if (p.type === 'parser') parsers.push({ name: p.name, parser: buildPlugin(pluginNamed(PARSER_SPECS, p.plugin)!, p.name, p.options, undefined), systems: p.filterSystems, filterType: p.filterType });
       }
       receivers.push(...builtinReceivers({ log, metrics, config }));
     } catch (err) {
@@ -278,10 +278,10 @@ export class Agent {
     try {
       for (const p of config.plugins) {
         if (p.type !== 'collector' || !p.enabled) continue;
-        const plugin = COLLECTORS[p.plugin];
+        const plugin = pluginNamed(COLLECTOR_SPECS, p.plugin);
         if (!plugin) throw new ConfigError(`[${p.name}]: no collector plugin named "${p.plugin}"`);
         const options = opts.resume && p.plugin === 'kmsg' ? { ...p.options, start: 'resume' } : p.options;
-        const c = plugin.create(p.name, options, deps, sink);
+        const c = buildPlugin(plugin, p.name, options, { ...deps, sink });
         c.start();
         metrics.pluginUp.labels(p.name).set(c.up === false ? 0 : 1);
         started.push(c);
@@ -963,9 +963,9 @@ function collectorKey(config: AgentConfig): string {
 }
 
 function createReceiver(p: PluginSection, config: AgentConfig, deps: ReceiverDepsFull): QueuedReceiver {
-  const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
+  const plugin = pluginNamed(RECEIVER_SPECS, p.plugin);
   if (!plugin) throw new ConfigError(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
-  return plugin.create(p.name, p.options, { ...deps, config });
+  return buildPlugin(plugin, p.name, p.options, { ...deps, config });
 }
 
 /**

@@ -1,12 +1,13 @@
 // `peripety receive`: the seed's out-of-process receivers. Joins the group
 // named by a configuration's [main] keys and hands every event to the
-// receiver sections of that configuration (any RECEIVERS plugin), in this
+// receiver sections of that configuration (any plugin of RECEIVER_SPECS), in this
 // process, possibly on another host. Collector and parser sections are not
 // used here. Lost events (sequence gaps) are counted and logged.
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AgentConfig, PluginSection } from '../config/schema.ts';
-import { RECEIVERS } from './plugins.ts';
+import { RECEIVER_SPECS } from './plugins.ts';
+import { buildPlugin, pluginNamed } from '../contracts/plugin.ts';
 import type { Logger } from '../log/logger.ts';
 import { RateLimited } from '../log/rate-limit.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
@@ -212,9 +213,9 @@ export class ReceiveHost {
 }
 
 function createReceiver(p: PluginSection, config: AgentConfig, log: Logger, metrics: AgentMetrics): QueuedReceiver {
-  const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
+  const plugin = pluginNamed(RECEIVER_SPECS, p.plugin);
   if (!plugin) throw new Error(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
-  return plugin.create(p.name, p.options, { log, metrics, config });
+  return buildPlugin(plugin, p.name, p.options, { log, metrics, config });
 }
 
 /** A plain /metrics endpoint for `peripety receive --metrics-listen`. */

@@ -6,7 +6,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StorageEvent } from '../events/schema.ts';
 import { compileFilter } from '../filter/compile.ts';
 import type { Logger } from '../log/logger.ts';
-import { BUILTIN_BACKENDS } from '../storage/backends/index.ts';
+import { BACKEND_SPECS } from '../storage/backends/index.ts';
 import { parseStorageConfig } from '../storage/config.ts';
 import { type BackendFlushResult, type BackendStatus, StorageError, StorageManager, type StorageStatus } from '../storage/manager.ts';
 import { StorageMetrics } from '../storage/metrics.ts';
@@ -121,7 +121,7 @@ export class StorageHost implements ReceiverSink {
   private newManager(): StorageManager {
     return new StorageManager({
       compile: compileFilter,
-      builtins: BUILTIN_BACKENDS,
+      builtins: BACKEND_SPECS,
       log: this.opts.log.child({ storage: this.generation + 1 }),
       metrics: this.metrics,
       stateDir: this.opts.stateDir,

@@ -279,8 +279,8 @@ async function fromSqlite(file: string, req: EventsRequest, limit: number): Prom
     if (!c.ok) throw new UsageError(`--filter: ${c.error.message} (position ${c.error.position}, token ${JSON.stringify(c.error.token)})`);
     filter = c.filter;
   }
-  const config = sqliteBackend.configSchema.parse({ Path: path.resolve(file), ReadOnly: true });
-  const backend = sqliteBackend.create('prpt', config, { log: silentLogger(), stateDir: path.dirname(path.resolve(file)), hostname: os.hostname(), env: process.env });
+  const config = sqliteBackend.options.parse({ Path: path.resolve(file), ReadOnly: true });
+  const backend = sqliteBackend.build('prpt', config, { log: silentLogger(), stateDir: path.dirname(path.resolve(file)), hostname: os.hostname(), env: process.env });
   try {
     await backend.start();
     return await backend.findEvents({ filter, newest: req.newest, oldest: req.oldest, limit });

@@ -82,7 +82,12 @@ function isTable(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 
-export function loadConfig(text: string, lookup: PluginSchemaLookup): ConfigResult {
+/**
+ * Parse and validate a TOML plugin configuration. `lookup` gives each
+ * plugin's options schema; `knownNames`, when given, lists the plugins of a type
+ * for the "no such plugin" error (src/config/plugins.ts has both).
+ */
+export function loadConfig(text: string, lookup: PluginSchemaLookup, knownNames?: (type: PluginType) => readonly string[]): ConfigResult {
   if (text.length > MAX_CONFIG_BYTES) return { ok: false, error: `config: file larger than ${MAX_CONFIG_BYTES} bytes` };
   let doc: Record<string, unknown>;
   try {
@@ -138,7 +143,9 @@ export function loadConfig(text: string, lookup: PluginSchemaLookup): ConfigResu
     const plugin = c.plugin ?? name;
     const schema = lookup(c.type, plugin);
     if (!schema) {
-      errors.push(`config: [${name}] plugin: no ${c.type} plugin named "${plugin}"${c.plugin === undefined ? ' (plugin defaults to the section name; set plugin = "…")' : ''}`);
+      const known = knownNames?.(c.type);
+      errors.push(`config: [${name}] plugin: no ${c.type} plugin named "${plugin}"${c.plugin === undefined ? ' (plugin defaults to the section name; set plugin = "…")' : ''}`
+        + (known === undefined ? '' : `; ${c.type}s: ${known.join(', ') || 'none'}`));
       continue;
     }
     const rest: Record<string, unknown> = {};

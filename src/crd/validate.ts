@@ -13,7 +13,8 @@ import { PLUGIN_TYPES, type PluginType } from '../config/schema.ts';
 import { lookupPluginSchema, pluginNames } from '../config/plugins.ts';
 import { checkFilterBudget } from '../filter/budget.ts';
 import { compileFilter } from '../filter/compile.ts';
-import { BUILTIN_BACKEND_CONFIGS, builtinBackendConfig } from '../storage/backends/options.ts';
+import { BACKEND_PLUGINS } from '../storage/backends/options.ts';
+import { pluginNamed } from '../contracts/plugin.ts';
 import { PluginFilterLoader } from '../storage/filters.ts';
 import {
   type FilterError, MAX_CONDITION_MESSAGE, MAX_RESOURCE_NAME, RESOURCE_NAME_RE, StorageBackendSpec, StorageEventPluginSpec,
@@ -66,8 +67,8 @@ export interface BackendRegistry {
 }
 
 export const AGENT_BACKENDS: BackendRegistry = {
-  names: () => Object.keys(BUILTIN_BACKEND_CONFIGS),
-  configSchema: (file) => builtinBackendConfig(file),
+  names: () => Object.keys(BACKEND_PLUGINS),
+  configSchema: (file) => pluginNamed(BACKEND_PLUGINS, file)?.options,
 };
 
 /** The module extensions the agent's StorageManager loads (src/storage/manager.ts). */

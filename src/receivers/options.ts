@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { MAX_ENTRY_BYTES } from './journald-format.ts';
 import { WEBHOOK_FORMATS } from './webhook-format.ts';
+import type { PluginInfo } from '../contracts/plugin.ts';
 
 export const StdoutOptions = z.strictObject({
   format: z.enum(['text', 'json']).default('text'),
@@ -105,3 +106,21 @@ export const WebhookOptions = z.strictObject({
   if (o.generator_url !== undefined && o.format !== 'alertmanager') ctx.addIssue({ code: 'custom', path: ['generator_url'], message: 'only with format = "alertmanager"' });
 });
 export type WebhookOptions = z.infer<typeof WebhookOptions>;
+
+export const STDOUT_PLUGIN: PluginInfo<StdoutOptions> = {
+  name: 'stdout',
+  description: 'one line per event on standard output, text or JSON',
+  options: StdoutOptions,
+};
+
+export const JOURNALD_PLUGIN: PluginInfo<JournaldOptions> = {
+  name: 'journald',
+  description: "one systemd journal entry per event (journald's native protocol)",
+  options: JournaldOptions,
+};
+
+export const WEBHOOK_PLUGIN: PluginInfo<WebhookOptions> = {
+  name: 'webhook',
+  description: "events POSTed as JSON batches to an HTTP(S) URL (peripety's shape or Alertmanager alerts), retried with backoff",
+  options: WebhookOptions,
+};

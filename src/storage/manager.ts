@@ -22,14 +22,14 @@ import type { Logger } from '../log/logger.ts';
 import { type BackendSpec, isStorageConfig, parseStorageConfig, type RunMode, type StorageConfig } from './config.ts';
 import { accepts, type CompileFn, describeFilterProblem, explainFailure, type FilterProblem, PluginFilterLoader } from './filters.ts';
 import type { BackendMetrics, StorageMetrics } from './metrics.ts';
-import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult, SecretResolver } from './types.ts';
+import type { Backend, BackendContext, BackendFactory, BackendHealth, BackendPlugin, EventQuery, QueryResult, SecretResolver } from './types.ts';
 import { type Ack, BackendWorker, releaseAck, type WorkerTuning } from './worker.ts';
 
 export interface StorageManagerOptions {
   /** the filter compiler (src/filter) */
   compile: CompileFn;
   /** backends `File` may name directly (memory, jsonl, sqlite, postgres) */
-  builtins: Readonly<Record<string, BackendFactory<unknown>>>;
+  builtins: Readonly<Record<string, BackendPlugin<unknown>>>;
   log: Logger;
   /** shared by every manager on the agent's registry (StorageMetrics.forRegistry) */
   metrics: StorageMetrics;
@@ -134,7 +134,7 @@ export interface StorageStatus {
 
 interface Slot {
   spec: BackendSpec;
-  factory: BackendFactory<unknown> | null;
+  factory: BackendPlugin<unknown> | null;
   /** Config after the factory's schema */
   config: unknown;
   filters: readonly CompiledFilter[];
@@ -207,6 +207,22 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function isBackendFactory(v: unknown): v is BackendFactory<unknown> {
   return isObject(v) && typeof v.file === 'string' && typeof v.create === 'function'
     && isObject(v.configSchema) && typeof v.configSchema.safeParse === 'function';
+}
+
+function isBackendPlugin(v: unknown): v is BackendPlugin<unknown> {
+  return isObject(v) && typeof v.name === 'string' && typeof v.build === 'function'
+    && isObject(v.options) && typeof v.options.safeParse === 'function';
+}
+
+/** A module's BackendFactory in the registry shape the built-in backends have. */
+function moduleBackend(f: BackendFactory<unknown>, file: string): BackendPlugin<unknown> {
+  return {
+    name: f.file,
+    description: `module backend ${file}`,
+    options: f.configSchema,
+    build: (name, config, ctx) => f.create(name, config, ctx),
+    ...(f.durable !== undefined ? { durable: f.durable } : {}),
+  };
 }
 
 function isBackend(v: unknown): v is Backend {
@@ -375,7 +391,7 @@ export class StorageManager implements ReceiverSink {
   private async load(slot: Slot, cfg: StorageConfig): Promise<void> {
     const { spec } = slot;
     const factory = await this.findFactory(spec.file, cfg.pluginSearchPath);
-    const parsed = factory.configSchema.safeParse(spec.config);
+    const parsed = factory.options.safeParse(spec.config);
     if (!parsed.success) {
       const issues = (parsed.error?.issues ?? []).slice(0, 3).map((i) => `${['Config', ...i.path.map(String)].join('.')}: ${i.message}`);
       throw new Error(`invalid Config: ${issues.length > 0 ? issues.join('; ') : message(parsed.error)}`);
@@ -405,7 +421,7 @@ export class StorageManager implements ReceiverSink {
     if (this.opts.confineToStateDir) ctx.confineTo = this.opts.stateDir;
     let instance: unknown;
     try {
-      instance = slot.factory!.create(spec.name, slot.config, ctx);
+      instance = slot.factory!.build(spec.name, slot.config, ctx);
     } catch (err) {
       throw new Error(`creating the backend failed: ${message(err)}`, { cause: err });
     }
@@ -413,11 +429,11 @@ export class StorageManager implements ReceiverSink {
     return instance;
   }
 
-  private async findFactory(file: string, searchPath: string | null): Promise<BackendFactory<unknown>> {
+  private async findFactory(file: string, searchPath: string | null): Promise<BackendPlugin<unknown>> {
     const builtins = this.opts.builtins;
     if (Object.hasOwn(builtins, file)) {
       const f = builtins[file];
-      if (!isBackendFactory(f)) throw new Error(`built-in backend "${file}" is not a backend factory`);
+      if (!isBackendPlugin(f)) throw new Error(`built-in backend "${file}" is not a backend plugin (name, options, build)`);
       return f;
     }
     const known = Object.keys(builtins).join(', ') || 'none';
@@ -433,8 +449,8 @@ export class StorageManager implements ReceiverSink {
       throw new Error(`module "${file}" cannot be imported: ${message(err)}`, { cause: err });
     }
     if (isObject(mod)) {
-      if (isBackendFactory(mod.default)) return mod.default;
-      if (isBackendFactory(mod.backend)) return mod.backend;
+      if (isBackendFactory(mod.default)) return moduleBackend(mod.default, file);
+      if (isBackendFactory(mod.backend)) return moduleBackend(mod.backend, file);
     }
     throw new Error(`module "${file}" does not export a backend (default export or named export "backend": an object with file, configSchema and create)`);
   }

@@ -40,7 +40,7 @@ function ctx(env: NodeJS.ProcessEnv = {}): BackendContext {
 
 const backends: Backend[] = [];
 function backend(config: unknown, env: NodeJS.ProcessEnv = {}, name = 'pg'): Backend {
-  const b = postgresBackend.create(name, postgresBackend.configSchema.parse(config), ctx(env));
+  const b = postgresBackend.build(name, postgresBackend.options.parse(config), ctx(env));
   backends.push(b);
   return b;
 }
@@ -95,7 +95,7 @@ describe('postgres backend config', () => {
     assert.equal(d.Table, 'peripety_events');
     assert.equal(d.PoolSize, 2);
     assert.ok(d.BatchSize > 0 && d.StatementTimeoutMs > 0 && d.ConnectTimeoutMs > 0);
-    assert.equal(postgresBackend.file, 'postgres');
+    assert.equal(postgresBackend.name, 'postgres');
 
     const bad: [unknown, RegExp][] = [
       [{ Tabel: 'x' }, /Tabel/],

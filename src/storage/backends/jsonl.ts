@@ -48,10 +48,10 @@ import path from 'node:path';
 import type { StorageEvent } from '../../events/schema.ts';
 import { matchesFilter } from '../../filter/compile.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
+import type { Backend, BackendContext, BackendHealth, BackendPlugin, EventQuery, QueryResult } from '../types.ts';
 import { eventKey, eventTimeUs, parseEventLine } from '../types.ts';
 import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
-import { JsonlConfig } from './options.ts';
+import { BACKEND_PLUGINS, JsonlConfig } from './options.ts';
 
 
 /** how much of the newest files is read at start to rebuild the recent keys */
@@ -754,10 +754,9 @@ async function newestEventDate(file: string, size: number): Promise<string | nul
   return date;
 }
 
-export const jsonlBackend: BackendFactory<JsonlConfig> = {
-  file: 'jsonl',
-  configSchema: JsonlConfig,
-  create(name: string, config: JsonlConfig, ctx: BackendContext): Backend {
+export const jsonlBackend: BackendPlugin<JsonlConfig> = {
+  ...BACKEND_PLUGINS.jsonl,
+  build(name: string, config: JsonlConfig, ctx: BackendContext): Backend {
     return new JsonlBackend(name, config, ctx);
   },
 };

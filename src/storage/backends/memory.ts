@@ -3,9 +3,9 @@
 // queryable recent history even without a disk.
 import type { StorageEvent } from '../../events/schema.ts';
 import { matchesFilter } from '../../filter/compile.ts';
-import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
+import type { Backend, BackendContext, BackendHealth, BackendPlugin, EventQuery, QueryResult } from '../types.ts';
 import { eventKey, eventTimeUs } from '../types.ts';
-import { MemoryConfig } from './options.ts';
+import { BACKEND_PLUGINS, MemoryConfig } from './options.ts';
 
 
 interface Slot {
@@ -113,12 +113,11 @@ export class MemoryBackend implements Backend {
   }
 }
 
-export const memoryBackend: BackendFactory<MemoryConfig> = {
-  file: 'memory',
-  configSchema: MemoryConfig,
+export const memoryBackend: BackendPlugin<MemoryConfig> = {
+  ...BACKEND_PLUGINS.memory,
   // forgets everything at a restart: what it drops does not hold the kernel read position
   durable: false,
-  create(name: string, config: MemoryConfig, _ctx: BackendContext): Backend {
+  build(name: string, config: MemoryConfig, _ctx: BackendContext): Backend {
     return new MemoryBackend(name, config);
   },
 };

@@ -22,10 +22,10 @@
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { StorageEvent } from '../../events/schema.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
+import type { Backend, BackendContext, BackendHealth, BackendPlugin, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../types.ts';
 import { confine, MAX_TOKEN_FILE_BYTES, readRegularFile, UnsafePathError } from '../../fsutil/safe-files.ts';
-import { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_CONNECTION_ENV, INDEXES, parseSecretRef, PostgresConfig } from './options.ts';
+import { BACKEND_PLUGINS, CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_CONNECTION_ENV, INDEXES, parseSecretRef, PostgresConfig } from './options.ts';
 
 
 const COLUMNS = [
@@ -684,10 +684,9 @@ class PostgresBackend implements Backend {
   }
 }
 
-export const postgresBackend: BackendFactory<PostgresConfig> = {
-  file: 'postgres',
-  configSchema: PostgresConfig,
-  create(name: string, config: PostgresConfig, ctx: BackendContext): Backend {
+export const postgresBackend: BackendPlugin<PostgresConfig> = {
+  ...BACKEND_PLUGINS.postgres,
+  build(name: string, config: PostgresConfig, ctx: BackendContext): Backend {
     return new PostgresBackend(name, config, ctx);
   },
 };

@@ -39,11 +39,11 @@ import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSy
 import { SEVERITIES, SYSTEMS, type StorageEvent } from '../../events/schema.ts';
 import type { FilterHints } from '../../filter/types.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
+import type { Backend, BackendContext, BackendHealth, BackendPlugin, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../types.ts';
 import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 import { isCorruptDatabaseError, quarantineCorrupt } from '../quarantine.ts';
-import { SqliteConfig } from './options.ts';
+import { BACKEND_PLUGINS, SqliteConfig } from './options.ts';
 
 
 /** The schema this code writes (PRAGMA user_version); a migration bumps it. */
@@ -471,10 +471,9 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export const sqliteBackend: BackendFactory<SqliteConfig> = {
-  file: 'sqlite',
-  configSchema: SqliteConfig,
-  create(name: string, config: SqliteConfig, ctx: BackendContext): Backend {
+export const sqliteBackend: BackendPlugin<SqliteConfig> = {
+  ...BACKEND_PLUGINS.sqlite,
+  build(name: string, config: SqliteConfig, ctx: BackendContext): Backend {
     return new SqliteBackend(name, config, ctx);
   },
 };

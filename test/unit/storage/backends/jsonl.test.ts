@@ -15,7 +15,7 @@ backendContract(
   'jsonl',
   () => {
     const t = tempDir();
-    return { make: () => jsonlBackend.create('files', JsonlConfig.parse({}), context(t.dir)), cleanup: t.cleanup };
+    return { make: () => jsonlBackend.build('files', JsonlConfig.parse({}), context(t.dir)), cleanup: t.cleanup };
   },
   { persistent: true },
 );

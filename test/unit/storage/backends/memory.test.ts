@@ -10,7 +10,7 @@ import { systemIs } from './filters.ts';
 
 const ctx = context('/nonexistent');
 
-backendContract('memory', () => ({ make: () => memoryBackend.create('mem', MemoryConfig.parse({ BufferSize: 100 }), ctx), cleanup: () => {} }), {
+backendContract('memory', () => ({ make: () => memoryBackend.build('mem', MemoryConfig.parse({ BufferSize: 100 }), ctx), cleanup: () => {} }), {
   persistent: false,
 });
 

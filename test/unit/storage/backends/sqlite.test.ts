@@ -15,7 +15,7 @@ backendContract(
   'sqlite',
   () => {
     const t = tempDir();
-    return { make: () => sqliteBackend.create('db', SqliteConfig.parse({ MaxAgeDays: 36_500 }), context(t.dir)), cleanup: t.cleanup };
+    return { make: () => sqliteBackend.build('db', SqliteConfig.parse({ MaxAgeDays: 36_500 }), context(t.dir)), cleanup: t.cleanup };
   },
   { persistent: true },
 );
