@@ -42,6 +42,8 @@ export interface AgentOptions {
   /** --state-dir: overrides [main] state_dir */
   stateDir?: string;
   env?: NodeJS.ProcessEnv;
+  /** --node-name (Kubernetes mode): the node this agent speaks for; wins over $NODE_NAME */
+  nodeName?: string;
   /** --storage-config: the elos JSON text and where it came from; default: DEFAULT_STORAGE_CONFIG */
   storageConfig?: { text: string; source: string };
   /** the TOML text `start(config)` was parsed from (plugin start/stop edit it; a failed push rolls back to it) */
@@ -199,7 +201,7 @@ export class Agent {
 
   private hostname(config: AgentConfig): string {
     const env = this.opts.env ?? process.env;
-    return config.main.hostname ?? env.NODE_NAME ?? os.hostname();
+    return config.main.hostname ?? this.opts.nodeName ?? env.NODE_NAME ?? os.hostname();
   }
 
   private buildPipeline(config: AgentConfig): Pipeline {
@@ -212,7 +214,7 @@ export class Agent {
     try {
       for (const p of config.plugins) {
         if (!p.enabled) continue;
-        if (p.type === 'receiver') receivers.push(createReceiver(p, config, { log, metrics, config }));
+        if (p.type === 'receiver') receivers.push(createReceiver(p, config, { log, metrics, config, hostname: this.hostname(config) }));
         else if (p.type === 'parser') parsers.push({ name: p.name, parser: buildPlugin(pluginNamed(PARSER_SPECS, p.plugin)!, p.name, p.options, undefined), systems: p.filterSystems, filterType: p.filterType });
       }
       receivers.push(...builtinReceivers({ log, metrics, config }));

@@ -44,7 +44,7 @@ interface HeldMeta {
   ticket: Ticket;
 }
 
-export interface BusOptions {
+interface BusOptions {
   parsers: ParserInstance[];
   receivers: ReceiverSink[];
   synth: SynthContext;

@@ -12,7 +12,7 @@ import { Bus } from './bus.ts';
 import { FsUuidMemory } from './synthesize.ts';
 import { NO_TICKET } from '../contracts/ticket.ts';
 
-export interface OfflineOptions {
+interface OfflineOptions {
   hostname: string;
   bootId: string;
   bootEpochUs: number;
@@ -24,7 +24,7 @@ export interface OfflineOptions {
   acceptUserFacility?: boolean;
 }
 
-export interface OfflineError {
+interface OfflineError {
   line: number;
   error: string;
 }
@@ -114,10 +114,4 @@ export class OfflineParser {
       this.bus.ingest(r.record, NO_TICKET);
     }
   }
-}
-
-export function parseOffline(text: string, opts: OfflineOptions, onEvent: (ev: StorageEvent) => void, onError: (e: OfflineError) => void): void {
-  const p = new OfflineParser(opts, onEvent, onError);
-  for (const line of text.split('\n')) p.line(line);
-  p.end();
 }

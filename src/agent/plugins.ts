@@ -27,15 +27,17 @@ export interface ReceiverDepsFull {
   log: Logger;
   metrics: AgentMetrics;
   config: AgentConfig;
+  /** the node name ([main] hostname, --node-name, $NODE_NAME, the host name; the agent decides) */
+  hostname: string;
 }
 
-export type ReceiverPlugin = PluginSpec<Record<string, unknown>, ReceiverDepsFull, QueuedReceiver>;
+type ReceiverPlugin = PluginSpec<Record<string, unknown>, ReceiverDepsFull, QueuedReceiver>;
 
 /** Parsers are pure and stateless: every section naming one shares its one instance. */
-export type ParserPlugin = PluginSpec<Record<string, unknown>, void, Parser>;
+type ParserPlugin = PluginSpec<Record<string, unknown>, void, Parser>;
 
 /** The multicast sender's options from [main] (the seed's keys). */
-export function senderOptions(main: MainSection): MulticastSenderOptions {
+function senderOptions(main: MainSection): MulticastSenderOptions {
   return {
     group: main.receiver_multicast_ip,
     port: main.receiver_multicast_port,
@@ -53,7 +55,7 @@ export function senderOptions(main: MainSection): MulticastSenderOptions {
  * Receivers every agent runs whatever the plugin sections say (the seed's
  * multicast broadcast, configured by [main]); built after the configured ones.
  */
-export function builtinReceivers(deps: ReceiverDepsFull): QueuedReceiver[] {
+export function builtinReceivers(deps: Omit<ReceiverDepsFull, 'hostname'>): QueuedReceiver[] {
   const out: QueuedReceiver[] = [];
   if (deps.config.main.multicast) out.push(new MulticastSender('multicast', senderOptions(deps.config.main), { log: deps.log, metrics: deps.metrics }));
   out.push(new DeviceErrorsReceiver('device-errors', deps.config.main.queue_size, { log: deps.log, metrics: deps.metrics }));
@@ -78,8 +80,8 @@ export const RECEIVER_SPECS: Registry<ReceiverPlugin> = {
   stdout: withBuild(RECEIVER_PLUGINS.stdout, (name, options, { log, metrics, config }: ReceiverDepsFull) => new StdoutReceiver(name, options, config.main.queue_size, { log, metrics })),
   journald: withBuild(RECEIVER_PLUGINS.journald, (name, options, { log, metrics, config }: ReceiverDepsFull) => new JournaldReceiver(name, options, config.main.queue_size, { log, metrics })),
   webhook: withBuild(RECEIVER_PLUGINS.webhook, (name, options, { log, metrics, config }: ReceiverDepsFull) => createWebhookReceiver(name, options, config.main.queue_size, { log, metrics })),
-  'k8s-events': withBuild(RECEIVER_PLUGINS['k8s-events'], (name, options, { log, metrics, config }: ReceiverDepsFull) =>
-    createK8sEventsReceiver(name, options, config.main.queue_size, { log, metrics, hostname: config.main.hostname })),
+  'k8s-events': withBuild(RECEIVER_PLUGINS['k8s-events'], (name, options, { log, metrics, config, hostname }: ReceiverDepsFull) =>
+    createK8sEventsReceiver(name, options, config.main.queue_size, { log, metrics, hostname })),
 } satisfies Record<ReceiverName, ReceiverPlugin>;
 
 /**

@@ -3,6 +3,7 @@
 // receiver sections of that configuration (any plugin of RECEIVER_SPECS), in this
 // process, possibly on another host. Collector and parser sections are not
 // used here. Lost events (sequence gaps) are counted and logged.
+import os from 'node:os';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AgentConfig, PluginSection } from '../config/schema.ts';
@@ -215,7 +216,9 @@ export class ReceiveHost {
 function createReceiver(p: PluginSection, config: AgentConfig, log: Logger, metrics: AgentMetrics): QueuedReceiver {
   const plugin = pluginNamed(RECEIVER_SPECS, p.plugin);
   if (!plugin) throw new Error(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
-  return buildPlugin(plugin, p.name, p.options, { log, metrics, config });
+  // the node name as the agent picks it, but for --node-name (receive has none)
+  const hostname = config.main.hostname ?? process.env.NODE_NAME ?? os.hostname();
+  return buildPlugin(plugin, p.name, p.options, { log, metrics, config, hostname });
 }
 
 /** A plain /metrics endpoint for `peripety receive --metrics-listen`. */

@@ -13,7 +13,7 @@ import { StorageMetrics } from '../storage/metrics.ts';
 import type { EventQuery, QueryResult, SecretResolver } from '../storage/types.ts';
 import type { ReceiverSink } from '../contracts/receiver.ts';
 
-export interface StorageHostOptions {
+interface StorageHostOptions {
   log: Logger;
   registry: Registry;
   stateDir: string;
@@ -30,7 +30,7 @@ export type PreparedStorage =
   | { ok: true; next: StorageManager | null; key: string; source: string; excluded: readonly ExcludedBackend[] }
   | { ok: false; error: string };
 
-export interface ExcludedBackend {
+interface ExcludedBackend {
   name: string;
   reason: string;
 }

@@ -34,7 +34,7 @@ export function deviceSet(dev: string, info: StackInfo | null): { names: Set<str
   return { names, wwids };
 }
 
-export function matches(ev: StorageEvent, m: EventMatch): boolean {
+function matches(ev: StorageEvent, m: EventMatch): boolean {
   if (m.severity !== undefined && RANK[ev.severity] < RANK[m.severity]) return false;
   if (m.systems !== undefined && !m.systems.has(ev.system)) return false;
   if (m.eventTypes !== undefined && !m.eventTypes.has(ev.event_type)) return false;
@@ -54,7 +54,7 @@ export interface MonitorOutput {
   note(text: string): void;
 }
 
-export interface MonitorStats {
+interface MonitorStats {
   received: number;
   shown: number;
   lost: number;
@@ -76,7 +76,7 @@ function lostReporter(note: (s: string) => void): (n: number, detail: string) =>
   };
 }
 
-export interface MulticastSource {
+interface MulticastSource {
   group: string;
   port: number;
   interfaceIp?: string;
@@ -196,7 +196,7 @@ export class SseParser {
   }
 }
 
-export interface AgentSource {
+interface AgentSource {
   /** the agent's base URL */
   url: URL;
   token: string;

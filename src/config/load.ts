@@ -4,7 +4,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { type AgentConfig, COMMON_KEYS, CommonSection, MainSection, type PluginSection, type PluginType } from './schema.ts';
 
-export type ConfigResult = { ok: true; config: AgentConfig } | { ok: false; error: string };
+type ConfigResult = { ok: true; config: AgentConfig } | { ok: false; error: string };
 
 /** Options schema of an implementation, or undefined when there is no such plugin. */
 export type PluginSchemaLookup = (type: PluginType, plugin: string) => z.ZodType<Record<string, unknown>> | undefined;
@@ -40,7 +40,7 @@ function describeAlternative(issues: readonly z.core.$ZodIssue[]): string | null
  * enums list their values, type errors name the expected type and what was
  * given, unions list every alternative (zod's own text is "Invalid input").
  */
-export function describeReason(issue: z.core.$ZodIssue): string {
+function describeReason(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   }

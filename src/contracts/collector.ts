@@ -23,7 +23,7 @@ export interface CollectorSink {
 
 export interface CollectorDeps {
   stateDir: string;
-  /** the node name put in events ([main] hostname, $NODE_NAME, the host name) */
+  /** the node name put in events ([main] hostname, --node-name, $NODE_NAME, the host name) */
   hostname: string;
   bootId: string;
   log: Logger;
@@ -46,7 +46,7 @@ export interface Collector {
 }
 
 /** What building a collector gets: the agent's dependencies and where to hand records. */
-export interface CollectorBuildDeps extends CollectorDeps {
+interface CollectorBuildDeps extends CollectorDeps {
   sink: CollectorSink;
 }
 

@@ -5,7 +5,7 @@
 import { stringify } from 'yaml';
 import { defaultValues, valuesJsonSchema } from './chart-values.ts';
 
-export interface JsonSchemaNode {
+interface JsonSchemaNode {
   type?: string | string[];
   description?: string;
   properties?: Record<string, JsonSchemaNode>;
@@ -44,14 +44,14 @@ function descend(node: JsonSchemaNode, value: unknown): value is Record<string, 
     && Object.values(node.properties).every((p) => p.description !== undefined || p.properties !== undefined);
 }
 
-export interface ValueEntry {
+interface ValueEntry {
   path: string;
   node: JsonSchemaNode;
   value: unknown;
 }
 
 /** Every documented value, depth first in schema order. */
-export function valueEntries(schema: JsonSchemaNode = valuesJsonSchema() as JsonSchemaNode, defaults: unknown = defaultValues()): ValueEntry[] {
+function valueEntries(schema: JsonSchemaNode = valuesJsonSchema() as JsonSchemaNode, defaults: unknown = defaultValues()): ValueEntry[] {
   const out: ValueEntry[] = [];
   const walk = (node: JsonSchemaNode, value: Record<string, unknown>, prefix: string): void => {
     for (const [key, sub] of Object.entries(node.properties ?? {})) {
@@ -112,7 +112,7 @@ export function renderValuesYaml(schema: JsonSchemaNode = valuesJsonSchema() as 
 }
 
 /** A short type for the README: what a person may write there. */
-export function describeType(node: JsonSchemaNode): string {
+function describeType(node: JsonSchemaNode): string {
   if (node.anyOf) {
     const parts = node.anyOf.filter((n) => !(n.const === '' || (Array.isArray(n.enum) && n.enum.length === 1 && n.enum[0] === '')));
     const optionalEmpty = parts.length < node.anyOf.length;
@@ -153,7 +153,7 @@ function cell(s: string): string {
 }
 
 /** The values table of charts/peripety/README.md. */
-export function renderValuesTable(entries: ValueEntry[] = valueEntries()): string {
+function renderValuesTable(entries: ValueEntry[] = valueEntries()): string {
   const rows = entries.map((e) => {
     const def = JSON.stringify(e.value);
     return `| \`${e.path}\` | ${cell(describeType(e.node))} | \`${cell(def)}\` | ${cell(e.node.description ?? '')} |`;
@@ -168,5 +168,3 @@ export function withValuesTable(readme: string, table: string = renderValuesTabl
   if (a < 0 || b < a) throw new Error(`the chart README needs the markers ${README_BEGIN} and ${README_END}`);
   return `${readme.slice(0, a + README_BEGIN.length)}\n${table}\n${readme.slice(b)}`;
 }
-
-export const README_MARKERS = { begin: README_BEGIN, end: README_END } as const;

@@ -9,7 +9,7 @@ import {
 } from '../crd/schemas.ts';
 import { toStructural, type StructuralSchema } from './structural.ts';
 
-export interface PrinterColumn {
+interface PrinterColumn {
   name: string;
   type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
   jsonPath: string;
@@ -112,7 +112,7 @@ export function openApiSchemaOf(r: ResourceInfo): StructuralSchema {
   };
 }
 
-export function crdOf(r: ResourceInfo): Record<string, unknown> {
+function crdOf(r: ResourceInfo): Record<string, unknown> {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',

@@ -9,9 +9,9 @@ import type { KubeClient } from './http.ts';
 
 import { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH, DEGRADED_SEPARATOR } from '../contracts/lease.ts';
 const MAX_DEGRADED_CHARS = 1024;
-export const LEASE_DURATION_SECONDS = 30;
+const LEASE_DURATION_SECONDS = 30;
 
-export interface RegistrationOptions {
+interface RegistrationOptions {
   client: Pick<KubeClient, 'request'>;
   log: Logger;
   namespace: string;
@@ -34,7 +34,7 @@ export function microTime(d: Date = new Date()): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
-export function leaseName(nodeName: string): string {
+function leaseName(nodeName: string): string {
   return `peripety-agent-${nodeName}`.slice(0, 253);
 }
 

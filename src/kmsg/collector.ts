@@ -14,13 +14,13 @@ import type { KernelRecord } from '../contracts/record.ts';
 import { KmsgOptions } from './options.ts';
 
 
-export interface KmsgSink {
+interface KmsgSink {
   record(rec: KernelRecord, ticket: Ticket): void;
   /** `lost` records between `afterSeq` and `nextSeq` were overwritten before they were read */
   overrun(lost: number, afterSeq: number, nextSeq: number, ticket: Ticket): void;
 }
 
-export interface KmsgDeps {
+interface KmsgDeps {
   stateDir: string;
   bootId: string;
   log: Logger;

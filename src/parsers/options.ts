@@ -8,7 +8,7 @@ import type { PluginInfo } from '../contracts/plugin.ts';
 
 /** A parser section has only the common keys. */
 const NO_OPTIONS = z.strictObject({});
-export type NoOptions = z.infer<typeof NO_OPTIONS>;
+type NoOptions = z.infer<typeof NO_OPTIONS>;
 
 const parser = (name: string, description: string): PluginInfo<NoOptions> => ({ name, description, options: NO_OPTIONS });
 

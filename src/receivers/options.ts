@@ -12,7 +12,7 @@ export const StdoutOptions = z.strictObject({
 });
 export type StdoutOptions = z.infer<typeof StdoutOptions>;
 
-export const DEFAULT_JOURNAL_SOCKET = '/run/systemd/journal/socket';
+const DEFAULT_JOURNAL_SOCKET = '/run/systemd/journal/socket';
 
 /** sun_path holds 108 bytes with the terminating NUL. */
 const SUN_PATH_MAX = 107;
@@ -41,7 +41,7 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$/;
  * HTTP client (a wrong Content-Length or Host breaks or misdirects the
  * request), and the receiver sets Idempotency-Key itself.
  */
-export const FORBIDDEN_HEADERS = new Set([
+const FORBIDDEN_HEADERS = new Set([
   'content-length', 'host', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'proxy-connection', 'idempotency-key',
 ]);
 

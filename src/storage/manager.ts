@@ -52,9 +52,9 @@ export interface StorageManagerOptions {
   name?: string;
 }
 
-export type ManagerState = 'new' | 'initialized' | 'starting' | 'running' | 'stopping' | 'stopped' | 'deleted' | 'failed';
+type ManagerState = 'new' | 'initialized' | 'starting' | 'running' | 'stopping' | 'stopped' | 'deleted' | 'failed';
 
-export type StorageErrorCode =
+type StorageErrorCode =
   | 'INVALID_CONFIG' // initialize: the EventLogging configuration is missing or invalid
   | 'WRONG_STATE' // the call does not fit the lifecycle (start before initialize, initialize while running, …)
   | 'FAILED_BEFORE' // an earlier stop or delete failed: the manager is done for
@@ -170,7 +170,7 @@ function message(err: unknown): string {
 }
 
 /** Error text for status and logs: credentials in URLs and key=value pairs masked, length bounded. */
-export function sanitizeError(s: string): string {
+function sanitizeError(s: string): string {
   const masked = s
     .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@')
     .replace(/\b(password|passwd|pwd|secret|token|apikey|api_key)(\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1$2***');
@@ -204,7 +204,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Does it look like a BackendFactory (what a module must export)? */
-export function isBackendFactory(v: unknown): v is BackendFactory<unknown> {
+function isBackendFactory(v: unknown): v is BackendFactory<unknown> {
   return isObject(v) && typeof v.file === 'string' && typeof v.create === 'function'
     && isObject(v.configSchema) && typeof v.configSchema.safeParse === 'function';
 }
@@ -234,7 +234,7 @@ function isBackend(v: unknown): v is Backend {
  * paths, `..` segments, anything whose real path (symlinks resolved) is
  * outside the search path's real path, and files that are not ES modules.
  */
-export async function resolveModulePath(searchPath: string, file: string): Promise<string> {
+async function resolveModulePath(searchPath: string, file: string): Promise<string> {
   if (file.includes('\0')) throw new Error(`File ${JSON.stringify(file)} contains a NUL byte`);
   if (path.isAbsolute(file)) throw new Error(`File "${file}" is an absolute path: module backends are named relative to PluginSearchPath`);
   if (file.split(/[\\/]/).includes('..')) throw new Error(`File "${file}" escapes PluginSearchPath ("..")`);

@@ -6,7 +6,6 @@
 // Uevents have no read position that survives a restart: what happens while
 // the agent is down is not replayed (the kernel keeps no backlog).
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { Counter, type Registry } from 'prom-client';
 import type { Collector, CollectorDeps, CollectorSink } from '../contracts/collector.ts';
 import { NO_TICKET } from '../contracts/ticket.ts';
@@ -33,7 +32,7 @@ export interface UeventIo {
   ENOBUFS: number;
 }
 
-export function nativeUeventIo(): UeventIo {
+function nativeUeventIo(): UeventIo {
   const poll = loadNative();
   const nl = loadNetlink();
   return {
@@ -42,9 +41,7 @@ export function nativeUeventIo(): UeventIo {
   };
 }
 
-export type UdevDeps = CollectorDeps & {
-  /** the node name put in events (default: $NODE_NAME, else the host name) */
-  hostname?: string;
+type UdevDeps = CollectorDeps & {
   /** the system calls (default: the native addons) */
   io?: () => UeventIo;
 };
@@ -55,7 +52,7 @@ export type UdevDeps = CollectorDeps & {
 
 const KNOWN_ACTIONS = new Set(['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind']);
 
-export interface UdevMetrics {
+interface UdevMetrics {
   uevents: Counter<'source' | 'action'>;
   rejected: Counter<'reason'>;
   dropped: Counter<'reason'>;
@@ -131,7 +128,7 @@ export class UdevCollector implements Collector {
     this.sink = sink;
     this.metrics = udevMetrics(deps.metrics.registry);
     this.subsystems = new Set(opts.subsystems);
-    this.hostname = deps.hostname ?? process.env.NODE_NAME ?? os.hostname();
+    this.hostname = deps.hostname;
   }
 
   /** Which groups are read (after start), or 'down' when the socket could not be opened. */

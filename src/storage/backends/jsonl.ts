@@ -55,7 +55,7 @@ import { BACKEND_PLUGINS, JsonlConfig } from './options.ts';
 
 
 /** how much of the newest files is read at start to rebuild the recent keys */
-export const DEDUP_TAIL_BYTES = 32 * 1024 * 1024;
+const DEDUP_TAIL_BYTES = 32 * 1024 * 1024;
 const MiB = 1024 * 1024;
 const DAY_US = 86_400_000_000;
 const READ_CHUNK = 256 * 1024;

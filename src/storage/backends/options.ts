@@ -18,7 +18,7 @@ const int = (key: string, min: number, max: number, unit: string) =>
 
 // memory
 
-export const MAX_BUFFER_SIZE = 1_000_000;
+const MAX_BUFFER_SIZE = 1_000_000;
 
 export const MemoryConfig = z
   .strictObject({
@@ -35,7 +35,7 @@ export type MemoryConfig = z.infer<typeof MemoryConfig>;
 
 // jsonl
 
-export const DEFAULT_STORAGE_PATH = 'events/%host%-%date%-%count%.jsonl';
+const DEFAULT_STORAGE_PATH = 'events/%host%-%date%-%count%.jsonl';
 const PLACEHOLDER = /%[A-Za-z]+%/g;
 const KNOWN_PLACEHOLDERS = new Set(['%host%', '%date%', '%count%']);
 
@@ -100,7 +100,7 @@ export type SqliteConfig = z.infer<typeof SqliteConfig>;
 
 /** The variable read when Config names no source of the connection string. */
 export const DEFAULT_CONNECTION_ENV = 'PERIPETY_PG_URL';
-export const DEFAULT_TABLE = 'peripety_events';
+const DEFAULT_TABLE = 'peripety_events';
 
 /** The key of the Secret read when ConnectionSecret names none (`<name>` rather than `<name>/<key>`). */
 export const DEFAULT_SECRET_KEY = 'connectionString';

@@ -166,7 +166,7 @@ function isConnectionError(err: unknown): boolean {
 }
 
 /** An error safe to hand on: scrubbed message, the SQLSTATE/errno kept, no cause (it may hold the secret). */
-export class PostgresBackendError extends Error {
+class PostgresBackendError extends Error {
   readonly code: string | undefined;
   readonly connection: boolean;
   constructor(message: string, code: string | undefined, connection: boolean) {

@@ -47,7 +47,7 @@ import { BACKEND_PLUGINS, SqliteConfig } from './options.ts';
 
 
 /** The schema this code writes (PRAGMA user_version); a migration bumps it. */
-export const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 1;
 /** rows per DELETE: a chunk on a large database takes a few milliseconds */
 export const RETENTION_CHUNK = 1000;
 const RETENTION_INTERVAL_MS = 60_000;
@@ -93,7 +93,7 @@ const SEVERITY_SET: ReadonlySet<string> = new Set(SEVERITIES);
 const SYSTEM_SET: ReadonlySet<string> = new Set(SYSTEMS);
 const QUERY_CACHE_MAX = 64;
 
-export interface RetentionResult {
+interface RetentionResult {
   byAge: number;
   byRows: number;
 }
