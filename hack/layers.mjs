@@ -194,7 +194,7 @@ for (const [d, targets] of dirEdges) {
     for (const t of targets) if (!LEAVES[d].includes(t)) problems.push(`${strip(d)} imports ${strip(t)}, but may import only ${LEAVES[d].map(strip).join(', ') || 'nothing of the project'}`);
   }
   for (const t of targets) {
-    if (Object.hasOwn(ROOTS, t) && !ROOTS[t].includes(d)) problems.push(`${strip(d)} imports ${strip(t)}, which only ${ROOTS[t].map(strip).join(', ') || 'nothing'} may import`);
+    if (Object.hasOwn(ROOTS, t) && !ROOTS[t].includes(d)) problems.push(`${strip(d)} imports ${strip(t)}, which ${ROOTS[t].length > 0 ? `only ${ROOTS[t].map(strip).join(', ')} may import` : 'nothing in src/ may import'}`);
   }
 }
 
