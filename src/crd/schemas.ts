@@ -311,7 +311,7 @@ export const StorageEventPluginSpec = z
       .min(1)
       .max(63)
       .regex(PLUGIN_NAME_RE, 'must be a plugin implementation name (lower case letters, digits, "-" and "_", starting with a letter)')
-      .describe('The implementation, e.g. kmsg (collector), multipath (parser), webhook (receiver). The controller checks that one of this type exists.'),
+      .describe('The implementation, e.g. kmsg (collector), multipath (parser), webhook (receiver); `peripety list-plugins` lists every one with what it does. The controller checks that one of this type exists.'),
     nodeSelector: LabelSelector.optional(),
     filter: PluginFilter.optional(),
     config: config('The plugin\'s own options, as in its section of the agent\'s TOML configuration (e.g. {format: json} for stdout). The controller validates them against the plugin\'s option schema and reports problems in the Accepted condition.'),
@@ -361,7 +361,7 @@ export const StorageBackendSpec = z
       .min(1)
       .max(MAX_BACKEND_FILE)
       .regex(BACKEND_FILE_RE, 'must be a built-in backend (memory, jsonl, sqlite, postgres) or an ES module path relative to the agent\'s PluginSearchPath')
-      .describe('Where events go: a built-in backend (memory, jsonl, sqlite, postgres) or an ES module file under the agent\'s PluginSearchPath (e.g. custom/backend.mjs). The elos File.'),
+      .describe('Where events go: a built-in backend (memory, jsonl, sqlite, postgres; `peripety list-plugins` says what each does) or an ES module file under the agent\'s PluginSearchPath (e.g. custom/backend.mjs). The elos File.'),
     run: z
       .enum(RUN_MODES)
       .default('always')
