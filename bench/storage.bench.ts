@@ -14,8 +14,9 @@ import path from 'node:path';
 import type { StorageEvent, System } from '../src/events/schema.ts';
 import type { CompiledFilter, FilterHints } from '../src/filter/types.ts';
 import { silentLogger } from '../src/log/logger.ts';
-import { JsonlBackend, JsonlConfig } from '../src/storage/backends/jsonl.ts';
-import { SqliteBackend, SqliteConfig } from '../src/storage/backends/sqlite.ts';
+import { JsonlBackend } from '../src/storage/backends/jsonl.ts';
+import { JsonlConfig, SqliteConfig } from '../src/storage/backends/options.ts';
+import { SqliteBackend } from '../src/storage/backends/sqlite.ts';
 import type { Backend, BackendContext, EventQuery } from '../src/storage/types.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);

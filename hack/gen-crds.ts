@@ -1,5 +1,5 @@
 // Write the CustomResourceDefinitions in crds/ from the zod schemas
-// (src/crd/schemas.ts → src/crd/definitions.ts).
+// (src/crd/schemas.ts → src/generate/crds.ts).
 //   hack/run node hack/gen-crds.ts           regenerate crds/*.yaml
 //   hack/run node hack/gen-crds.ts --check   exit 1 when crds/ is out of date
 //   --dir DIR                                another directory than crds/ (tests)
@@ -8,8 +8,8 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { openApiSchemaOf, RESOURCES, renderCrds } from '../src/crd/definitions.ts';
-import { structuralProblems } from '../src/crd/structural.ts';
+import { openApiSchemaOf, RESOURCES, renderCrds } from '../src/generate/crds.ts';
+import { structuralProblems } from '../src/generate/structural.ts';
 
 let opts: { check: boolean; dir: string };
 try {

@@ -11,7 +11,7 @@ import { ApiServer, type ControlAction, parseListen } from '../api/server.ts';
 import { EventStreamHub } from '../api/stream.ts';
 import type { PushedConfig } from '../contracts/pushed-config.ts';
 import type { StorageEvent } from '../events/schema.ts';
-import { compileFilter } from '../filter/index.ts';
+import { compileFilter } from '../filter/compile.ts';
 import { DEFAULT_STORAGE_CONFIG, parseStorageConfig, type StorageConfig } from '../storage/config.ts';
 import { type BackendFlushResult, StorageError } from '../storage/manager.ts';
 import type { SecretResolver } from '../storage/types.ts';
@@ -26,7 +26,6 @@ import {
 } from '../fsutil/safe-files.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
-import { PARSERS } from '../parsers/index.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
 import { Bus, type ParserInstance } from './bus.ts';
 import { bootEpochUs } from './clock.ts';
@@ -36,9 +35,10 @@ import { FsUuidMemory } from './synthesize.ts';
 import type { Collector, CollectorDeps, CollectorSink } from '../contracts/collector.ts';
 import { done, fail, type Failure, type Outcome } from '../contracts/outcome.ts';
 import { degradedBackendLine } from '../contracts/lease.ts';
-import { lookupPluginSchema } from '../config/plugins.ts';
-import { collectorClashes, COLLECTORS } from './plugins.ts';
+import { lookupPluginSchema, pluginNames } from '../config/plugins.ts';
+import { collectorClashes, COLLECTOR_SPECS, PARSER_SPECS } from './plugins.ts';
 import { createReceivers } from './receivers.ts';
+import { buildPlugin, pluginNamed } from '../contracts/plugin.ts';
 
 export interface AgentOptions {
   log: Logger;
@@ -46,6 +46,8 @@ export interface AgentOptions {
   /** --state-dir: overrides [main] state_dir */
   stateDir?: string;
   env?: NodeJS.ProcessEnv;
+  /** --node-name (Kubernetes mode): the node this agent speaks for; wins over $NODE_NAME */
+  nodeName?: string;
   /** --storage-config: the elos JSON text and where it came from; default: DEFAULT_STORAGE_CONFIG */
   storageConfig?: { text: string; source: string };
   /** the TOML text `start(config)` was parsed from (plugin start/stop edit it; a failed push rolls back to it) */
@@ -147,7 +149,7 @@ interface Pipeline {
 export class ConfigError extends Error {}
 
 export function parseAgentConfig(text: string, source: string): AgentConfig {
-  const res = loadConfig(text, lookupPluginSchema);
+  const res = loadConfig(text, lookupPluginSchema, pluginNames);
   if (!res.ok) throw new ConfigError(`${source}: ${res.error}`);
   const clash = collectorClashes(res.config);
   if (clash !== null) throw new ConfigError(`${source}: ${clash}`);
@@ -204,7 +206,7 @@ export class Agent {
 
   private hostname(config: AgentConfig): string {
     const env = this.opts.env ?? process.env;
-    return config.main.hostname ?? env.NODE_NAME ?? os.hostname();
+    return config.main.hostname ?? this.opts.nodeName ?? env.NODE_NAME ?? os.hostname();
   }
 
   private buildPipeline(config: AgentConfig): Pipeline {
@@ -214,9 +216,9 @@ export class Agent {
     const resolver = new SysfsResolver({ sysfs: main.sysfs_root, dev: main.dev_root, mountinfo: main.mountinfo });
     const parsers: ParserInstance[] = config.plugins
       .filter((p) => p.enabled && p.type === 'parser')
-      .map((p) => ({ name: p.name, parser: PARSERS[p.plugin]!, systems: p.filterSystems, filterType: p.filterType }));
+      .map((p) => ({ name: p.name, parser: buildPlugin(pluginNamed(PARSER_SPECS, p.plugin)!, p.name, p.options, undefined), systems: p.filterSystems, filterType: p.filterType }));
     // a receiver that cannot be built fails the whole pipeline
-    const receivers = createReceivers({ log, metrics, config }, { builtin: true });
+    const receivers = createReceivers({ log, metrics, config, hostname: this.hostname(config) }, { builtin: true });
     const bus = new Bus({
       parsers,
       receivers: [...receivers, ...(this.storage ? [this.storage] : []), this.stream],
@@ -274,10 +276,10 @@ export class Agent {
     try {
       for (const p of config.plugins) {
         if (p.type !== 'collector' || !p.enabled) continue;
-        const plugin = COLLECTORS[p.plugin];
+        const plugin = pluginNamed(COLLECTOR_SPECS, p.plugin);
         if (!plugin) throw new ConfigError(`[${p.name}]: no collector plugin named "${p.plugin}"`);
         const options = opts.resume && p.plugin === 'kmsg' ? { ...p.options, start: 'resume' } : p.options;
-        const c = plugin.create(p.name, options, deps, sink);
+        const c = buildPlugin(plugin, p.name, options, { ...deps, sink });
         c.start();
         metrics.pluginUp.labels(p.name).set(c.up === false ? 0 : 1);
         started.push(c);

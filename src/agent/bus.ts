@@ -15,7 +15,6 @@ import { type SynthContext, synthesize } from './synthesize.ts';
 import type { ReceiverSink } from '../contracts/receiver.ts';
 import type { Ack } from '../contracts/ack.ts';
 
-export type { ReceiverSink };
 
 export interface ParserInstance {
   /** the section name */
@@ -45,7 +44,7 @@ interface HeldMeta {
   ack: Ack;
 }
 
-export interface BusOptions {
+interface BusOptions {
   parsers: ParserInstance[];
   receivers: ReceiverSink[];
   synth: SynthContext;

@@ -15,7 +15,7 @@ import { Bus } from './bus.ts';
 import { FsUuidMemory } from './synthesize.ts';
 import { NO_ACK } from '../contracts/ack.ts';
 
-export interface OfflineOptions {
+interface OfflineOptions {
   hostname: string;
   bootId: string;
   bootEpochUs: number;
@@ -29,7 +29,7 @@ export interface OfflineOptions {
   text?: TextContext;
 }
 
-export interface OfflineError {
+interface OfflineError {
   line: number;
   error: string;
 }
@@ -153,10 +153,4 @@ export class OfflineParser {
     }
     this.bus.ingest(rec, NO_ACK);
   }
-}
-
-export function parseOffline(text: string, opts: OfflineOptions, onEvent: (ev: StorageEvent) => void, onError: (e: OfflineError) => void): void {
-  const p = new OfflineParser(opts, onEvent, onError);
-  for (const line of text.split('\n')) p.line(line);
-  p.end();
 }

@@ -1,8 +1,9 @@
 // `peripety receive`: the seed's out-of-process receivers. Joins the group
 // named by a configuration's [main] keys and hands every event to the
-// receiver sections of that configuration (any RECEIVERS plugin), in this
+// receiver sections of that configuration (any plugin of RECEIVER_SPECS), in this
 // process, possibly on another host. Collector and parser sections are not
 // used here. Lost events (sequence gaps) are counted and logged.
+import os from 'node:os';
 import { createHash } from 'node:crypto';
 import { diffSections, type Sections, unchanged } from '../config/diff.ts';
 import type { AgentConfig } from '../config/schema.ts';
@@ -75,7 +76,8 @@ export class ReceiveHost {
     const { log, metrics } = this.opts;
     const sections = config.plugins.filter((p) => p.type === 'receiver' && p.enabled);
     if (sections.length === 0) throw new Error('the configuration has no enabled receiver section: nothing to deliver events to');
-    const out = createReceivers({ log, metrics, config }, { builtin: false });
+    // the node name as the agent picks it, but for --node-name (receive has none)
+    const out = createReceivers({ log, metrics, config, hostname: config.main.hostname ?? process.env.NODE_NAME ?? os.hostname() }, { builtin: false });
     const ignored = config.plugins.filter((p) => p.type !== 'receiver' && p.enabled).length;
     if (ignored > 0) log.info({ sections: ignored }, 'collector and parser sections are not used by peripety receive');
     return out;

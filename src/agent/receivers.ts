@@ -1,7 +1,8 @@
 // The receivers of a configuration, built all or none: the agent's pipeline
 // and `peripety receive` build them the same way.
 import type { QueuedReceiver } from '../receivers/queued.ts';
-import { builtinReceivers, RECEIVERS, type ReceiverDepsFull } from './plugins.ts';
+import { buildPlugin, pluginNamed } from '../contracts/plugin.ts';
+import { builtinReceivers, RECEIVER_SPECS, type ReceiverDepsFull } from './plugins.ts';
 
 /**
  * One receiver per enabled receiver section of `deps.config`, in the order
@@ -14,9 +15,9 @@ export function createReceivers(deps: ReceiverDepsFull, opts: { builtin: boolean
   try {
     for (const p of deps.config.plugins) {
       if (p.type !== 'receiver' || !p.enabled) continue;
-      const plugin = Object.hasOwn(RECEIVERS, p.plugin) ? RECEIVERS[p.plugin] : undefined;
+      const plugin = pluginNamed(RECEIVER_SPECS, p.plugin);
       if (!plugin) throw new Error(`[${p.name}]: no receiver plugin named "${p.plugin}"`);
-      out.push(plugin.create(p.name, p.options, deps));
+      out.push(buildPlugin(plugin, p.name, p.options, deps));
     }
     if (opts.builtin) out.push(...builtinReceivers(deps));
   } catch (err) {

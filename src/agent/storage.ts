@@ -5,18 +5,18 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Ack } from '../contracts/ack.ts';
 import type { StorageEvent } from '../events/schema.ts';
-import { compileFilter } from '../filter/index.ts';
+import { compileFilter } from '../filter/compile.ts';
 import type { Logger } from '../log/logger.ts';
 import { perRegistry } from '../metrics/per-registry.ts';
-import { BUILTIN_BACKENDS } from '../storage/backends/index.ts';
+import { BACKEND_SPECS } from '../storage/backends/index.ts';
 import { diffSections, type Sections, unchanged } from '../config/diff.ts';
 import { parseStorageConfig } from '../storage/config.ts';
 import { type BackendFlushResult, type BackendStatus, StorageError, StorageManager, type StorageStatus } from '../storage/manager.ts';
 import { StorageMetrics } from '../storage/metrics.ts';
 import type { EventQuery, QueryResult, SecretResolver } from '../storage/types.ts';
-import type { ReceiverSink } from './bus.ts';
+import type { ReceiverSink } from '../contracts/receiver.ts';
 
-export interface StorageHostOptions {
+interface StorageHostOptions {
   log: Logger;
   registry: Registry;
   stateDir: string;
@@ -33,7 +33,7 @@ export type PreparedStorage =
   | { ok: true; next: StorageManager | null; sections: Sections; source: string; excluded: readonly ExcludedBackend[] }
   | { ok: false; error: string };
 
-export interface ExcludedBackend {
+interface ExcludedBackend {
   name: string;
   reason: string;
 }
@@ -144,7 +144,7 @@ export class StorageHost implements ReceiverSink {
   private newManager(): StorageManager {
     return new StorageManager({
       compile: compileFilter,
-      builtins: BUILTIN_BACKENDS,
+      builtins: BACKEND_SPECS,
       log: this.opts.log.child({ storage: this.generation + 1 }),
       metrics: this.metrics,
       stateDir: this.opts.stateDir,

@@ -22,7 +22,7 @@ export interface Authenticator {
 }
 
 /** Why an authenticator refused (bounded label values of peripety_api_refused_total). */
-export const REFUSAL_REASONS = ['no_token', 'malformed_token', 'invalid_token', 'wrong_audience', 'wrong_identity', 'review_failed', 'review_rate_limited', 'review_busy'] as const;
+const REFUSAL_REASONS = ['no_token', 'malformed_token', 'invalid_token', 'wrong_audience', 'wrong_identity', 'review_failed', 'review_rate_limited', 'review_busy'] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** peripety_api_refused_total on `registry`, shared by every authenticator. */

@@ -18,9 +18,9 @@ export function clientKey(address: string | undefined): string {
   return mapped ? mapped[1]! : a;
 }
 
-export type ConnectionRefusal = 'per_client_limit' | 'total_limit';
+type ConnectionRefusal = 'per_client_limit' | 'total_limit';
 
-export interface ConnectionBudgetOptions {
+interface ConnectionBudgetOptions {
   /** connections open at once, all clients together */
   total: number;
   /** connections one client (clientKey) may hold */
@@ -133,7 +133,7 @@ export interface ReviewLimits {
   maxClients?: number;
 }
 
-export type ReviewAdmissionResult =
+type ReviewAdmissionResult =
   | { ok: true; release: () => void }
   | { ok: false; reason: 'review_rate_limited' | 'review_busy'; retryAfterSeconds: number };
 

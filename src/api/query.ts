@@ -4,14 +4,14 @@ import { z } from 'zod';
 
 /** Most events one HTTP answer carries; `limit=0` (unbounded in elos) is cut here and says so with isTruncated. */
 export const MAX_HTTP_LIMIT = 10_000;
-export const DEFAULT_HTTP_LIMIT = 1000;
+const DEFAULT_HTTP_LIMIT = 1000;
 
 const micros = z
   .string()
   .regex(/^\d{1,17}$/, 'must be Unix time in microseconds (digits only), 0 for unbounded')
   .transform(Number);
 
-export const EventsQueryParams = z.strictObject({
+const EventsQueryParams = z.strictObject({
   filter: z.string().max(4096, 'at most 4096 characters').optional(),
   newest: micros.optional(),
   oldest: micros.optional(),
@@ -30,7 +30,7 @@ export interface EventsRequest {
   backend: string | null;
 }
 
-export type EventsRequestResult = { ok: true; request: EventsRequest } | { ok: false; error: string };
+type EventsRequestResult = { ok: true; request: EventsRequest } | { ok: false; error: string };
 
 export function parseEventsQuery(params: URLSearchParams): EventsRequestResult {
   // A Map, not an object literal: `raw[k] = v` with k "__proto__" calls the

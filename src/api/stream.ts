@@ -27,7 +27,7 @@ export interface StreamHandler {
   closeAll(): void;
 }
 
-export interface StreamHubOptions {
+interface StreamHubOptions {
   registry?: Registry;
   log?: Logger;
   /** concurrent clients; more get 503 */
@@ -66,9 +66,9 @@ interface Client {
   pendingLost: number;
 }
 
-export const DEFAULT_MAX_STREAM_CLIENTS = 16;
-export const DEFAULT_STREAM_BUFFER_BYTES = 1 << 20;
-export const DEFAULT_HEARTBEAT_MS = 15_000;
+const DEFAULT_MAX_STREAM_CLIENTS = 16;
+const DEFAULT_STREAM_BUFFER_BYTES = 1 << 20;
+const DEFAULT_HEARTBEAT_MS = 15_000;
 
 export class EventStreamHub implements ReceiverSink, StreamHandler {
   readonly name = 'stream';

@@ -33,10 +33,8 @@ const tokenReviewCounter = perRegistry((registry: Registry): Counter<'result'> =
   return c;
 });
 
-// Where src/k8s/registration.ts (and the tests) import it from.
-export { RateLimitedLog };
 
-export const AGENT_AUDIENCE = 'peripety-agent';
+const AGENT_AUDIENCE = 'peripety-agent';
 
 /**
  * The audience of the tokens the agent on `node` accepts. The plain
@@ -52,14 +50,14 @@ export const DEFAULT_CONTROLLER_IDENTITY = 'system:serviceaccount:peripety-syste
 /** How long a verdict (accepted or refused) is reused without a new review. */
 export const VERDICT_TTL_MS = 10_000;
 /** Reviews of tokens not accepted before, all clients together: this many at once, then REVIEW_RATE_PER_SECOND. */
-export const REVIEW_BURST = 10;
-export const REVIEW_RATE_PER_SECOND = 5;
+const REVIEW_BURST = 10;
+const REVIEW_RATE_PER_SECOND = 5;
 /** The same for one client (source address): its junk spends at most this share. */
 export const CLIENT_REVIEW_BURST = 5;
 export const CLIENT_REVIEW_RATE_PER_SECOND = 2;
 /** Reviews of tokens not accepted before that may wait on the API server at once, all clients and one (the rest: 503). */
-export const MAX_REVIEWS_IN_FLIGHT = 4;
-export const MAX_CLIENT_REVIEWS_IN_FLIGHT = 2;
+const MAX_REVIEWS_IN_FLIGHT = 4;
+const MAX_CLIENT_REVIEWS_IN_FLIGHT = 2;
 /** Signature algorithms of Kubernetes ServiceAccount tokens (asymmetric; never "none" nor HMAC). */
 const JWT_ALGORITHMS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
 /** tolerated clock difference with the API server for `exp` */
@@ -96,7 +94,7 @@ function decodeJsonSegment(segment: string): Record<string, unknown> | null {
  * volumes), so this refuses nothing the TokenReview would accept; it spares
  * the API server the review of everything else. null when plausible.
  */
-export function precheckToken(token: string, controllerIdentity: string, audience: string, nowMs: number): Verdict | null {
+function precheckToken(token: string, controllerIdentity: string, audience: string, nowMs: number): Verdict | null {
   const malformed = (why: string): Verdict => ({ result: { ok: false, status: 401, reason: `the token is not a Kubernetes ServiceAccount token (${why})` }, reason: 'malformed_token' });
   const parts = token.split('.');
   if (parts.length !== 3 || !parts.every((p) => /^[A-Za-z0-9_-]+$/.test(p))) return malformed('a JWT has three base64url segments');
@@ -132,7 +130,7 @@ export function judgeReview(status: TokenReviewStatus | undefined, controllerIde
   return { result: { ok: true, who }, reason: null };
 }
 
-export interface TokenReviewOptions {
+interface TokenReviewOptions {
   client: Pick<KubeClient, 'request'>;
   log: Logger;
   registry: Registry;

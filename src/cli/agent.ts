@@ -64,11 +64,6 @@ export async function agentMain(args: string[], usage: string): Promise<number |
   let secrets: SecretResolver | undefined;
   if (k8s) {
     if (config.main.api_listen === 'off') throw new UsageError('Kubernetes mode needs the control API: set [main] api_listen');
-    // The node this agent speaks for is the one every part must name (event
-    // hostname, the k8s-events receiver's Node): they read $NODE_NAME, so
-    // --node-name wins over whatever the environment said. [main] hostname,
-    // when set, still overrides the events' hostname on purpose.
-    process.env.NODE_NAME = k8s.nodeName;
     kube = new KubeClient(k8s.kubeconfig ? loadKubeconfig(k8s.kubeconfig) : inClusterConfig());
     // the audience names this node: a token the controller made for another node is refused (wrong_audience)
     auth = new TokenReviewAuthenticator({ client: kube, log, registry: metrics.registry, controllerIdentity: k8s.controllerIdentity, audience: agentAudience(k8s.nodeName) });
@@ -77,6 +72,10 @@ export async function agentMain(args: string[], usage: string): Promise<number |
   }
   const agent = new Agent({
     log, metrics, stateDir: values['state-dir'], storageConfig, configText, auth, secrets, apiListenIp,
+    // The node this agent speaks for is the one every part must name (the
+    // events' hostname, the k8s-events receiver's Node): --node-name wins over
+    // $NODE_NAME. [main] hostname, when set, still overrides it on purpose.
+    nodeName: k8s?.nodeName,
     files: { config: configPath, storage: storagePath },
     pushed: k8s ? { localMain: mainSectionToml(configText) } : undefined,
     onApplied: (a) => registration?.setApplied(a),

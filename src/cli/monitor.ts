@@ -2,12 +2,12 @@
 // GET /v1/stream (Server-Sent Events). The argument checks are in prpt.ts;
 // this is the running part: the event filter, the two sources, and the
 // reporting of lost events on stderr.
-import type { CompiledFilter } from '../filter/index.ts';
+import type { CompiledFilter } from '../filter/types.ts';
 import { type Severity, StorageEvent, type System } from '../events/schema.ts';
 import type { StackInfo } from '../contracts/device.ts';
 import { Backoff } from '../contracts/backoff.ts';
 import { MulticastListener } from '../multicast/listener.ts';
-import { RateLimited } from '../multicast/metrics.ts';
+import { RateLimited } from '../log/rate-limit.ts';
 
 const RANK: Record<Severity, number> = { info: 0, warn: 1, error: 2 };
 
@@ -35,7 +35,7 @@ export function deviceSet(dev: string, info: StackInfo | null): { names: Set<str
   return { names, wwids };
 }
 
-export function matches(ev: StorageEvent, m: EventMatch): boolean {
+function matches(ev: StorageEvent, m: EventMatch): boolean {
   if (m.severity !== undefined && RANK[ev.severity] < RANK[m.severity]) return false;
   if (m.systems !== undefined && !m.systems.has(ev.system)) return false;
   if (m.eventTypes !== undefined && !m.eventTypes.has(ev.event_type)) return false;
@@ -55,7 +55,7 @@ export interface MonitorOutput {
   note(text: string): void;
 }
 
-export interface MonitorStats {
+interface MonitorStats {
   received: number;
   shown: number;
   lost: number;
@@ -77,7 +77,7 @@ function lostReporter(note: (s: string) => void): (n: number, detail: string) =>
   };
 }
 
-export interface MulticastSource {
+interface MulticastSource {
   group: string;
   port: number;
   interfaceIp?: string;
@@ -197,7 +197,7 @@ export class SseParser {
   }
 }
 
-export interface AgentSource {
+interface AgentSource {
   /** the agent's base URL */
   url: URL;
   token: string;

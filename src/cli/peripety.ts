@@ -36,6 +36,8 @@ const USAGE = `usage:
       for its own ServiceAccount NS/NAME (default peripety-controller) by TokenRequest
   peripety print-default-config                      print the embedded default configuration
   peripety print-default-storage-config              print the embedded default storage configuration
+  peripety list-plugins                              the collectors, parsers, receivers and storage backends
+                                                     a configuration may name, one line each
   peripety --version
 `;
 
@@ -60,6 +62,9 @@ async function peripetyMain(): Promise<number | void> {
       return 0;
     case 'print-default-storage-config':
       process.stdout.write(`${JSON.stringify((await import('../storage/config.ts')).DEFAULT_STORAGE_CONFIG, null, 2)}\n`);
+      return 0;
+    case 'list-plugins':
+      process.stdout.write((await import('./list-plugins.ts')).listPlugins());
       return 0;
     case '--version':
     case 'version':

@@ -12,7 +12,7 @@ import { type EventsRequest, parseEventsQuery } from '../api/query.ts';
 import { isSystem, SEVERITIES, Severity, StorageEvent, SYSTEMS } from '../events/schema.ts';
 import { isMulticast } from '../config/schema.ts';
 import { deviceSet, type EventMatch, type MonitorOutput, monitorAgent, monitorMulticast } from './monitor.ts';
-import { compileFilter } from '../filter/index.ts';
+import { compileFilter } from '../filter/compile.ts';
 import { MAX_TOKEN_FILE_BYTES, readRegularFile, UnsafePathError } from '../fsutil/safe-files.ts';
 import { silentLogger } from '../log/logger.ts';
 import { sqliteBackend } from '../storage/backends/sqlite.ts';
@@ -321,8 +321,8 @@ async function fromSqlite(file: string, req: EventsRequest, limit: number): Prom
     if (!c.ok) throw new UsageError(`--filter: ${c.error.message} (position ${c.error.position}, token ${JSON.stringify(c.error.token)})`);
     filter = c.filter;
   }
-  const config = sqliteBackend.configSchema.parse({ Path: path.resolve(file), ReadOnly: true });
-  const backend = sqliteBackend.create('prpt', config, { log: silentLogger(), stateDir: path.dirname(path.resolve(file)), hostname: os.hostname(), env: process.env });
+  const config = sqliteBackend.options.parse({ Path: path.resolve(file), ReadOnly: true });
+  const backend = sqliteBackend.build('prpt', config, { log: silentLogger(), stateDir: path.dirname(path.resolve(file)), hostname: os.hostname(), env: process.env });
   try {
     await backend.start();
     return await backend.findEvents({ filter, newest: req.newest, oldest: req.oldest, limit });

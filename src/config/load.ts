@@ -4,7 +4,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { type AgentConfig, COMMON_KEYS, CommonSection, MainSection, type PluginSection, type PluginType } from './schema.ts';
 
-export type ConfigResult = { ok: true; config: AgentConfig } | { ok: false; error: string };
+type ConfigResult = { ok: true; config: AgentConfig } | { ok: false; error: string };
 
 /** Options schema of an implementation, or undefined when there is no such plugin. */
 export type PluginSchemaLookup = (type: PluginType, plugin: string) => z.ZodType<Record<string, unknown>> | undefined;
@@ -40,7 +40,7 @@ function describeAlternative(issues: readonly z.core.$ZodIssue[]): string | null
  * enums list their values, type errors name the expected type and what was
  * given, unions list every alternative (zod's own text is "Invalid input").
  */
-export function describeReason(issue: z.core.$ZodIssue): string {
+function describeReason(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   }
@@ -82,7 +82,12 @@ function isTable(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 
-export function loadConfig(text: string, lookup: PluginSchemaLookup): ConfigResult {
+/**
+ * Parse and validate a TOML plugin configuration. `lookup` gives each
+ * plugin's options schema; `knownNames`, when given, lists the plugins of a type
+ * for the "no such plugin" error (src/config/plugins.ts has both).
+ */
+export function loadConfig(text: string, lookup: PluginSchemaLookup, knownNames?: (type: PluginType) => readonly string[]): ConfigResult {
   if (text.length > MAX_CONFIG_BYTES) return { ok: false, error: `config: file larger than ${MAX_CONFIG_BYTES} bytes` };
   let doc: Record<string, unknown>;
   try {
@@ -138,7 +143,9 @@ export function loadConfig(text: string, lookup: PluginSchemaLookup): ConfigResu
     const plugin = c.plugin ?? name;
     const schema = lookup(c.type, plugin);
     if (!schema) {
-      errors.push(`config: [${name}] plugin: no ${c.type} plugin named "${plugin}"${c.plugin === undefined ? ' (plugin defaults to the section name; set plugin = "…")' : ''}`);
+      const known = knownNames?.(c.type);
+      errors.push(`config: [${name}] plugin: no ${c.type} plugin named "${plugin}"${c.plugin === undefined ? ' (plugin defaults to the section name; set plugin = "…")' : ''}`
+        + (known === undefined ? '' : `; ${c.type}s: ${known.join(', ') || 'none'}`));
       continue;
     }
     const rest: Record<string, unknown> = {};

@@ -1,16 +1,13 @@
 // What a collector is to the agent, and what the agent gives it: the
 // contract between the agent (src/agent) and the collectors (src/kmsg,
 // src/udev). The registry of implementations is src/agent/plugins.ts.
-import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { StorageEvent } from '../events/schema.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { DeviceResolver } from './device.ts';
+import type { PluginSpec } from './plugin.ts';
 import type { KernelRecord } from './record.ts';
 import type { Ack } from './ack.ts';
-
-/** A plugin's options: a zod object schema. */
-export type OptionsSchema = z.ZodType<Record<string, unknown>>;
 
 /** Where a collector hands what it read: the agent routes it to the current bus. */
 export interface CollectorSink {
@@ -26,7 +23,7 @@ export interface CollectorSink {
 
 export interface CollectorDeps {
   stateDir: string;
-  /** the node name put in events ([main] hostname, $NODE_NAME, the host name) */
+  /** the node name put in events ([main] hostname, --node-name, $NODE_NAME, the host name) */
   hostname: string;
   bootId: string;
   log: Logger;
@@ -48,9 +45,12 @@ export interface Collector {
   flush(): void;
 }
 
-export interface CollectorPlugin {
-  options: OptionsSchema;
-  create(name: string, options: Record<string, unknown>, deps: CollectorDeps, sink: CollectorSink): Collector;
+/** What building a collector gets: the agent's dependencies and where to hand records. */
+interface CollectorBuildDeps extends CollectorDeps {
+  sink: CollectorSink;
+}
+
+export interface CollectorPlugin extends PluginSpec<Record<string, unknown>, CollectorBuildDeps, Collector> {
   /** set when at most one enabled section may use this plugin: why (for the configuration error) */
-  onlyOne?: string;
+  readonly onlyOne?: string;
 }

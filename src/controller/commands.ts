@@ -11,8 +11,6 @@ import {
 } from '../crd/schemas.ts';
 
 export const COMMAND_ANNOTATION = 'peripety.io/command';
-export { COMMAND_ACTIONS, MAX_COMMAND_REQUEST };
-export type { CommandAction };
 
 /** A nonce: letters, digits, ".", "_", "-", ":" (it only has to differ from the previous one). */
 const NONCE_RE = /^[A-Za-z0-9._:-]+$/;

@@ -39,10 +39,8 @@ import { DONE, errText, isError, type Result } from './result.ts';
 
 export const CONTROLLER_LEASE = 'peripety-controller';
 // the agent's Lease annotations, one definition for both sides (src/contracts/lease.ts)
-import { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH, degradedBackend } from '../contracts/lease.ts';
+import { ANNOTATION_HASH } from '../contracts/lease.ts';
 import { Backoff } from '../contracts/backoff.ts';
-
-export { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH, degradedBackend };
 /** the controller's ServiceAccount as the chart names it (--service-account) */
 export const DEFAULT_SERVICE_ACCOUNT = 'peripety-controller';
 

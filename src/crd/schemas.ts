@@ -3,7 +3,7 @@
 // cluster-scoped. These zod schemas are the one source of truth for their
 // `spec` and `status`: the controller validates with them (src/crd/validate.ts)
 // and hack/gen-crds.ts turns them into the CRDs' OpenAPI schemas
-// (src/crd/structural.ts), so `kubectl explain` and the API server say what
+// (src/generate/structural.ts), so `kubectl explain` and the API server say what
 // the code enforces.
 //
 // Three layers check a resource, and each constraint lives in the first one
@@ -53,23 +53,23 @@ export const RESOURCE_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const MAX_RESOURCE_NAME = 63;
 
 /** The agent's plugin implementation names (src/config/schema.ts CommonSection.plugin). */
-export const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
+const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
 
 const DNS1123_SUBDOMAIN_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL_NAME_RE = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 /** a qualified name: `[prefix/]name`; part lengths are checked in code (a regex would be unreadable) */
-export const QUALIFIED_NAME_RE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-export const LABEL_VALUE_RE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-export const MAX_LABEL_PREFIX = 253;
-export const MAX_LABEL_NAME = 63;
-export const MAX_LABEL_KEY = MAX_LABEL_PREFIX + 1 + MAX_LABEL_NAME;
-export const MAX_LABEL_VALUE = 63;
-export const MAX_MATCH_LABELS = 32;
-export const MAX_MATCH_EXPRESSIONS = 32;
-export const MAX_SELECTOR_VALUES = 64;
+const QUALIFIED_NAME_RE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE_RE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const MAX_LABEL_PREFIX = 253;
+const MAX_LABEL_NAME = 63;
+const MAX_LABEL_KEY = MAX_LABEL_PREFIX + 1 + MAX_LABEL_NAME;
+const MAX_LABEL_VALUE = 63;
+const MAX_MATCH_LABELS = 32;
+const MAX_MATCH_EXPRESSIONS = 32;
+const MAX_SELECTOR_VALUES = 64;
 
 /** Why a label key is invalid, or null: Kubernetes' IsQualifiedName, worded for a person. */
-export function labelKeyProblem(key: string): string | null {
+function labelKeyProblem(key: string): string | null {
   const slash = key.indexOf('/');
   const prefix = slash >= 0 ? key.slice(0, slash) : null;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
@@ -83,13 +83,6 @@ export function labelKeyProblem(key: string): string | null {
   if (!LABEL_NAME_RE.test(name)) {
     return 'must be letters, digits, "-", "_" or ".", starting and ending with a letter or digit, with an optional DNS-subdomain prefix and "/" (e.g. "storage" or "example.com/storage")';
   }
-  return null;
-}
-
-/** Why a label value is invalid, or null: Kubernetes' IsValidLabelValue. */
-export function labelValueProblem(value: string): string | null {
-  if (value.length > MAX_LABEL_VALUE) return `a label value is at most ${MAX_LABEL_VALUE} characters`;
-  if (!LABEL_VALUE_RE.test(value)) return 'a label value is empty or letters, digits, "-", "_" or ".", starting and ending with a letter or digit';
   return null;
 }
 
@@ -109,9 +102,9 @@ const labelValue = z
   .max(MAX_LABEL_VALUE)
   .regex(LABEL_VALUE_RE, 'must be a label value: empty, or letters, digits, "-", "_" or ".", starting and ending with a letter or digit');
 
-export const SELECTOR_OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
+const SELECTOR_OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
 
-export const LabelSelectorRequirement = z
+const LabelSelectorRequirement = z
   .strictObject({
     key: labelKey.describe('The label key the requirement applies to, e.g. "storage" or "topology.kubernetes.io/zone".'),
     operator: z
@@ -158,12 +151,12 @@ export type LabelSelector = z.infer<typeof LabelSelector>;
 
 export const CONDITION_ACCEPTED = 'Accepted';
 export const CONDITION_READY = 'Ready';
-export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
-export const MAX_CONDITIONS = 8;
+const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+const MAX_CONDITIONS = 8;
 export const MAX_CONDITION_MESSAGE = 32768;
 export const MAX_FAILURES = 20;
 export const MAX_FAILURE_MESSAGE = 1024;
-export const MAX_NODE_NAME = 253;
+const MAX_NODE_NAME = 253;
 
 /** metav1.Condition, with the same limits the Kubernetes API types declare. */
 export const Condition = z
@@ -203,7 +196,7 @@ const nodeFailure = z
 // One-off lifecycle commands (annotation peripety.io/command, src/controller/commands.ts)
 export const COMMAND_ACTIONS = ['start', 'stop', 'restart', 'reload', 'flush'] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
-export const COMMAND_PHASES = ['Running', 'Succeeded', 'Failed', 'Invalid'] as const;
+const COMMAND_PHASES = ['Running', 'Succeeded', 'Failed', 'Invalid'] as const;
 /** the longest annotation value taken; status.command.request holds at most this many characters */
 export const MAX_COMMAND_REQUEST = 80;
 
@@ -274,11 +267,10 @@ const statusFields = {
 // ---------------------------------------------------------------------------
 // StorageEventPlugin
 
-export const PLUGIN_STATES = ['Running', 'Stopped'] as const;
-export type PluginState = (typeof PLUGIN_STATES)[number];
-export const EVENT_KINDS = ['raw', 'synthetic'] as const;
+const PLUGIN_STATES = ['Running', 'Stopped'] as const;
+const EVENT_KINDS = ['raw', 'synthetic'] as const;
 /** plugin and backend options: plenty for every built-in, bounded for the API server */
-export const MAX_CONFIG_KEYS = 64;
+const MAX_CONFIG_KEYS = 64;
 
 const config = (description: string) =>
   z
@@ -287,7 +279,7 @@ const config = (description: string) =>
     .optional()
     .meta({ description, maxProperties: MAX_CONFIG_KEYS, 'x-kubernetes-preserve-unknown-fields': true });
 
-export const PluginFilter = z
+const PluginFilter = z
   .strictObject({
     systems: setOf(z.enum(FILTER_SYSTEMS))
       .min(1)
@@ -307,7 +299,7 @@ export const PluginFilter = z
       }),
   })
   .describe('Parsers only: which events the bus routes to this parser.');
-export type PluginFilter = z.infer<typeof PluginFilter>;
+type PluginFilter = z.infer<typeof PluginFilter>;
 
 export const StorageEventPluginSpec = z
   .strictObject({
@@ -319,7 +311,7 @@ export const StorageEventPluginSpec = z
       .min(1)
       .max(63)
       .regex(PLUGIN_NAME_RE, 'must be a plugin implementation name (lower case letters, digits, "-" and "_", starting with a letter)')
-      .describe('The implementation, e.g. kmsg (collector), multipath (parser), webhook (receiver). The controller checks that one of this type exists.'),
+      .describe('The implementation, e.g. kmsg (collector), multipath (parser), webhook (receiver); `peripety list-plugins` lists every one with what it does. The controller checks that one of this type exists.'),
     nodeSelector: LabelSelector.optional(),
     filter: PluginFilter.optional(),
     config: config('The plugin\'s own options, as in its section of the agent\'s TOML configuration (e.g. {format: json} for stdout). The controller validates them against the plugin\'s option schema and reports problems in the Accepted condition.'),
@@ -348,8 +340,8 @@ export function agentFilterType(types: readonly ('raw' | 'synthetic')[] | undefi
 // StorageBackend
 
 /** A built-in name or a module path under the node's PluginSearchPath: no leading "/" (the controller refuses "..") */
-export const BACKEND_FILE_RE = /^[A-Za-z0-9_.][A-Za-z0-9_./-]*$/;
-export const MAX_BACKEND_FILE = 255;
+const BACKEND_FILE_RE = /^[A-Za-z0-9_.][A-Za-z0-9_./-]*$/;
+const MAX_BACKEND_FILE = 255;
 
 export const FilterError = z
   .strictObject({
@@ -369,7 +361,7 @@ export const StorageBackendSpec = z
       .min(1)
       .max(MAX_BACKEND_FILE)
       .regex(BACKEND_FILE_RE, 'must be a built-in backend (memory, jsonl, sqlite, postgres) or an ES module path relative to the agent\'s PluginSearchPath')
-      .describe('Where events go: a built-in backend (memory, jsonl, sqlite, postgres) or an ES module file under the agent\'s PluginSearchPath (e.g. custom/backend.mjs). The elos File.'),
+      .describe('Where events go: a built-in backend (memory, jsonl, sqlite, postgres; `peripety list-plugins` says what each does) or an ES module file under the agent\'s PluginSearchPath (e.g. custom/backend.mjs). The elos File.'),
     run: z
       .enum(RUN_MODES)
       .default('always')

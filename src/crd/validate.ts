@@ -12,21 +12,22 @@ import type { z } from 'zod';
 import { PLUGIN_TYPES, type PluginType } from '../config/schema.ts';
 import { lookupPluginSchema, pluginNames } from '../config/plugins.ts';
 import { checkFilterBudget } from '../filter/budget.ts';
-import { compileFilter } from '../filter/index.ts';
-import { BUILTIN_BACKEND_CONFIGS, builtinBackendConfig } from '../storage/backends/options.ts';
+import { compileFilter } from '../filter/compile.ts';
+import { BACKEND_PLUGINS } from '../storage/backends/options.ts';
+import { pluginNamed } from '../contracts/plugin.ts';
 import { PluginFilterLoader } from '../storage/filters.ts';
 import {
   type FilterError, MAX_CONDITION_MESSAGE, MAX_RESOURCE_NAME, RESOURCE_NAME_RE, StorageBackendSpec, StorageEventPluginSpec,
 } from './schemas.ts';
 
-export interface Problem {
+interface Problem {
   /** where, as a field path from the resource's root: `spec.config.format`, `spec.nodeSelector.matchExpressions[0].values` */
   path: string;
   /** what is wrong and what would be right */
   message: string;
 }
 
-export interface PluginValidation {
+interface PluginValidation {
   /** no problems: the controller may apply the spec */
   ok: boolean;
   problems: Problem[];
@@ -36,7 +37,7 @@ export interface PluginValidation {
   spec: StorageEventPluginSpec | null;
 }
 
-export interface BackendValidation {
+interface BackendValidation {
   /** no problems: the controller may apply the spec (filter errors do not block: those filters are skipped, as the agent does) */
   ok: boolean;
   problems: Problem[];
@@ -49,25 +50,25 @@ export interface BackendValidation {
 }
 
 /** Which plugins exist: by default the agent's registries (the controller and the agent ship together). */
-export interface PluginRegistry {
+interface PluginRegistry {
   names(type: PluginType): readonly string[];
   options(type: PluginType, plugin: string): z.ZodType | undefined;
 }
 
-export const AGENT_PLUGINS: PluginRegistry = {
+const AGENT_PLUGINS: PluginRegistry = {
   names: (type) => pluginNames(type),
   options: (type, plugin) => lookupPluginSchema(type, plugin),
 };
 
 /** Which backends exist (built-ins; module files are resolved on the node). */
-export interface BackendRegistry {
+interface BackendRegistry {
   names(): readonly string[];
   configSchema(backend: string): z.ZodType | undefined;
 }
 
-export const AGENT_BACKENDS: BackendRegistry = {
-  names: () => Object.keys(BUILTIN_BACKEND_CONFIGS),
-  configSchema: (file) => builtinBackendConfig(file),
+const AGENT_BACKENDS: BackendRegistry = {
+  names: () => Object.keys(BACKEND_PLUGINS),
+  configSchema: (file) => pluginNamed(BACKEND_PLUGINS, file)?.options,
 };
 
 /** The module extensions the agent's StorageManager loads (src/storage/manager.ts). */
@@ -79,7 +80,7 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** `spec.nodeSelector.matchExpressions[0].key` from a zod path. */
-export function fieldPath(base: string, path: readonly PropertyKey[]): string {
+function fieldPath(base: string, path: readonly PropertyKey[]): string {
   let out = base;
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;

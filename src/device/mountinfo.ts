@@ -10,7 +10,7 @@
 // options. Fields are separated by single spaces; the kernel escapes space, tab,
 // newline and backslash inside a field as `\040`, `\011`, `\012`, `\134`.
 
-export interface MountEntry {
+interface MountEntry {
   mountId: number;
   parentId: number;
   /** `major:minor` of the mounted filesystem's device (`0:NN` for btrfs and virtual filesystems) */

@@ -15,7 +15,7 @@ import { isDmName, isHctl, isKernelName, isMajMin } from './ids.ts';
 import { primaryMount, type MountTable } from './mountinfo.ts';
 import { fsUuidOf, preferredPathOf, SysfsTree, type DeviceInfo } from './sysfs.ts';
 
-export interface ResolverOptions {
+interface ResolverOptions {
   /** how long a resolved device is trusted (default 30 s) */
   ttlMs?: number;
   /** how long "no such device" is remembered (default 1 s, at most ttlMs) */

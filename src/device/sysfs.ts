@@ -22,7 +22,7 @@ const MAX_ATTR = 4096;
 /** /dev/disk/by-* links followed when naming a path given to describe(). */
 const MAX_LINK_HOPS = 4;
 
-export type DeviceKind = 'partition' | 'dm' | 'md' | 'loop' | 'nvme' | 'disk';
+type DeviceKind = 'partition' | 'dm' | 'md' | 'loop' | 'nvme' | 'disk';
 
 export interface DeviceInfo {
   name: string;
@@ -37,7 +37,7 @@ export interface DeviceInfo {
 }
 
 /** Read a small text file (a sysfs attribute); null when absent or unreadable. One trailing newline is dropped. */
-export function readAttr(file: string, max = MAX_ATTR): string | null {
+function readAttr(file: string, max = MAX_ATTR): string | null {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO planted in a fixture or a wrong root cannot block the event path

@@ -8,7 +8,7 @@
 // used when the operation is neither a read nor a write (see messageCodeOf).
 import type { Severity, System } from './schema.ts';
 
-export interface CatalogEntry {
+interface CatalogEntry {
   system: System;
   messageCode: number;
   /** a hardware fault (sets the elos HARDWARE classification bit) */

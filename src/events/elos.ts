@@ -13,7 +13,7 @@ export const CLASSIFICATION = {
   HARDWARE: 0x80n,
 } as const;
 
-export interface ElosEvent {
+interface ElosEvent {
   date: { sec: number; nsec: number };
   source: { appName: string; fileName: string; pid: number };
   severity: number;

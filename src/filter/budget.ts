@@ -9,21 +9,21 @@ import { compileFilter } from './compile.ts';
 import { FILTER_COST_BUDGET } from './cost.ts';
 import type { CompileResult } from './types.ts';
 
-export interface BudgetBackend {
+interface BudgetBackend {
   name: string;
   /** `Run: never` backends never evaluate their filters: not counted */
   run: string;
   filters: readonly string[] | null;
 }
 
-export interface FilterCost {
+interface FilterCost {
   backend: string;
   index: number;
   filter: string;
   cost: number;
 }
 
-export interface BudgetReport {
+interface BudgetReport {
   total: number;
   budget: number;
   /** the most expensive filters, costliest first (at most 3) */
@@ -37,7 +37,7 @@ function show(s: string): string {
 }
 
 /** The worst-case cost of a configuration's filters. A filter that does not compile costs nothing (it is skipped when the backend loads). */
-export function filterBudget(backends: readonly BudgetBackend[], compile: (s: string) => CompileResult = compileFilter): BudgetReport {
+function filterBudget(backends: readonly BudgetBackend[], compile: (s: string) => CompileResult = compileFilter): BudgetReport {
   let total = 0;
   const top: FilterCost[] = [];
   for (const b of backends) {

@@ -32,11 +32,10 @@ import { tokenize, type Token } from './tokenize.ts';
 import type { CompiledFilter, CompileResult, FilterCompileError, FilterHints } from './types.ts';
 
 /** elos' stack size: a filter that needs more is refused instead of crashing elos */
-export const MAX_STACK = 32;
-export const MAX_REGEX_LENGTH = 256;
+const MAX_STACK = 32;
+const MAX_REGEX_LENGTH = 256;
 /** the patterns of one filter together: a program's regex work per event stays bounded */
-export const MAX_REGEX_TOTAL = 512;
-export { MAX_REGEX_SUBJECT };
+const MAX_REGEX_TOTAL = 512;
 
 const MAX_ERROR_FILTER = 512;
 const MAX_ERROR_TOKEN = 100;

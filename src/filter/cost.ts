@@ -14,7 +14,7 @@
 // one step is about 25-30 ns at worst (dense patterns with many captures on
 // a 4 KiB subject), far less on typical patterns and subjects.
 
-/** a REGEX subject longer than this is an ERROR, not a silently cut answer (re-exported by compile.ts) */
+/** a REGEX subject longer than this is an ERROR, not a silently cut answer */
 export const MAX_REGEX_SUBJECT = 4096;
 
 /**

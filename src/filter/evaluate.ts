@@ -35,7 +35,7 @@ export function fail(st: EvalState, message: string): void {
 
 export type EqField = 'hostname' | 'system' | 'event_type' | 'event_id' | 'dev_wwid' | 'dev_name';
 
-export interface IntMember {
+interface IntMember {
   type: 'int';
   /** canonical name (aliases resolve to it) */
   name: string;
@@ -45,7 +45,7 @@ export interface IntMember {
   read: (st: EvalState) => NumFn;
 }
 
-export interface StringMember {
+interface StringMember {
   type: 'string';
   name: string;
   /** the wire field a `STRCMP` on this member constrains, for FilterHints */

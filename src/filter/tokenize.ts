@@ -8,7 +8,7 @@
 // indices into the JavaScript string (UTF-16 code units).
 
 export const MAX_FILTER_LENGTH = 4096;
-export const MAX_TOKENS = 512;
+const MAX_TOKENS = 512;
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -22,7 +22,7 @@ export type Token =
   /** anything else: an operator, or an error the compiler reports with the operator list at hand */
   | { kind: 'word'; pos: number; text: string };
 
-export interface TokenError {
+interface TokenError {
   position: number;
   token: string;
   message: string;
@@ -32,7 +32,7 @@ export interface TokenError {
  * The tokens before the first error, and that error: the compiler reports
  * whichever problem comes first in the filter, a bad token or a type error.
  */
-export interface TokenizeResult {
+interface TokenizeResult {
   tokens: Token[];
   error: TokenError | null;
 }

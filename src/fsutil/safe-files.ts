@@ -183,7 +183,7 @@ const SHARED_DIRS = new Set([
 ]);
 
 /** Throws when `dir` is a well-known system directory. */
-export function refuseSharedDir(dir: string, what: string): void {
+function refuseSharedDir(dir: string, what: string): void {
   const abs = path.resolve(dir);
   if (SHARED_DIRS.has(abs)) {
     throw new UnsafePathError(`${what} ${abs} is a system directory; give the agent a directory of its own, e.g. /var/lib/peripety (its mode is made 0700)`);
@@ -262,7 +262,7 @@ export function privatizeTree(dir: string, names: readonly string[]): number {
   return changed;
 }
 
-export interface ReadLimitOptions {
+interface ReadLimitOptions {
   /** bytes; a larger file is refused */
   maxBytes: number;
   /** refuse a symbolic link (the agent's own state files); configuration may be one (ConfigMap and Secret mounts are) */

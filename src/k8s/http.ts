@@ -9,7 +9,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
-export interface KubeConfig {
+interface KubeConfig {
   /** https://host:port, no trailing slash */
   server: string;
   ca?: Buffer;
@@ -104,15 +104,6 @@ export function inClusterConfig(env: NodeJS.ProcessEnv = process.env, saDir = SA
   if (!host) throw new Error('not in a cluster: KUBERNETES_SERVICE_HOST is not set');
   const h = host.includes(':') ? `[${host}]` : host;
   return { server: `https://${h}:${port}`, ca: readFileSync(path.join(saDir, 'ca.crt')), tokenFile: path.join(saDir, 'token') };
-}
-
-/** The ServiceAccount namespace when running in a pod, else null. */
-export function inClusterNamespace(saDir = SA_DIR): string | null {
-  try {
-    return readFileSync(path.join(saDir, 'namespace'), 'utf8').trim() || null;
-  } catch {
-    return null;
-  }
 }
 
 export class KubeClient {

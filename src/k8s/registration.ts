@@ -9,14 +9,12 @@ import type { Logger } from '../log/logger.ts';
 import type { KubeClient } from './http.ts';
 
 import { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH, DEGRADED_SEPARATOR } from '../contracts/lease.ts';
-
-export { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH };
 const MAX_DEGRADED_CHARS = 1024;
-export const LEASE_DURATION_SECONDS = 30;
+const LEASE_DURATION_SECONDS = 30;
 /** ±20 %: agents that lost the API server together do not come back together */
 const RETRY_JITTER = { min: 0.8, max: 1.2 } as const;
 
-export interface RegistrationOptions {
+interface RegistrationOptions {
   client: Pick<KubeClient, 'request'>;
   log: Logger;
   namespace: string;
@@ -39,7 +37,7 @@ export function microTime(d: Date = new Date()): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
-export function leaseName(nodeName: string): string {
+function leaseName(nodeName: string): string {
   return `peripety-agent-${nodeName}`.slice(0, 253);
 }
 

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { SecretRef, SecretResolver, SecretResult } from '../storage/types.ts';
 import type { KubeClient } from './http.ts';
 
-export interface KubeSecretResolverOptions {
+interface KubeSecretResolverOptions {
   client: Pick<KubeClient, 'request'>;
   /** the agent's namespace (--namespace) */
   namespace: string;

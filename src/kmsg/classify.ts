@@ -3,7 +3,7 @@
 // storage system stop here. Order: the record's SUBSYSTEM/DEVICE dictionary,
 // then the message prefix. No regex on the common path.
 import type { System } from '../events/schema.ts';
-import type { KernelRecord } from './record.ts';
+import type { KernelRecord } from '../contracts/record.ts';
 
 const BY_SUBSYSTEM: Record<string, System> = {
   scsi: 'scsi',

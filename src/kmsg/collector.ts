@@ -10,18 +10,18 @@ import type { Ack } from '../contracts/ack.ts';
 import { Backoff } from '../contracts/backoff.ts';
 import { SeqTracker } from './checkpoint.ts';
 import { POSITION_FILE, readPosition, writePosition } from './position.ts';
-import { type KernelRecord, parseKmsgRecord } from './record.ts';
+import { parseKmsgRecord } from './record.ts';
+import type { KernelRecord } from '../contracts/record.ts';
 import { KmsgOptions } from './options.ts';
 
-export { KmsgOptions };
 
-export interface KmsgSink {
+interface KmsgSink {
   record(rec: KernelRecord, ack: Ack): void;
   /** `lost` records between `afterSeq` and `nextSeq` were overwritten before they were read */
   overrun(lost: number, afterSeq: number, nextSeq: number, ack: Ack): void;
 }
 
-export interface KmsgDeps {
+interface KmsgDeps {
   stateDir: string;
   bootId: string;
   log: Logger;

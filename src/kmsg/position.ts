@@ -8,8 +8,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { MAX_STATE_FILE_BYTES, PRIVATE_FILE_MODE, readRegularFile, tightenMode, writePrivateFileAtomic } from '../fsutil/safe-files.ts';
 
-export const Position = z.object({ boot_id: z.string().min(1).max(64), seq: z.number().int().min(-1) });
-export type Position = z.infer<typeof Position>;
+const Position = z.object({ boot_id: z.string().min(1).max(64), seq: z.number().int().min(-1) });
+type Position = z.infer<typeof Position>;
 
 export const POSITION_FILE = 'kmsg.position.json';
 

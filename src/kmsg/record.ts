@@ -3,12 +3,11 @@
 
 import type { KernelRecord } from '../contracts/record.ts';
 
-export type { KernelRecord };
 
-export type RecordResult = { ok: true; record: KernelRecord } | { ok: false; error: string };
+type RecordResult = { ok: true; record: KernelRecord } | { ok: false; error: string };
 
 /** Longest message we keep; longer ones are cut (the kernel's own limit is ~1 KiB). */
-export const MAX_MESSAGE = 4096;
+const MAX_MESSAGE = 4096;
 
 const BACKSLASH = 92;
 

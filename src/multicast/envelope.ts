@@ -24,12 +24,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { StorageEvent } from '../events/schema.ts';
 
-export const MAGIC = Buffer.from('PRPT', 'latin1');
-export const VERSION = 1;
+const MAGIC = Buffer.from('PRPT', 'latin1');
+const VERSION = 1;
 export const HEADER_BYTES = 32;
 /** the signed envelope */
-export const VERSION_SIGNED = 2;
-export const MAC_BYTES = 32;
+const VERSION_SIGNED = 2;
+const MAC_BYTES = 32;
 /** version 2: the 32 bytes of version 1, the time (8) and the MAC */
 export const SIGNED_HEADER_BYTES = HEADER_BYTES + 8 + MAC_BYTES;
 const TIME_OFFSET = HEADER_BYTES;
@@ -47,7 +47,7 @@ export const MSG_FLOOR_BYTES = 256;
 /** Appended to a shortened string so a reader sees it was cut. */
 export const ELLIPSIS = '\u2026';
 
-export interface Datagram {
+interface Datagram {
   version: number;
   /** raw flag byte */
   flags: number;
@@ -68,15 +68,15 @@ export interface Datagram {
  * MAC), `bad_mac` (the MAC does not match: forged with another key, or
  * changed on the way).
  */
-export type DecodeFailure = 'malformed' | 'unsigned' | 'bad_mac';
+type DecodeFailure = 'malformed' | 'unsigned' | 'bad_mac';
 
-export type DecodeResult = { ok: true; datagram: Datagram } | { ok: false; code: DecodeFailure; reason: string };
+type DecodeResult = { ok: true; datagram: Datagram } | { ok: false; code: DecodeFailure; reason: string };
 
-export type EncodeResult =
+type EncodeResult =
   | { ok: true; buf: Buffer; truncated: boolean }
   | { ok: false; reason: string };
 
-export interface EncodeOptions {
+interface EncodeOptions {
   /** SENDER_ID_BYTES bytes */
   sender: Uint8Array;
   /** 0 … Number.MAX_SAFE_INTEGER */
@@ -220,7 +220,7 @@ export function truncateEvent(ev: StorageEvent, budget: number): StorageEvent | 
 
 const malformed = (reason: string): DecodeResult => ({ ok: false, code: 'malformed', reason });
 
-export interface DecodeOptions {
+interface DecodeOptions {
   /**
    * The shared key: only version 2 datagrams whose MAC matches are accepted.
    * Without a key both versions are read and nothing is verified (anyone on

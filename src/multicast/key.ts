@@ -10,11 +10,11 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
 /** Enough for any sensible key; a longer file is not a key file. */
-export const MAX_KEY_FILE_BYTES = 4096;
+const MAX_KEY_FILE_BYTES = 4096;
 /** 128 bits: below this the key can be guessed. */
-export const MIN_KEY_BYTES = 16;
+const MIN_KEY_BYTES = 16;
 
-export type KeyFileResult =
+type KeyFileResult =
   | { ok: true; key: Buffer; warnings: string[] }
   | { ok: false; error: string };
 

@@ -158,7 +158,6 @@ export interface ReceivedInfo {
   address: string;
 }
 
-export { REJECT_REASONS, type RejectReason } from './metrics.ts';
 
 /** A signed datagram whose time is further than this from the receiver's clock is refused as `expired`. */
 export const DEFAULT_MAX_AGE_MS = 60_000;

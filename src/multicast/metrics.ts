@@ -64,6 +64,3 @@ export const listenerMetrics = perRegistry((registry: Registry): ListenerMetrics
   return m;
 });
 
-// RateLimited moved to src/log/rate-limit.ts (one home for the rate-limited
-// loggers); re-exported for the importers outside this directory (prpt monitor).
-export { RateLimited } from '../log/rate-limit.ts';

@@ -2,7 +2,7 @@
 // `npm ci` (hack/build-native.mjs) into build/.
 import { addonLoader } from './load.ts';
 
-export interface NetlinkNative {
+interface NetlinkNative {
   /**
    * A non-blocking, close-on-exec NETLINK_KOBJECT_UEVENT socket bound to the
    * multicast `groups` (bit 0: kernel, bit 1: udev), with SO_PASSCRED and a

@@ -12,12 +12,11 @@ import { parser as multipath } from './multipath.ts';
 import { parser as nvme } from './nvme.ts';
 import { parser as scsi } from './scsi.ts';
 import type { Parser, ParseResult } from '../contracts/parser.ts';
-import { PARSER_NAMES, type ParserName } from './options.ts';
+import type { ParserName } from './options.ts';
 
 // the same names as options.ts's PARSER_NAMES (what configuration checks use)
 export const PARSERS: Readonly<Record<string, Parser>> = { scsi, nvme, block, multipath, dm, lvm, mdraid, fs } satisfies Record<ParserName, Parser>;
 
-export { PARSER_NAMES };
 
 /** The parser whose default systems include `system` (each system has exactly one). */
 const BY_SYSTEM = new Map<System, Parser>();

@@ -5,16 +5,16 @@
 import type { StorageEvent } from '../events/schema.ts';
 
 /** A journal field: name and value (UTF-8 text; the protocol allows any bytes). */
-export type JournalField = readonly [name: string, value: string];
+type JournalField = readonly [name: string, value: string];
 
-export interface JournalEntry {
+interface JournalEntry {
   fields: JournalField[];
   /** extentions keys left out: no valid field name, a name already used, or over the field budget */
   skipped: string[];
 }
 
 /** journald refuses names longer than this (journal_field_valid). */
-export const FIELD_NAME_MAX = 64;
+const FIELD_NAME_MAX = 64;
 /**
  * journald keeps at most 1024 fields per entry (ENTRY_FIELD_COUNT_MAX),
  * counting the trusted `_PID=`, `_UID=`, `_SYSTEMD_UNIT=`, … it adds itself;

@@ -18,9 +18,8 @@ import { errnoName, loadUnixDgram, type UnixDgramNative } from '../native/unixdg
 import { encodeEvent, MAX_ENTRY_BYTES } from './journald-format.ts';
 import { cancellableSleep, QueuedReceiver, ReceiverClosedError, type ReceiverDeps } from './queued.ts';
 import { receiverMetrics, type ReceiverMetrics } from './receiver-metrics.ts';
-import { DEFAULT_JOURNAL_SOCKET, JournaldOptions } from './options.ts';
+import { JournaldOptions } from './options.ts';
 
-export { DEFAULT_JOURNAL_SOCKET, JournaldOptions };
 
 /** What sd-journal asks for: a large send buffer delays EAGAIN and EMSGSIZE (the kernel caps it at net.core.wmem_max without CAP_NET_ADMIN). */
 const SNDBUF_BYTES = 8 << 20;

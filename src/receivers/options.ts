@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { MAX_ENTRY_BYTES } from './journald-format.ts';
 import { WEBHOOK_FORMATS } from './webhook-format.ts';
+import type { PluginInfo } from '../contracts/plugin.ts';
 
 export const StdoutOptions = z.strictObject({
   format: z.enum(['text', 'json']).default('text'),
@@ -11,7 +12,7 @@ export const StdoutOptions = z.strictObject({
 });
 export type StdoutOptions = z.infer<typeof StdoutOptions>;
 
-export const DEFAULT_JOURNAL_SOCKET = '/run/systemd/journal/socket';
+const DEFAULT_JOURNAL_SOCKET = '/run/systemd/journal/socket';
 
 /** sun_path holds 108 bytes with the terminating NUL. */
 const SUN_PATH_MAX = 107;
@@ -40,7 +41,7 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$/;
  * HTTP client (a wrong Content-Length or Host breaks or misdirects the
  * request), and the receiver sets Idempotency-Key itself.
  */
-export const FORBIDDEN_HEADERS = new Set([
+const FORBIDDEN_HEADERS = new Set([
   'content-length', 'host', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'proxy-connection', 'idempotency-key',
 ]);
 
@@ -105,3 +106,21 @@ export const WebhookOptions = z.strictObject({
   if (o.generator_url !== undefined && o.format !== 'alertmanager') ctx.addIssue({ code: 'custom', path: ['generator_url'], message: 'only with format = "alertmanager"' });
 });
 export type WebhookOptions = z.infer<typeof WebhookOptions>;
+
+export const STDOUT_PLUGIN: PluginInfo<StdoutOptions> = {
+  name: 'stdout',
+  description: 'one line per event on standard output, text or JSON',
+  options: StdoutOptions,
+};
+
+export const JOURNALD_PLUGIN: PluginInfo<JournaldOptions> = {
+  name: 'journald',
+  description: "one systemd journal entry per event (journald's native protocol)",
+  options: JournaldOptions,
+};
+
+export const WEBHOOK_PLUGIN: PluginInfo<WebhookOptions> = {
+  name: 'webhook',
+  description: "events POSTed as JSON batches to an HTTP(S) URL (peripety's shape or Alertmanager alerts), retried with backoff",
+  options: WebhookOptions,
+};

@@ -27,10 +27,9 @@ import { formatJson, formatText } from './format.ts';
 import { QueuedReceiver, type ReceiverDeps } from './queued.ts';
 import { StdoutOptions } from './options.ts';
 
-export { StdoutOptions };
 
 /** How long a batch waits for the reader to take the previous one before it is dropped. */
-export const STALL_MS = 2000;
+const STALL_MS = 2000;
 const DROP_LOG_INTERVAL_MS = 10_000;
 
 interface FdWriter {
@@ -46,7 +45,7 @@ interface FdWriter {
 const writers = new Map<number, FdWriter>();
 
 /** The one writer of descriptor `fd` in this process. */
-export function fdWriter(fd: number): FdWriter {
+function fdWriter(fd: number): FdWriter {
   const w = writers.get(fd);
   if (w !== undefined) {
     w.users++;

@@ -22,9 +22,8 @@ import type { StorageEvent } from '../events/schema.ts';
 import { cancellableSleep, QueuedReceiver, ReceiverClosedError, type ReceiverDeps } from './queued.ts';
 import { receiverMetrics, type ReceiverMetrics, type WebhookResult } from './receiver-metrics.ts';
 import { backoffDelay, classifyStatus, idempotencyKey, parseRetryAfter, payload } from './webhook-format.ts';
-import { FORBIDDEN_HEADERS, WebhookOptions } from './options.ts';
+import { WebhookOptions } from './options.ts';
 
-export { FORBIDDEN_HEADERS, WebhookOptions };
 
 /** The URL as logs may show it: no query (tokens hide there), no fragment, no credentials. */
 export function redactUrl(url: string): string {

@@ -15,11 +15,11 @@ import { z } from 'zod';
 import { checkFilterBudget } from '../filter/budget.ts';
 import { findDuplicateKey } from './json-keys.ts';
 
-export const MAX_BACKENDS = 64;
+const MAX_BACKENDS = 64;
 export const MAX_FILTERS_PER_BACKEND = 64;
 export const MAX_FILTER_LENGTH = 4096;
 /** JSON text larger than this is refused before parsing: the limits above make a legitimate one far smaller. */
-export const MAX_CONFIG_TEXT_BYTES = 4 * 1024 * 1024;
+const MAX_CONFIG_TEXT_BYTES = 4 * 1024 * 1024;
 
 /**
  * DNS-label-like: 1-63 letters, digits, `-` or `_`, starting and ending with a
@@ -27,12 +27,12 @@ export const MAX_CONFIG_TEXT_BYTES = 4 * 1024 * 1024;
  * name backends `JsonBackend`, `SQLBackend`. The name becomes a directory name
  * (the spool) and a Prometheus label value, so `/`, `.` and spaces are out.
  */
-export const BACKEND_NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
+const BACKEND_NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 
 export const RUN_MODES = ['always', 'never', 'trigger'] as const;
 export type RunMode = (typeof RUN_MODES)[number];
 
-export const BackendEntrySchema = z.strictObject({
+const BackendEntrySchema = z.strictObject({
   /** a built-in backend (`memory`, `jsonl`, `sqlite`, `postgres`) or an ES module path relative to PluginSearchPath */
   File: z.string().min(1).max(255),
   Run: z.enum(RUN_MODES).default('always'),
@@ -43,9 +43,8 @@ export const BackendEntrySchema = z.strictObject({
   /** backend-specific; validated by the backend's own schema when it loads */
   Config: z.record(z.string(), z.unknown()).default({}),
 });
-export type BackendEntry = z.infer<typeof BackendEntrySchema>;
 
-export const EventLoggingSchema = z.strictObject({
+const EventLoggingSchema = z.strictObject({
   /** where module backends live; without it only built-in backends load */
   PluginSearchPath: z.string().min(1).max(4096)
     .refine((s) => path.isAbsolute(s), { message: 'must be an absolute path' })
@@ -56,7 +55,7 @@ export const EventLoggingSchema = z.strictObject({
   ).refine((p) => Object.keys(p).length <= MAX_BACKENDS, { message: `at most ${MAX_BACKENDS} backends` }),
 });
 
-export const StorageConfigSchema = z.looseObject({
+const StorageConfigSchema = z.looseObject({
   root: z.looseObject({
     elos: z.looseObject({
       EventLogging: EventLoggingSchema,
@@ -81,7 +80,7 @@ export interface StorageConfig {
   backends: readonly BackendSpec[];
 }
 
-export type StorageConfigResult = { ok: true; config: StorageConfig } | { ok: false; error: string };
+type StorageConfigResult = { ok: true; config: StorageConfig } | { ok: false; error: string };
 
 /** The embedded default: one local sqlite backend that keeps every event (its path defaults under the state directory). */
 export const DEFAULT_STORAGE_CONFIG: StorageConfigDocument = {

@@ -34,7 +34,7 @@ export interface FilterProblem {
   message: string;
 }
 
-export type FilterLoadResult =
+type FilterLoadResult =
   | {
     ok: true;
     /** the valid filters, in configuration order */
@@ -46,9 +46,9 @@ export type FilterLoadResult =
   }
   | { ok: false; error: string };
 
-export type AcceptResult = 'OK' | 'NOT_FOUND' | 'FAILED';
+type AcceptResult = 'OK' | 'NOT_FOUND' | 'FAILED';
 
-export function cutFilter(s: string): string {
+function cutFilter(s: string): string {
   return s.length <= REPORTED_FILTER_CHARS ? s : `${s.slice(0, REPORTED_FILTER_CHARS)}…`;
 }
 

@@ -4,7 +4,7 @@
 // JSON.parse accepted the text, so it only has to follow valid JSON: strings
 // (with escapes), objects, arrays and commas; everything else is skipped.
 
-export interface DuplicateKey {
+interface DuplicateKey {
   /** the key, decoded */
   key: string;
   /** where the object is: `root.elos.EventLogging.Plugins`, `a.b[2]`; '' for the top level */

@@ -26,14 +26,14 @@ import type { Logger } from '../log/logger.ts';
 import { type BackendSpec, isStorageConfig, parseStorageConfig, type RunMode, type StorageConfig } from './config.ts';
 import { accepts, type CompileFn, describeFilterProblem, explainFailure, type FilterProblem, PluginFilterLoader } from './filters.ts';
 import type { BackendMetrics, StorageMetrics } from './metrics.ts';
-import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult, SecretResolver } from './types.ts';
+import type { Backend, BackendContext, BackendFactory, BackendHealth, BackendPlugin, EventQuery, QueryResult, SecretResolver } from './types.ts';
 import { BackendWorker, type WorkerTuning } from './worker.ts';
 
 export interface StorageManagerOptions {
   /** the filter compiler (src/filter) */
   compile: CompileFn;
   /** backends `File` may name directly (memory, jsonl, sqlite, postgres) */
-  builtins: Readonly<Record<string, BackendFactory<unknown>>>;
+  builtins: Readonly<Record<string, BackendPlugin<unknown>>>;
   log: Logger;
   /** shared by every manager on the agent's registry (StorageMetrics.forRegistry) */
   metrics: StorageMetrics;
@@ -56,9 +56,9 @@ export interface StorageManagerOptions {
   name?: string;
 }
 
-export type ManagerState = 'new' | 'initialized' | 'starting' | 'running' | 'stopping' | 'stopped' | 'deleted' | 'failed';
+type ManagerState = 'new' | 'initialized' | 'starting' | 'running' | 'stopping' | 'stopped' | 'deleted' | 'failed';
 
-export type StorageErrorCode =
+type StorageErrorCode =
   | 'INVALID_CONFIG' // initialize: the EventLogging configuration is missing or invalid
   | 'WRONG_STATE' // the call does not fit the lifecycle (start before initialize, initialize while running, …)
   | 'FAILED_BEFORE' // an earlier stop or delete failed: the manager is done for
@@ -138,7 +138,7 @@ export interface StorageStatus {
 
 interface Slot {
   spec: BackendSpec;
-  factory: BackendFactory<unknown> | null;
+  factory: BackendPlugin<unknown> | null;
   /** Config after the factory's schema */
   config: unknown;
   filters: readonly CompiledFilter[];
@@ -174,7 +174,7 @@ function message(err: unknown): string {
 }
 
 /** Error text for status and logs: credentials in URLs and key=value pairs masked, length bounded. */
-export function sanitizeError(s: string): string {
+function sanitizeError(s: string): string {
   const masked = s
     .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@')
     .replace(/\b(password|passwd|pwd|secret|token|apikey|api_key)(\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1$2***');
@@ -208,9 +208,25 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Does it look like a BackendFactory (what a module must export)? */
-export function isBackendFactory(v: unknown): v is BackendFactory<unknown> {
+function isBackendFactory(v: unknown): v is BackendFactory<unknown> {
   return isObject(v) && typeof v.file === 'string' && typeof v.create === 'function'
     && isObject(v.configSchema) && typeof v.configSchema.safeParse === 'function';
+}
+
+function isBackendPlugin(v: unknown): v is BackendPlugin<unknown> {
+  return isObject(v) && typeof v.name === 'string' && typeof v.build === 'function'
+    && isObject(v.options) && typeof v.options.safeParse === 'function';
+}
+
+/** A module's BackendFactory in the registry shape the built-in backends have. */
+function moduleBackend(f: BackendFactory<unknown>, file: string): BackendPlugin<unknown> {
+  return {
+    name: f.file,
+    description: `module backend ${file}`,
+    options: f.configSchema,
+    build: (name, config, ctx) => f.create(name, config, ctx),
+    ...(f.durable !== undefined ? { durable: f.durable } : {}),
+  };
 }
 
 function isBackend(v: unknown): v is Backend {
@@ -222,7 +238,7 @@ function isBackend(v: unknown): v is Backend {
  * paths, `..` segments, anything whose real path (symlinks resolved) is
  * outside the search path's real path, and files that are not ES modules.
  */
-export async function resolveModulePath(searchPath: string, file: string): Promise<string> {
+async function resolveModulePath(searchPath: string, file: string): Promise<string> {
   if (file.includes('\0')) throw new Error(`File ${JSON.stringify(file)} contains a NUL byte`);
   if (path.isAbsolute(file)) throw new Error(`File "${file}" is an absolute path: module backends are named relative to PluginSearchPath`);
   if (file.split(/[\\/]/).includes('..')) throw new Error(`File "${file}" escapes PluginSearchPath ("..")`);
@@ -379,7 +395,7 @@ export class StorageManager implements ReceiverSink {
   private async load(slot: Slot, cfg: StorageConfig): Promise<void> {
     const { spec } = slot;
     const factory = await this.findFactory(spec.file, cfg.pluginSearchPath);
-    const parsed = factory.configSchema.safeParse(spec.config);
+    const parsed = factory.options.safeParse(spec.config);
     if (!parsed.success) {
       const issues = (parsed.error?.issues ?? []).slice(0, 3).map((i) => `${['Config', ...i.path.map(String)].join('.')}: ${i.message}`);
       throw new Error(`invalid Config: ${issues.length > 0 ? issues.join('; ') : message(parsed.error)}`);
@@ -409,7 +425,7 @@ export class StorageManager implements ReceiverSink {
     if (this.opts.confineToStateDir) ctx.confineTo = this.opts.stateDir;
     let instance: unknown;
     try {
-      instance = slot.factory!.create(spec.name, slot.config, ctx);
+      instance = slot.factory!.build(spec.name, slot.config, ctx);
     } catch (err) {
       throw new Error(`creating the backend failed: ${message(err)}`, { cause: err });
     }
@@ -417,11 +433,11 @@ export class StorageManager implements ReceiverSink {
     return instance;
   }
 
-  private async findFactory(file: string, searchPath: string | null): Promise<BackendFactory<unknown>> {
+  private async findFactory(file: string, searchPath: string | null): Promise<BackendPlugin<unknown>> {
     const builtins = this.opts.builtins;
     if (Object.hasOwn(builtins, file)) {
       const f = builtins[file];
-      if (!isBackendFactory(f)) throw new Error(`built-in backend "${file}" is not a backend factory`);
+      if (!isBackendPlugin(f)) throw new Error(`built-in backend "${file}" is not a backend plugin (name, options, build)`);
       return f;
     }
     const known = Object.keys(builtins).join(', ') || 'none';
@@ -437,8 +453,8 @@ export class StorageManager implements ReceiverSink {
       throw new Error(`module "${file}" cannot be imported: ${message(err)}`, { cause: err });
     }
     if (isObject(mod)) {
-      if (isBackendFactory(mod.default)) return mod.default;
-      if (isBackendFactory(mod.backend)) return mod.backend;
+      if (isBackendFactory(mod.default)) return moduleBackend(mod.default, file);
+      if (isBackendFactory(mod.backend)) return moduleBackend(mod.backend, file);
     }
     throw new Error(`module "${file}" does not export a backend (default export or named export "backend": an object with file, configSchema and create)`);
   }

@@ -34,7 +34,7 @@ const READ_CHUNK = 256 * 1024;
 
 const OffsetFile = z.object({ seq: z.number().int().nonnegative(), offset: z.number().int().nonnegative() });
 
-export interface SpoolOptions {
+interface SpoolOptions {
   dir: string;
   /** cap on the bytes of all segment files; an append that does not fit is cut, the rest is the caller's to drop */
   maxBytes?: number;
@@ -44,7 +44,7 @@ export interface SpoolOptions {
 }
 
 /** Events read for replay; commit it once the backend stored them. */
-export interface SpoolBatch {
+interface SpoolBatch {
   readonly events: StorageEvent[];
   /** lines skipped as unreadable (torn by a crash, edited by hand) */
   readonly corrupt: number;

@@ -1,8 +1,11 @@
 // The contract between the StorageManager and its backends (docs/storage.md "Backends"),
 // shared by the built-in backends and ES-module backends loaded from
-// PluginSearchPath. A module backend's default export (or named export
-// `backend`) is a BackendFactory.
+// PluginSearchPath. A built-in backend is a BackendPlugin (the registry shape
+// of every component, src/contracts/plugin.ts); a module backend's default
+// export (or named export `backend`) is a BackendFactory, the documented
+// module contract, which the manager adapts to a BackendPlugin.
 import type { z } from 'zod';
+import type { PluginSpec } from '../contracts/plugin.ts';
 import { StorageEvent } from '../events/schema.ts';
 import type { CompiledFilter } from '../filter/types.ts';
 import type { Logger } from '../log/logger.ts';
@@ -84,6 +87,13 @@ export interface BackendContext {
   secret?: SecretResolver;
 }
 
+/** A built-in backend in the registry: name, description, options (its `Config`) and build. */
+export interface BackendPlugin<C = unknown> extends PluginSpec<C, BackendContext, Backend> {
+  /** as BackendFactory.durable */
+  readonly durable?: boolean;
+}
+
+/** What a module backend exports (docs/storage.md, "Module backends"). */
 export interface BackendFactory<C = unknown> {
   /** what `File` names: `memory`, `jsonl`, `sqlite`, `postgres`, or the module's own name */
   readonly file: string;

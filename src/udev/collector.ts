@@ -6,7 +6,6 @@
 // Uevents have no read position that survives a restart: what happens while
 // the agent is down is not replayed (the kernel keeps no backlog).
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { Counter, type Registry } from 'prom-client';
 import type { Collector, CollectorDeps, CollectorSink } from '../contracts/collector.ts';
 import { NO_ACK } from '../contracts/ack.ts';
@@ -21,7 +20,6 @@ import { eventTypeOf, sysfsNameOf, ueventToEvent } from './events.ts';
 import { LIMITS, parseUevent, type Uevent } from './uevent.ts';
 import { UdevOptions } from './options.ts';
 
-export { UdevOptions };
 
 /** The system calls the collector makes (two addons; tests pass fakes). */
 export interface UeventIo {
@@ -35,7 +33,7 @@ export interface UeventIo {
   ENOBUFS: number;
 }
 
-export function nativeUeventIo(): UeventIo {
+function nativeUeventIo(): UeventIo {
   const poll = loadNative();
   const nl = loadNetlink();
   return {
@@ -44,9 +42,7 @@ export function nativeUeventIo(): UeventIo {
   };
 }
 
-export type UdevDeps = CollectorDeps & {
-  /** the node name put in events (default: $NODE_NAME, else the host name) */
-  hostname?: string;
+type UdevDeps = CollectorDeps & {
   /** the system calls (default: the native addons) */
   io?: () => UeventIo;
 };
@@ -57,7 +53,7 @@ export type UdevDeps = CollectorDeps & {
 
 const KNOWN_ACTIONS = new Set(['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind']);
 
-export interface UdevMetrics {
+interface UdevMetrics {
   uevents: Counter<'source' | 'action'>;
   rejected: Counter<'reason'>;
   dropped: Counter<'reason'>;
@@ -133,7 +129,7 @@ export class UdevCollector implements Collector {
     this.sink = sink;
     this.metrics = udevMetrics(deps.metrics.registry);
     this.subsystems = new Set(opts.subsystems);
-    this.hostname = deps.hostname ?? process.env.NODE_NAME ?? os.hostname();
+    this.hostname = deps.hostname;
   }
 
   /** Which groups are read (after start), or 'down' when the socket could not be opened. */

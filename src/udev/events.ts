@@ -9,7 +9,7 @@ import { formatTimestampUs, usToSeconds } from '../events/time.ts';
 import type { Identity } from '../contracts/device.ts';
 import type { Uevent } from './uevent.ts';
 
-export type UeventEventType = 'BLK_DEVICE_ADDED' | 'BLK_DEVICE_REMOVED' | 'BLK_DEVICE_CHANGED';
+type UeventEventType = 'BLK_DEVICE_ADDED' | 'BLK_DEVICE_REMOVED' | 'BLK_DEVICE_CHANGED';
 
 /**
  * Actions that become events. bind/unbind (a driver attached to or left a

@@ -1,6 +1,7 @@
 // The udev collector's options (a [udev] section): pure, so that configuration
 // checks (the CRD code, the controller) read them without loading the collector.
 import { z } from 'zod';
+import type { PluginInfo } from '../contracts/plugin.ts';
 
 const absPath = z.string().min(1).max(4096).refine((s) => s.startsWith('/'), { message: 'must be an absolute path' });
 
@@ -24,3 +25,9 @@ export const UdevOptions = z.strictObject({
   receive_buffer_bytes: z.number().int().min(64 * 1024).max(1 << 30).default(16 * 1024 * 1024),
 });
 export type UdevOptions = z.infer<typeof UdevOptions>;
+
+export const UDEV_PLUGIN: PluginInfo<UdevOptions> = {
+  name: 'udev',
+  description: 'block devices coming, going and changing: uevents from the kernel or udevd (netlink)',
+  options: UdevOptions,
+};

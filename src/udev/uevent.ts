@@ -16,7 +16,7 @@
 //   then "KEY=VALUE\0" properties at properties_off, properties_len bytes.
 import os from 'node:os';
 
-export type UeventSource = 'kernel' | 'udev';
+type UeventSource = 'kernel' | 'udev';
 
 export interface Uevent {
   action: string;
@@ -29,7 +29,7 @@ export interface Uevent {
   source: UeventSource;
 }
 
-export interface LibudevHeader {
+interface LibudevHeader {
   magic: number;
   headerSize: number;
   propertiesOff: number;
@@ -40,7 +40,7 @@ export interface LibudevHeader {
   tagBloomLo: number;
 }
 
-export type UeventRejection =
+type UeventRejection =
   | 'empty'
   | 'too_large'
   | 'bad_header'
@@ -67,9 +67,9 @@ export const LIMITS = {
 } as const;
 
 export const UDEV_MAGIC = 0xfeedcafe;
-export const LIBUDEV_PREFIX = 'libudev\0';
+const LIBUDEV_PREFIX = 'libudev\0';
 /** sizeof(struct udev_monitor_netlink_header) */
-export const LIBUDEV_HEADER_SIZE = 40;
+const LIBUDEV_HEADER_SIZE = 40;
 
 /** Property keys are environment variable names; `.` leads udev's private ones. */
 const KEY = /^[A-Za-z0-9_.][A-Za-z0-9_.:+-]*$/;
@@ -78,7 +78,7 @@ const PREFIX = Buffer.from(LIBUDEV_PREFIX, 'latin1');
 
 const HOST_LE = os.endianness() === 'LE';
 
-export interface ParseOptions {
+interface ParseOptions {
   /** byte order of the libudev header's size fields: the sender's, i.e. this host's (default) */
   littleEndian?: boolean;
 }

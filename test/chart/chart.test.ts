@@ -1,6 +1,6 @@
 // The Helm chart charts/peripety: nothing generated has drifted from its
 // source (hack/gen-chart.ts --check: values.schema.json, values.yaml and the
-// README values table from src/chart/values.ts, crds/ copied, Chart.yaml
+// README values table from src/generate/chart-values.ts, crds/ copied, Chart.yaml
 // appVersion, manifests/ rendered); `helm lint --strict` and `helm template`
 // pass for the default values and for every values file in ci/ (one per
 // feature); every rendered object parses, carries the chart's labels and
@@ -18,7 +18,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { defaultValues } from '../../src/chart/values.ts';
+import { defaultValues } from '../../src/generate/chart-values.ts';
 import { validateStorageBackend, validateStorageEventPlugin } from '../../src/crd/validate.ts';
 import { parseAgentConfig } from '../../src/agent/agent.ts';
 import { manifestObjects, type ManifestObject } from '../helpers/manifests.ts';

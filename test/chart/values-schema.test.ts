@@ -3,7 +3,7 @@
 // values (each with the fragments Helm's message must contain), run through
 // the real helm with --set or a values file. Good values of the same keys are
 // accepted, so each row fails for the reason it states. The same table goes
-// through the zod schema (src/chart/values.ts), the source the JSON Schema is
+// through the zod schema (src/generate/chart-values.ts), the source the JSON Schema is
 // generated from, which must agree.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { ChartValues } from '../../src/chart/values.ts';
+import { ChartValues } from '../../src/generate/chart-values.ts';
 import { CHART, helm, helmBinary, HELM_BUILD_TIMEOUT_MS, templateRun } from './helm.ts';
 
 interface BadValue {
@@ -87,7 +87,7 @@ describe('values.schema.json: bad values fail at install with a clear message', 
       // one problem, one message: nothing else in the row is wrong
       assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('- at ')).length, 1, r.stderr);
       // the zod source agrees
-      assert.equal(ChartValues.safeParse(merge(row.values)).success, false, 'src/chart/values.ts refuses it too');
+      assert.equal(ChartValues.safeParse(merge(row.values)).success, false, 'src/generate/chart-values.ts refuses it too');
     });
   }
 

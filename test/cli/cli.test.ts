@@ -41,6 +41,16 @@ describe('command line errors', () => {
   }
 });
 
+describe('peripety list-plugins', () => {
+  it('names every collector, parser, receiver and storage backend with its description', () => {
+    const r = run('peripety', ['list-plugins']);
+    assert.equal(r.status, 0, r.stderr);
+    for (const name of ['kmsg', 'udev', 'scsi', 'multipath', 'fs', 'stdout', 'journald', 'webhook', 'k8s-events', 'memory', 'jsonl', 'sqlite', 'postgres']) {
+      assert.match(r.stdout, new RegExp(`^  ${name} +\\S`, 'm'), name);
+    }
+  });
+});
+
 describe('prpt parse input forms', () => {
   it('reads dmesg text from stdin and skips what it cannot read, naming the line', () => {
     const input = [

@@ -31,7 +31,7 @@ describe('prpt query --sqlite', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'prpt-query-'));
   const db = path.join(dir, 'events.db');
   before(async () => {
-    const b = sqliteBackend.create('t', sqliteBackend.configSchema.parse({ Path: db }), { log: silentLogger(), stateDir: dir, hostname: 'node-a', env: {} });
+    const b = sqliteBackend.build('t', sqliteBackend.options.parse({ Path: db }), { log: silentLogger(), stateDir: dir, hostname: 'node-a', env: {} });
     await b.start();
     // 40 events, one every 10 minutes back from now, alternating systems
     await b.persist(Array.from({ length: 40 }, (_, i) => ev(i, i % 2 === 0 ? 'block' : 'fs', (40 - i) * 600)));

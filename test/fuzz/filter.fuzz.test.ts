@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StorageEvent } from '../../src/events/schema.ts';
-import { compileFilter } from '../../src/filter/index.ts';
-import type { FilterResult } from '../../src/filter/index.ts';
+import { compileFilter } from '../../src/filter/compile.ts';
+import type { FilterResult } from '../../src/filter/types.ts';
 import { FUZZ_SEED as SEED, fuzzIterations, rng } from '../helpers/fuzz.ts';
 import { EVENTS, READ_ERROR, TABLE } from '../unit/filter/table.test.ts';
 

@@ -10,7 +10,7 @@ import { sqliteBackend } from '../../src/storage/backends/sqlite.ts';
 /** Every event in the sqlite database `file` (opened read-only). */
 export async function sqliteEvents(file: string): Promise<StorageEvent[]> {
   if (!existsSync(file)) return [];
-  const b = sqliteBackend.create('test', sqliteBackend.configSchema.parse({ Path: file, ReadOnly: true }), {
+  const b = sqliteBackend.build('test', sqliteBackend.options.parse({ Path: file, ReadOnly: true }), {
     log: silentLogger(), stateDir: path.dirname(file), hostname: 'test', env: {},
   });
   await b.start();

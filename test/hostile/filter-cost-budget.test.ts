@@ -15,7 +15,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import { validateStorageBackend } from '../../src/crd/validate.ts';
-import { compileFilter } from '../../src/filter/index.ts';
+import { compileFilter } from '../../src/filter/compile.ts';
 import { DEFAULT_STORAGE_CONFIG, parseStorageConfig } from '../../src/storage/config.ts';
 import { ROOT } from '../helpers/agent.ts';
 

@@ -98,7 +98,7 @@ describe('prpt parse: kmsg records with escaped control bytes', () => {
 describe('prpt query over stored events', () => {
   it('--sqlite: text output is escaped, one line per event', async () => {
     const db = path.join(tmp, 'events.db');
-    const b = sqliteBackend.create('t', sqliteBackend.configSchema.parse({ Path: db }), { log: silentLogger(), stateDir: tmp, hostname: 'h', env: {} });
+    const b = sqliteBackend.build('t', sqliteBackend.options.parse({ Path: db }), { log: silentLogger(), stateDir: tmp, hostname: 'h', env: {} });
     await b.start();
     await b.persist([hostile(1), hostile(2)]);
     await b.shutdown();
@@ -119,7 +119,7 @@ describe('prpt query over stored events', () => {
   it('a jsonl file written by the jsonl backend, read back through the backend, formats escaped', async () => {
     // prpt query reads sqlite files directly; a jsonl store is read by the agent. Check the
     // same formatter on what the jsonl backend gives back, so every store path is covered.
-    const b = jsonlBackend.create('j', jsonlBackend.configSchema.parse({ StoragePath: path.join(tmp, 'ev-%count%.jsonl') }), { log: silentLogger(), stateDir: tmp, hostname: 'h', env: {} });
+    const b = jsonlBackend.build('j', jsonlBackend.options.parse({ StoragePath: path.join(tmp, 'ev-%count%.jsonl') }), { log: silentLogger(), stateDir: tmp, hostname: 'h', env: {} });
     await b.start();
     await b.persist([hostile(3)]);
     const found = await b.findEvents({ filter: null, newest: 0, oldest: 0, limit: 10 });

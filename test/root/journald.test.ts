@@ -20,7 +20,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
-import { JournaldOptions, JournaldReceiver } from '../../src/receivers/journald.ts';
+import { JournaldReceiver } from '../../src/receivers/journald.ts';
+import { JournaldOptions } from '../../src/receivers/options.ts';
 import { requireRoot, run } from '../helpers/faults.ts';
 import { NO_ACK } from '../../src/contracts/ack.ts';
 

@@ -9,9 +9,9 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import type { StorageEvent } from '../../src/events/schema.ts';
-import { compileFilter } from '../../src/filter/index.ts';
+import { compileFilter } from '../../src/filter/compile.ts';
 import { silentLogger } from '../../src/log/logger.ts';
-import { BUILTIN_BACKENDS } from '../../src/storage/backends/index.ts';
+import { BACKEND_SPECS } from '../../src/storage/backends/index.ts';
 import { StorageManager } from '../../src/storage/manager.ts';
 import { StorageMetrics } from '../../src/storage/metrics.ts';
 import { isRoot } from '../helpers/faults.ts';
@@ -41,7 +41,7 @@ describe('PostgreSQL outage under load', { skip: !isRoot() && 'NOT ROOT: needs a
     const stateDir = await mkdtemp(path.join(os.tmpdir(), 'prpt-pg-outage-'));
     cleanup.push(() => rm(stateDir, { recursive: true, force: true }));
     const manager = new StorageManager({
-      compile: compileFilter, builtins: BUILTIN_BACKENDS, log: silentLogger(), metrics: StorageMetrics.forRegistry(new Registry()),
+      compile: compileFilter, builtins: BACKEND_SPECS, log: silentLogger(), metrics: StorageMetrics.forRegistry(new Registry()),
       stateDir, hostname: 'node-a',
       // short timeouts and retries, so the test sees several failed attempts and a quick recovery
       worker: { retryMinMs: 200, retryMaxMs: 1000, persistTimeoutMs: 5000 },

@@ -13,11 +13,8 @@ import pino from 'pino';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import type { CompiledFilter, FilterHints, FilterResult } from '../../src/filter/types.ts';
 import type { Logger } from '../../src/log/logger.ts';
-import {
-  CONNECTION_SECRET_STANDALONE_ERROR,
-  PostgresConfig,
-  postgresBackend,
-} from '../../src/storage/backends/postgres.ts';
+import { postgresBackend } from '../../src/storage/backends/postgres.ts';
+import { CONNECTION_SECRET_STANDALONE_ERROR, PostgresConfig } from '../../src/storage/backends/options.ts';
 import type { Backend, BackendContext, EventQuery } from '../../src/storage/types.ts';
 import { isRoot } from '../helpers/faults.ts';
 import { type PostgresServer, requirePostgres, startPostgres } from '../helpers/postgres.ts';
@@ -43,7 +40,7 @@ function ctx(env: NodeJS.ProcessEnv = {}): BackendContext {
 
 const backends: Backend[] = [];
 function backend(config: unknown, env: NodeJS.ProcessEnv = {}, name = 'pg'): Backend {
-  const b = postgresBackend.create(name, postgresBackend.configSchema.parse(config), ctx(env));
+  const b = postgresBackend.build(name, postgresBackend.options.parse(config), ctx(env));
   backends.push(b);
   return b;
 }
@@ -98,7 +95,7 @@ describe('postgres backend config', () => {
     assert.equal(d.Table, 'peripety_events');
     assert.equal(d.PoolSize, 2);
     assert.ok(d.BatchSize > 0 && d.StatementTimeoutMs > 0 && d.ConnectTimeoutMs > 0);
-    assert.equal(postgresBackend.file, 'postgres');
+    assert.equal(postgresBackend.name, 'postgres');
 
     const bad: [unknown, RegExp][] = [
       [{ Tabel: 'x' }, /Tabel/],

@@ -3,10 +3,12 @@
 // queues that drop and count instead of growing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Bus, expandFilterSystems, PARSE_TIMED_EVERY, type ParserInstance, type ReceiverSink } from '../../src/agent/bus.ts';
+import { Bus, expandFilterSystems, PARSE_TIMED_EVERY, type ParserInstance } from '../../src/agent/bus.ts';
+import type { ReceiverSink } from '../../src/contracts/receiver.ts';
 import { type Ack, NO_ACK } from '../../src/contracts/ack.ts';
 import type { StorageEvent } from '../../src/events/schema.ts';
-import { parseKmsgRecord, type KernelRecord } from '../../src/kmsg/record.ts';
+import { parseKmsgRecord } from '../../src/kmsg/record.ts';
+import type { KernelRecord } from '../../src/contracts/record.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
 import { PARSERS } from '../../src/parsers/index.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classify } from '../../src/kmsg/classify.ts';
-import type { KernelRecord } from '../../src/kmsg/record.ts';
+import type { KernelRecord } from '../../src/contracts/record.ts';
 
 const rec = (message: string, subsystem = ''): KernelRecord => ({ level: 3, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem, device: '' });
 

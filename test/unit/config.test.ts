@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG_TOML } from '../../src/config/default.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { lookupPluginSchema } from '../../src/config/plugins.ts';
-import { PARSER_NAMES } from '../../src/parsers/index.ts';
+import { PARSER_NAMES } from '../../src/parsers/options.ts';
 
 const load = (t: string) => loadConfig(t, lookupPluginSchema);
 

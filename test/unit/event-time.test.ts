@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { toElos } from '../../src/events/elos.ts';
 import type { StorageEvent } from '../../src/events/schema.ts';
 import { eventDate, eventTimeParts, eventTimeUs, formatTimestampUs, parseTimestampUs, usToSeconds } from '../../src/events/time.ts';
-import { compileFilter } from '../../src/filter/index.ts';
+import { compileFilter } from '../../src/filter/compile.ts';
 import { formatText } from '../../src/receivers/format.ts';
 import { eventMicros } from '../../src/receivers/k8s-events/core.ts';
 import { toAlert } from '../../src/receivers/webhook-format.ts';

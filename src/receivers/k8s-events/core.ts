@@ -115,7 +115,7 @@ export type Action =
   | { kind: 'patch'; entry: AggEntry }
   | { kind: 'summary' };
 
-export interface AggregatorOptions {
+interface AggregatorOptions {
   windowMs: number;
   maxKeys: number;
   /** at most one write per key per this many ms */

@@ -30,18 +30,17 @@ import { inClusterConfig, KubeClient, loadKubeconfig } from '../../k8s/http.ts';
 import { type AggEntry, Aggregator, boundUtf8, eventMicros, labelValue, microTime, nameSafe, TokenBucket } from './core.ts';
 import { K8sEventsOptions } from './options.ts';
 
-export { K8sEventsOptions };
 
 export const SUMMARY_REASON = 'PeripetyEventsSuppressed';
 const NOTE_MAX = 1024;
 const ANNOTATION_MAX = 256;
 const RANK: Record<Severity, number> = { info: 0, warn: 1, error: 2 };
 
-export type WriteVerb = 'create' | 'patch' | 'get';
+type WriteVerb = 'create' | 'patch' | 'get';
 export type WriteResult = 'ok' | 'conflict' | 'not_found' | 'rejected' | 'error';
 
 /** Counts for tests and logs (the metric holds the same numbers across instances). */
-export interface K8sEventsStats {
+interface K8sEventsStats {
   observed: number;
   belowSeverity: number;
   writes: number;
@@ -96,7 +95,7 @@ export class K8sEventsReceiver extends QueuedReceiver {
     super(name, opts.queue_size ?? defaultQueue, deps);
     this.opts = opts;
     this.now = deps.now ?? Date.now;
-    this.node = opts.node_name ?? deps.hostname ?? process.env.NODE_NAME ?? os.hostname();
+    this.node = opts.node_name ?? deps.hostname ?? os.hostname();
     this.instance = opts.reporting_instance ?? `peripety-agent-${this.node}`.slice(0, 128);
     this.minRank = RANK[opts.min_severity];
     this.client = deps.client ?? new KubeClient(opts.kubeconfig ? loadKubeconfig(opts.kubeconfig) : inClusterConfig(), { timeoutMs: opts.timeout_ms });

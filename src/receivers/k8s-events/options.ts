@@ -1,6 +1,7 @@
 // The k8s-events receiver's options: pure, so that configuration checks (the
 // CRD code, the controller) read them without loading the receiver.
 import { z } from 'zod';
+import type { PluginInfo } from '../../contracts/plugin.ts';
 
 export const K8sEventsOptions = z.strictObject({
   kubeconfig: z.string().min(1).max(4096).optional(),
@@ -19,3 +20,9 @@ export const K8sEventsOptions = z.strictObject({
   queue_size: z.number().int().min(1).max(10_000_000).optional(),
 });
 export type K8sEventsOptions = z.infer<typeof K8sEventsOptions>;
+
+export const K8S_EVENTS_PLUGIN: PluginInfo<K8sEventsOptions> = {
+  name: 'k8s-events',
+  description: "Kubernetes Events on the Node: repeats grow one Event's series, API writes rate-limited",
+  options: K8sEventsOptions,
+};

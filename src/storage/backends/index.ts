@@ -1,25 +1,19 @@
 // The backends a plugin entry can name in `File` without a module path
-// (docs/storage.md "Backends"). Each factory validates its own `Config`: the manager
-// parses with `configSchema` and hands the result to `create`.
-import type { BackendFactory } from '../types.ts';
+// (docs/storage.md "Backends"): the agent's half of their registry. The pure
+// half (name, description, `Config` schema) is options.ts's BACKEND_PLUGINS;
+// each backend spreads it and adds `build`. The manager parses `Config` with
+// `options` and hands the result to `build`.
+import type { BackendPlugin } from '../types.ts';
 import { jsonlBackend } from './jsonl.ts';
 import { memoryBackend } from './memory.ts';
 import { postgresBackend } from './postgres.ts';
 import { sqliteBackend } from './sqlite.ts';
 import type { BuiltinBackendName } from './options.ts';
 
-/** The backend a node stores into when its configuration names none. */
-export const DEFAULT_BACKEND_FILE = 'sqlite';
-
-export const BUILTIN_BACKENDS: Readonly<Record<string, BackendFactory>> = Object.freeze({
+export const BACKEND_SPECS: Readonly<Record<string, BackendPlugin>> = Object.freeze({
   memory: memoryBackend,
   jsonl: jsonlBackend,
   sqlite: sqliteBackend,
   postgres: postgresBackend,
-  // the same names as options.ts's BUILTIN_BACKEND_CONFIGS (what the CRD code checks against)
-} satisfies Record<BuiltinBackendName, BackendFactory>);
-
-/** The built-in factory a `File` value names, if any (own keys only: `File: "toString"` is not a backend). */
-export function builtinBackend(file: string): BackendFactory | undefined {
-  return Object.hasOwn(BUILTIN_BACKENDS, file) ? BUILTIN_BACKENDS[file] : undefined;
-}
+  // the same names as options.ts's BACKEND_PLUGINS (what the CRD code checks against)
+} satisfies Record<BuiltinBackendName, BackendPlugin>);

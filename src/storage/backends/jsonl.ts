@@ -49,16 +49,15 @@ import path from 'node:path';
 import type { StorageEvent } from '../../events/schema.ts';
 import { matchesFilter } from '../../filter/compile.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
+import type { Backend, BackendContext, BackendHealth, BackendPlugin, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../../events/time.ts';
 import { eventKey, parseEventLine } from '../types.ts';
 import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
-import { JsonlConfig } from './options.ts';
+import { BACKEND_PLUGINS, JsonlConfig } from './options.ts';
 
-export { JsonlConfig };
 
 /** how much of the newest files is read at start to rebuild the recent keys */
-export const DEDUP_TAIL_BYTES = 32 * 1024 * 1024;
+const DEDUP_TAIL_BYTES = 32 * 1024 * 1024;
 const MiB = 1024 * 1024;
 const DAY_US = 86_400_000_000;
 const READ_CHUNK = 256 * 1024;
@@ -757,10 +756,9 @@ async function newestEventDate(file: string, size: number): Promise<string | nul
   return date;
 }
 
-export const jsonlBackend: BackendFactory<JsonlConfig> = {
-  file: 'jsonl',
-  configSchema: JsonlConfig,
-  create(name: string, config: JsonlConfig, ctx: BackendContext): Backend {
+export const jsonlBackend: BackendPlugin<JsonlConfig> = {
+  ...BACKEND_PLUGINS.jsonl,
+  build(name: string, config: JsonlConfig, ctx: BackendContext): Backend {
     return new JsonlBackend(name, config, ctx);
   },
 };

@@ -5,12 +5,11 @@
 // durable, so what it drops is released, never reported lost.
 import type { StorageEvent } from '../../events/schema.ts';
 import { matchesFilter } from '../../filter/compile.ts';
-import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
+import type { Backend, BackendContext, BackendHealth, BackendPlugin, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../../events/time.ts';
 import { eventKey } from '../types.ts';
-import { MAX_BUFFER_SIZE, MemoryConfig } from './options.ts';
+import { BACKEND_PLUGINS, MemoryConfig } from './options.ts';
 
-export { MAX_BUFFER_SIZE, MemoryConfig };
 
 interface Slot {
   ev: StorageEvent;
@@ -117,12 +116,11 @@ export class MemoryBackend implements Backend {
   }
 }
 
-export const memoryBackend: BackendFactory<MemoryConfig> = {
-  file: 'memory',
-  configSchema: MemoryConfig,
+export const memoryBackend: BackendPlugin<MemoryConfig> = {
+  ...BACKEND_PLUGINS.memory,
   // forgets everything at a restart: what it drops does not hold the kernel read position
   durable: false,
-  create(name: string, config: MemoryConfig, _ctx: BackendContext): Backend {
+  build(name: string, config: MemoryConfig, _ctx: BackendContext): Backend {
     return new MemoryBackend(name, config);
   },
 };

@@ -5,6 +5,7 @@
 // postgres.ts) parses with its schema from here.
 import path from 'node:path';
 import { z } from 'zod';
+import type { PluginInfo } from '../../contracts/plugin.ts';
 
 const MiB = 1024 * 1024;
 
@@ -17,7 +18,7 @@ const int = (key: string, min: number, max: number, unit: string) =>
 
 // memory
 
-export const MAX_BUFFER_SIZE = 1_000_000;
+const MAX_BUFFER_SIZE = 1_000_000;
 
 export const MemoryConfig = z
   .strictObject({
@@ -34,7 +35,7 @@ export type MemoryConfig = z.infer<typeof MemoryConfig>;
 
 // jsonl
 
-export const DEFAULT_STORAGE_PATH = 'events/%host%-%date%-%count%.jsonl';
+const DEFAULT_STORAGE_PATH = 'events/%host%-%date%-%count%.jsonl';
 const PLACEHOLDER = /%[A-Za-z]+%/g;
 const KNOWN_PLACEHOLDERS = new Set(['%host%', '%date%', '%count%']);
 
@@ -99,7 +100,7 @@ export type SqliteConfig = z.infer<typeof SqliteConfig>;
 
 /** The variable read when Config names no source of the connection string. */
 export const DEFAULT_CONNECTION_ENV = 'PERIPETY_PG_URL';
-export const DEFAULT_TABLE = 'peripety_events';
+const DEFAULT_TABLE = 'peripety_events';
 
 /** The key of the Secret read when ConnectionSecret names none (`<name>` rather than `<name>/<key>`). */
 export const DEFAULT_SECRET_KEY = 'connectionString';
@@ -184,11 +185,14 @@ export const PostgresConfig = z
   });
 export type PostgresConfig = z.output<typeof PostgresConfig>;
 
-/** Every built-in backend's `Config` schema, by the `File` value that names it. */
-export const BUILTIN_BACKEND_CONFIGS = { memory: MemoryConfig, jsonl: JsonlConfig, sqlite: SqliteConfig, postgres: PostgresConfig } as const;
-export type BuiltinBackendName = keyof typeof BUILTIN_BACKEND_CONFIGS;
-
-/** The `Config` schema of a built-in backend, if `file` names one (own keys only). */
-export function builtinBackendConfig(file: string): z.ZodType | undefined {
-  return Object.hasOwn(BUILTIN_BACKEND_CONFIGS, file) ? BUILTIN_BACKEND_CONFIGS[file as BuiltinBackendName] : undefined;
-}
+/**
+ * The built-in backends, by the `File` value that names them: the pure half of
+ * their registry (index.ts adds how to build each, under the same names).
+ */
+export const BACKEND_PLUGINS = {
+  memory: { name: 'memory', description: 'the newest BufferSize events in memory; gone at a restart', options: MemoryConfig },
+  jsonl: { name: 'jsonl', description: 'JSON lines files under the state directory, rotated by size, the oldest removed', options: JsonlConfig },
+  sqlite: { name: 'sqlite', description: 'one SQLite database file, rows aged out by MaxAgeDays and MaxRows', options: SqliteConfig },
+  postgres: { name: 'postgres', description: 'a PostgreSQL table; the connection string from Config, a file, the environment or a Secret', options: PostgresConfig },
+} as const satisfies Record<string, PluginInfo>;
+export type BuiltinBackendName = keyof typeof BACKEND_PLUGINS;

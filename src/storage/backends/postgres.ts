@@ -23,12 +23,11 @@
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { StorageEvent } from '../../events/schema.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
+import type { Backend, BackendContext, BackendHealth, BackendPlugin, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs } from '../../events/time.ts';
 import { confine, MAX_TOKEN_FILE_BYTES, readRegularFile, UnsafePathError } from '../../fsutil/safe-files.ts';
-import { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_CONNECTION_ENV, DEFAULT_SECRET_KEY, DEFAULT_TABLE, INDEXES, parseSecretRef, PostgresConfig } from './options.ts';
+import { BACKEND_PLUGINS, CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_CONNECTION_ENV, INDEXES, parseSecretRef, PostgresConfig } from './options.ts';
 
-export { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_CONNECTION_ENV, DEFAULT_SECRET_KEY, DEFAULT_TABLE, parseSecretRef, PostgresConfig };
 
 const COLUMNS = [
   'id',
@@ -168,7 +167,7 @@ function isConnectionError(err: unknown): boolean {
 }
 
 /** An error safe to hand on: scrubbed message, the SQLSTATE/errno kept, no cause (it may hold the secret). */
-export class PostgresBackendError extends Error {
+class PostgresBackendError extends Error {
   readonly code: string | undefined;
   readonly connection: boolean;
   constructor(message: string, code: string | undefined, connection: boolean) {
@@ -686,10 +685,9 @@ class PostgresBackend implements Backend {
   }
 }
 
-export const postgresBackend: BackendFactory<PostgresConfig> = {
-  file: 'postgres',
-  configSchema: PostgresConfig,
-  create(name: string, config: PostgresConfig, ctx: BackendContext): Backend {
+export const postgresBackend: BackendPlugin<PostgresConfig> = {
+  ...BACKEND_PLUGINS.postgres,
+  build(name: string, config: PostgresConfig, ctx: BackendContext): Backend {
     return new PostgresBackend(name, config, ctx);
   },
 };

@@ -40,16 +40,15 @@ import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSy
 import { SEVERITIES, SYSTEMS, type StorageEvent } from '../../events/schema.ts';
 import type { FilterHints } from '../../filter/types.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { Backend, BackendContext, BackendFactory, BackendHealth, EventQuery, QueryResult } from '../types.ts';
+import type { Backend, BackendContext, BackendHealth, BackendPlugin, EventQuery, QueryResult } from '../types.ts';
 import { eventTimeUs, nowUs } from '../../events/time.ts';
 import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 import { isCorruptDatabaseError, quarantineCorrupt } from '../quarantine.ts';
-import { SqliteConfig } from './options.ts';
+import { BACKEND_PLUGINS, SqliteConfig } from './options.ts';
 
-export { SqliteConfig };
 
 /** The schema this code writes (PRAGMA user_version); a migration bumps it. */
-export const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 1;
 /** rows per DELETE: a chunk on a large database takes a few milliseconds */
 export const RETENTION_CHUNK = 1000;
 const RETENTION_INTERVAL_MS = 60_000;
@@ -95,7 +94,7 @@ const SEVERITY_SET: ReadonlySet<string> = new Set(SEVERITIES);
 const SYSTEM_SET: ReadonlySet<string> = new Set(SYSTEMS);
 const QUERY_CACHE_MAX = 64;
 
-export interface RetentionResult {
+interface RetentionResult {
   byAge: number;
   byRows: number;
 }
@@ -473,10 +472,9 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export const sqliteBackend: BackendFactory<SqliteConfig> = {
-  file: 'sqlite',
-  configSchema: SqliteConfig,
-  create(name: string, config: SqliteConfig, ctx: BackendContext): Backend {
+export const sqliteBackend: BackendPlugin<SqliteConfig> = {
+  ...BACKEND_PLUGINS.sqlite,
+  build(name: string, config: SqliteConfig, ctx: BackendContext): Backend {
     return new SqliteBackend(name, config, ctx);
   },
 };

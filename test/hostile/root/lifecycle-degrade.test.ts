@@ -57,7 +57,7 @@ describe('hostile: a bad local file degrades, it does not stop the agent (C11)',
     t.diagnostic(`moved aside: ${JSON.stringify(aside)}; flush ${flush.status}; /readyz ${r.status} ${r.text.trim()}`);
     assert.equal(aside.length, 1, 'the corrupt database was moved aside');
     assert.equal(flush.status, 200);
-    const b = sqliteBackend.create('check', sqliteBackend.configSchema.parse({ Path: path.join(stateDir, 'events.db'), ReadOnly: true }), { log: silentLogger(), stateDir, hostname: 'test', env: {} });
+    const b = sqliteBackend.build('check', sqliteBackend.options.parse({ Path: path.join(stateDir, 'events.db'), ReadOnly: true }), { log: silentLogger(), stateDir, hostname: 'test', env: {} });
     await b.start();
     const stored = (await b.findEvents({ filter: null, newest: 0, oldest: 0, limit: 0 })).events.filter((e) => e.dev_name === dev);
     await b.shutdown();

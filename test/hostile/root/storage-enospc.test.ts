@@ -39,7 +39,7 @@ describe('hostile: jsonl after ENOSPC stores every event once (real tmpfs)', { s
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', mnt]);
     mounted = true;
     const dir = path.join(mnt, 'events');
-    const b = jsonlBackend.create('enospc', jsonlBackend.configSchema.parse({ StoragePath: `${dir}/ev-%date%-%count%.jsonl` }), {
+    const b = jsonlBackend.build('enospc', jsonlBackend.options.parse({ StoragePath: `${dir}/ev-%date%-%count%.jsonl` }), {
       log: silentLogger(), stateDir: mnt, hostname: 'node1', env: {},
     });
     await b.start();

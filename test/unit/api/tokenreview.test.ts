@@ -4,8 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { agentAudience, judgeReview, RateLimitedLog, TokenReviewAuthenticator, tokenKey, type TokenReviewStatus } from '../../../src/api/tokenreview.ts';
+import { agentAudience, judgeReview, TokenReviewAuthenticator, tokenKey, type TokenReviewStatus } from '../../../src/api/tokenreview.ts';
 import { TtlCache } from '../../../src/contracts/ttl-cache.ts';
+import { RateLimitedLog } from '../../../src/log/rate-limit.ts';
 import type { Logger } from '../../../src/log/logger.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 

@@ -2,11 +2,8 @@
 // annotation's grammar, when a value runs, what status.command says.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  COMMAND_ANNOTATION, commandPath, completedStatus, decideCommand, interruptedStatus, invalidStatus, isInterrupted, isResourceAction,
-  MAX_COMMAND_REQUEST, notAcceptedStatus, parseCommand, requestKey,
-} from '../../../src/controller/commands.ts';
-import { CommandStatus, MAX_FAILURES } from '../../../src/crd/schemas.ts';
+import { COMMAND_ANNOTATION, commandPath, completedStatus, decideCommand, interruptedStatus, invalidStatus, isInterrupted, isResourceAction, notAcceptedStatus, parseCommand, requestKey } from '../../../src/controller/commands.ts';
+import { CommandStatus, MAX_FAILURES, MAX_COMMAND_REQUEST } from '../../../src/crd/schemas.ts';
 
 const AT = '2026-01-02T03:04:05Z';
 

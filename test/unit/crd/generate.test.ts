@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { renderCrds } from '../../../src/crd/definitions.ts';
+import { renderCrds } from '../../../src/generate/crds.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const gen = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'hack/gen-crds.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });

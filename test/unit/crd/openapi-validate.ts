@@ -7,7 +7,7 @@
 // Messages follow the API server's wording so the tests read like what a
 // person sees from `kubectl apply`. Anything outside the subset fails loudly:
 // a test must not pass because the validator ignored a keyword.
-import type { StructuralSchema } from '../../../src/crd/structural.ts';
+import type { StructuralSchema } from '../../../src/generate/structural.ts';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);

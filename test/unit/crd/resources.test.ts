@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import type { StructuralSchema } from '../../../src/crd/structural.ts';
+import type { StructuralSchema } from '../../../src/generate/structural.ts';
 import { agentFilterType } from '../../../src/crd/schemas.ts';
 import {
   describeFilterError, normalizeBackendConfig, problemsMessage, validateStorageBackend, validateStorageEventPlugin,

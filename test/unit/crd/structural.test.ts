@@ -4,8 +4,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { openApiSchemaOf, RESOURCES, structuralOf } from '../../../src/crd/definitions.ts';
-import { StructuralConversionError, structuralProblems, toStructural, type StructuralSchema } from '../../../src/crd/structural.ts';
+import { openApiSchemaOf, RESOURCES, structuralOf } from '../../../src/generate/crds.ts';
+import { StructuralConversionError, structuralProblems, toStructural, type StructuralSchema } from '../../../src/generate/structural.ts';
 
 const CRDS = path.resolve(import.meta.dirname, '../../../crds');
 

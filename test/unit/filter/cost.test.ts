@@ -4,7 +4,7 @@
 // measures the real thing).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileFilter } from '../../../src/filter/index.ts';
+import { compileFilter } from '../../../src/filter/compile.ts';
 import { FILTER_COST_BUDGET, MAX_REGEX_SUBJECT, regexStates } from '../../../src/filter/cost.ts';
 
 describe('regexStates', () => {

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StorageEvent } from '../../../src/events/schema.ts';
-import { compileFilter } from '../../../src/filter/index.ts';
-import type { FilterHints } from '../../../src/filter/index.ts';
+import { compileFilter } from '../../../src/filter/compile.ts';
+import type { FilterHints } from '../../../src/filter/types.ts';
 
 // Smaller cousins of table.test.ts's events (importing that file would run its tests here too).
 const base = {

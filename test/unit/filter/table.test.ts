@@ -7,8 +7,9 @@ import { describe, it } from 'node:test';
 import { CATALOG, EVENT_TYPES, messageCodeOf } from '../../../src/events/catalog.ts';
 import { classificationOf, toElos } from '../../../src/events/elos.ts';
 import { StorageEvent } from '../../../src/events/schema.ts';
-import { compileFilter, MAX_FILTER_LENGTH } from '../../../src/filter/index.ts';
-import type { FilterResult } from '../../../src/filter/index.ts';
+import { MAX_FILTER_LENGTH } from '../../../src/filter/tokenize.ts';
+import { compileFilter } from '../../../src/filter/compile.ts';
+import type { FilterResult } from '../../../src/filter/types.ts';
 import { classificationBits, messageCode } from '../../../src/filter/evaluate.ts';
 
 /** A block-layer read error on a SCSI disk, straight from /dev/kmsg (messageCode 6001, KERNEL|STORAGE|HARDWARE). */

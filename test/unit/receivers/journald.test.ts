@@ -13,7 +13,8 @@ import { silentLogger } from '../../../src/log/logger.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
 import { loadNative } from '../../../src/native/index.ts';
 import { loadUnixDgram } from '../../../src/native/unixdgram.ts';
-import { JournaldOptions, JournaldReceiver } from '../../../src/receivers/journald.ts';
+import { JournaldReceiver } from '../../../src/receivers/journald.ts';
+import { JournaldOptions } from '../../../src/receivers/options.ts';
 import { decodeEntry } from '../../../src/receivers/journald-format.ts';
 import { NO_ACK } from '../../../src/contracts/ack.ts';
 

@@ -12,7 +12,8 @@ import { silentLogger } from '../../../src/log/logger.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
 import { inClusterConfig, type KubeClient, loadKubeconfig } from '../../../src/k8s/http.ts';
 import { type Action, Aggregator, boundUtf8, eventMicros, labelValue, microTime, nameSafe, TokenBucket } from '../../../src/receivers/k8s-events/core.ts';
-import { K8sEventsOptions, K8sEventsReceiver, SUMMARY_REASON } from '../../../src/receivers/k8s-events/index.ts';
+import { K8sEventsReceiver, SUMMARY_REASON } from '../../../src/receivers/k8s-events/index.ts';
+import { K8sEventsOptions } from '../../../src/receivers/k8s-events/options.ts';
 import { lookupPluginSchema } from '../../../src/config/plugins.ts';
 import { NO_ACK } from '../../../src/contracts/ack.ts';
 

@@ -16,7 +16,8 @@ import type { StorageEvent } from '../../../src/events/schema.ts';
 import type { Logger } from '../../../src/log/logger.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
-import { createWebhookReceiver, redactUrl, WebhookOptions, type WebhookReceiver } from '../../../src/receivers/webhook.ts';
+import { createWebhookReceiver, redactUrl, type WebhookReceiver } from '../../../src/receivers/webhook.ts';
+import { WebhookOptions } from '../../../src/receivers/options.ts';
 import {
   alertmanagerPayload, backoffDelay, classifyStatus, eventKey, eventsPayload, idempotencyKey, parseRetryAfter, toAlert, type AlertmanagerAlert,
 } from '../../../src/receivers/webhook-format.ts';

@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import type { KubeResponse } from '../../../src/k8s/http.ts';
 import { kubeSecretResolver } from '../../../src/k8s/secrets.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
-import { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_SECRET_KEY, parseSecretRef, PostgresConfig, postgresBackend } from '../../../src/storage/backends/postgres.ts';
+import { postgresBackend } from '../../../src/storage/backends/postgres.ts';
+import { CONNECTION_SECRET_STANDALONE_ERROR, DEFAULT_SECRET_KEY, parseSecretRef, PostgresConfig } from '../../../src/storage/backends/options.ts';
 import type { SecretResolver } from '../../../src/storage/types.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -79,7 +80,7 @@ describe('ConnectionSecret', () => {
 
   it('the postgres backend: standalone refuses it; in Kubernetes mode start fails with the resolver\'s message', async () => {
     const ctx = { log: silentLogger(), stateDir: '/nonexistent', hostname: 'n1', env: {} };
-    const standalone = postgresBackend.create('pg', PostgresConfig.parse({ ConnectionSecret: 'pg' }), ctx);
+    const standalone = postgresBackend.build('pg', PostgresConfig.parse({ ConnectionSecret: 'pg' }), ctx);
     await assert.rejects(standalone.start(), { message: `postgres backend "pg": ${CONNECTION_SECRET_STANDALONE_ERROR}` });
 
     const asked: unknown[] = [];
@@ -87,13 +88,13 @@ describe('ConnectionSecret', () => {
       asked.push(ref);
       return Promise.resolve({ ok: false, error: 'Secret "ns1/pg" not found' });
     };
-    const b = postgresBackend.create('pg', PostgresConfig.parse({ ConnectionSecret: 'pg/url' }), { ...ctx, secret: failing });
+    const b = postgresBackend.build('pg', PostgresConfig.parse({ ConnectionSecret: 'pg/url' }), { ...ctx, secret: failing });
     await assert.rejects(b.start(), { message: 'postgres backend "pg": ConnectionSecret: Secret "ns1/pg" not found' });
     assert.deepEqual(asked, [{ name: 'pg', key: 'url' }]);
 
     // a value that is no connection string: said so, without the value
     const junk: SecretResolver = () => Promise.resolve({ ok: true, value: 'hunter2-not-a-url' });
-    const j = postgresBackend.create('pg', PostgresConfig.parse({ ConnectionSecret: 'pg' }), { ...ctx, secret: junk });
+    const j = postgresBackend.build('pg', PostgresConfig.parse({ ConnectionSecret: 'pg' }), { ...ctx, secret: junk });
     await assert.rejects(j.start(), (e: Error) => {
       assert.match(e.message, /the connection string from ConnectionSecret pg\/connectionString is not a URL/);
       assert.ok(!e.message.includes('hunter2'));

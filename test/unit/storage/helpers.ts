@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { StorageEvent } from '../../../src/events/schema.ts';
 import type { CompileResult, CompiledFilter, FilterResult } from '../../../src/filter/types.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
-import type { Backend, BackendFactory, EventQuery, QueryResult } from '../../../src/storage/types.ts';
+import type { Backend, BackendPlugin, EventQuery, QueryResult } from '../../../src/storage/types.ts';
 import { eventKey } from '../../../src/storage/types.ts';
 import type { Ack } from '../../../src/contracts/ack.ts';
 import { onAck } from '../../helpers/ack.ts';
@@ -161,14 +161,15 @@ export class FakeBackend implements Backend {
   }
 }
 
-/** A factory whose instances the test can reach: `instances[name]` is the latest one created for that backend name. */
-export function fakeFactory(file = 'fake', setup?: (b: FakeBackend) => void): BackendFactory<{ Fail?: boolean }> & { instances: Map<string, FakeBackend> } {
+/** A backend plugin whose instances the test can reach: `instances[name]` is the latest one built for that backend name. */
+export function fakeFactory(file = 'fake', setup?: (b: FakeBackend) => void): BackendPlugin<{ Fail?: boolean }> & { instances: Map<string, FakeBackend> } {
   const instances = new Map<string, FakeBackend>();
   return {
-    file,
-    configSchema: z.strictObject({ Fail: z.boolean().optional() }),
+    name: file,
+    description: 'a test backend',
+    options: z.strictObject({ Fail: z.boolean().optional() }),
     instances,
-    create(name, config) {
+    build(name, config) {
       const b = new FakeBackend(name);
       if (config.Fail) b.startError = new Error('cannot connect to db://user:hunter2@db.example:5432/events');
       setup?.(b);

@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { contexts, stored as recorded } from '../../fixtures/backends/recording.ts';
 import { StorageError, StorageManager, type StorageManagerOptions } from '../../../src/storage/manager.ts';
 import { StorageMetrics } from '../../../src/storage/metrics.ts';
-import type { BackendFactory } from '../../../src/storage/types.ts';
+import type { BackendPlugin } from '../../../src/storage/types.ts';
 import { counter, evaluations, FakeBackend, fakeFactory, log, mkEvent, range, testCompile, tmpDir, until } from './helpers.ts';
 import { NO_ACK } from '../../../src/contracts/ack.ts';
 import { onAck } from '../../helpers/ack.ts';
@@ -31,7 +31,7 @@ async function env(t: { after: (fn: () => Promise<void>) => void }, extra: Parti
   const metrics = StorageMetrics.forRegistry(new Registry());
   const opts: StorageManagerOptions = {
     compile: testCompile,
-    builtins: { fake: fake as BackendFactory<unknown> },
+    builtins: { fake: fake as BackendPlugin<unknown> },
     log, metrics, stateDir, hostname: 'node1',
     worker: { maxWaitMs: 1, retryMinMs: 10, retryMaxMs: 40, stopTimeoutMs: 1000 },
     ...extra,
@@ -466,7 +466,7 @@ describe('StorageManager: metrics and configuration switches', () => {
     const c = Array.from({ length: 40 }, () => counter());
     for (const i of range(20)) oldM.deliver(mkEvent(i), c[i]!.ack);
     const fresh = fakeFactory('fake');
-    const newM = new StorageManager({ ...opts, builtins: { fake: fresh as BackendFactory<unknown> }, stateDir });
+    const newM = new StorageManager({ ...opts, builtins: { fake: fresh as BackendPlugin<unknown> }, stateDir });
     t.after(() => newM.stop().catch(() => {}));
     await started(newM, { local: { File: 'fake', Filter: ['1 1 EQ'] } });
     // the agent moves the bus over, then stops the old manager
@@ -486,7 +486,7 @@ describe('StorageManager: events a backend that keeps events drops hold the kern
     await writeFile(path.join(stateDir, 'spool'), 'not a directory');
     const keep = fakeFactory('keep', (b) => (b.down = true));
     const volatile = { ...fakeFactory('volatile', (b) => (b.down = true)), durable: false };
-    const m = new StorageManager({ ...opts, builtins: { keep: keep as BackendFactory<unknown>, volatile: volatile as BackendFactory<unknown> } });
+    const m = new StorageManager({ ...opts, builtins: { keep: keep as BackendPlugin<unknown>, volatile: volatile as BackendPlugin<unknown> } });
     t.after(async () => {
       await m.stop().catch(() => {});
     });

@@ -11,7 +11,8 @@ import type { StorageEvent } from '../../../src/events/schema.ts';
 import { AgentMetrics } from '../../../src/metrics/agent-metrics.ts';
 import { GROUP_KERNEL, GROUP_UDEV, META } from '../../../src/native/netlink.ts';
 import type { DeviceRef } from '../../../src/contracts/parser.ts';
-import { UdevCollector, type UeventIo, udevMetrics, UdevOptions } from '../../../src/udev/collector.ts';
+import { UdevCollector, type UeventIo, udevMetrics } from '../../../src/udev/collector.ts';
+import { UdevOptions } from '../../../src/udev/options.ts';
 import { encodeKernelUevent, encodeLibudevUevent } from '../../../src/udev/uevent.ts';
 
 const EAGAIN = 11;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { FileTemplate, JsonlBackend, JsonlConfig, jsonlBackend, utcDate } from '../../../../src/storage/backends/jsonl.ts';
+import { FileTemplate, JsonlBackend, jsonlBackend, utcDate } from '../../../../src/storage/backends/jsonl.ts';
+import { JsonlConfig } from '../../../../src/storage/backends/options.ts';
 import type { StorageEvent } from '../../../../src/events/schema.ts';
 import type { Logger } from '../../../../src/log/logger.ts';
 import { backendContract } from './contract.ts';
@@ -14,7 +15,7 @@ backendContract(
   'jsonl',
   () => {
     const t = tempDir();
-    return { make: () => jsonlBackend.create('files', JsonlConfig.parse({}), context(t.dir)), cleanup: t.cleanup };
+    return { make: () => jsonlBackend.build('files', JsonlConfig.parse({}), context(t.dir)), cleanup: t.cleanup };
   },
   { persistent: true },
 );

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryBackend, MemoryConfig, memoryBackend } from '../../../../src/storage/backends/memory.ts';
+import { MemoryBackend, memoryBackend } from '../../../../src/storage/backends/memory.ts';
+import { MemoryConfig } from '../../../../src/storage/backends/options.ts';
 import type { StorageEvent } from '../../../../src/events/schema.ts';
 import { eventTimeUs } from '../../../../src/events/time.ts';
 import { backendContract } from './contract.ts';
@@ -9,7 +10,7 @@ import { systemIs } from './filters.ts';
 
 const ctx = context('/nonexistent');
 
-backendContract('memory', () => ({ make: () => memoryBackend.create('mem', MemoryConfig.parse({ BufferSize: 100 }), ctx), cleanup: () => {} }), {
+backendContract('memory', () => ({ make: () => memoryBackend.build('mem', MemoryConfig.parse({ BufferSize: 100 }), ctx), cleanup: () => {} }), {
   persistent: false,
 });
 

@@ -3,7 +3,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { RETENTION_CHUNK, SqliteBackend, SqliteConfig, buildQuery, sqliteBackend } from '../../../../src/storage/backends/sqlite.ts';
+import { RETENTION_CHUNK, SqliteBackend, buildQuery, sqliteBackend } from '../../../../src/storage/backends/sqlite.ts';
+import { SqliteConfig } from '../../../../src/storage/backends/options.ts';
 import { backendContract } from './contract.ts';
 import { DAY, SEC, context, ev, evs, ids, tempDir, type TempDir, configIssues } from './events.ts';
 import { predicateFilter, systemIs } from './filters.ts';
@@ -14,7 +15,7 @@ backendContract(
   'sqlite',
   () => {
     const t = tempDir();
-    return { make: () => sqliteBackend.create('db', SqliteConfig.parse({ MaxAgeDays: 36_500 }), context(t.dir)), cleanup: t.cleanup };
+    return { make: () => sqliteBackend.build('db', SqliteConfig.parse({ MaxAgeDays: 36_500 }), context(t.dir)), cleanup: t.cleanup };
   },
   { persistent: true },
 );

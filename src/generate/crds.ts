@@ -1,15 +1,15 @@
 // The two CustomResourceDefinitions, built from the zod schemas in
-// schemas.ts: hack/gen-crds.ts writes them to crds/, tests check that what is
+// src/crd/schemas.ts: hack/gen-crds.ts writes them to crds/, tests check that what is
 // there is what this builds and that its schemas are structural.
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import {
   API_VERSION, CONDITION_ACCEPTED, GROUP, MAX_RESOURCE_NAME, RESOURCE_NAME_RE, StorageBackendSpec, StorageBackendStatus,
   StorageEventPluginSpec, StorageEventPluginStatus, VERSION,
-} from './schemas.ts';
+} from '../crd/schemas.ts';
 import { toStructural, type StructuralSchema } from './structural.ts';
 
-export interface PrinterColumn {
+interface PrinterColumn {
   name: string;
   type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
   jsonPath: string;
@@ -112,7 +112,7 @@ export function openApiSchemaOf(r: ResourceInfo): StructuralSchema {
   };
 }
 
-export function crdOf(r: ResourceInfo): Record<string, unknown> {
+function crdOf(r: ResourceInfo): Record<string, unknown> {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',

@@ -211,7 +211,6 @@ export const ChartValues = z.strictObject({
   global: z.record(z.string(), z.unknown()).optional().meta(d('Helm\'s global values (not used by this chart).')),
 });
 export type ChartValues = z.output<typeof ChartValues>;
-export type ChartValuesInput = z.input<typeof ChartValues>;
 
 /** The defaults: what values.yaml holds. */
 export function defaultValues(): ChartValues {

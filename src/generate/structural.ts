@@ -22,7 +22,7 @@
 // different types, an intersection, a tuple) rather than emitting a weaker
 // schema that silently accepts what the code refuses.
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
+type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
 
 /** The subset of apiextensions.k8s.io/v1 JSONSchemaProps this project emits. */
 export interface StructuralSchema {
