@@ -34,6 +34,10 @@ export const CATALOG = {
   BLK_DEVICE_CHANGED: e('block', 7005, false, 'a block device changed (media, size, binding)'),
   KERNEL_LOG_SUPPRESSED: e('block', 7001, false, 'the kernel rate limiter dropped storage messages', { floor: 'warn' }),
   KMSG_OVERRUN: e('block', 7002, false, 'kernel records were overwritten before the agent read them', { floor: 'warn' }),
+  BLK_MMC_ERROR: e('block', 6011, true, 'the MMC/SD host reported a failed command on a card', { floor: 'error' }),
+  BLK_SWAP_IO_ERROR: e('block', 6012, true, 'swap could not read or write a page on its device', { floor: 'error', io: true }),
+  BLK_LOOP_IO_ERROR: e('block', 6013, false, 'a loop device failed I/O on its backing file', { floor: 'error', io: true }),
+  BLK_BIO_TOO_BIG: e('block', 6014, false, 'a request was larger than the device accepts', { floor: 'error' }),
   // scsi and libata
   SCSI_CMD_FAILED: e('scsi', 6100, true, 'a SCSI command failed'),
   SCSI_MEDIUM_ERROR: e('scsi', 6101, true, 'the disk reported a medium error (unreadable sector)', { floor: 'error' }),
@@ -51,11 +55,15 @@ export const CATALOG = {
   ATA_LINK_DOWN: e('scsi', 6151, true, 'the SATA link went down', { floor: 'warn' }),
   ATA_LINK_RESET: e('scsi', 6152, true, 'the ATA link is being reset', { floor: 'warn' }),
   ATA_LINK_UP: e('scsi', 7150, false, 'the SATA link came up'),
+  ATA_RESET_FAILED: e('scsi', 6153, true, 'resetting the ATA link failed', { floor: 'error' }),
+  ATA_DEVICE_DISABLED: e('scsi', 6154, true, 'libata gave up on the ATA device and disabled it', { floor: 'error' }),
   // nvme
   NVME_IO_TIMEOUT: e('nvme', 6200, true, 'an NVMe command timed out', { floor: 'warn' }),
   NVME_CONTROLLER_RESET: e('nvme', 6201, true, 'the NVMe controller is being reset', { floor: 'warn' }),
   NVME_DEVICE_REMOVED: e('nvme', 7004, true, 'the NVMe controller was removed', { floor: 'error' }),
   NVME_IO_ERROR: e('nvme', 6005, true, 'an NVMe command returned an error status', { floor: 'error', io: true }),
+  NVME_RESET_FAILED: e('nvme', 6202, true, 'resetting or initialising the NVMe controller failed', { floor: 'error' }),
+  NVME_NO_PATH: e('nvme', 6203, true, 'an NVMe multipath namespace has no usable path (I/O requeued or failed)', { floor: 'warn' }),
   // multipath
   DM_MPATH_PATH_FAILED: e('multipath', 6300, true, 'a path of a multipath device failed', { floor: 'warn' }),
   DM_MPATH_PATH_REINSTATED: e('multipath', 7200, false, 'a failed path of a multipath device is back'),
@@ -66,12 +74,17 @@ export const CATALOG = {
   LVM_THIN_READ_ONLY: e('lvm', 7302, false, 'a thin pool switched to read-only mode', { floor: 'error' }),
   LVM_THIN_FAIL: e('lvm', 7303, false, 'a thin pool switched to fail mode', { floor: 'error' }),
   LVM_SNAPSHOT_INVALIDATED: e('lvm', 7304, false, 'a snapshot was invalidated', { floor: 'error' }),
+  LVM_THIN_METADATA_ERROR: e('lvm', 7305, false, 'a thin pool\'s metadata failed (transaction aborted, btree check failed)', { floor: 'error' }),
+  LVM_THIN_METADATA_OUT_OF_SPACE: e('lvm', 7306, false, 'a thin pool ran out of metadata space', { floor: 'error' }),
+  LVM_SNAPSHOT_MERGE_FAILED: e('lvm', 7307, false, 'a snapshot could not be merged back into its origin', { floor: 'error' }),
   // other device-mapper targets
   DM_DIRTY_LOG_READ_FAILED: e('dm', 6310, true, 'a mirror dirty region log could not be read', { floor: 'error' }),
   DM_DIRTY_LOG_WRITE_FAILED: e('dm', 6311, true, 'a mirror dirty region log could not be written', { floor: 'error' }),
   DM_MIRROR_READ_FAILED: e('dm', 6312, true, 'a mirror leg failed a read', { floor: 'error' }),
   DM_MIRROR_DEVICE_FAILED: e('dm', 6313, true, 'a mirror leg failed', { floor: 'error' }),
   DM_TABLE_ERROR: e('dm', 6314, false, 'a device-mapper table could not be loaded', { floor: 'error' }),
+  DM_VERITY_CORRUPTION: e('dm', 6315, false, 'dm-verity found a data or hash block that does not match its hash', { floor: 'error' }),
+  DM_INTEGRITY_ERROR: e('dm', 6316, false, 'dm-integrity or dm-crypt (AEAD) found a block whose integrity tag does not match', { floor: 'error' }),
   // md raid
   MD_DISK_FAILURE: e('mdraid', 6400, true, 'an array member failed and was disabled', { floor: 'error' }),
   MD_ARRAY_DEGRADED: e('mdraid', 7400, false, 'the array runs degraded', { floor: 'warn' }),
@@ -83,6 +96,9 @@ export const CATALOG = {
   MD_READ_ERROR_CORRECTED: e('mdraid', 6402, true, 'the array corrected a read error from redundancy', { floor: 'warn' }),
   MD_READ_ERROR_NOT_CORRECTABLE: e('mdraid', 6401, true, 'the array could not correct a read error', { floor: 'error' }),
   MD_DISK_KICKED: e('mdraid', 7405, false, 'a stale member was kicked from the array', { floor: 'warn' }),
+  MD_SUPERBLOCK_WRITE_FAILED: e('mdraid', 6403, true, 'writing the array superblock to a member failed', { floor: 'error' }),
+  MD_INVALID_SUPERBLOCK: e('mdraid', 7407, false, 'a member device has no valid md superblock', { floor: 'warn' }),
+  MD_ARRAY_FAILED: e('mdraid', 6404, false, 'the array could not be started or has failed', { floor: 'error' }),
   // filesystems
   FS_MOUNTED: e('fs', 7500, false, 'a filesystem was mounted'),
   FS_UNMOUNTED: e('fs', 7501, false, 'a filesystem was unmounted'),
@@ -93,6 +109,9 @@ export const CATALOG = {
   FS_CORRUPTION: e('fs', 6501, false, 'the filesystem found corrupt metadata', { floor: 'error' }),
   FS_JOURNAL_ABORTED: e('fs', 6503, false, 'the filesystem journal was aborted', { floor: 'error' }),
   FS_WARNING: e('fs', 7503, false, 'the filesystem logged a warning', { floor: 'warn' }),
+  FS_MOUNT_FAILED: e('fs', 6504, false, 'mounting the filesystem failed (journal, log recovery or tree roots unreadable)', { floor: 'error' }),
+  FS_ERRORS_RECORDED: e('fs', 7504, false, 'the superblock records errors from earlier (error count since the last fsck)', { floor: 'warn' }),
+  FS_READ_ERROR_CORRECTED: e('fs', 6505, true, 'the filesystem repaired a bad read from a redundant copy', { floor: 'warn' }),
 } as const satisfies Record<string, CatalogEntry>;
 
 export type EventType = keyof typeof CATALOG;
