@@ -34,7 +34,9 @@ function byPrefix(m: string): System | null {
       if (m.startsWith('BTRFS')) return 'fs';
       break;
     case 69: // E
-      if (m.startsWith('EXT4-fs') || m.startsWith('EXT3-fs') || m.startsWith('EXT2-fs')) return 'fs';
+      // `EXT4-fs error: 352 callbacks suppressed`: ext4's rate limiter, counted like the others
+      if (m.startsWith('EXT4-fs')) return m.endsWith(' callbacks suppressed') ? 'block' : 'fs';
+      if (m.startsWith('EXT3-fs') || m.startsWith('EXT2-fs')) return 'fs';
       break;
     case 88: // X
       if (m.startsWith('XFS')) return 'fs';
@@ -57,6 +59,20 @@ function byPrefix(m: string): System | null {
       break;
     case 109: // m
       if (m.startsWith('md/') || m.startsWith('md: ') || /^md\d+: /.test(m)) return 'mdraid';
+      if (m.startsWith('mmcblk')) return 'block';
+      break;
+    case 98: // b: a dev_printk on an NVMe multipath disk (`block nvme2n1: no usable path …`), ≤ 4.2 `bio too big device sdb1 (…)`
+      if (m.startsWith('block nvme')) return 'nvme';
+      if (m.startsWith('bio too big device ')) return 'block';
+      break;
+    case 82: // R
+      if (m.startsWith('Read-error on swap-device')) return 'block';
+      break;
+    case 87: // W
+      if (m.startsWith('Write-error on swap-device') || (m.startsWith('Write error ') && m.indexOf(' on dio swapfile (') > 0)) return 'block';
+      break;
+    case 108: // l
+      if (m.startsWith('loop: ') || m.startsWith('lost page write due to I/O error on ')) return 'block';
       break;
     case 115: // s
       if (m.startsWith('sd ') || m.startsWith('scsi ') || m.startsWith('sr ') || m.startsWith('scsi_')) return 'scsi';
@@ -82,7 +98,8 @@ function byPrefix(m: string): System | null {
 export function classify(rec: KernelRecord): System | null {
   if (rec.subsystem !== '') {
     const s = BY_SUBSYSTEM[rec.subsystem];
-    if (s) return s;
+    // the namespace head's disk carries SUBSYSTEM=block, its messages are NVMe multipath's
+    if (s) return s === 'block' && rec.message.startsWith('block nvme') ? 'nvme' : s;
   }
   return byPrefix(rec.message);
 }

@@ -13,8 +13,11 @@ export function trimLineEnd(s: string): string {
   return last === 32 || last === 9 || last === 10 || last === 13 ? s.trimEnd() : s;
 }
 
-/** lib/ratelimit.c: `<function>: <N> callbacks suppressed` */
-const SUPPRESSED = /^([A-Za-z_][\w.]{0,63}): (\d{1,10}) callbacks suppressed$/;
+/**
+ * lib/ratelimit.c: `<function>: <N> callbacks suppressed`; ext4's own rate
+ * limiters are named `EXT4-fs error`, `EXT4-fs warning` and `EXT4-fs`.
+ */
+const SUPPRESSED = /^([A-Za-z_][\w.]{0,63}|EXT4-fs(?: error| warning)?): (\d{1,10}) callbacks suppressed$/;
 
 /**
  * The kernel's rate limiter dropped messages of a storage function

@@ -5,6 +5,7 @@
 // Kernel formats:
 //   pci.c nvme_timeout(), ≤ 6.4 (≤ 4.4 printed on the PCI function: `nvme 0000:01:00.0: I/O …`):
 //     `nvme nvme0: I/O 123 QID 4 timeout, aborting`
+//     6.0–6.4 name the opcode of an aborted command: `nvme nvme0: I/O 642 (I/O Cmd) QID 1 timeout, aborting`
 //     `nvme nvme0: I/O 123 QID 4 timeout, reset controller`
 //     `nvme nvme0: I/O 123 QID 0 timeout, disable controller`
 //     `nvme nvme0: I/O 123 QID 4 timeout, completion polled`
@@ -16,10 +17,19 @@
 //     · ≥ 6.5 tcp `nvme nvme1: I/O tag 7 (0007) type 4 opcode 0x1 (Write) QID 2 timeout`
 //   `nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0xffff`
 //     (or `…, PCI_STATUS read failed (-19)`; CSTS all ones: the device fell off the bus)
-//   `nvme nvme0: Device not ready; aborting reset, CSTS=0x1` · `… aborting initialisation, CSTS=0x0`
+//   core.c nvme_wait_ready(), a reset or initialisation that failed (≤ 5.x without the CSTS):
+//     `nvme nvme1: Device not ready; aborting reset` · `nvme nvme0: Device not ready; aborting initialisation, CSTS=0x0`
+//     (6.x also prints `… aborting shutdown, CSTS=…` at power-off: no event, the drive is being turned off)
+//   pci.c nvme_reset_work(), the controller's state could not be changed, so the reset gives up:
+//     `nvme nvme0: failed to mark controller CONNECTING` · `… failed to mark controller live` (≥ 4.19)
+//     · `… failed to mark controller live state` · ≤ 4.18 `… failed to mark controller state 4`
 //   `nvme nvme0: frozen state error detected, reset controller` (PCI error recovery)
 //   `nvme nvme0: resetting controller` (fabrics, sysfs reset, AER)
 //   `nvme nvme0: Removing after probe failure status: -19` · `nvme nvme0: Disabling device after reset failure: -19`
+//   multipath.c nvme_ns_head_submit_bio() (≥ 4.15), dev_warn on the namespace head's disk, so the
+//   line starts with `block ` (SUBSYSTEM=block; classify.ts routes `block nvme…` here):
+//     `block nvme2n1: no available path - failing I/O` (error: the I/O fails)
+//     `block nvme6n1: no usable path - requeuing I/O` (warn: held until a path comes back)
 //   core.c nvme_log_error(), ≥ 5.18 (trailing space after the flags):
 //     `nvme0n1: Read(0x2) @ LBA 2048, 8 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR `
 //     `nvme0n1: Write(0x1) @ LBA 0, 1 blocks, Namespace Not Ready (sct 0x0 / sc 0x82) MORE DNR `
@@ -38,11 +48,13 @@ const MAX_LEN = 2048;
 const CTRL_HEAD = /^nvme (nvme\d{1,6}|[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): /;
 const NS_HEAD = /^(nvme\d{1,6}(?:c\d{1,6})?n\d{1,6}(?:p\d{1,6})?): /;
 
-const TIMEOUT_OLD = /^I\/O (\d{1,10}) QID (\d{1,10}) timeout(?:, ([a-z ]{1,32}))?$/;
+const TIMEOUT_OLD = /^I\/O (\d{1,10})(?: \(([^()]{1,40})\))? QID (\d{1,10}) timeout(?:, ([a-z ]{1,32}))?$/;
 const TIMEOUT_NEW = /^I\/O tag (\d{1,10}) \(([0-9a-fA-F]{1,8})\)(?: type (\d{1,3}))?(?: opcode (0x[0-9a-fA-F]{1,4}|0) \(([^()]{0,40})\))? QID (\d{1,10}) timeout(?:, ([a-z ]{1,32}))?(?: req_op:([A-Za-z_]{1,32})\((\d{1,3})\) size:(\d{1,12}))?$/;
 const TIMEOUT_TCP = /^queue (\d{1,10}): timeout (?:request|cid) (0x[0-9a-fA-F]{1,8}) type (\d{1,3})/;
 const DOWN = /^controller is down; will reset: CSTS=(0x[0-9a-fA-F]{1,8}), PCI_STATUS(?:=(0x[0-9a-fA-F]{1,4})| read failed \((-?\d{1,6})\))/;
-const NOT_READY = /^Device not ready; aborting (reset|initialisation|initialization), CSTS=(0x[0-9a-fA-F]{1,8})/;
+const NOT_READY = /^Device not ready; aborting (reset|initialisation|initialization)(?:, CSTS=(0x[0-9a-fA-F]{1,8}))?(?:$|,)/;
+const MARK_FAILED = /^failed to mark controller (CONNECTING|live(?: state)?|state \d{1,3})$/;
+const NO_PATH = /^block (nvme\d{1,6}(?:c\d{1,6})?n\d{1,6}): no (available path - failing|usable path - requeuing) I\/O$/;
 const REMOVED = /^(?:Removing after probe failure status|Disabling device after reset failure): (-?\d{1,6})/;
 
 const IO_ERROR = /^([A-Za-z][A-Za-z/ -]{0,40})\(0x([0-9a-fA-F]{1,2})\) @ LBA (\d{1,20}), (\d{1,10}) blocks, /;
@@ -55,6 +67,12 @@ const IO_OPS: Record<number, string> = {
   0x08: 'WRITE_ZEROES', 0x09: 'DISCARD', 0x0c: 'VERIFY', 0x79: 'ZONE_MGMT_SEND', 0x7a: 'ZONE_MGMT_RECV', 0x7d: 'ZONE_APPEND',
 };
 
+/** nvme_get_opcode_str()'s verbose names (CONFIG_NVME_VERBOSE_ERRORS) of I/O commands → op names. */
+const IO_OP_NAMES = new Map<string, string>([
+  ['Flush', 'FLUSH'], ['Write', 'WRITE'], ['Read', 'READ'], ['Write Uncorrectable', 'WRITE_UNCORRECTABLE'], ['Compare', 'COMPARE'],
+  ['Write Zeroes', 'WRITE_ZEROES'], ['Dataset Management', 'DISCARD'], ['Verify', 'VERIFY'], ['Zone Append', 'ZONE_APPEND'],
+]);
+
 function ctrlRef(name: string): DeviceRef {
   return { printed: name };
 }
@@ -65,8 +83,13 @@ function timeout(ctrl: string, rest: string): Finding | null {
   const o = TIMEOUT_OLD.exec(rest);
   if (o) {
     ext.tag = o[1]!;
-    ext.qid = o[2]!;
-    action = o[3];
+    ext.qid = o[3]!;
+    if (o[2] !== undefined) {
+      ext.opcode_name = o[2];
+      const op = ext.qid === '0' ? undefined : IO_OP_NAMES.get(o[2]);
+      if (op) ext.op = op;
+    }
+    action = o[4];
   } else {
     const n = TIMEOUT_NEW.exec(rest);
     if (n) {
@@ -144,13 +167,14 @@ function controllerLine(ctrl: string, rest: string): Finding | null {
       if (rest.startsWith('Device not ready')) {
         const n = NOT_READY.exec(rest);
         if (!n) return null;
-        return {
-          type: 'NVME_CONTROLLER_RESET',
-          device: ctrlRef(ctrl),
-          msg: `NVMe controller {dev} is not ready (CSTS=${n[2]!.toLowerCase()}); ${n[1] === 'reset' ? 'reset' : 'initialisation'} aborted`,
-          ext: { csts: n[2]!.toLowerCase(), reason: 'not ready', result: `${n[1] === 'reset' ? 'reset' : 'initialisation'} aborted` },
-          severity: 'error',
-        };
+        const what = n[1] === 'reset' ? 'reset' : 'initialisation';
+        const ext: Record<string, string> = { reason: 'not ready', result: `${what} aborted` };
+        let state = '';
+        if (n[2] !== undefined) {
+          ext.csts = n[2].toLowerCase();
+          state = ` (CSTS=${ext.csts})`;
+        }
+        return { type: 'NVME_RESET_FAILED', device: ctrlRef(ctrl), msg: `NVMe controller {dev} did not become ready${state}; ${what} aborted`, ext };
       }
       if (rest.startsWith('Disabling device')) return removed(ctrl, rest);
       return null;
@@ -159,6 +183,12 @@ function controllerLine(ctrl: string, rest: string): Finding | null {
       if (rest.startsWith('Removing after')) return removed(ctrl, rest);
       return null;
     case 102: // f
+      if (rest.startsWith('failed to mark controller ')) {
+        const f = MARK_FAILED.exec(rest);
+        if (!f) return null;
+        const state = f[1]!.startsWith('live') ? 'live' : f[1]!;
+        return { type: 'NVME_RESET_FAILED', device: ctrlRef(ctrl), msg: `Resetting NVMe controller {dev} failed: it could not be marked ${state}`, ext: { reason: 'state change failed', state } };
+      }
       if (rest.startsWith('frozen state error detected, reset controller')) {
         return { type: 'NVME_CONTROLLER_RESET', device: ctrlRef(ctrl), msg: 'NVMe controller {dev} is being reset after a PCI error', ext: { reason: 'pci error' }, severity: 'error' };
       }
@@ -219,9 +249,26 @@ function ioError(dev: string, rest: string): Finding | null {
   };
 }
 
+/** `block nvme2n1: no available path - failing I/O` · `… no usable path - requeuing I/O` */
+function noPath(m: string): Finding | null {
+  const p = NO_PATH.exec(m);
+  if (!p) return null;
+  const dev = p[1]!;
+  const failing = p[2]!.endsWith('failing');
+  const f: Finding = {
+    type: 'NVME_NO_PATH',
+    device: { printed: dev, name: dev },
+    msg: failing ? 'NVMe multipath namespace {dev} has no available path: I/O fails' : 'NVMe multipath namespace {dev} has no usable path: I/O is requeued',
+    ext: { action: failing ? 'failing I/O' : 'requeuing I/O' },
+  };
+  if (failing) f.severity = 'error';
+  return f;
+}
+
 function parse(rec: ClassifiedRecord): ParseResult {
   let m = rec.message;
-  if (m.length < 8 || m.length > MAX_LEN || !m.startsWith('nvme')) return null;
+  if (m.length < 8 || m.length > MAX_LEN) return null;
+  if (!m.startsWith('nvme')) return m.startsWith('block nvme') ? noPath(trimLineEnd(m)) : null;
   m = trimLineEnd(m);
   const c4 = m.charCodeAt(4);
   if (c4 === 32 /* space */) {
