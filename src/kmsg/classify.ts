@@ -59,6 +59,8 @@ function byPrefix(m: string): System | null {
       if (isScsiSensePart(m)) return 'scsi';
       break;
     case 83: // S
+      if (m.startsWith('SCSI error : <') || isScsiSensePart(m)) return 'scsi';
+      break;
     case 60: // <
     case 32: // space
     case 9: // tab
@@ -79,6 +81,7 @@ function byPrefix(m: string): System | null {
       break;
     case 115: // s
       if (m.startsWith('sd ') || m.startsWith('scsi ') || m.startsWith('sr ') || m.startsWith('scsi_')) return 'scsi';
+      if (m.startsWith('scsi: Device offlined')) return 'scsi';
       break;
     case 97: // a
       if (m.startsWith('ata') && m.charCodeAt(3) >= 48 && m.charCodeAt(3) <= 57) return 'scsi';

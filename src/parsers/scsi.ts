@@ -27,7 +27,13 @@
 // result word: driver, host, message and status bytes), then from __scsi_print_sense()
 // `sda: Current: sense key: Medium Error` (`Deferred`, ` [descriptor]`; without
 // CONFIG_SCSI_CONSTANTS `sense key=0x3`) and the indented `    Additional sense: …` or
-// `    ASC=0x42 ASCQ=0x0`, which name no device; `sd 0:0:0:0: Attached scsi disk sda`.
+// `    ASC=0x42 ASCQ=0x0`, which name no device; `sd 0:0:0:0: Attached scsi disk sda`;
+// `sd 0:0:0:0: Device not ready: <6>: Current: sense key: Not Ready` (the sense header inline);
+// `sd 0:0:0:0: scsi: Device offlined - not ready after error recovery` (2.6.18). Older (2.6.9,
+// RHEL 4) lines print the address in words: `SCSI error : <0 0 0 0> return code = 0x8000002`,
+// `scsi: Device offlined - not ready after error recovery: host 0 channel 0 id 0 lun 0`.
+// 3.x scsi_io_completion() says why it failed a command before the result: `[sdb] Unhandled
+// sense code`, `Unhandled error code`, `Device not ready`, `Illegal request`, … (error: the I/O failed).
 // In 3.x kernels whose printk split a message at each printk() without KERN_CONT, the
 // `Sense Key : …`, `Add. Sense: …` and `ASC=…` parts arrive as records of their own after a
 // bare `sd 0:0:2:0: [sdc]` record. A sense part without its device prefix is its own event
@@ -52,6 +58,7 @@
 //   `ata1: reset failed (errno=-5), retrying in 8 secs` · `ata1: reset failed, giving up`
 //   `ata1.00: revalidation failed (errno=-5)` · `ata1.00: disable device` (≤ 6.1 `disabled`)
 //   `ata1: device not ready (errno=-16), forcing hardreset` · `ata1: SRST failed (errno=-16)` (2.6.2x)
+//   `ata1: hard resetting port` · `ata1: soft resetting port` (2.6.19-2.6.21)
 //   ≤ 2.6.17 (before the new EH): `ata1: command 0x35 timeout, stat 0x51 host_stat 0x60`,
 //   `ata2: no sense translation for op=0x2a cmd=0x3d status: 0x51` (`… for status: 0x51`), then
 //   `ata2: status=0x51 { DriveReady SeekComplete Error }`, `ata2: error=0x04 { DriveStatusError }`,
@@ -312,6 +319,11 @@ function returnCode(h: ScsiHead, hex: string): Finding | null {
   return scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI command failed on {dev}: return code ${ext.result!}`, ext, 'error', true);
 }
 
+function offlined(h: ScsiHead, rest: string): Finding {
+  return scsiFinding(h, 'SCSI_DEVICE_OFFLINE', 'SCSI device {dev} was taken offline: not ready after error recovery',
+    { state: 'offline', reason: rest.slice(0, 120) });
+}
+
 const TIMING_OUT = /^timing out command, waited (\d{1,10})s/;
 const UNALIGNED = /^Unaligned partial completion \(resid=(\d{1,10}), sector_sz=(\d{1,10})\)/;
 const CD_ATTACHED = /^Attached scsi CD-ROM ([A-Za-z0-9_]{1,32})$/;
@@ -322,7 +334,11 @@ function senseFragment(m: string): ParseResult {
   while (i < 16 && (m.charCodeAt(i) === 32 || m.charCodeAt(i) === 9)) i++;
   switch (m.charCodeAt(i)) {
     case 83: // S
-      return m.startsWith('Sense Key : ', i) ? senseKey(null, m.slice(i + 12)) : null;
+      if (m.startsWith('Sense Key : ', i)) return senseKey(null, m.slice(i + 12));
+      return i === 0 && m.startsWith('SCSI error : <') ? legacyAddressed(m, 13, ' return code = 0x') : null;
+    case 115: // s
+      if (i === 0 && m.startsWith('scsi: Device offlined')) return legacyAddressed(m, m.indexOf(': host ') + 2, '');
+      break;
     case 65: { // A
       let text: string;
       if (m.startsWith('Add. Sense: ', i)) text = m.slice(i + 12).trim();
@@ -337,6 +353,25 @@ function senseFragment(m: string): ParseResult {
   return i === 0 ? oldSenseKey(m) : null;
 }
 
+const LEGACY_ADDRESS = /^(?:<(\d{1,10}) (\d{1,10}) (\d{1,10}) (\d{1,10})>|host (\d{1,10}) channel (\d{1,10}) id (\d{1,10}) lun (\d{1,10}))/;
+
+/**
+ * ≤ 2.6.17 lines that print the SCSI address in words, without a device prefix:
+ * `SCSI error : <0 0 0 0> return code = 0x8000002` (2.6.9, RHEL 4) and
+ * `scsi: Device offlined - not ready after error recovery: host 0 channel 0 id 0 lun 0`.
+ */
+function legacyAddressed(m: string, at: number, after: string): Finding | null {
+  if (at < 2) return null;
+  const a = LEGACY_ADDRESS.exec(m.slice(at, at + 60));
+  if (!a) return null;
+  const o = a[1] !== undefined ? 1 : 5;
+  const hctl = `${a[o]!}:${a[o + 1]!}:${a[o + 2]!}:${a[o + 3]!}`;
+  const h: ScsiHead = { hctl, rest: '' };
+  if (after === '') return offlined(h, m.slice(6, at - 2));
+  const end = at + a[0].length;
+  return m.startsWith(after, end) ? returnCode(h, m.slice(end + after.length)) : null;
+}
+
 /** Names __scsi_print_sense() printed when the request had no disk: the driver's class, not a device. */
 const DEVCLASS = new Set(['sd', 'sr', 'st', 'sg', 'osst', 'scsi']);
 
@@ -347,7 +382,15 @@ const DEVCLASS = new Set(['sd', 'sr', 'st', 'sg', 'osst', 'scsi']);
 function oldSenseKey(m: string): Finding | null {
   const colon = m.indexOf(': ');
   if (colon <= 0 || colon > 32) return null;
-  let i = colon + 2;
+  const t = oldSenseTail(m, colon + 2);
+  if (t === null) return null;
+  const name = m.slice(0, colon);
+  if (!KERNEL_NAME.test(name)) return null;
+  return senseKey(null, t.key, t.quals, DEVCLASS.has(name) ? undefined : { printed: name, name });
+}
+
+/** `Current[ [descriptor]]: sense key: <key>` (or `<<DEFERRED>>`, `sense key=0x3`) from `i` on. */
+function oldSenseTail(m: string, i: number): { key: string; quals: string[] } | null {
   const quals: string[] = [];
   if (m.startsWith('Current', i)) {
     quals.push('current');
@@ -364,9 +407,38 @@ function oldSenseKey(m: string): Finding | null {
   if (m.startsWith(': sense key: ', i)) key = m.slice(i + 13).trim();
   else if (m.startsWith(': sense key=0x', i)) key = m.slice(i + 12).trim();
   else return null;
-  const name = m.slice(0, colon);
-  if (!KERNEL_NAME.test(name)) return null;
-  return senseKey(null, key, quals, DEVCLASS.has(name) ? undefined : { printed: name, name });
+  return { key, quals };
+}
+
+/**
+ * 3.x scsi_io_completion() names why it failed a command before its result and
+ * sense lines: `Unhandled sense code`, `Unhandled error code`, `Device not ready`, …
+ */
+const FAIL_DESCRIPTIONS = ['Unhandled sense code', 'Unhandled error code', 'Device not ready', 'Illegal request', 'Invalid command operation code',
+  'Volume overflow', 'Target Data Integrity Failure'];
+
+function failDescription(h: ScsiHead, rest: string): ParseResult {
+  for (const detail of FAIL_DESCRIPTIONS) {
+    if (!rest.startsWith(detail)) continue;
+    if (rest.length === detail.length) {
+      // the command is failed back to the block layer
+      return scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI command failed on {dev}: ${detail.toLowerCase()}`, { detail }, 'error', true);
+    }
+    if (detail !== 'Device not ready' || !rest.startsWith(': ', 16)) return null;
+    // 2.6.1x: `Device not ready: <6>: Current: sense key: Not Ready` (the sense header's level printed inline)
+    let i = 18;
+    if (rest.startsWith('<', i)) {
+      const close = rest.indexOf('>', i);
+      if (close < 0 || close > i + 3) return null;
+      i = close + 1;
+    }
+    if (!rest.startsWith(': ', i)) return null;
+    const t = oldSenseTail(rest, i + 2);
+    const f = t && senseKey(h, t.key, t.quals);
+    if (f) f.ext.detail = detail;
+    return f;
+  }
+  return null;
 }
 
 function scsiLine(m: string): ParseResult {
@@ -428,11 +500,7 @@ function scsiLine(m: string): ParseResult {
       if (rest.startsWith('CDB: ') || rest.startsWith('CDB[')) return cdb(h, rest);
       break;
     case 85: // U
-      if (rest.startsWith('Unhandled error code') || rest.startsWith('Unhandled sense code')) {
-        const detail = rest.slice(0, 20);
-        // ≤ 3.x scsi_io_completion(): the command is failed back to the block layer
-        return scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI command failed on {dev}: ${detail.toLowerCase()}`, { detail }, 'error', true);
-      }
+      if (rest.startsWith('Unhandled ')) return failDescription(h, rest);
       if (rest.startsWith('Unaligned partial completion')) {
         const u = UNALIGNED.exec(rest);
         if (!u) return null;
@@ -440,6 +508,10 @@ function scsiLine(m: string): ParseResult {
           `A command on {dev} completed partially, not on a sector boundary (resid ${u[1]!}, sector size ${u[2]!})`,
           { resid: u[1]!, sector_size: u[2]! });
       }
+      break;
+    case 115: // s
+      // 2.6.18 scsi_eh_offline_sdevs(): `sd 0:0:0:0: scsi: Device offlined - not ready after error recovery`
+      if (rest.startsWith('scsi: Device offlined')) return offlined(h, rest.slice(6));
       break;
     case 114: // r
       if (rest.startsWith('rejecting I/O to offline device')) {
@@ -450,10 +522,17 @@ function scsiLine(m: string): ParseResult {
       }
       break;
     case 68: // D
-      if (rest.startsWith('Device offlined')) {
-        return scsiFinding(h, 'SCSI_DEVICE_OFFLINE', 'SCSI device {dev} was taken offline: not ready after error recovery',
-          { state: 'offline', reason: rest.slice(0, 120) });
-      }
+      if (rest.startsWith('Device offlined')) return offlined(h, rest);
+      if (rest.startsWith('Device not ready')) return failDescription(h, rest);
+      break;
+    case 73: // I
+      if (rest.startsWith('Illegal request') || rest.startsWith('Invalid command operation code')) return failDescription(h, rest);
+      break;
+    case 86: // V
+      if (rest.startsWith('Volume overflow')) return failDescription(h, rest);
+      break;
+    case 84: // T
+      if (rest.startsWith('Target Data Integrity Failure')) return failDescription(h, rest);
       break;
     case 77: // M
       if (rest.startsWith('Medium access timeout failure')) {
@@ -643,14 +722,15 @@ function ataLine(m: string): ParseResult {
         const v = braces(rest.slice(8));
         return v === null ? null : ataContext(h, { status: v });
       }
-      if (rest.startsWith('soft resetting link')) return ataFinding(h, 'ATA_LINK_RESET', 'ATA link {dev} is being soft reset', { reset: 'soft' });
+      // 2.6.19-2.6.21 said `port`
+      if (rest.startsWith('soft resetting link') || rest.startsWith('soft resetting port')) return ataFinding(h, 'ATA_LINK_RESET', 'ATA link {dev} is being soft reset', { reset: 'soft' });
       if (rest.startsWith('softreset failed')) {
         return ataFinding(h, 'ATA_RESET_FAILED', 'Soft reset of ATA link {dev} failed', { reset: 'soft', result: rest.slice(17).replace(/^\(|\)$/g, '').slice(0, 80) });
       }
       if (rest.startsWith('status=0x')) return ataContext(h, { status: rest.slice(7, 120) });
       return null;
     case 104: // h
-      if (rest.startsWith('hard resetting link')) return ataFinding(h, 'ATA_LINK_RESET', 'ATA link {dev} is being hard reset', { reset: 'hard' });
+      if (rest.startsWith('hard resetting link') || rest.startsWith('hard resetting port')) return ataFinding(h, 'ATA_LINK_RESET', 'ATA link {dev} is being hard reset', { reset: 'hard' });
       if (rest.startsWith('hardreset failed')) {
         return ataFinding(h, 'ATA_RESET_FAILED', 'Hard reset of ATA link {dev} failed', { reset: 'hard', result: rest.slice(17).replace(/^\(|\)$/g, '').slice(0, 80) });
       }

@@ -377,3 +377,46 @@ describe('libata in the scsi parser: resets, disabled devices, pre-new-EH errors
     }
   });
 });
+
+describe('scsi parser: 2.6.9-3.x failure descriptions and addresses in words', () => {
+  it('reads the 3.x reasons scsi_io_completion() gives for failing a command', () => {
+    for (const d of ['Device not ready', 'Illegal request', 'Invalid command operation code', 'Volume overflow', 'Target Data Integrity Failure']) {
+      const f = finding(`sd 2:0:0:0: [sdb] ${d}`);
+      assert.equal(f.type, 'SCSI_CMD_FAILED', d);
+      assert.equal(f.ext.detail, d);
+      assert.equal(f.severity, 'error');
+      assert.equal(f.hold, 'scsi:2:0:0:0');
+    }
+    assert.equal(parser.parse(rec('sd 2:0:0:0: [sdb] Device not ready yet')), null);
+  });
+
+  it('reads the 2.6.1x `Device not ready:` line with its sense header inline', () => {
+    for (const l of ['sd 0:0:0:0: Device not ready: <6>: Current: sense key: Not Ready', 'sd 0:0:0:0: Device not ready: : Current: sense key=0x2']) {
+      const f = finding(l);
+      assert.equal(f.type, 'SCSI_SENSE_KEY', l);
+      assert.equal(f.ext.sense_key, 'Not Ready');
+      assert.equal(f.ext.detail, 'Device not ready');
+      assert.deepEqual(f.device, { printed: '0:0:0:0', hctl: '0:0:0:0' });
+    }
+    assert.equal(parser.parse(rec('sd 0:0:0:0: Device not ready: <6>: something else')), null);
+  });
+
+  it('takes the SCSI address from the words of 2.6.9-2.6.18 lines', () => {
+    const r = finding('SCSI error : <0 1 2 3> return code = 0x8000002');
+    assert.equal(r.type, 'SCSI_CMD_FAILED');
+    assert.deepEqual(r.device, { printed: '0:1:2:3', hctl: '0:1:2:3' });
+    assert.equal(r.ext.driverbyte, '0x08');
+    const o = finding('scsi: Device offlined - not ready after error recovery: host 2 channel 0 id 1 lun 0');
+    assert.equal(o.type, 'SCSI_DEVICE_OFFLINE');
+    assert.deepEqual(o.device, { printed: '2:0:1:0', hctl: '2:0:1:0' });
+    const p = finding('sd 0:0:0:0: scsi: Device offlined - not ready after error recovery');
+    assert.equal(p.type, 'SCSI_DEVICE_OFFLINE');
+    assert.deepEqual(p.device, { printed: '0:0:0:0', hctl: '0:0:0:0' });
+    for (const l of ['SCSI error : <0 0 0> return code = 0x1', 'scsi: Device offlined', 'SCSI error : <a b c d> return code = 0x1']) assert.equal(parser.parse(rec(l)), null, l);
+  });
+
+  it('reads the 2.6.19-2.6.21 `resetting port` wording as a link reset', () => {
+    assert.deepEqual(finding('ata1: hard resetting port').ext, { ata_port: 'ata1', reset: 'hard' });
+    assert.deepEqual(finding('ata1: soft resetting port').ext, { ata_port: 'ata1', reset: 'soft' });
+  });
+});
