@@ -25,15 +25,16 @@
 //   `sd 2:0:0:0: [sdb] tag#0 Unaligned partial completion (resid=512, sector_sz=4096)`
 // 2.6.1x–2.6.2x (RHEL 5) forms: `sd 0:0:0:0: SCSI error: return code = 0x08000002` (the
 // result word: driver, host, message and status bytes), then from __scsi_print_sense()
-// `sda: Current: sense key: Medium Error` (`Deferred`, ` [descriptor]`; without
+// `sda: Current: sense key: Medium Error` (`<<DEFERRED>>`, ` [descriptor]`; without
 // CONFIG_SCSI_CONSTANTS `sense key=0x3`) and the indented `    Additional sense: …` or
 // `    ASC=0x42 ASCQ=0x0`, which name no device; `sd 0:0:0:0: Attached scsi disk sda`;
 // `sd 0:0:0:0: Device not ready: <6>: Current: sense key: Not Ready` (the sense header inline);
 // `sd 0:0:0:0: scsi: Device offlined - not ready after error recovery` (2.6.18). Older (2.6.9,
 // RHEL 4) lines print the address in words: `SCSI error : <0 0 0 0> return code = 0x8000002`,
 // `scsi: Device offlined - not ready after error recovery: host 0 channel 0 id 0 lun 0`.
-// 3.x scsi_io_completion() says why it failed a command before the result: `[sdb] Unhandled
-// sense code`, `Unhandled error code`, `Device not ready`, `Illegal request`, … (error: the I/O failed).
+// 2.6.3x–3.x scsi_io_completion() says why it failed a command before the result: `[sdb] Unhandled
+// sense code`, `Unhandled error code`, `Device not ready`, `Media Changed`, `Discard failure`,
+// `Host Data Integrity Failure`, `Target Data Integrity Failure` (error: the I/O failed).
 // In 3.x kernels whose printk split a message at each printk() without KERN_CONT, the
 // `Sense Key : …`, `Add. Sense: …` and `ASC=…` parts arrive as records of their own after a
 // bare `sd 0:0:2:0: [sdc]` record. A sense part without its device prefix is its own event
@@ -292,7 +293,8 @@ function result(h: ScsiHead, rest: string, at: number): ParseResult {
     const command = head.slice(0, -8);
     if (command.length > 64) return null;
     ext.command = command;
-    return scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI ${command} failed on {dev}: ${bytes}`, ext, undefined, true);
+    // printed at KERN_INFO; a host byte other than DID_OK (the disk gone, a transport error) is an error
+    return scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI ${command} failed on {dev}: ${bytes}`, ext, hostOk(t[1]!) ? undefined : 'error', true);
   }
   // `[<msg>: ]<disposition> Result:` (scsi_print_result)
   const colon = head.lastIndexOf(': ');
@@ -414,15 +416,15 @@ function oldSenseTail(m: string, i: number): { key: string; quals: string[] } | 
  * 3.x scsi_io_completion() names why it failed a command before its result and
  * sense lines: `Unhandled sense code`, `Unhandled error code`, `Device not ready`, …
  */
-const FAIL_DESCRIPTIONS = ['Unhandled sense code', 'Unhandled error code', 'Device not ready', 'Illegal request', 'Invalid command operation code',
-  'Volume overflow', 'Target Data Integrity Failure'];
+const FAIL_DESCRIPTIONS = ['Unhandled sense code', 'Unhandled error code', 'Device not ready', 'Media Changed', 'Host Data Integrity Failure',
+  'Target Data Integrity Failure', 'Discard failure'];
 
 function failDescription(h: ScsiHead, rest: string): ParseResult {
   for (const detail of FAIL_DESCRIPTIONS) {
     if (!rest.startsWith(detail)) continue;
     if (rest.length === detail.length) {
-      // the command is failed back to the block layer
-      return scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI command failed on {dev}: ${detail.toLowerCase()}`, { detail }, 'error', true);
+      // the command is failed back to the block layer (a removable medium's change: a warning)
+      return scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI command failed on {dev}: ${detail.toLowerCase()}`, { detail }, detail === 'Media Changed' ? 'warn' : 'error', true);
     }
     if (detail !== 'Device not ready' || !rest.startsWith(': ', 16)) return null;
     // 2.6.1x: `Device not ready: <6>: Current: sense key: Not Ready` (the sense header's level printed inline)
@@ -523,18 +525,14 @@ function scsiLine(m: string): ParseResult {
       break;
     case 68: // D
       if (rest.startsWith('Device offlined')) return offlined(h, rest);
-      if (rest.startsWith('Device not ready')) return failDescription(h, rest);
+      if (rest.startsWith('Device not ready') || rest.startsWith('Discard failure')) return failDescription(h, rest);
       break;
-    case 73: // I
-      if (rest.startsWith('Illegal request') || rest.startsWith('Invalid command operation code')) return failDescription(h, rest);
-      break;
-    case 86: // V
-      if (rest.startsWith('Volume overflow')) return failDescription(h, rest);
-      break;
+    case 72: // H
     case 84: // T
-      if (rest.startsWith('Target Data Integrity Failure')) return failDescription(h, rest);
+      if (rest.endsWith(' Data Integrity Failure')) return failDescription(h, rest);
       break;
     case 77: // M
+      if (rest.startsWith('Media Changed')) return failDescription(h, rest);
       if (rest.startsWith('Medium access timeout failure')) {
         return scsiFinding(h, 'SCSI_DEVICE_OFFLINE', 'SCSI disk {dev} was taken offline after medium access timeouts',
           { state: 'offline', reason: 'medium access timeout failure' });

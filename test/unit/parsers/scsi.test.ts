@@ -380,13 +380,14 @@ describe('libata in the scsi parser: resets, disabled devices, pre-new-EH errors
 
 describe('scsi parser: 2.6.9-3.x failure descriptions and addresses in words', () => {
   it('reads the 3.x reasons scsi_io_completion() gives for failing a command', () => {
-    for (const d of ['Device not ready', 'Illegal request', 'Invalid command operation code', 'Volume overflow', 'Target Data Integrity Failure']) {
+    for (const d of ['Device not ready', 'Media Changed', 'Host Data Integrity Failure', 'Target Data Integrity Failure', 'Discard failure']) {
       const f = finding(`sd 2:0:0:0: [sdb] ${d}`);
       assert.equal(f.type, 'SCSI_CMD_FAILED', d);
       assert.equal(f.ext.detail, d);
-      assert.equal(f.severity, 'error');
+      assert.equal(f.severity, d === 'Media Changed' ? 'warn' : 'error');
       assert.equal(f.hold, 'scsi:2:0:0:0');
     }
+    assert.equal(parser.parse(rec('sd 2:0:0:0: [sdb] Volume overflow, CDB: ')), null);
     assert.equal(parser.parse(rec('sd 2:0:0:0: [sdb] Device not ready yet')), null);
   });
 
@@ -418,5 +419,16 @@ describe('scsi parser: 2.6.9-3.x failure descriptions and addresses in words', (
   it('reads the 2.6.19-2.6.21 `resetting port` wording as a link reset', () => {
     assert.deepEqual(finding('ata1: hard resetting port').ext, { ata_port: 'ata1', reset: 'hard' });
     assert.deepEqual(finding('ata1: soft resetting port').ext, { ata_port: 'ata1', reset: 'soft' });
+  });
+});
+
+describe('scsi parser: severity of sd_print_result() failures', () => {
+  it('raises a failed sd command to error when the host byte says the transport or target failed', () => {
+    for (const l of ['sd 4:0:0:0: [sdb] Synchronize Cache(10) failed: Result: hostbyte=0x07 driverbyte=0x00',
+      'sd 0:0:0:0: [sdb] Start/Stop Unit failed: Result: hostbyte=0x04 driverbyte=0x00',
+      'sd 0:0:0:0: [sda] Synchronize Cache(10) failed: Result: hostbyte=DID_BAD_TARGET driverbyte=DRIVER_OK']) {
+      assert.equal(finding(l).severity, 'error', l);
+    }
+    assert.equal(finding('sd 2:0:0:0: [sdb] Read Capacity(16) failed: Result: hostbyte=0x00 driverbyte=0x08').severity, undefined);
   });
 });
