@@ -27,6 +27,18 @@ function isBlockStatusLine(m: string): boolean {
   return i > 0 && i < 60;
 }
 
+/**
+ * A SCSI sense line printed without its device prefix: 3.x split records
+ * (`Sense Key : …`, `Add. Sense: …`) and the indented 2.6 `Additional sense: …`,
+ * `ASC=0x42 ASCQ=0x0`.
+ */
+function isScsiSensePart(m: string): boolean {
+  let i = 0;
+  while (i < 16 && (m.charCodeAt(i) === 32 || m.charCodeAt(i) === 9)) i++;
+  return m.startsWith('Sense Key : ', i) || m.startsWith('Add. Sense: ', i) || m.startsWith('Additional sense: ', i) ||
+    m.startsWith('ASC=0x', i) || m.startsWith('<<vendor>>', i);
+}
+
 function byPrefix(m: string): System | null {
   switch (m.charCodeAt(0)) {
     case 66: // B
@@ -46,6 +58,15 @@ function byPrefix(m: string): System | null {
       break;
     case 65: // A
       if (m.startsWith('Aborting journal on device')) return 'fs';
+      if (isScsiSensePart(m)) return 'scsi';
+      break;
+    case 83: // S
+      if (m.startsWith('SCSI error : <') || isScsiSensePart(m)) return 'scsi';
+      break;
+    case 60: // <
+    case 32: // space
+    case 9: // tab
+      if (isScsiSensePart(m)) return 'scsi';
       break;
     case 73: // I
       if (m.startsWith('INFO: task ')) return 'block';
@@ -76,6 +97,7 @@ function byPrefix(m: string): System | null {
       break;
     case 115: // s
       if (m.startsWith('sd ') || m.startsWith('scsi ') || m.startsWith('sr ') || m.startsWith('scsi_')) return 'scsi';
+      if (m.startsWith('scsi: Device offlined')) return 'scsi';
       break;
     case 97: // a
       if (m.startsWith('ata') && m.charCodeAt(3) >= 48 && m.charCodeAt(3) <= 57) return 'scsi';
@@ -89,6 +111,7 @@ function byPrefix(m: string): System | null {
   if (colon > 0 && colon < 48) {
     const rest = m.slice(colon + 2);
     if (rest.startsWith('detected capacity change')) return 'block';
+    if (rest.startsWith('Current') || rest.startsWith('<<DEFERRED>>')) return rest.indexOf(': sense key') > 0 ? 'scsi' : null;
     if (rest.endsWith('callbacks suppressed') && SUPPRESSED_STORAGE.test(m)) return 'block';
     if (rest.startsWith('I/O error, dev') || isBlockStatusLine(rest)) return 'block';
   }

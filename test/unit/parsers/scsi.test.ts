@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Assembler } from '../../../src/agent/assembler.ts';
 import { parser } from '../../../src/parsers/scsi.ts';
+import type { Severity } from '../../../src/events/schema.ts';
 import { type ClassifiedRecord, type Context, type Finding, isContext, type ParseResult } from '../../../src/contracts/parser.ts';
 import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
 
@@ -220,5 +221,214 @@ describe('libata in the scsi parser', () => {
       parser.parse(rec(s));
     }
     assert.ok(performance.now() - start < 3000, 'parsing stays linear');
+  });
+});
+
+// Real lines of the public corpus (test/fixtures/real-world/), in the wordings of 2.6 to 6.x.
+describe('scsi parser: old and split wordings', () => {
+  it('reads the 2.6.1x-2.6.2x `SCSI error: return code` result word as a failed command', () => {
+    for (const l of ['sd 0:0:0:0: SCSI error: return code = 0x8000002', 'sd 0:0:0:0: SCSI error: return code = 0x08000002']) {
+      const f = finding(l);
+      assert.equal(f.type, 'SCSI_CMD_FAILED');
+      assert.deepEqual(f.device, { printed: '0:0:0:0', hctl: '0:0:0:0' });
+      assert.equal(f.severity, 'error');
+      assert.equal(f.hold, 'scsi:0:0:0:0');
+      assert.deepEqual(f.ext, { hctl: '0:0:0:0', result: '0x08000002', driverbyte: '0x08', hostbyte: '0x00', msgbyte: '0x00', status: '0x02' });
+      assert.equal(f.msg, 'SCSI command failed on {dev}: return code 0x08000002');
+    }
+    assert.equal(parser.parse(rec('sd 0:0:0:0: SCSI error: return code = 0xzz')), null);
+  });
+
+  it('makes `sdX: Current: sense key: …` a sense event of that disk', () => {
+    const cases: [string, string, string, Severity | undefined][] = [
+      ['sda: Current: sense key: Medium Error', 'SCSI_MEDIUM_ERROR', 'sda', 'error'],
+      ['sdb: Current: sense key: Medium Error', 'SCSI_MEDIUM_ERROR', 'sdb', 'error'],
+      ['sda: Current: sense key: Hardware Error', 'SCSI_HARDWARE_ERROR', 'sda', 'error'],
+      ['sdc: Current: sense key: Aborted Command', 'SCSI_SENSE_KEY', 'sdc', 'warn'],
+      ['sda: Current: sense key=0xb', 'SCSI_SENSE_KEY', 'sda', 'warn'],
+    ];
+    for (const [l, type, dev, severity] of cases) {
+      const f = finding(l);
+      assert.equal(f.type, type, l);
+      assert.deepEqual(f.device, { printed: dev, name: dev });
+      assert.equal(f.severity, severity, l);
+      assert.equal(f.ext.sense_qualifier, 'current');
+      assert.equal(f.hold, undefined, 'nothing later can name its command');
+      assert.ok(f.msg.includes('on {dev}'), f.msg);
+    }
+    assert.equal(finding('sda: Current: sense key=0xb').ext.sense_key, 'Aborted Command');
+    const d = finding('sdb: <<DEFERRED>> [descriptor]: sense key: Medium Error');
+    assert.equal(d.ext.sense_qualifier, 'deferred');
+    assert.equal(d.ext.sense_format, 'descriptor');
+    assert.equal(finding('sd: Current: sense key: Not Ready').device, null, 'the driver class is no device');
+    assert.equal(parser.parse(rec('sda: Current: temperature 40')), null);
+  });
+
+  it('makes a sense line printed without its device prefix its own event without a device', () => {
+    const cases: [string, string, Record<string, string>][] = [
+      ['    Additional sense: Unrecovered read error - auto reallocate failed', 'SCSI_ADDITIONAL_SENSE_CODE', { asc_text: 'Unrecovered read error - auto reallocate failed' }],
+      ['    ASC=0x42 ASCQ=0x0', 'SCSI_ADDITIONAL_SENSE_CODE', { asc: '0x42', ascq: '0x0' }],
+      ['ASC=0x21 ASCQ=0x0', 'SCSI_ADDITIONAL_SENSE_CODE', { asc: '0x21', ascq: '0x0' }],
+      ['Add. Sense: Unrecovered read error', 'SCSI_ADDITIONAL_SENSE_CODE', { asc_text: 'Unrecovered read error' }],
+      ['Sense Key : Medium Error [current]', 'SCSI_MEDIUM_ERROR', { sense_key: 'Medium Error', sense_qualifier: 'current' }],
+      ['Sense Key : 0x5 [current]', 'SCSI_SENSE_KEY', { sense_key: 'Illegal Request', sense_key_code: '0x5' }],
+      ['<<vendor>> ASC=0x80 ASCQ=0x1ASC=0x80 ASCQ=0x1', 'SCSI_ADDITIONAL_SENSE_CODE', { asc: '0x80', ascq: '0x1', vendor: 'true' }],
+    ];
+    for (const [l, type, ext] of cases) {
+      const f = finding(l);
+      assert.equal(f.type, type, l);
+      assert.equal(f.device, null);
+      assert.equal(f.hold, undefined);
+      assert.ok(!f.msg.includes('{dev}'), f.msg);
+      for (const [k, v] of Object.entries(ext)) assert.equal(f.ext[k], v, `${l}: ${k}`);
+    }
+    assert.equal(finding('    Additional sense: Unrecovered read error - auto reallocate failed').severity, 'error');
+    for (const l of ['    Additional sense: No additional sense information', 'Info fld=0x0', 'Result: hostbyte=DID_OK driverbyte=DRIVER_SENSE',
+      'sd 0:0:2:0: [sdc]', 'Read(10): 28 00 10 56 51 80 00 04 00 00', 'cdb[0]=0x28: 28 00 03 b7 23 80 00 00 08 00', 'Sense Key : ']) {
+      assert.equal(parser.parse(rec(l)), null, l);
+    }
+  });
+
+  it('keeps ASC 0/0 as detail of the held failure when the device prefix is there', () => {
+    const out = assemble(['sd 2:0:0:0: [sdb] tag#0 Sense Key : Aborted Command [current] ', 'sd 2:0:0:0: [sdb] tag#0 Add. Sense: No additional sense information']);
+    assert.deepEqual(out.map((f) => f.type), ['SCSI_SENSE_KEY']);
+    assert.equal(out[0]!.ext.asc_text, 'No additional sense information');
+  });
+
+  it('fails Unhandled sense code / Unhandled error code at error severity', () => {
+    for (const l of ['sd 0:0:2:0: [sdc] Unhandled sense code', 'scsi 0:0:0:0: [sda] Unhandled error code']) {
+      const f = finding(l);
+      assert.equal(f.type, 'SCSI_CMD_FAILED');
+      assert.equal(f.severity, 'error');
+    }
+  });
+
+  it('reads the 2.6.1x `Attached scsi disk sda` wording', () => {
+    const f = finding('sd 0:0:0:0: Attached scsi disk sda');
+    assert.equal(f.type, 'SCSI_DISK_ATTACHED');
+    assert.deepEqual(f.device, { printed: 'sda', name: 'sda', hctl: '0:0:0:0' });
+    assert.equal(finding('sd 2:0:0:0: Attached scsi removable disk sdb').ext.removable, 'true');
+    assert.equal(parser.parse(rec('sd 7:0:0:0: Attached scsi generic sg1 type 0')), null);
+    assert.equal(parser.parse(rec('sd 0:0:0:0: Attached scsi disk ../../x')), null);
+  });
+});
+
+describe('libata in the scsi parser: resets, disabled devices, pre-new-EH errors', () => {
+  it('escalating to a hardreset after `device not ready` is a link reset', () => {
+    const f = finding('ata1: device not ready (errno=-16), forcing hardreset');
+    assert.equal(f.type, 'ATA_LINK_RESET');
+    assert.deepEqual(f.device, { printed: 'ata1' });
+    assert.deepEqual(f.ext, { ata_port: 'ata1', reset: 'hard', reason: 'device not ready', errno: '-16' });
+    assert.equal(finding('ata1: soft resetting link').type, 'ATA_LINK_RESET');
+  });
+
+  it('every failed reset is ATA_RESET_FAILED', () => {
+    const cases: [string, string, Record<string, string>][] = [
+      ['ata1: SRST failed (errno=-16)', 'ata1', { reset: 'soft', result: 'SRST failed', errno: '-16' }],
+      ['ata3: SRST failed (errno=-16)', 'ata3', { reset: 'soft', errno: '-16' }],
+      ['ata1: reset failed, giving up', 'ata1', { result: 'giving up' }],
+      ['ata1: reset failed (errno=-5), retrying in 8 secs', 'ata1', { result: 'retrying', errno: '-5' }],
+      ['ata1: COMRESET failed (errno=-16)', 'ata1', { reset: 'hard', errno: '-16' }],
+      ['ata1: softreset failed (1st FIS failed)', 'ata1', { reset: 'soft', result: '1st FIS failed' }],
+      ['ata2: hardreset failed (device not ready)', 'ata2', { reset: 'hard' }],
+    ];
+    for (const [l, dev, ext] of cases) {
+      const f = finding(l);
+      assert.equal(f.type, 'ATA_RESET_FAILED', l);
+      assert.deepEqual(f.device, { printed: dev });
+      for (const [k, v] of Object.entries(ext)) assert.equal(f.ext[k], v, `${l}: ${k}`);
+    }
+  });
+
+  it('a disabled device is ATA_DEVICE_DISABLED (≤ 6.1 `disabled`, 6.2+ `disable device`)', () => {
+    for (const l of ['ata1.00: disabled', 'ata3.00: disable device']) {
+      const f = finding(l);
+      assert.equal(f.type, 'ATA_DEVICE_DISABLED');
+      assert.equal(f.device!.printed, l.slice(0, 7));
+    }
+  });
+
+  it('reads the pre-new-EH (≤ 2.6.17) command timeout and untranslatable status as ATA errors, their status lines as context', () => {
+    const t = finding('ata1: command 0x35 timeout, stat 0x51 host_stat 0x60');
+    assert.equal(t.type, 'ATA_ERROR');
+    assert.deepEqual(t.device, { printed: 'ata1' });
+    assert.equal(t.hold, 'ata:ata1');
+    assert.deepEqual(t.ext, { ata_port: 'ata1', ata_command: '0x35', timeout: 'true', status: '0x51', host_status: '0x60' });
+    const n = finding('ata2: no sense translation for op=0x2a cmd=0x3d status: 0x51');
+    assert.equal(n.type, 'ATA_ERROR');
+    assert.deepEqual(n.device, { printed: 'ata2' });
+    assert.deepEqual(n.ext, { ata_port: 'ata2', status: '0x51', cdb_opcode: '0x2a', ata_command: '0x3d' });
+    const out = assemble(['ata2: no sense translation for op=0x2a cmd=0x3d status: 0x51', 'ata2: status=0x51 { DriveReady SeekComplete Error }',
+      'ata2: error=0x04 { DriveStatusError }', 'ata2: translated ATA stat/err 0x51/04 to SCSI SK/ASC/ASCQ 0xb/00/00']);
+    assert.equal(out.length, 1);
+    assert.equal(out[0]!.ext.error, '0x04 { DriveStatusError }');
+    assert.equal(out[0]!.ext.status, '0x51; 0x51 { DriveReady SeekComplete Error }');
+    assert.equal(out[0]!.ext.translated, '0x51/04 to SCSI SK/ASC/ASCQ 0xb/00/00');
+    for (const l of ['ata1: status=0x51 { DriveReady SeekComplete Error }', 'ata1: error=0x04 { DriveStatusError }', 'ata1.00: limiting speed to UDMA/66:PIO4']) {
+      assert.equal(context(l).orphan, undefined, l);
+    }
+  });
+
+  it('stays silent on progress and probe lines', () => {
+    for (const l of ['ata1: link is slow to respond, please be patient (ready=0)', 'ata3: port is slow to respond, please be patient (Status 0x90)',
+      'ata1: PATA max UDMA/100 irq 39', 'ata1.00: device reported invalid CHS sector 0', 'ata1: dev 0 configured for UDMA/100',
+      'ata1: command done', 'ata1: no sense translation for something']) {
+      assert.equal(parser.parse(rec(l)), null, l);
+    }
+  });
+});
+
+describe('scsi parser: 2.6.9-3.x failure descriptions and addresses in words', () => {
+  it('reads the 3.x reasons scsi_io_completion() gives for failing a command', () => {
+    for (const d of ['Device not ready', 'Media Changed', 'Host Data Integrity Failure', 'Target Data Integrity Failure', 'Discard failure']) {
+      const f = finding(`sd 2:0:0:0: [sdb] ${d}`);
+      assert.equal(f.type, 'SCSI_CMD_FAILED', d);
+      assert.equal(f.ext.detail, d);
+      assert.equal(f.severity, d === 'Media Changed' ? 'warn' : 'error');
+      assert.equal(f.hold, 'scsi:2:0:0:0');
+    }
+    assert.equal(parser.parse(rec('sd 2:0:0:0: [sdb] Volume overflow, CDB: ')), null);
+    assert.equal(parser.parse(rec('sd 2:0:0:0: [sdb] Device not ready yet')), null);
+  });
+
+  it('reads the 2.6.1x `Device not ready:` line with its sense header inline', () => {
+    for (const l of ['sd 0:0:0:0: Device not ready: <6>: Current: sense key: Not Ready', 'sd 0:0:0:0: Device not ready: : Current: sense key=0x2']) {
+      const f = finding(l);
+      assert.equal(f.type, 'SCSI_SENSE_KEY', l);
+      assert.equal(f.ext.sense_key, 'Not Ready');
+      assert.equal(f.ext.detail, 'Device not ready');
+      assert.deepEqual(f.device, { printed: '0:0:0:0', hctl: '0:0:0:0' });
+    }
+    assert.equal(parser.parse(rec('sd 0:0:0:0: Device not ready: <6>: something else')), null);
+  });
+
+  it('takes the SCSI address from the words of 2.6.9-2.6.18 lines', () => {
+    const r = finding('SCSI error : <0 1 2 3> return code = 0x8000002');
+    assert.equal(r.type, 'SCSI_CMD_FAILED');
+    assert.deepEqual(r.device, { printed: '0:1:2:3', hctl: '0:1:2:3' });
+    assert.equal(r.ext.driverbyte, '0x08');
+    const o = finding('scsi: Device offlined - not ready after error recovery: host 2 channel 0 id 1 lun 0');
+    assert.equal(o.type, 'SCSI_DEVICE_OFFLINE');
+    assert.deepEqual(o.device, { printed: '2:0:1:0', hctl: '2:0:1:0' });
+    const p = finding('sd 0:0:0:0: scsi: Device offlined - not ready after error recovery');
+    assert.equal(p.type, 'SCSI_DEVICE_OFFLINE');
+    assert.deepEqual(p.device, { printed: '0:0:0:0', hctl: '0:0:0:0' });
+    for (const l of ['SCSI error : <0 0 0> return code = 0x1', 'scsi: Device offlined', 'SCSI error : <a b c d> return code = 0x1']) assert.equal(parser.parse(rec(l)), null, l);
+  });
+
+  it('reads the 2.6.19-2.6.21 `resetting port` wording as a link reset', () => {
+    assert.deepEqual(finding('ata1: hard resetting port').ext, { ata_port: 'ata1', reset: 'hard' });
+    assert.deepEqual(finding('ata1: soft resetting port').ext, { ata_port: 'ata1', reset: 'soft' });
+  });
+});
+
+describe('scsi parser: severity of sd_print_result() failures', () => {
+  it('raises a failed sd command to error when the host byte says the transport or target failed', () => {
+    for (const l of ['sd 4:0:0:0: [sdb] Synchronize Cache(10) failed: Result: hostbyte=0x07 driverbyte=0x00',
+      'sd 0:0:0:0: [sdb] Start/Stop Unit failed: Result: hostbyte=0x04 driverbyte=0x00',
+      'sd 0:0:0:0: [sda] Synchronize Cache(10) failed: Result: hostbyte=DID_BAD_TARGET driverbyte=DRIVER_OK']) {
+      assert.equal(finding(l).severity, 'error', l);
+    }
+    assert.equal(finding('sd 2:0:0:0: [sdb] Read Capacity(16) failed: Result: hostbyte=0x00 driverbyte=0x08').severity, undefined);
   });
 });
