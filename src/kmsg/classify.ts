@@ -35,6 +35,16 @@ function byPrefix(m: string): System | null {
       break;
     case 69: // E
       if (m.startsWith('EXT4-fs') || m.startsWith('EXT3-fs') || m.startsWith('EXT2-fs')) return 'fs';
+      if (m.startsWith('Ending clean XFS mount')) return 'fs';
+      break;
+    case 98: // b: 3.x `btrfs: …`, `btrfs csum failed …` (not `btrfs_…: N callbacks suppressed`)
+      if (m.startsWith('btrfs:') || m.startsWith('btrfs ')) return 'fs';
+      break;
+    case 70: // F: 2.6 XFS `Filesystem "dm-1": …`
+      if (m.startsWith('Filesystem "')) return 'fs';
+      break;
+    case 120: // x: 2.6 `xfs_force_shutdown(sda2,0x2) called from …`
+      if (m.startsWith('xfs_force_shutdown(')) return 'fs';
       break;
     case 88: // X
       if (m.startsWith('XFS')) return 'fs';
@@ -47,6 +57,7 @@ function byPrefix(m: string): System | null {
       break;
     case 73: // I
       if (m.startsWith('INFO: task ')) return 'block';
+      if (m.startsWith('I/O error in filesystem (')) return 'fs';
       break;
     case 100: // d
       if (m.startsWith('device-mapper: ')) {
