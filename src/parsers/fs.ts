@@ -671,10 +671,10 @@ function btrfsStdError(device: DeviceRef, rest: string, ext: Ext): Finding | nul
 }
 
 /** The lines of one failed mount (`failed to read chunk root`, `open_ctree failed`): the first alone is the event. */
-function btrfsMountFailed(device: DeviceRef | null, body: string): Context {
+function btrfsMountFailed(device: DeviceRef | null, key: string, body: string): Context {
   const ext: Ext = { detail: short(body, 200) };
   const orphan = finding('FS_MOUNT_FAILED', device, `Btrfs filesystem${device ? ' on {dev}' : ''} could not be mounted: ${short(body)}`, { fs_type: 'btrfs', ...ext });
-  return { context: `btrfs-mount-failed:${device?.printed ?? ''}`, ext, orphan };
+  return { context: `btrfs-mount-failed:${key}`, ext, orphan };
 }
 
 function btrfs(m: string, kernelLevel: number): ParseResult {
@@ -700,7 +700,7 @@ function btrfs(m: string, kernelLevel: number): ParseResult {
   if (h[3] !== undefined) ext.state = h[3];
   const device = fsDev(h[2]!);
   if (h[4] === ' in ') return btrfsStdError(device, m.slice(h[0].length), ext);
-  ext.log_level = level;
+  if (h[1] !== undefined) ext.log_level = level;
   // an unknown line is an FS_ERROR only when its printed level says so
   return btrfsBody(device, m.slice(h[0].length), ext, level, h[1] !== undefined);
 }
@@ -791,7 +791,8 @@ function btrfsBody(device: DeviceRef | null, body: string, ext: Ext, level: stri
         return device ? finding('FS_MOUNTED', fsDevUuidIn(device.printed, body), 'Btrfs filesystem on {dev} mounted', ext) : null;
       }
       const mf = BTRFS_MOUNT_FAILED.exec(body);
-      if (mf) return btrfsMountFailed(device ?? (mf[1] !== undefined ? fsDev(mf[1]) : null), body);
+      // keyed by the prefix's device: 3.x's `… on sdb` and the device-less `open_ctree failed` after it join
+      if (mf) return btrfsMountFailed(device ?? (mf[1] !== undefined ? fsDev(mf[1]) : null), device?.printed ?? '', body);
       const fc = BTRFS_FREE_SPACE_CACHE.exec(body);
       if (fc) {
         const key = `btrfs-fsc:${device?.printed ?? ''}:${fc[1]}`;
