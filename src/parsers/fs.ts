@@ -14,19 +14,24 @@
 //   ext3/ext2 (separate drivers before 4.3): `EXT3-fs error (device %s): %s: %pV`,
 //         `EXT2-fs (%s): error: %s: %pV`, `EXT3-fs (%s): error: remounting filesystem read-only`
 //   jbd2  `Aborting journal on device %s.` (j_devname: `sdb1-8` = device + journal inode)
-//         `JBD2: Error %d detected when updating journal superblock for %s.`
+//         `JBD2: Error %d detected when updating journal superblock for %s.` (6.x: `JBD2: I/O error when updating …`)
 //   xfs   `XFS (%s): %pV`; shutdown: `%s (0x%x) detected at %pS (%s:%d).  Shutting down filesystem.` (5.15+),
 //         `Filesystem has been shut down due to log error (0x2).` (5.19+),
 //         `Log I/O Error Detected.  Shutting down filesystem` / `Corruption of in-memory data detected.  Shutting down filesystem` (older)
 //   btrfs `BTRFS %s (device %s[: state %s]): %pV` (state since 6.0), `BTRFS: error (device %s[: state %s]) in %s:%d: errno=%d %s`
-// Decisions: `re-mounted` is FS_MOUNTED with ext.remount=true; an ext4 error
-// whose text says checksum/corrupt/bad extent header is FS_CORRUPTION, every
-// other `EXT4-fs error` FS_ERROR; every `EXT4-fs warning` is FS_WARNING unless
-// it is an I/O error (FS_IO_ERROR); the daily `error count since last fsck`
-// report is an FS_WARNING held for its `initial error`/`last error` lines; XFS
-// `Please unmount the filesystem…`, `xfs_do_force_shutdown(…) called from…`
-// and `log mount failed` give no event (the lines around them do); btrfs
-// lines at error level and above that are not recognised are FS_ERROR.
+//   2.6-3.x: `XFS: %s` (no device), `Filesystem "%s": %s`, `xfs_force_shutdown(%s,0x%x) called from …`,
+//         `I/O error in filesystem ("%s") meta-data dev %s block 0x%llx ("%s") error %d buf count %zd`,
+//         `XFS mounting filesystem %s` / `Ending clean XFS mount for filesystem: %s`;
+//         btrfs `btrfs: %s`, `btrfs csum failed …`, `BTRFS: %s`, `BTRFS (device %s): %s` (no level)
+// Decisions (docs/events.md §3, fs notes): `re-mounted` is FS_MOUNTED with ext.remount=true; an
+// ext4 error whose text says a check failed (checksum, corrupt, inconsistent, bad/invalid <field>)
+// is FS_CORRUPTION, every other `EXT4-fs error` FS_ERROR; every `EXT4-fs warning` is FS_WARNING
+// unless it is an I/O error (FS_IO_ERROR); XFS and btrfs errnos decide between FS_CORRUPTION
+// (117, 74), FS_IO_ERROR (5) and FS_ERROR. Line groups make one event (held finding + Context
+// with an orphan, so each line alone still gives it): the ext4 error report, XFS force-shutdown +
+// `Shutting down filesystem`, failed XFS/btrfs mounts, XFS `Mounting` + `Ending clean mount`,
+// btrfs free-space-cache warnings. XFS `Please unmount the filesystem…` gives no event; btrfs
+// lines with a printed level of error and above that are not recognised are FS_ERROR.
 import { trimLineEnd } from './common.ts';
 import type { ClassifiedRecord, Context, DeviceRef, Finding, Parser, ParseResult } from '../contracts/parser.ts';
 
