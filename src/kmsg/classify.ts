@@ -49,6 +49,13 @@ function byPrefix(m: string): System | null {
       // `EXT4-fs error: 352 callbacks suppressed`: ext4's rate limiter, counted like the others
       if (m.startsWith('EXT4-fs')) return m.endsWith(' callbacks suppressed') ? 'block' : 'fs';
       if (m.startsWith('EXT3-fs') || m.startsWith('EXT2-fs')) return 'fs';
+      if (m.startsWith('Ending clean XFS mount')) return 'fs';
+      break;
+    case 70: // F: 2.6 XFS `Filesystem "dm-1": …`
+      if (m.startsWith('Filesystem "')) return 'fs';
+      break;
+    case 120: // x: 2.6 `xfs_force_shutdown(sda2,0x2) called from …`
+      if (m.startsWith('xfs_force_shutdown(')) return 'fs';
       break;
     case 88: // X
       if (m.startsWith('XFS')) return 'fs';
@@ -70,6 +77,7 @@ function byPrefix(m: string): System | null {
       break;
     case 73: // I
       if (m.startsWith('INFO: task ')) return 'block';
+      if (m.startsWith('I/O error in filesystem (')) return 'fs';
       break;
     case 100: // d
       if (m.startsWith('device-mapper: ')) {
@@ -85,6 +93,8 @@ function byPrefix(m: string): System | null {
     case 98: // b: a dev_printk on an NVMe multipath disk (`block nvme2n1: no usable path …`), ≤ 4.2 `bio too big device sdb1 (…)`
       if (m.startsWith('block nvme')) return 'nvme';
       if (m.startsWith('bio too big device ')) return 'block';
+      // 3.x `btrfs: …`, `btrfs csum failed …` (not `btrfs_…: N callbacks suppressed`)
+      if (m.startsWith('btrfs:') || m.startsWith('btrfs ')) return 'fs';
       break;
     case 82: // R
       if (m.startsWith('Read-error on swap-device')) return 'block';

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { parser } from '../../../src/parsers/fs.ts';
 import { type ClassifiedRecord, type Finding, isContext } from '../../../src/contracts/parser.ts';
 import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
+import { parseText } from '../../helpers/real-world.ts';
 
 const rec = (message: string, level = 3): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: '', device: '', system: 'fs' });
 
@@ -70,6 +71,7 @@ describe('fs parser', () => {
 
   it('holds the daily ext4 error report for its initial/last error lines', () => {
     const f = finding('EXT4-fs (sdb1): error count since last fsck: 3');
+    assert.equal(f.type, 'FS_ERRORS_RECORDED');
     assert.equal(f.hold, 'ext4-errors:sdb1');
     const c = parser.parse(rec('EXT4-fs (sdb1): initial error at time 1700000000: ext4_lookup:1789: inode 2'));
     assert.ok(c !== null && isContext(c));
@@ -123,6 +125,205 @@ describe('fs parser', () => {
       assert.equal(f.device, null);
       assert.doesNotMatch(f.msg, /\{dev\}/);
     }
+  });
+
+  // Real lines from test/fixtures/real-world (issue 12): one wording each, old and new kernels.
+  describe('real-world wordings', () => {
+    const ctx = (message: string) => {
+      const r = parser.parse(rec(message));
+      assert.ok(r !== null && isContext(r), `expected a context line for ${message}`);
+      return r;
+    };
+    const ev = (text: string) => parseText(text).map((e) => [e.event_type, e.dev_name, e.severity]);
+
+    it('ext4: corruption is what the text says failed a check (bad <field>, inconsistent, checksum)', () => {
+      for (const [m, dev] of [
+        ['EXT4-fs error (device sda1): ext4_iget:4450: inode #542119: comm Cache2 I/O: bad extra_isize (20654 != 256)', 'sda1'],
+        ['EXT4-fs error (device vda2): ext4_mb_generate_buddy:758: group 65, block bitmap and bg descriptor inconsistent: 9 vs 10 free clusters', 'vda2'],
+        ['EXT4-fs error (device sda7): __ext4_find_entry:1545: inode #37: comm journalctl: checksumming directory block 0', 'sda7'],
+      ] as const) {
+        const f = finding(m);
+        assert.equal(f.type, 'FS_CORRUPTION', m);
+        assert.equal(f.device?.name, dev);
+      }
+      assert.equal(finding('EXT4-fs error (device vda2): ext4_mb_generate_buddy:758: group 65, block bitmap and bg descriptor inconsistent: 9 vs 10 free clusters').ext.group, '65');
+      for (const m of [
+        'EXT4-fs error (device sda1): ext4_lookup:1607: inode #525615: comm Cache2 I/O: deleted inode referenced: 530632',
+        'EXT4-fs error (device sdm): ext4_discard_preallocations:5001: comm prometheus: Error -5 reading block bitmap for 211',
+        'EXT4-fs error (device sdd1) in __ext4_new_inode:1095: Journal has aborted',
+      ]) assert.equal(finding(m).type, 'FS_ERROR', m);
+    });
+
+    it('ext4: the error report (3.11 `error count:` and later `since last fsck`) is FS_ERRORS_RECORDED, its lines one event', () => {
+      const f = finding('EXT4-fs (mmcblk0p3): error count: 2');
+      assert.deepEqual([f.type, f.device?.name, f.ext.error_count, f.hold], ['FS_ERRORS_RECORDED', 'mmcblk0p3', '2', 'ext4-errors:mmcblk0p3']);
+      const c = ctx('EXT4-fs (mmcblk0p3): initial error at 33: ext4_mb_generate_buddy:755');
+      assert.deepEqual(c.ext, { initial_error: 'ext4_mb_generate_buddy:755 at 33' });
+      // alone, a report line is the report
+      assert.equal(c.orphan?.type, 'FS_ERRORS_RECORDED');
+      assert.equal(c.orphan?.device?.name, 'mmcblk0p3');
+      const all = parseText([
+        '[3784708.859860] EXT4-fs (vdb): error count since last fsck: 26',
+        '[3784708.859876] EXT4-fs (vdb): initial error at time 1529034124: ext4_find_entry:1312: inode 27787278',
+        '[3784708.859880] EXT4-fs (vdb): last error at time 1529054176: ext4_find_entry:1312: inode 27787279',
+      ].join('\n'));
+      assert.equal(all.length, 1);
+      assert.deepEqual([all[0]!.event_type, all[0]!.dev_name, all[0]!.severity], ['FS_ERRORS_RECORDED', 'vdb', 'warn']);
+      assert.equal(all[0]!.extentions.last_error, 'ext4_find_entry:1312: inode 27787279 at 1529054176');
+      assert.deepEqual(ev('[  332.578168] EXT4-fs (sda7): last error at time 1623502311: __ext4_find_entry:1545: inode 37'), [['FS_ERRORS_RECORDED', 'sda7', 'warn']]);
+    });
+
+    it('ext4: a journal that cannot be loaded and other mount failures are FS_MOUNT_FAILED', () => {
+      for (const [m, dev] of [
+        ['EXT4-fs (sdh7): error loading journal', 'sdh7'], ['EXT4-fs (mmcblk1p10): error loading journal', 'mmcblk1p10'],
+        ['EXT4-fs (sda1): mount failed', 'sda1'], ['EXT3-fs (sdb1): error loading journal', 'sdb1'], ['EXT4-fs (sdb1): no journal found', 'sdb1'],
+      ] as const) {
+        const f = finding(m);
+        assert.deepEqual([f.type, f.device?.name], ['FS_MOUNT_FAILED', dev], m);
+      }
+      assert.deepEqual(ev('[ 9080.323570] EXT4-fs (sdh7): error loading journal'), [['FS_MOUNT_FAILED', 'sdh7', 'error']]);
+    });
+
+    it('ext4: its own rate limiter is KERNEL_LOG_SUPPRESSED', () => {
+      const f = finding('EXT4-fs error: 352 callbacks suppressed');
+      assert.deepEqual([f.type, f.device, f.ext.suppressed, f.ext.function], ['KERNEL_LOG_SUPPRESSED', null, '352', 'EXT4-fs error']);
+      assert.equal(finding('EXT4-fs warning: 12 callbacks suppressed').ext.function, 'EXT4-fs warning');
+      assert.equal(parser.parse(rec('EXT4-fs error: lots of callbacks suppressed')), null);
+    });
+
+    it('jbd2: a failed superblock update is an I/O error (old and new wording); load failures name no device', () => {
+      const a = finding('JBD2: Error -5 detected when updating journal superblock for sdk-8.');
+      assert.deepEqual([a.type, a.device, a.ext.op, a.ext.error, a.ext.journal], ['FS_IO_ERROR', { printed: 'sdk-8', name: 'sdk' }, 'WRITE', '-5', 'sdk-8']);
+      const b = finding('JBD2: I/O error when updating journal superblock for mmcblk0p4-8.');
+      assert.deepEqual([b.type, b.device?.name], ['FS_IO_ERROR', 'mmcblk0p4']);
+      for (const m of ['JBD2: Unrecognised features on journal', 'JBD2: recovery failed', 'JBD2: error -5 scanning journal']) {
+        const f = finding(m);
+        assert.deepEqual([f.type, f.device], ['FS_ERROR', null], m);
+      }
+      assert.equal(finding('JBD2: no valid journal superblock found').type, 'FS_CORRUPTION');
+      assert.deepEqual([finding('JBD2: IO error reading journal superblock').type, finding('JBD2: IO error reading journal superblock').ext.op], ['FS_IO_ERROR', 'READ']);
+      assert.deepEqual(ev('[    7.566156] JBD2: recovery failed'), [['FS_ERROR', '', 'error']]);
+    });
+
+    it('xfs: errno -117/-74 is corruption, -5 an I/O error — in metadata I/O errors and `returned error` lines', () => {
+      const m = finding('XFS (vda4): metadata I/O error in "xfs_dquot_disk_read+0x14a/0x220 [xfs]" at daddr 0x1478 len 8 error 74');
+      assert.deepEqual([m.type, m.device?.name, m.ext.error, m.ext.op], ['FS_CORRUPTION', 'vda4', '74', 'READ']);
+      assert.equal(finding('XFS (dm-0): metadata I/O error: block 0x48 ("xfs_trans_read_buf_map") error 117 numblks 8').type, 'FS_CORRUPTION');
+      assert.equal(finding('XFS (dm-7): metadata I/O error: block 0x280000010 ("xlog_bread_noalign") error 5 numblks 8').type, 'FS_IO_ERROR');
+      const r = finding('XFS (dm-4): xfs_inactive_ifree: xfs_ifree returned error -117');
+      assert.deepEqual([r.type, r.device?.name, r.ext.function, r.ext.callee, r.ext.error], ['FS_CORRUPTION', 'dm-4', 'xfs_inactive_ifree', 'xfs_ifree', '-117']);
+      assert.equal(finding('XFS (dm-11): xfs_imap_to_bp: xfs_trans_read_buf() returned error -117.').type, 'FS_CORRUPTION');
+      assert.equal(finding('XFS (dm-8): xfs_imap_to_bp: xfs_trans_read_buf() returned error -5.').type, 'FS_IO_ERROR');
+      const l = finding('XFS (sdd1): xfs_log_force: error -5 returned.');
+      assert.deepEqual([l.type, l.device?.name, l.ext.what], ['FS_IO_ERROR', 'sdd1', 'log']);
+      // 2.6: positive errno, `Filesystem "X": ` prefix
+      assert.deepEqual(ev('Filesystem "dm-1": xfs_log_force: error 5 returned.'), [['FS_IO_ERROR', 'dm-1', 'error']]);
+      const w = finding('XFS (dm-11): writeback error on sector 738263040');
+      assert.deepEqual([w.type, w.ext.op, w.ext.sector], ['FS_IO_ERROR', 'WRITE', '738263040']);
+    });
+
+    it('xfs: an Internal error on an expression or a CORRUPTED check is corruption, on a function an error, with or without the device', () => {
+      assert.equal(finding('XFS (dm-0): Internal error i != 1 at line 481 of file fs/xfs/libxfs/xfs_alloc.c. Caller xfs_alloc_fixup_trees+0x198/0x3b0 [xfs]').type, 'FS_CORRUPTION');
+      assert.equal(finding('XFS (dm-4): Internal error xfs_iunlink_remove at line 2038 of file fs/xfs/xfs_inode.c.  Caller xfs_ifree+0x33/0x130 [xfs]').type, 'FS_ERROR');
+      const n = finding('XFS: Internal error XFS_WANT_CORRUPTED_RETURN at line 342 of file fs/xfs/xfs_alloc.c.  Caller 0xffffffffa01e76c2');
+      assert.deepEqual([n.type, n.device, n.ext.line, n.ext.file], ['FS_CORRUPTION', null, '342', 'fs/xfs/xfs_alloc.c']);
+      assert.doesNotMatch(n.msg, /\{dev\}/);
+      assert.deepEqual(ev('Sep  3 04:45:39 ip-10-204-xxx-xxx kernel: Filesystem "dm-1": XFS internal error xfs_trans_cancel at line 1138 of file fs/xfs/xfs_trans.c.  Caller 0xee27bcac'), [['FS_ERROR', 'dm-1', 'error']]);
+    });
+
+    it('xfs: the force-shutdown line holds the shutdown, the `Shutting down filesystem` line after it joins (one event)', () => {
+      const f = finding('XFS (dm-8): xfs_do_force_shutdown(0x1) called from line 370 of file fs/xfs/xfs_trans_buf.c. Return address = 0xffffffffc049d28a');
+      assert.deepEqual([f.type, f.device?.name, f.ext.shutdown_flags, f.ext.source, f.hold], ['FS_SHUTDOWN', 'dm-8', 'metadata_io', 'fs/xfs/xfs_trans_buf.c:370', 'xfs-shutdown:dm-8']);
+      const c = ctx('XFS (dm-8): I/O Error Detected. Shutting down filesystem');
+      assert.deepEqual([c.context, c.ext.reason, c.orphan?.type], ['xfs-shutdown:dm-8', 'I/O Error', 'FS_SHUTDOWN']);
+      const both = parseText([
+        '[257265.468411] XFS (dm-11): xfs_do_force_shutdown(0x8) called from line 3486 of file fs/xfs/xfs_inode.c.  Return address = 00000000cc36f40e',
+        '[257265.468412] XFS (dm-11): Corruption of in-memory data detected.  Shutting down filesystem',
+        '[257265.468413] XFS (dm-11): Please unmount the filesystem and rectify the problem(s)',
+      ].join('\n'));
+      assert.deepEqual(both.map((e) => [e.event_type, e.dev_name, e.severity, e.extentions.reason, e.extentions.shutdown_flags]), [['FS_SHUTDOWN', 'dm-11', 'error', 'Corruption of in-memory data', 'corrupt_incore']]);
+      // 2.6: `xfs_force_shutdown(sda2,0x2)` without a prefix, then `Filesystem "sda2": …`
+      assert.deepEqual(parseText([
+        'xfs_force_shutdown(sda2,0x2) called from line 1010 of file fs/xfs/xfs_log.c.  Return address = 0xffffffff8825a8c1',
+        'Filesystem "sda2": Log I/O Error Detected.  Shutting down filesystem: sda2',
+      ].join('\n')).map((e) => [e.event_type, e.dev_name, e.extentions.shutdown_flags, e.extentions.reason]), [['FS_SHUTDOWN', 'sda2', 'log_io', 'Log I/O Error']]);
+    });
+
+    it('xfs: the lines of a failed log mount are one FS_MOUNT_FAILED; `Ending clean mount` is the mount', () => {
+      const c = ctx('XFS (dm-7): log mount/recovery failed: error -5');
+      assert.deepEqual([c.context, c.ext.error, c.orphan?.type, c.orphan?.device?.name], ['xfs-mount-failed:dm-7', '-5', 'FS_MOUNT_FAILED', 'dm-7']);
+      assert.equal(ctx('XFS (dm-7): empty log check failed').orphan?.type, 'FS_MOUNT_FAILED');
+      const all = parseText([
+        'Jul 26 05:55:54 hdp-datanode-1 kernel: XFS (dm-7): log mount/recovery failed: error -5',
+        'Jul 26 05:55:54 hdp-datanode-1 kernel: XFS (dm-7): log mount failed',
+      ].join('\n'));
+      assert.deepEqual(all.map((e) => [e.event_type, e.dev_name, e.severity, e.extentions.error]), [['FS_MOUNT_FAILED', 'dm-7', 'error', '-5']]);
+      assert.deepEqual(ev('XFS: log mount/recovery failed: error 5\\nXFS: log mount failed'.replace('\\n', '\n')), [['FS_MOUNT_FAILED', '', 'error']]);
+      assert.deepEqual(ev('[  211.000000] XFS (sdb5): Mounting V5 Filesystem\n[  211.000010] XFS (sdb5): Ending clean mount'), [['FS_MOUNTED', 'sdb5', 'info']]);
+      assert.deepEqual(ev('Jul 26 05:55:54 hdp-datanode-1 kernel: XFS (dm-5): Ending clean mount'), [['FS_MOUNTED', 'dm-5', 'info']]);
+      assert.deepEqual(ev('XFS mounting filesystem hda1\nEnding clean XFS mount for filesystem: hda1'), [['FS_MOUNTED', 'hda1', 'info']]);
+      assert.deepEqual(ev('I/O error in filesystem ("sdc1") meta-data dev sdc1 block 0x575438dc        ("xlog_iodone") error 5 buf count 7680'), [['FS_IO_ERROR', 'sdc1', 'error']]);
+    });
+
+    it('btrfs: std errors by errno (-5 I/O), with or without the colon and the state', () => {
+      for (const [m, dev] of [
+        ['BTRFS error (device mmcblk0p2) in __btrfs_free_extent:5783: errno=-5 IO failure', 'mmcblk0p2'],
+        ['BTRFS: error (device sda3) in btrfs_commit_transaction:2487: errno=-5 IO failure (Error while writing out transaction)', 'sda3'],
+        ['BTRFS: error (device nvme0n1p2: state EA) in cleanup_transaction:1958: errno=-5 IO failure', 'nvme0n1p2'],
+      ] as const) {
+        const f = finding(m);
+        assert.deepEqual([f.type, f.device?.name, f.ext.errno], ['FS_IO_ERROR', dev, '-5'], m);
+      }
+      assert.equal(finding('BTRFS: error (device dm-0: state EA) in btrfs_run_delayed_refs:2154: errno=-28 No space left').type, 'FS_ERROR');
+      const d = finding('BTRFS warning (device dm-0): direct IO failed ino 4077816 rw 0,0 sector 0x3660bb80 len 4096 err no 10');
+      assert.deepEqual([d.type, d.device?.name, d.ext.op, d.ext.inode, d.ext.sector, d.ext.error], ['FS_IO_ERROR', 'dm-0', 'READ', '4077816', '0x3660bb80', '10']);
+      assert.equal(finding('BTRFS warning (device sda): direct IO failed root 5 ino 257 op 0x8801 offset 0x0 len 4096 err no 10').ext.op, 'WRITE');
+    });
+
+    it('btrfs: an aborted transaction (any case of the prefix) and the skipped commit are FS_JOURNAL_ABORTED', () => {
+      for (const m of ['btrfs: Transaction aborted (error -5)', 'BTRFS: Transaction aborted (error -28)']) {
+        const f = finding(m);
+        assert.deepEqual([f.type, f.device], ['FS_JOURNAL_ABORTED', null], m);
+      }
+      const s = finding('BTRFS warning (device sda3: state E): Skipping commit of aborted transaction.');
+      assert.deepEqual([s.type, s.device?.name, s.ext.state], ['FS_JOURNAL_ABORTED', 'sda3', 'E']);
+      assert.deepEqual(ev('[   39.468157] btrfs: Transaction aborted (error -5)'), [['FS_JOURNAL_ABORTED', '', 'error']]);
+    });
+
+    it('btrfs: repaired reads are FS_READ_ERROR_CORRECTED with the member that erred', () => {
+      const f = finding('BTRFS error (device dm-15): fixed up error at logical 124463056945152 on dev /dev/dm-10 physical 408018681856');
+      assert.deepEqual([f.type, f.device?.name, f.related?.member?.name, f.ext.logical], ['FS_READ_ERROR_CORRECTED', 'dm-15', 'dm-10', '124463056945152']);
+      const r = finding('BTRFS info (device dm-2): read error corrected: ino 0 off 358252544 (dev /dev/mapper/storage2 sector 660800)');
+      assert.deepEqual([r.type, r.device?.name, r.related?.member?.printed, r.ext.sector], ['FS_READ_ERROR_CORRECTED', 'dm-2', '/dev/mapper/storage2', '660800']);
+      assert.deepEqual(ev('Mar 17 03:01:44 server kernel: BTRFS info (device sdb1): read error corrected: ino 59747 off 1602211840 (dev /dev/sdc1 sector 1709502656)'), [['FS_READ_ERROR_CORRECTED', 'sdb1', 'warn']]);
+      // 3.x: `btrfs read error corrected:` without a device prefix
+      assert.equal(finding('btrfs read error corrected: ino 1 off 2 (dev /dev/sdc sector 3)').type, 'FS_READ_ERROR_CORRECTED');
+    });
+
+    it('btrfs: unreadable tree roots and open_ctree failures are one FS_MOUNT_FAILED', () => {
+      const c = ctx('BTRFS error (device dm-2): failed to read chunk root');
+      assert.deepEqual([c.context, c.orphan?.type, c.orphan?.device?.name], ['btrfs-mount-failed:dm-2', 'FS_MOUNT_FAILED', 'dm-2']);
+      assert.equal(ctx('BTRFS warning (device sda2): failed to read tree root').orphan?.type, 'FS_MOUNT_FAILED');
+      // lines join within the context window (50 ms by default); further apart each is its own event
+      assert.deepEqual(ev('<3>[   12.088296] BTRFS error (device dm-2): failed to read chunk root\n<3>[   12.088310] BTRFS error (device dm-2): open_ctree failed'), [['FS_MOUNT_FAILED', 'dm-2', 'error']]);
+      assert.deepEqual(ev('<3>[   12.088296] BTRFS error (device dm-2): failed to read chunk root\n<3>[   12.358258] BTRFS error (device dm-2): open_ctree failed'), [['FS_MOUNT_FAILED', 'dm-2', 'error'], ['FS_MOUNT_FAILED', 'dm-2', 'error']]);
+      assert.deepEqual(ev('btrfs: failed to read chunk root on sdb\nbtrfs: open_ctree failed'), [['FS_MOUNT_FAILED', 'sdb', 'error']]);
+    });
+
+    it('btrfs: tree-checker corruption, free space cache warnings, 3.x csum lines', () => {
+      const t = finding('BTRFS error (device sda3): block=5763170304 write time tree block corruption detected');
+      assert.deepEqual([t.type, t.device?.name, t.ext.logical, t.ext.check], ['FS_CORRUPTION', 'sda3', '5763170304', 'write time']);
+      assert.equal(finding('BTRFS critical (device sda): read time tree block corruption detected on logical 123 mirror 1').ext.logical, '123');
+      const w = finding('BTRFS warning (device sda2): block group 4194304 has wrong amount of free space');
+      assert.deepEqual([w.type, w.device?.name, w.ext.block_group, w.hold], ['FS_WARNING', 'sda2', '4194304', 'btrfs-fsc:sda2:4194304']);
+      assert.deepEqual(ev('[    5.919138] BTRFS warning (device sda2): block group 4194304 has wrong amount of free space\n[    5.919140] BTRFS warning (device sda2): failed to load free space cache for block group 4194304, rebuilding it now'), [['FS_WARNING', 'sda2', 'warn']]);
+      const c = finding('btrfs csum failed ino 358 off 227975168 csum 4151547339 private 259191981');
+      assert.deepEqual([c.type, c.device, c.ext.inode], ['FS_CORRUPTION', null, '358']);
+      assert.doesNotMatch(c.msg, /\{dev\}/);
+      // a 3.x line without a level names the device but is an error only by what it says
+      assert.equal(finding('BTRFS (device sdb): bad tree block start 18446744071580844624 6118597083136').type, 'FS_CORRUPTION');
+      assert.equal(parser.parse(rec('BTRFS (device sdb): something brand new', 3)), null);
+    });
   });
 
   it('ignores what it does not know', () => {
