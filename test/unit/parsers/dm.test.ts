@@ -124,7 +124,7 @@ describe('dm parser', () => {
       parser.parse(rec(m.replace(/\d/g, '9'.repeat(40))));
     }
     let seed = 5;
-    const prefixes = ['device-mapper: table: 253:0: ', 'device-mapper: raid1: ', 'device-mapper: dirty region log: ', 'device-mapper: raid: '];
+    const prefixes = ['device-mapper: table: 253:0: ', 'device-mapper: raid1: ', 'device-mapper: dirty region log: ', 'device-mapper: raid: ', 'device-mapper: verity: ', 'trusted_key: device-mapper: crypt: ', 'device-mapper: integrity: dm-0: ', 'device-mapper: ioctl: '];
     for (let n = 0; n < 2000; n++) {
       let s = prefixes[n % prefixes.length]!;
       for (let i = 0; i < 80; i++) { seed = (seed * 1103515245 + 12345) >>> 0; s += String.fromCharCode(seed % 256); }

@@ -152,7 +152,7 @@ describe('lvm parser', () => {
     }
     let seed = 11;
     for (let n = 0; n < 2000; n++) {
-      let s = n % 2 ? 'device-mapper: thin: 253:2: ' : 'device-mapper: snapshots: ';
+      let s = ['device-mapper: thin: 253:2: ', 'device-mapper: snapshots: ', 'device-mapper: thin metadata: ', 'device-mapper: btree spine: ', 'device-mapper: block manager: ', 'device-mapper: thin: '][n % 6]!;
       for (let i = 0; i < 80; i++) { seed = (seed * 1103515245 + 12345) >>> 0; s += String.fromCharCode(seed % 256); }
       parser.parse(rec(s));
     }

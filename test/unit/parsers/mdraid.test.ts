@@ -194,7 +194,7 @@ describe('mdraid parser', () => {
       parser.parse(rec(`${m.slice(0, 20)}\n${m.slice(20)}`));
     }
     let seed = 3;
-    const prefixes = ['md/raid1:md0: ', 'md/raid:md1: ', 'md: ', 'md0: '];
+    const prefixes = ['md/raid1:md0: ', 'md/raid:md1: ', 'md: ', 'md0: ', 'raid5: ', 'raid10:md2: ', 'raid1: Disk failure on ', '\tOperation continuing on '];
     for (let n = 0; n < 2000; n++) {
       let s = prefixes[n % prefixes.length]!;
       for (let i = 0; i < 80; i++) { seed = (seed * 1103515245 + 12345) >>> 0; s += String.fromCharCode(seed % 256); }
