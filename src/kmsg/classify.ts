@@ -39,6 +39,14 @@ function isScsiSensePart(m: string): boolean {
     m.startsWith('ASC=0x', i) || m.startsWith('<<vendor>>', i);
 }
 
+/** `device-mapper: <target>: …`: multipath, LVM's targets (thin, snapshot, cache and the persistent-data library under them), or dm. */
+function deviceMapper(m: string): System {
+  if (m.startsWith('multipath', 15)) return 'multipath';
+  if (m.startsWith('thin', 15) || m.startsWith('snapshot', 15) || m.startsWith('cache', 15)) return 'lvm';
+  if (m.startsWith('space map ', 15) || m.startsWith('btree spine', 15) || m.startsWith('block manager', 15)) return 'lvm';
+  return 'dm';
+}
+
 function byPrefix(m: string): System | null {
   switch (m.charCodeAt(0)) {
     case 66: // B
@@ -74,17 +82,15 @@ function byPrefix(m: string): System | null {
     case 32: // space
     case 9: // tab
       if (isScsiSensePart(m)) return 'scsi';
+      // a lone md `Operation continuing on N devices` (syslog indents it)
+      if (m.charCodeAt(0) !== 60 && m.trimStart().startsWith('Operation continuing on ')) return 'mdraid';
       break;
     case 73: // I
       if (m.startsWith('INFO: task ')) return 'block';
       if (m.startsWith('I/O error in filesystem (')) return 'fs';
       break;
     case 100: // d
-      if (m.startsWith('device-mapper: ')) {
-        if (m.startsWith('multipath', 15)) return 'multipath';
-        if (m.startsWith('thin', 15) || m.startsWith('snapshot', 15) || m.startsWith('cache', 15)) return 'lvm';
-        return 'dm';
-      }
+      if (m.startsWith('device-mapper: ')) return deviceMapper(m);
       break;
     case 109: // m
       if (m.startsWith('md/') || m.startsWith('md: ') || /^md\d+: /.test(m)) return 'mdraid';
@@ -105,6 +111,10 @@ function byPrefix(m: string): System | null {
     case 108: // l
       if (m.startsWith('loop: ') || m.startsWith('lost page write due to I/O error on ')) return 'block';
       break;
+    case 114: // r: 2.4/2.6 md personalities, `raid5: …`, `raid10:md2: …`
+      if (m.startsWith('raid') && m.charCodeAt(4) >= 49 && m.charCodeAt(4) <= 54) return 'mdraid';
+      break;
+    case 79: // O: the second line of a 2.4/2.6 raid1/raid10 failure, alone
     case 115: // s
       if (m.startsWith('sd ') || m.startsWith('scsi ') || m.startsWith('sr ') || m.startsWith('scsi_')) return 'scsi';
       if (m.startsWith('scsi: Device offlined')) return 'scsi';
@@ -124,6 +134,8 @@ function byPrefix(m: string): System | null {
     if (rest.startsWith('Current') || rest.startsWith('<<DEFERRED>>')) return rest.indexOf(': sense key') > 0 ? 'scsi' : null;
     if (rest.endsWith('callbacks suppressed') && SUPPRESSED_STORAGE.test(m)) return 'block';
     if (rest.startsWith('I/O error, dev') || isBlockStatusLine(rest)) return 'block';
+    // a device-mapper line behind another module's prefix (`trusted_key: device-mapper: crypt: …`)
+    if (rest.startsWith('device-mapper: ')) return deviceMapper(rest);
   }
   return null;
 }

@@ -17,6 +17,7 @@
 // event of its own, so a path failure is counted once.
 import { trimLineEnd } from './common.ts';
 import type { ClassifiedRecord, DeviceRef, Finding, Parser, ParseResult } from '../contracts/parser.ts';
+import { dmMessage } from './dm.ts';
 
 const PREFIX = 'device-mapper: multipath';
 const MAJMIN = /^\d{1,10}:\d{1,10}$/;
@@ -86,8 +87,8 @@ function parseBody(body: string): Finding | null {
 }
 
 function parse(rec: ClassifiedRecord): ParseResult {
-  const m = rec.message;
-  if (!m.startsWith(PREFIX)) return null;
+  const m = dmMessage(rec.message);
+  if (m === null || !m.startsWith(PREFIX)) return null;
   // `device-mapper: multipath: …` is the target; `device-mapper: multipath <selector>: …` a path selector
   if (m.charCodeAt(PREFIX.length) !== 58 /* : */ || m.charCodeAt(PREFIX.length + 1) !== 32) return null;
   let body = m.slice(PREFIX.length + 2);

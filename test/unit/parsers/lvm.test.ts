@@ -60,10 +60,81 @@ describe('lvm parser', () => {
     assert.equal(finding('device-mapper: snapshots: Invalidating snapshot: something new').ext.cause, 'other');
   });
 
+  it('holds a failed metadata operation for the lines of its abort, each an event when alone', () => {
+    const f = finding("device-mapper: thin: 253:5: metadata operation 'dm_thin_insert_block' failed: error = -28");
+    assert.equal(f.hold, 'thin:253:5');
+    const cases: [string, Record<string, string>][] = [
+      ['device-mapper: thin: 253:5: aborting current metadata transaction', { transaction: 'aborted' }],
+      ['device-mapper: thin: 253:5: failed to abort metadata transaction', { transaction: 'abort_failed' }],
+      ["device-mapper: thin: 253:5: failed to set 'needs_check' flag in metadata", { needs_check: 'set_failed' }],
+    ];
+    for (const [m, ext] of cases) {
+      const c = parser.parse(rec(m));
+      assert.ok(c !== null && isContext(c), m);
+      assert.equal(c.context, 'thin:253:5');
+      assert.deepEqual(c.ext, ext);
+      assert.equal(c.orphan?.type, 'LVM_THIN_METADATA_ERROR');
+      assert.deepEqual(c.orphan?.device, { printed: '253:5', majmin: '253:5' });
+    }
+  });
+
+  it('reports 3.x metadata failures with the pool, the calling function or nothing', () => {
+    const bare = finding('device-mapper: thin: dm_thin_insert_block() failed');
+    assert.equal(bare.type, 'LVM_THIN_METADATA_ERROR');
+    assert.equal(bare.device, null);
+    assert.doesNotMatch(bare.msg, /\{dev\}/);
+    const fn = finding('device-mapper: thin: process_bio: dm_thin_find_block() failed: error = -5');
+    assert.equal(fn.device, null);
+    assert.deepEqual(fn.ext, { operation: 'dm_thin_find_block', error: '-5', function: 'process_bio' });
+    const pool = finding('device-mapper: thin: 253:2: dm_thin_insert_block() failed: error = -28');
+    assert.deepEqual(pool.device, { printed: '253:2', majmin: '253:2' });
+    assert.equal(finding('device-mapper: thin: 253:2: commit failed: error = -5').ext.operation, 'commit');
+  });
+
+  it('reports persistent-data corruption, the validator verdict joining the check that failed', () => {
+    const n = finding('device-mapper: btree spine: node_check failed: node is neither INTERNAL or LEAF');
+    assert.equal(n.type, 'LVM_THIN_METADATA_ERROR');
+    assert.equal(n.device, null);
+    assert.equal(n.hold, 'dm-pdata');
+    assert.equal(n.ext.detail, 'node is neither INTERNAL or LEAF');
+    assert.equal(finding('device-mapper: thin metadata: sb_check failed: blocknr 7016996765293437281: wanted 0').ext.check, 'sb_check');
+    assert.equal(finding('device-mapper: space map common: index_check failed: blocknr 17 != wanted 18').ext.check, 'index_check');
+    for (const m of ['device-mapper: block manager: superblock validator check failed for block 0', "device-mapper: thin metadata: couldn't read superblock"]) {
+      const c = parser.parse(rec(m));
+      assert.ok(c !== null && isContext(c), m);
+      assert.equal(c.context, 'dm-pdata');
+      assert.equal(c.orphan?.type, 'LVM_THIN_METADATA_ERROR');
+    }
+  });
+
+  it('tells metadata space from data space', () => {
+    const s = finding('device-mapper: space map metadata: unable to allocate new metadata block');
+    assert.equal(s.type, 'LVM_THIN_METADATA_OUT_OF_SPACE');
+    assert.equal(s.device, null);
+    assert.equal(finding('device-mapper: thin: 253:2: no free metadata space available.').type, 'LVM_THIN_METADATA_OUT_OF_SPACE');
+    assert.equal(finding('device-mapper: thin: 253:2: no free data space available.').type, 'LVM_THIN_OUT_OF_SPACE');
+  });
+
+  it('reports a snapshot merge that stops', () => {
+    for (const m of [
+      "device-mapper: snapshots: Snapshot is invalid: can't merge",
+      'device-mapper: snapshots: Read error in exception store: shutting down merge',
+      'device-mapper: snapshots: Write error: shutting down merge.',
+      'device-mapper: snapshots: Flush after merge failed: shutting down merge',
+    ]) {
+      const f = finding(m);
+      assert.equal(f.type, 'LVM_SNAPSHOT_MERGE_FAILED', m);
+      assert.equal(f.device, null);
+    }
+  });
+
   it('gives no event for dm-cache, thin metadata and informational lines', () => {
     for (const m of [
       'device-mapper: cache: 253:5: switching cache to fail mode',
-      'device-mapper: thin metadata: couldn\'t read superblock',
+      'device-mapper: thin metadata: __create_persistent_data_objects: sm_metadata_open failed: error = -22',
+      'device-mapper: block manager: validator mismatch (old=sm_bitmap vs new=btree_node) for block 429',
+      'device-mapper: space map metadata: ',
+      'device-mapper: thin: 253:2: dm_thin_insert_block() failed: error = x',
       'device-mapper: thin: 253:2: growing the data device from 1 to 2 blocks',
       'device-mapper: thin: Data device (dm-1) discard unsupported: Disabling discard passdown.',
       'device-mapper: thin: ',
@@ -81,7 +152,7 @@ describe('lvm parser', () => {
     }
     let seed = 11;
     for (let n = 0; n < 2000; n++) {
-      let s = n % 2 ? 'device-mapper: thin: 253:2: ' : 'device-mapper: snapshots: ';
+      let s = ['device-mapper: thin: 253:2: ', 'device-mapper: snapshots: ', 'device-mapper: thin metadata: ', 'device-mapper: btree spine: ', 'device-mapper: block manager: ', 'device-mapper: thin: '][n % 6]!;
       for (let i = 0; i < 80; i++) { seed = (seed * 1103515245 + 12345) >>> 0; s += String.fromCharCode(seed % 256); }
       parser.parse(rec(s));
     }

@@ -7,6 +7,7 @@ import { parseKmsgRecord } from '../../../src/kmsg/record.ts';
 import { parser } from '../../../src/parsers/mdraid.ts';
 import { type ClassifiedRecord, type Finding, isContext } from '../../../src/contracts/parser.ts';
 import { fixtureMessages } from '../../helpers/parser-fixtures.ts';
+import { CATALOG } from '../../../src/events/catalog.ts';
 
 const rec = (message: string, level = 2): ClassifiedRecord => ({ level, facility: 0, seq: 1, tsUsec: 1, flag: '-', message, subsystem: '', device: '', system: 'mdraid' });
 
@@ -98,10 +99,84 @@ describe('mdraid parser', () => {
     assert.equal(parser.parse(rec('md0: bitmap initialized from disk: read 1 pages, set 0 of 16 bits')), null);
   });
 
-  it('raises a failed array to error even when the level is unknown (dmesg text)', () => {
+  it('reports a failed array as MD_ARRAY_FAILED, an error even when the level is unknown (dmesg text)', () => {
     const r = parser.parse(rec('md/raid:md1: Cannot continue operation (2/4 failed).', -1));
     assert.ok(r !== null && !isContext(r));
-    assert.equal(r.severity, 'error');
+    assert.equal(r.type, 'MD_ARRAY_FAILED');
+    assert.equal(CATALOG[r.type].floor, 'error');
+  });
+
+  it('holds an array that did not start for its `failed to run raid set` line, which alone is MD_ARRAY_FAILED', () => {
+    const f = finding('md/raid:md1: not enough operational devices (2/4 failed)');
+    assert.equal(f.type, 'MD_ARRAY_FAILED');
+    assert.equal(f.hold, 'md-run:md1');
+    for (const [m, array] of [['md/raid:md1: failed to run raid set.', 'md1'], ['raid5: failed to run raid set md0', 'md0']] as const) {
+      const c = parser.parse(rec(m));
+      assert.ok(c !== null && isContext(c), m);
+      assert.equal(c.context, `md-run:${array}`);
+      assert.equal(c.orphan?.type, 'MD_ARRAY_FAILED');
+      assert.deepEqual(c.orphan?.device, { printed: array, name: array });
+    }
+    const old = finding('raid5: not enough operational devices for md0 (2/4 failed)');
+    assert.equal(old.hold, 'md-run:md0');
+    assert.deepEqual(old.ext, { personality: 'raid5', level: '5', state: 'failed', failed: '2', total: '4' });
+    assert.equal(finding('raid6: cannot start dirty degraded array for md3').ext.state, 'dirty-degraded');
+  });
+
+  it('reads the 2.4/2.6 `raidN:` lines, which mostly name no array', () => {
+    const one = finding('raid5: Disk failure on hde5, disabling device. Operation continuing on 5 devices');
+    assert.equal(one.type, 'MD_DISK_FAILURE');
+    assert.equal(one.device, null);
+    assert.deepEqual(one.related?.member, { printed: 'hde5', name: 'hde5' });
+    assert.deepEqual(one.ext, { personality: 'raid5', level: '5', active: '5' });
+    assert.doesNotMatch(one.msg, /\{dev\}/);
+    const two = finding('raid1: Disk failure on sda5, disabling device. \n\tOperation continuing on 1 devices');
+    assert.equal(two.ext.active, '1');
+    assert.equal(finding('raid1: Disk failure on sda5, disabling device.').ext.active, undefined);
+    for (const m of ['       Operation continuing on 1 devices', 'Operation continuing on 1 devices', 'raid5: Operation continuing on 3 devices.']) {
+      const d = finding(m);
+      assert.equal(d.type, 'MD_ARRAY_DEGRADED', m);
+      assert.equal(d.device, null);
+      assert.doesNotMatch(d.msg, /\{dev\}/);
+    }
+    const named = finding('raid5:md0: read error not correctable (sector 2048 on sdb1).');
+    assert.equal(named.type, 'MD_READ_ERROR_NOT_CORRECTABLE');
+    assert.deepEqual(named.device, { printed: 'md0', name: 'md0' });
+    assert.equal(named.ext.level, '5');
+    assert.equal(finding('raid10:md2: read error corrected (8 sectors at 2048 on sdd1)').type, 'MD_READ_ERROR_CORRECTED');
+    assert.equal(finding('raid5: read error not correctable.').device, null);
+    assert.equal(finding('raid5: read error corrected!!').type, 'MD_READ_ERROR_CORRECTED');
+    assert.equal(finding('raid1: sdb1: unrecoverable I/O read error for block 2048').related?.member?.name, 'sdb1');
+    assert.equal(finding('raid1: raid set md0 active with 1 out of 2 mirrors').ext.total, '2');
+    assert.equal(finding('raid5: raid level 5 set md4 active with 2 out of 3 devices, algorithm 2').ext.algorithm, '2');
+    assert.equal(parser.parse(rec('raid5: raid level 5 set md4 active with 3 out of 3 devices, algorithm 2')), null);
+    for (const m of ['raid6: sse2x4    3215 MB/s', 'raid6: using algorithm sse2x4 (3215 MB/s)', 'raid5: using function: generic_sse (2948.000 MB/sec)', 'raid7: Disk failure on sda, disabling device.', 'raid', 'raid5:', 'raid5:md0:']) {
+      assert.equal(parser.parse(rec(m)), null, m);
+    }
+  });
+
+  it('reports failed superblock writes and invalid superblocks with the member when the line names it', () => {
+    const w = finding('md: super_written gets error=-5');
+    assert.equal(w.type, 'MD_SUPERBLOCK_WRITE_FAILED');
+    assert.equal(w.device, null);
+    assert.deepEqual(w.ext, { error: '-5' });
+    assert.deepEqual(finding('md: super_written gets error=-5, uptodate=0').ext, { error: '-5', uptodate: '0' });
+    assert.equal(finding('md: super_written gets error=10').ext.error, '10');
+    const sb = finding('md: write_disk_sb failed for device hdf5');
+    assert.deepEqual(sb.related?.member, { printed: 'hdf5', name: 'hdf5' });
+    const inv = finding('md: invalid raid superblock magic on sdc3');
+    assert.equal(inv.type, 'MD_INVALID_SUPERBLOCK');
+    assert.equal(inv.device, null);
+    assert.deepEqual(inv.related?.member, { printed: 'sdc3', name: 'sdc3' });
+    assert.equal(finding('md: invalid superblock checksum on sdb1').ext.reason, 'bad_checksum');
+    assert.equal(parser.parse(rec('md: sdc3 has invalid sb, not importing!')), null);
+    assert.equal(parser.parse(rec('md: errors occurred during superblock update, repeating')), null);
+  });
+
+  it('reports a 2.4 array without a spare as degraded', () => {
+    const f = finding('md5: no spare disk to reconstruct array! -- continuing in degraded mode');
+    assert.equal(f.type, 'MD_ARRAY_DEGRADED');
+    assert.deepEqual(f.device, { printed: 'md5', name: 'md5' });
   });
 
   it('ignores lines that are not md', () => {
@@ -119,7 +194,7 @@ describe('mdraid parser', () => {
       parser.parse(rec(`${m.slice(0, 20)}\n${m.slice(20)}`));
     }
     let seed = 3;
-    const prefixes = ['md/raid1:md0: ', 'md/raid:md1: ', 'md: ', 'md0: '];
+    const prefixes = ['md/raid1:md0: ', 'md/raid:md1: ', 'md: ', 'md0: ', 'raid5: ', 'raid10:md2: ', 'raid1: Disk failure on ', '\tOperation continuing on '];
     for (let n = 0; n < 2000; n++) {
       let s = prefixes[n % prefixes.length]!;
       for (let i = 0; i < 80; i++) { seed = (seed * 1103515245 + 12345) >>> 0; s += String.fromCharCode(seed % 256); }
