@@ -114,7 +114,9 @@ function byPrefix(m: string): System | null {
     case 114: // r: 2.4/2.6 md personalities, `raid5: …`, `raid10:md2: …`
       if (m.startsWith('raid') && m.charCodeAt(4) >= 49 && m.charCodeAt(4) <= 54) return 'mdraid';
       break;
-    case 79: // O: the second line of a 2.4/2.6 raid1/raid10 failure, alone
+    case 79: // O: the second line of a 2.4/2.6 raid1/raid10 failure, alone (indented: see case 32)
+      if (m.startsWith('Operation continuing on ')) return 'mdraid';
+      break;
     case 115: // s
       if (m.startsWith('sd ') || m.startsWith('scsi ') || m.startsWith('sr ') || m.startsWith('scsi_')) return 'scsi';
       if (m.startsWith('scsi: Device offlined')) return 'scsi';
