@@ -13,7 +13,8 @@
 #   python3-fusepy Python module `fusepy` for /usr/bin/python3 (test/helpers/eiofs.py;
 #                  not the pyenv/venv python3 that may come first on PATH)
 #   e2fsprogs      mkfs.ext4, debugfs
-#   util-linux     losetup, mount, umount, dmesg
+#   util-linux     losetup, mount, umount, dmesg (`dmesg -x` in test/root/log-formats.test.ts),
+#                  unshare and setpriv (a journald without audit capabilities)
 #   procps         pgrep, pkill, ps
 #   postgresql     initdb, pg_ctl (/usr/lib/postgresql/<ver>/bin) and the
 #                  `postgres` user, for the throwaway clusters of
@@ -23,7 +24,10 @@
 #   systemd        systemd-journald and journalctl for test/root/journald.test.ts,
 #                  which runs journald as a namespace instance in a private
 #                  mount namespace (systemd need not be PID 1; nothing is
-#                  enabled or started on the host)
+#                  enabled or started on the host), and for
+#                  test/root/log-formats.test.ts, which runs the default
+#                  instance (it reads /dev/kmsg) the same way for real
+#                  `journalctl -k` output
 #   iproute2       ip (network namespaces, veth, bridges) for
 #                  test/root/multicast-netns.test.ts
 #   iptables       random packet loss in those namespaces (`-m statistic`;

@@ -1,7 +1,7 @@
 // Finding (what a parser saw) + the record it came from + device identity →
 // the wire-format StorageEvent. Deterministic given its inputs: the resolver
 // is the only I/O, and it is passed in.
-import { CATALOG } from '../events/catalog.ts';
+import { CATALOG, type EventType } from '../events/catalog.ts';
 import { kmsgEventId, randomEventId } from '../events/ids.ts';
 import { type StorageEvent, type System, severityOfLevel, worse } from '../events/schema.ts';
 import { formatTimestampUs, nowUs, usToSeconds } from '../events/time.ts';
@@ -66,6 +66,15 @@ function resolveRef(ctx: SynthContext, ref: DeviceRef): Identity | null {
   return ctx.resolver ? ctx.resolver.resolve(ref) : null;
 }
 
+/**
+ * The events whose device is always a device-mapper device (a multipath map,
+ * a thin pool or snapshot, the table being loaded): their ref gets kind `dm`
+ * unless the parser said, so a `253:0` that is no dm device here is not taken.
+ */
+function dmOnly(type: EventType, system: System): boolean {
+  return system === 'multipath' || system === 'lvm' || type === 'DM_TABLE_ERROR';
+}
+
 export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ctx: SynthContext): StorageEvent {
   const entry = CATALOG[f.type];
   let severity = rec.level >= 0 ? severityOfLevel(rec.level) : 'info';
@@ -82,7 +91,7 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
   const names: Record<string, string> = {};
 
   if (f.device) {
-    const id = resolveRef(ctx, f.device);
+    const id = resolveRef(ctx, ctx.resolver && f.device.kind === undefined && dmOnly(f.type, entry.system) ? { ...f.device, kind: 'dm' } : f.device);
     ext.kernel_dev = f.device.printed;
     if (id) {
       devName = id.name;

@@ -29,6 +29,12 @@ export interface DeviceRef {
   holderOf?: string;
   /** a filesystem UUID printed in the message */
   fsUuid?: string;
+  /**
+   * What the message says the device is: `dm` when it names a device-mapper
+   * device (`device-mapper: multipath: 253:0: …`). A resolved device of
+   * another kind (here 253:0 may be zram0) is not taken: the ref stays as printed.
+   */
+  kind?: 'dm';
 }
 
 export interface Finding {

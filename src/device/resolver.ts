@@ -58,6 +58,8 @@ export class SysfsResolver implements DeviceResolver {
   private readonly now: () => number;
   private readonly cache: TtlCache<Lookup>;
   private mounts: Table<MountTable> | null = null;
+  /** the identities (cached, frozen, handed out as they are) of device-mapper devices: sysfs has their dm/ */
+  private readonly dmIds = new WeakSet<Identity>();
   private links: Table<Map<string, string[]>> | null = null;
 
   constructor(roots: ResolverRoots, opts: ResolverOptions = {}) {
@@ -78,11 +80,13 @@ export class SysfsResolver implements DeviceResolver {
   resolve(ref: DeviceRef): Readonly<Identity> | null {
     try {
       if (ref === null || typeof ref !== 'object') return null;
+      // a device of another kind than the message says is not the one it means (a dm message's 253:0 that is zram0 here)
+      const take = ref.kind === 'dm' ? (id: Identity | null): Identity | null => (id !== null && this.dmIds.has(id) ? id : null) : (id: Identity | null) => id;
       const id =
-        (ref.name !== undefined ? this.byName(ref.name) : null) ??
-        (ref.hctl !== undefined ? this.byHctl(ref.hctl) : null) ??
-        (ref.majmin !== undefined ? this.byMajMin(ref.majmin) : null) ??
-        (ref.holderOf !== undefined ? this.byHolderOf(ref.holderOf) : null);
+        (ref.name !== undefined ? take(this.byName(ref.name)) : null) ??
+        (ref.hctl !== undefined ? take(this.byHctl(ref.hctl)) : null) ??
+        (ref.majmin !== undefined ? take(this.byMajMin(ref.majmin)) : null) ??
+        (ref.holderOf !== undefined ? take(this.byHolderOf(ref.holderOf)) : null);
       return id;
     } catch {
       return null;
@@ -211,6 +215,7 @@ export class SysfsResolver implements DeviceResolver {
     if (info.dmName) id.dmName = info.dmName;
     const preferred = preferredPathOf(this.linkIndex().get(info.name));
     if (preferred !== undefined) id.preferredPath = preferred;
+    if (info.kind === 'dm') this.dmIds.add(id);
     return id;
   }
 

@@ -21,6 +21,10 @@ export const TEXT_FORMATS = [
   'journal-json', // `journalctl -o json`: one JSON object per line
   'journal-export', // `journalctl -o export`: KEY=value lines, records separated by a blank line
   'angle', // `<3>msg`: a level and the message, no time
+  'kernel-tag', // `kernel: msg`, `ERR kernel: [ 12.3] msg`: a syslog line whose time and host were cut off
+  'anaconda', // the Anaconda installer's syslog: `23:54:39,682 INFO kernel:md0: msg`
+  'talosctl', // `talosctl dmesg`: `10.5.0.2: kern:   alert: [2024-05-13T15:13:11.99476118Z]: msg`
+  'level-letter', // Android kernel-log apps: `I/  229.354797  msg`
   'bare', // the message alone
 ] as const;
 export type TextFormat = (typeof TEXT_FORMATS)[number];
@@ -57,7 +61,22 @@ export interface TextContext {
 /** a message longer than this is cut (as /dev/kmsg records are: the kernel's own limit is 1 KiB) */
 export const MAX_TEXT_MESSAGE = 8192;
 
-const LEVEL_NAMES: Record<string, number> = { emerg: 0, alert: 1, crit: 2, err: 3, warn: 4, warning: 4, notice: 5, info: 6, debug: 7 };
+const LEVEL_NAMES: Record<string, number> = { emerg: 0, alert: 1, crit: 2, critical: 2, err: 3, error: 3, warn: 4, warning: 4, notice: 5, info: 6, debug: 7 };
+const LEVEL_WORDS = 'emerg|alert|crit|critical|err|error|warn|warning|notice|info|debug';
+/** a level word as syslog templates and busybox (`err`), SONiC and Python logging (`ERR`, `WARNING`) print it */
+const LEVEL_WORD = `(?:${LEVEL_WORDS}|${LEVEL_WORDS.toUpperCase()})`;
+/** `err`, `kern.err`, `user.err`, `ERR`, `WARNING` */
+const FAC_LEVEL = `(?:(?:kern|user|daemon|syslog|local[0-7])\\.)?${LEVEL_WORD}`;
+
+const FAC_LEVEL_ONLY_RE = new RegExp(`^${FAC_LEVEL}$`);
+
+/** `kern.err` / `ERR` → level and facility (0 for the kernel's, else 1: not the kernel's own) */
+function facLevel(word: string): { level: number; facility: number } {
+  const w = word.toLowerCase();
+  const dot = w.indexOf('.');
+  const level = LEVEL_NAMES[dot < 0 ? w : w.slice(dot + 1)] ?? -1;
+  return { level, facility: dot < 0 || w.startsWith('kern.') ? 0 : 1 };
+}
 const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11 };
 
 function defaultLocalToUs(year: number, month: number, day: number, h: number, m: number, s: number): number {
@@ -70,8 +89,13 @@ function secondsToUs(sec: string, frac: string): number {
   return Number(sec) * 1_000_000 + Number(f);
 }
 
-/** An ISO-8601 / RFC 3339 time (`T` or space, `,` or `.` before the fraction, `Z`, `±hh:mm` or `±hhmm`) → µs, or null. */
-export function isoToUs(text: string): number | null {
+type LocalToUs = (year: number, month: number, day: number, h: number, m: number, s: number) => number;
+
+/**
+ * An ISO-8601 / RFC 3339 time (`T` or space, `,` or `.` before the fraction, `Z`, `±hh:mm` or `±hhmm`) → µs, or null.
+ * A time without a zone is the local time of the machine that printed it (`local`, default this process's zone).
+ */
+export function isoToUs(text: string, local: LocalToUs = defaultLocalToUs): number | null {
   const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/.exec(text);
   if (!m) return null;
   const [, y, mo, d, h, mi, s, frac, zone] = m;
@@ -79,7 +103,7 @@ export function isoToUs(text: string): number | null {
   if (Number.isNaN(ms) || Number(mo) > 12 || Number(d) > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) return null;
   if (zone === undefined) {
     // no zone: local time of the machine that printed it (journalctl's short-full names a zone instead)
-    ms = new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)).getTime();
+    ms = local(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)) / 1000;
   } else if (zone !== 'Z') {
     const sign = zone[0] === '-' ? -1 : 1;
     const digits = zone.slice(1).replace(':', '');
@@ -122,8 +146,11 @@ function kernelTail(text: string, level = -1, facility = 0): Tail {
 
 // `host kernel: msg`, `kernel: msg`, `host kernel[0]: msg`; the tag is what
 // RFC 3164 calls it, the host is optional (a file written by syslogd for its
-// own machine may leave it out).
-const TAG_RE = /^(?:(\S+) )?([A-Za-z_][\w./-]{0,63})(?:\[\d{1,10}\])?: ?/;
+// own machine may leave it out). A facility.level or level word may stand
+// before the host or the tag: rsyslog templates (`kern.err node-7 kernel:`,
+// `node-7 kern.err kernel:`, `notice kernel:`), busybox syslogd
+// (`beaglebone user.err kernel:`), SONiC (`sonic ERR kernel:`).
+const HEADER_RE = new RegExp(`^(?:(${FAC_LEVEL}) )?(?:(\\S{1,255}) )?(?:(${FAC_LEVEL}) )?([A-Za-z_][\\w./-]{0,63})(?:\\[\\d{1,10}\\])?: ?`);
 
 /**
  * What follows a syslog/journal time: host and tag, then the message. A tag
@@ -140,14 +167,15 @@ function afterTime(rest: string, format: TextFormat, wallUs: number | null, leve
     tag = 'kernel';
     message = rest.slice(m[0].length);
   } else {
-    const m = TAG_RE.exec(rest);
+    const m = HEADER_RE.exec(rest);
     if (!m) return { kind: 'unknown' };
-    host = m[1] ?? null;
-    tag = m[2]!;
+    host = m[2] ?? null;
+    tag = m[4]!;
     message = rest.slice(m[0].length);
+    const word = m[1] ?? m[3];
+    if (word !== undefined && level < 0) ({ level, facility } = facLevel(word));
   }
   if (tag !== 'kernel' && tag !== 'vmunix') return { kind: 'other', format };
-  // rsyslog/systemd may also keep the facility.level (`kern.err`) as a field before the tag; it is read in syslogLine
   const t = kernelTail(message, level, facility);
   return { kind: 'kernel', value: { format, record: record(t.message, t.level, t.facility, t.tsUsec), host, wallUs } };
 }
@@ -164,8 +192,10 @@ const CTIME_RE = /^(?:(\w+)\s*:\s*(\w+)\s*:\s)?\[(?:\w{3}) (\w{3}) {1,2}(\d{1,2}
 const HUMAN_RE = /^(?:(\w+)\s*:\s*(\w+)\s*:\s)?\[(\w{3}) ?(\d{1,2}) (\d{2}):(\d{2})\]\s?/;
 const HUMAN_REL_RE = /^(?:(\w+)\s*:\s*(\w+)\s*:\s)?\[\s*\+(\d{1,10})\.(\d{1,9})\]\s?/;
 const DMESG_ISO_RE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:,\d{1,9})?(?:[+-]\d{2}:?\d{2}|Z)) /;
-const RFC3164_RE = /^(?:<(\d{1,3})>)?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))? /;
-const ISO_PREFIX_RE = /^(?:<(\d{1,3})>)?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?) /;
+// RFC 3164; SONiC writes the year in front (`2025 Jul  2 06:56:57.749644 host ERR kernel: …`)
+const RFC3164_RE = /^(?:<(\d{1,3})>)?(?:(\d{4}) )?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))? /;
+// RFC 3339, also with a space for the `T` (rsyslog's `%timegenerated:::date-rfc3339%` with sed, `2024-06-20 09:42:14 notice kernel:`)
+const ISO_PREFIX_RE = /^(?:<(\d{1,3})>)?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?) /;
 const FULL_RE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})?) ([A-Za-z][\w+-]{0,9}) /;
 const RFC5424_RE = /^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+) ?/;
 const ANGLE_RE = /^<(\d{1,3})>(?!\d)/;
@@ -180,8 +210,33 @@ function dmesgLevel(fac: string | undefined, lvl: string | undefined): { level: 
  * here too; `journalctl -o export` spans lines and is read by TextReader.
  */
 export function parseTextLine(line: string, ctx: TextContext): TextLine {
+  const cut = line.length > MAX_TEXT_MESSAGE * 2 ? line.slice(0, MAX_TEXT_MESSAGE * 2) : line;
+  return readLine(cut.charCodeAt(0) === 62 /* > */ ? stripQuote(cut).trimStart() : cut, ctx, true);
+}
+
+// A mail quote: `> `, `>> `, `> > > \t` (what is left after it may be indented: a continuation line)
+const QUOTE_RE = /^>(?:[ \t]{0,2}>){0,15}[ \t]?/;
+/** The line without its mail-quote marks (`> `, `> > > `), as the mail's author pasted it. */
+export function stripQuote(line: string): string {
+  return line.charCodeAt(0) === 62 ? line.slice(QUOTE_RE.exec(line)![0].length) : line;
+}
+
+// `grep PATTERN /var/log/kern.log*` and `grep -n`: a file name (no blank), `:`, maybe a line number and `:`
+const GREP_PREFIX_RE = /^[^\s:]{1,255}:(?:\d{1,10}:)?(?=\S)/;
+// the line-start `kernel:` of a syslog line whose time and host were cut off, maybe after a level word
+const KERNEL_TAG_RE = new RegExp(`^(?:(${FAC_LEVEL}) )?kernel(?:\\[\\d{1,10}\\])?: ?`);
+// Anaconda's /tmp/syslog (Python logging): `23:54:39,682 INFO kernel:md0: …` — a time of day, no date
+const ANACONDA_RE = new RegExp(`^\\d{2}:\\d{2}:\\d{2},\\d{3} (${LEVEL_WORD}) ([A-Za-z_][\\w./-]{0,63})(?:\\[\\d{1,10}\\])?: ?`);
+// talosctl dmesg: `node: facility: level: [RFC 3339 time]: msg`, the names right-aligned
+const TALOS_RE = /^(\S{1,255}): {1,8}([a-z][a-z0-9]{1,7}): {1,8}([a-z]{3,7}): \[(\d{4}-\d{2}-\d{2}T[\d:.]{8,20}(?:Z|[+-]\d{2}:?\d{2}))\]: ?/;
+// Android kernel-log apps (Android Tuner): a level letter, `/`, the seconds since boot, two blanks
+const LEVEL_LETTER_RE = /^([VDIWEF])\/\s{0,12}(\d{1,10})\.(\d{1,9}) {1,4}/;
+const LETTER_LEVELS: Record<string, number> = { V: 7, D: 7, I: 6, W: 4, E: 3, F: 2 };
+// journalctl's own lines between records: `-- Boot 1e4d…5d --`, `-- Logs begin at … --`, `-- No entries --`
+const JOURNAL_MARKER_RE = /^-- (?:Boot [0-9a-f]{32}|Reboot|No entries|(?:Logs begin|Journal begins|Journal started) .{0,200}) --$/;
+
+function readLine(text: string, ctx: TextContext, loose: boolean): TextLine {
   const toUs = ctx.localToUs ?? defaultLocalToUs;
-  const text = line.length > MAX_TEXT_MESSAGE * 2 ? line.slice(0, MAX_TEXT_MESSAGE * 2) : line;
 
   if (text.startsWith('{')) return journalJson(text);
 
@@ -226,7 +281,7 @@ export function parseTextLine(line: string, ctx: TextContext): TextLine {
     }
   }
   if ((m = RFC5424_RE.exec(text))) {
-    const wall = m[2] === '-' ? null : isoToUs(m[2]!);
+    const wall = m[2] === '-' ? null : isoToUs(m[2]!, toUs);
     if (m[2] === '-' || wall !== null) {
       const { level, facility } = priority(m[1]);
       const host = m[3] === '-' ? null : m[3]!;
@@ -237,16 +292,15 @@ export function parseTextLine(line: string, ctx: TextContext): TextLine {
   }
   // a `,` before the fraction is dmesg's (`--time-format iso`); syslog writes `.`
   if ((m = ISO_PREFIX_RE.exec(text)) && !m[2]!.includes(',')) {
-    const wall = isoToUs(m[2]!);
+    const wall = isoToUs(m[2]!, toUs);
     if (wall !== null) {
-      const rest = text.slice(m[0].length);
       const { level, facility } = priority(m[1]);
-      const tagged = afterTime(stripFacilityLevel(rest), 'syslog-iso', wall, level, facility);
-      if (tagged.kind !== 'unknown') return withFacilityLevel(tagged, rest);
+      const tagged = afterTime(text.slice(m[0].length), 'syslog-iso', wall, level, facility);
+      if (tagged.kind !== 'unknown') return tagged;
     }
   }
   if ((m = DMESG_ISO_RE.exec(text))) {
-    const wall = isoToUs(m[1]!);
+    const wall = isoToUs(m[1]!, toUs);
     if (wall !== null) {
       const t = kernelTail(text.slice(m[0].length));
       return { kind: 'kernel', value: { format: 'dmesg-iso', record: record(t.message, t.level, t.facility, t.tsUsec), host: null, wallUs: wall } };
@@ -254,20 +308,20 @@ export function parseTextLine(line: string, ctx: TextContext): TextLine {
   }
   if ((m = FULL_RE.exec(text))) {
     const zone = m[2]!;
-    const wall = isoToUs(zone === 'UTC' || zone === 'GMT' ? `${m[1]!}Z` : m[1]!);
+    const wall = isoToUs(zone === 'UTC' || zone === 'GMT' ? `${m[1]!}Z` : m[1]!, toUs);
     if (wall !== null) {
       const tagged = afterTime(text.slice(m[0].length), 'journal-full', wall, -1, 0);
       if (tagged.kind !== 'unknown') return tagged;
     }
   }
   if ((m = RFC3164_RE.exec(text))) {
-    const month = MONTHS[m[2]!.toLowerCase()];
-    if (month !== undefined && Number(m[3]) >= 1 && Number(m[3]) <= 31) {
-      const wall = toUs(ctx.year, month, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) + (m[7] === undefined ? 0 : Number((m[7] + '000000').slice(0, 6)));
-      const rest = text.slice(m[0].length);
+    const month = MONTHS[m[3]!.toLowerCase()];
+    if (month !== undefined && Number(m[4]) >= 1 && Number(m[4]) <= 31) {
+      const year = m[2] !== undefined ? Number(m[2]) : ctx.year;
+      const wall = toUs(year, month, Number(m[4]), Number(m[5]), Number(m[6]), Number(m[7])) + (m[8] === undefined ? 0 : Number((m[8] + '000000').slice(0, 6)));
       const { level, facility } = priority(m[1]);
-      const tagged = afterTime(stripFacilityLevel(rest), 'syslog', wall, level, facility);
-      if (tagged.kind !== 'unknown') return withFacilityLevel(tagged, rest);
+      const tagged = afterTime(text.slice(m[0].length), 'syslog', wall, level, facility);
+      if (tagged.kind !== 'unknown') return tagged;
     }
   }
   if ((m = DMESG_CUT_RE.exec(text))) {
@@ -278,29 +332,51 @@ export function parseTextLine(line: string, ctx: TextContext): TextLine {
     const { level, facility } = priority(m[1]);
     return { kind: 'kernel', value: { format: 'angle', record: record(text.slice(m[0].length), level, facility, -1), host: null, wallUs: null } };
   }
+  if ((m = KERNEL_TAG_RE.exec(text))) {
+    const { level, facility } = m[1] !== undefined ? facLevel(m[1]) : { level: -1, facility: 0 };
+    const t = kernelTail(text.slice(m[0].length), level, facility);
+    return { kind: 'kernel', value: { format: 'kernel-tag', record: record(t.message, t.level, t.facility, t.tsUsec), host: null, wallUs: null } };
+  }
+  if ((m = ANACONDA_RE.exec(text))) {
+    if (m[2] !== 'kernel') return { kind: 'other', format: 'anaconda' };
+    const { level, facility } = facLevel(m[1]!);
+    const t = kernelTail(text.slice(m[0].length), level, facility);
+    return { kind: 'kernel', value: { format: 'anaconda', record: record(t.message, t.level, t.facility, t.tsUsec), host: null, wallUs: null } };
+  }
+  if ((m = TALOS_RE.exec(text))) {
+    const wall = isoToUs(m[4]!, toUs);
+    const level = LEVEL_NAMES[m[3]!];
+    if (wall !== null && level !== undefined) {
+      if (m[2] !== 'kern') return { kind: 'other', format: 'talosctl' };
+      const t = kernelTail(text.slice(m[0].length), level, 0);
+      return { kind: 'kernel', value: { format: 'talosctl', record: record(t.message, t.level, t.facility, t.tsUsec), host: m[1]!, wallUs: wall } };
+    }
+  }
+  if ((m = LEVEL_LETTER_RE.exec(text))) {
+    const t = kernelTail(text.slice(m[0].length), LETTER_LEVELS[m[1]!]!, 0);
+    return { kind: 'kernel', value: { format: 'level-letter', record: record(t.message, t.level, t.facility, secondsToUs(m[2]!, m[3]!)), host: null, wallUs: null } };
+  }
+  if (JOURNAL_MARKER_RE.test(text)) return { kind: 'other', format: 'syslog' };
+  if (!loose) return { kind: 'unknown' };
+  // `grep` output over log files: the file name, then a line of a known format (never a bare message)
+  if ((m = GREP_PREFIX_RE.exec(text))) {
+    const inner = readLine(text.slice(m[0].length), ctx, false);
+    if (inner.kind !== 'unknown') return inner;
+  }
   // A paste that lost the start of its prefix (`v 22 10:00:01 node-7 kernel: …`, `:01 node-7 kernel: …`):
   // a short run of prefix-like words, the last one or two a host and the `kernel:` tag.
   if ((m = /^(?:\S+ ){0,4}?(?:(\S+) )?kernel(?:\[\d{1,10}\])?: /.exec(text)) && /\d/.test(m[0]) && m[0].length <= 64) {
-    const host = m[1] !== undefined && !/^[\d:.,+-]+$/.test(m[1]) ? m[1] : null;
-    const t = kernelTail(text.slice(m[0].length));
+    let host = m[1] !== undefined && !/^[\d:.,+-]+$/.test(m[1]) ? m[1] : null;
+    let level = -1;
+    let facility = 0;
+    if (host !== null && FAC_LEVEL_ONLY_RE.test(host)) {
+      ({ level, facility } = facLevel(host));
+      host = null;
+    }
+    const t = kernelTail(text.slice(m[0].length), level, facility);
     return { kind: 'kernel', value: { format: 'syslog', record: record(t.message, t.level, t.facility, t.tsUsec), host, wallUs: null } };
   }
   return { kind: 'unknown' };
-}
-
-// rsyslog templates that keep the facility and level as a word before the
-// host/tag (`kern.err node-7 kernel: …`, `node-7 kern.err kernel: …`):
-// dropped for the tag match, read back for the level.
-const FAC_LEVEL_RE = /(?:^|(?<= ))(kern|user|daemon|syslog|local\d)\.(emerg|alert|crit|err|error|warn|warning|notice|info|debug) /;
-function stripFacilityLevel(rest: string): string {
-  return rest.replace(FAC_LEVEL_RE, '');
-}
-function withFacilityLevel(line: TextLine, rest: string): TextLine {
-  if (line.kind !== 'kernel') return line;
-  const m = FAC_LEVEL_RE.exec(rest.slice(0, 80));
-  if (!m || line.value.record.level >= 0) return line;
-  const level = LEVEL_NAMES[m[2] === 'error' ? 'err' : m[2]!] ?? -1;
-  return { kind: 'kernel', value: { ...line.value, record: { ...line.value.record, level, facility: m[1] === 'kern' ? 0 : 1 } } };
 }
 
 /** journal fields → a record (shared by `-o json` and `-o export`) */

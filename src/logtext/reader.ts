@@ -3,7 +3,7 @@
 // dictionary lines, a journal export's fields, an indented continuation line,
 // `dmesg -H`'s times relative to the line before. Pure: lines in, items out.
 import { parseKmsgRecord } from '../kmsg/record.ts';
-import { journalFields, parseTextLine, type TextContext, type TextFormat, type TextRecord } from './formats.ts';
+import { journalFields, parseTextLine, stripQuote, type TextContext, type TextFormat, type TextRecord } from './formats.ts';
 
 export type TextItem =
   | { kind: 'kernel'; value: TextRecord; line: number }
@@ -14,6 +14,8 @@ export type TextItem =
   | { kind: 'error'; error: string; line: number };
 
 const KMSG_PREFIX_RE = /^\d{1,4},\d{1,20},\d{1,20},[^;\n]{0,100};/;
+// the lvm2 test suite's elapsed time before the /dev/kmsg records it copies: `[ 0:10.188] 3,2032,1282850590,-;…`
+const ELAPSED_BEFORE_KMSG_RE = /^\[ {0,8}\d{1,6}:\d{2}\.\d{3}\] (?=\d{1,4},\d{1,20},\d{1,20},)/;
 const EXPORT_FIELD_RE = /^([A-Z0-9_]{1,64})=(.*)$/s;
 /** the fields of one journal export entry kept at most (an entry has ~30) */
 const MAX_EXPORT_FIELDS = 256;
@@ -32,6 +34,8 @@ export class TextReader {
   private entry: { fields: Map<string, string>; line: number } | null = null;
   /** `dmesg -H`: the last absolute time, for the `[+0.000123]` lines after it */
   private lastWallUs: number | null = null;
+  /** the mail-quote depth of the line before (`> > ` is 2) */
+  private quoteDepth = 0;
 
   constructor(ctx: TextContext, out: (item: TextItem) => void) {
     this.ctx = ctx;
@@ -40,7 +44,20 @@ export class TextReader {
 
   line(raw: string): void {
     this.lineNo++;
-    const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    // a mail quote (`> `, `> > > `) is taken off first: what it quotes may be indented, a continuation line
+    // of the record before it at the same quote depth (another depth is another mail's paste)
+    let depth = 0;
+    if (text.charCodeAt(0) === 62) {
+      const stripped = stripQuote(text);
+      for (let i = 0; i < text.length - stripped.length; i++) if (text.charCodeAt(i) === 62) depth++;
+      text = stripped;
+    }
+    if (depth !== this.quoteDepth) {
+      this.quoteDepth = depth;
+      this.flushKmsg();
+      this.flushHeld();
+    }
 
     if (this.entry !== null) {
       if (text === '') return this.endEntry();
@@ -58,6 +75,7 @@ export class TextReader {
       this.flushHeld();
       return;
     }
+    if (text.charCodeAt(0) === 91 && ELAPSED_BEFORE_KMSG_RE.test(text)) text = text.replace(ELAPSED_BEFORE_KMSG_RE, '');
     if (KMSG_PREFIX_RE.test(text)) {
       this.flushHeld();
       this.kmsg = { text: text + '\n', line: this.lineNo };

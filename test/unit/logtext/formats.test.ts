@@ -58,6 +58,94 @@ describe('parseTextLine: each format keeps its message, level, host and time', (
   }
 });
 
+// Real lines from the corpus (test/fixtures/real-world), in the prefixes that distributions, appliances and pastes add.
+describe('parseTextLine: prefixes seen in real pastes', () => {
+  const cases: [string, string, string, Partial<ReturnType<typeof kernel>>][] = [
+    ['grep over kern.log, level word (rsyslog template)', './kern.log:2024-06-20 09:42:14 notice kernel: EXT4-fs (dm-3): error count since last fsck: 10',
+      'EXT4-fs (dm-3): error count since last fsck: 10', { format: 'syslog-iso', host: null, level: 5, wallUs: at('2024-06-20T09:42:14Z') }],
+    ['grep over /var/log/kern.log', '/var/log/kern.log:Nov 22 10:00:01 node-7 kernel: [  613.524384] I/O error, dev sdb, sector 0',
+      'I/O error, dev sdb, sector 0', { format: 'syslog', host: 'node-7', tsUsec: 613_524_384, wallUs: at('2021-11-22T10:00:01Z') }],
+    ['grep -n over a rotated kern.log', 'kern.log.1:1042:Nov 22 10:00:01 node-7 kernel: I/O error, dev sdb, sector 0',
+      'I/O error, dev sdb, sector 0', { format: 'syslog', host: 'node-7' }],
+    ['SONiC syslog (year first, level word), grep prefix', 'syslog:2025 Apr 28 05:18:18.739295 sonic INFO kernel: [  932.470402] EXT4-fs (nvme0n1p2): mounted filesystem with ordered data mode. Quota mode: none.',
+      'EXT4-fs (nvme0n1p2): mounted filesystem with ordered data mode. Quota mode: none.', { format: 'syslog', host: 'sonic', level: 6, tsUsec: 932_470_402, wallUs: at('2025-04-28T05:18:18.739Z') + 295 }],
+    ['SONiC syslog', '2025 Jul  2 06:56:57.749658 sonic_testbed ERR kernel: [  993.631883] Buffer I/O error on device loop1, logical block 164368',
+      'Buffer I/O error on device loop1, logical block 164368', { format: 'syslog', host: 'sonic_testbed', level: 3, wallUs: at('2025-07-02T06:56:57.749Z') + 658 }],
+    ['busybox syslogd facility.level', 'Jun 21 12:08:01 beaglebone user.err kernel: [   48.809361] mmcblk1: error -110 sending status command, aborting',
+      'mmcblk1: error -110 sending status command, aborting', { format: 'syslog', host: 'beaglebone', level: 3, tsUsec: 48_809_361 }],
+    ['level word and tag only', 'ALERT kernel: [ 1833.099886] Read-error on swap-device (253:0:2688896)',
+      'Read-error on swap-device (253:0:2688896)', { format: 'kernel-tag', host: null, level: 1, tsUsec: 1_833_099_886 }],
+    ['tag only', 'kernel: XFS (dm-4): Corruption detected. Unmount and run xfs_repair',
+      'XFS (dm-4): Corruption detected. Unmount and run xfs_repair', { format: 'kernel-tag', host: null, level: -1, wallUs: null }],
+    ['Anaconda syslog', '23:54:39,682 INFO kernel:md0: detected capacity change from 0 to 1021952',
+      'md0: detected capacity change from 0 to 1021952', { format: 'anaconda', level: 6, host: null, wallUs: null }],
+    ['talosctl dmesg', '109.200.197.196: kern:   alert: [2024-05-13T15:13:11.99476118Z]: XFS (sdb6): log I/O error -5',
+      'XFS (sdb6): log I/O error -5', { format: 'talosctl', host: '109.200.197.196', level: 1, wallUs: at('2024-05-13T15:13:11.994Z') + 761 }],
+    ['Android Tuner level letter', 'I/  229.354797  Write-error on swap-device (253:0:45704)',
+      'Write-error on swap-device (253:0:45704)', { format: 'level-letter', level: 6, tsUsec: 229_354_797 }],
+    ['mail quote of a dmesg line', '> [  231.336812] nvme nvme2: Removing after probe failure status: -19',
+      'nvme nvme2: Removing after probe failure status: -19', { format: 'dmesg', tsUsec: 231_336_812 }],
+    ['mail quote of dmesg -T', '> [Mon May  2 03:36:24 2022] sd 0:0:2:0: [sdc] Unhandled sense code',
+      'sd 0:0:2:0: [sdc] Unhandled sense code', { format: 'dmesg-ctime', wallUs: at('2022-05-02T03:36:24Z') }],
+    ['mail quote of a tag-only line', '> kernel: nvme nvme0: Disabling device after reset failure: -19',
+      'nvme nvme0: Disabling device after reset failure: -19', { format: 'kernel-tag' }],
+    ['lost the month, level word', 'v 22 10:00:01 node-7 ERR kernel: I/O error, dev sdb, sector 0', 'I/O error, dev sdb, sector 0', { format: 'syslog', host: null, level: 3 }],
+  ];
+  for (const [name, line, message, want] of cases) {
+    it(name, () => {
+      const got = kernel(line);
+      assert.equal(got.message, message);
+      for (const [k, v] of Object.entries(want)) assert.equal(got[k as keyof typeof got], v, `${name}: ${k}`);
+    });
+  }
+  it('other programs in these prefixes are not kernel records', () => {
+    for (const line of [
+      '23:54:39,700 INFO systemd:Started udev Kernel Device Manager.',
+      '109.200.197.196: daemon:    info: [2024-05-13T15:13:11.99Z]: machined: service started',
+      'syslog:2025 Apr 28 05:18:18.739295 sonic INFO systemd[1]: Started Session 3.',
+      '-- Boot 1e4d29324c5c48a0bfa0583f187b485d --',
+      '-- No entries --',
+    ]) assert.equal(parseTextLine(line, ctx).kind, 'other', line);
+  });
+  it('a grep prefix before a bare message or before nothing known is no format', () => {
+    for (const line of ['md/raid1:md0: Disk failure on sdb1, disabling device.', 'device-mapper:multipath: x', 'kern.log:just words']) {
+      assert.equal(parseTextLine(line, ctx).kind, 'unknown', line);
+    }
+  });
+});
+
+describe('TextReader: mail quotes and copied kmsg records', () => {
+  it('reads quoted lines, their quoted continuation lines, and quoted bare messages', () => {
+    const items = readText([
+      '> [  +0.000002] md/raid1:md126: Disk failure on sdb, disabling device.',
+      '>               md/raid1:md126: Operation continuing on 1 devices.',
+      '> > > \tend_request: I/O error, dev sda, sector 10468770',
+      '>',
+      '> end_request: I/O error, dev sdb, sector 390716735',
+    ].join('\n'), ctx);
+    assert.deepEqual(items.map((i) => (i.kind === 'kernel' ? i.value.record.message : i.kind === 'unknown' ? `bare: ${i.text}` : i.kind)), [
+      'md/raid1:md126: Disk failure on sdb, disabling device.\nmd/raid1:md126: Operation continuing on 1 devices.',
+      'bare: end_request: I/O error, dev sda, sector 10468770',
+      'bare: end_request: I/O error, dev sdb, sector 390716735',
+    ]);
+  });
+  it('reads a /dev/kmsg record after the lvm2 test suite\'s elapsed time, quoted', () => {
+    const items = readText('>> [ 0:10.188] 2,2033,1282853769,-;md/raid1:mdX: Disk failure on dm-11, disabling device.\\x0amd/raid1:mdX: Operation continuing on 1 devices.', ctx);
+    assert.equal(items.length, 1);
+    const r = items[0]!;
+    assert.ok(r.kind === 'kernel');
+    assert.equal(r.value.format, 'kmsg');
+    assert.equal(r.value.record.level, 2);
+    assert.equal(r.value.record.message, 'md/raid1:mdX: Disk failure on dm-11, disabling device.\nmd/raid1:mdX: Operation continuing on 1 devices.');
+  });
+  it('reads an indented level-word line', () => {
+    const items = readText('  ERR kernel: [ 1833.099861] zram: Decompression failed! err=-22, page=336112', ctx);
+    assert.ok(items[0]!.kind === 'kernel');
+    assert.equal(items[0]!.value.record.level, 3);
+    assert.equal(items[0]!.value.record.message, 'zram: Decompression failed! err=-22, page=336112');
+  });
+});
+
 describe('parseTextLine: lines of other programs are not kernel records', () => {
   for (const line of [
     'Nov 22 10:00:01 node-7 systemd[1]: Started Session 3 of user root.',
