@@ -55,6 +55,8 @@ export interface Score {
   context: number;
   contextWithEvent: number;
   misses: { entry: CorpusEntry; got: string }[];
+  /** where the expected event was made: how often its severity is the one expected */
+  severityAgrees: number;
   wrongIdentity: { entry: CorpusEntry; got: string }[];
 }
 
@@ -64,7 +66,7 @@ function describe(evs: StorageEvent[]): string {
 
 /** An event of the expected type, and — when it is made — the system and device right. */
 export function scoreCorpus(entries: CorpusEntry[]): Score {
-  const s: Score = { storage: 0, hitAsPasted: 0, hitBare: 0, nonStorage: 0, falsePositives: [], context: 0, contextWithEvent: 0, misses: [], wrongIdentity: [] };
+  const s: Score = { storage: 0, hitAsPasted: 0, hitBare: 0, nonStorage: 0, falsePositives: [], context: 0, contextWithEvent: 0, misses: [], severityAgrees: 0, wrongIdentity: [] };
   for (const e of entries) {
     const pasted = parseText(e.line);
     if (e.expect === null) {
@@ -83,6 +85,7 @@ export function scoreCorpus(entries: CorpusEntry[]): Score {
     const p = hit(pasted);
     if (p) {
       s.hitAsPasted++;
+      if (p.severity === want.severity) s.severityAgrees++;
       const dev = p.dev_name || null;
       if (p.system !== want.system || (want.device !== null && dev !== want.device)) s.wrongIdentity.push({ entry: e, got: describe([p]) });
     } else s.misses.push({ entry: e, got: describe(pasted) });

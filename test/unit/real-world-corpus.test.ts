@@ -1,7 +1,8 @@
 // The real-world corpus (test/fixtures/real-world, its README says how it was
-// collected): every line well-formed, sourced and unique, and where the
-// parsers make an event for a storage line, its system and device are right.
-// The recall goal is printed by `npm run bench` (bench/real-world.bench.ts).
+// collected): every line well-formed, sourced and unique; the storage lines
+// give their event — as pasted ≥ 95%, as bare kernel messages ≥ 97% — with
+// the right system and device; no unrelated line gives one. `npm run bench`
+// prints the same figures (bench/real-world.bench.ts).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadCorpus, scoreCorpus } from '../helpers/real-world.ts';
@@ -20,6 +21,13 @@ describe('the real-world corpus', () => {
   it('where an event is made for a storage line, its system and device are the right ones', () => {
     const s = scoreCorpus(entries);
     assert.deepEqual(s.wrongIdentity.map((w) => `${w.entry.line} → ${w.got}`), []);
+  });
+  it('gives the expected event for at least 95% of the storage lines as pasted and 97% as bare kernel messages', () => {
+    const s = scoreCorpus(entries);
+    const misses = s.misses.map((m) => `${m.entry.expect?.type} ← ${m.entry.line} (got ${m.got})`).join('\n');
+    assert.ok(s.storage >= 250, `at least 250 storage lines (${s.storage})`);
+    assert.ok(s.hitAsPasted / s.storage >= 0.95, `as pasted: ${s.hitAsPasted} of ${s.storage}; missed:\n${misses}`);
+    assert.ok(s.hitBare / s.storage >= 0.97, `bare: ${s.hitBare} of ${s.storage}`);
   });
   it('no unrelated kernel line makes an event', () => {
     const s = scoreCorpus(entries);
