@@ -9,12 +9,14 @@ import type { KernelRecord } from '../contracts/record.ts';
 /** The formats recognized, as reported in `prpt parse`'s summary. */
 export const TEXT_FORMATS = [
   'kmsg', // a /dev/kmsg record: `3,101,1001234,-;msg` (handled by src/kmsg/record.ts)
-  'dmesg', // `[  613.524384] msg`, also `dmesg -r` (`<3>[ … ] msg`), `dmesg -x`, caller ids
+  'dmesg', // `[  613.524384] msg`, also `dmesg -r` (`<3>[ … ] msg`), `dmesg -x`, caller ids, a CPU suffix (`[ 8.888974@0]`)
   'dmesg-ctime', // `dmesg -T`: `[Mon Nov 22 10:00:01 2021] msg`
   'dmesg-iso', // `dmesg --time-format iso`: `2021-11-22T10:00:01,123456+01:00 msg`
-  'dmesg-human', // `dmesg -H`: `[Nov22 10:00] msg`, then `[  +0.000123] msg`
+  'dmesg-human', // `dmesg -H`: `[Nov22 10:00] msg`, then `[  +0.000123] msg` (`[  +0,000123]` in a locale with decimal commas)
   'journal-monotonic', // `journalctl -o short-monotonic`: `[  613.524384] host kernel: msg`
   'syslog', // RFC 3164 / `journalctl` default / short-precise: `Nov 22 10:00:01[.123456] [host] kernel: msg`
+  'metalog', // metalog's files: `Nov 22 10:00:01 [kernel] msg` (the program in brackets, no host)
+  'logread', // OpenWrt `logread`: `Sat Apr 23 15:37:18 2016 kern.err kernel: msg` (ctime, then facility.level)
   'syslog-iso', // RFC 3339 (rsyslog high precision) / `journalctl -o short-iso[-precise]`
   'journal-full', // `journalctl -o short-full`: `Mon 2021-11-22 10:00:01 CET host kernel: msg`
   'rfc5424', // `<3>1 2021-11-22T10:00:01.123Z host kernel - - - msg`
@@ -123,8 +125,9 @@ function record(message: string, level: number, facility: number, tsUsec: number
 
 // The kernel's own part after a prefix: an optional `<3>` level, an optional
 // `[  613.524384]` since-boot time, an optional caller id (`[T5607]`, `[ C1]`),
-// as `kern.log` lines and journal short-monotonic lines carry them.
-const KERNEL_TAIL_RE = /^(?:<(\d{1,3})>)?(?:\[\s*(\d{1,10})\.(\d{1,9})\]\s?)?(?:\s*\[\s*[TC]\d{1,10}\]\s?)?/;
+// as `kern.log` lines and journal short-monotonic lines carry them. Amlogic's
+// vendor kernels print the CPU after the time: `[    8.888974@0]`.
+const KERNEL_TAIL_RE = /^(?:<(\d{1,3})>)?(?:\[\s*(\d{1,10})\.(\d{1,9})(?:@\d{1,4})?\]\s?)?(?:\s*\[\s*[TC]\d{1,10}\]\s?)?/;
 
 interface Tail {
   level: number;
@@ -161,6 +164,8 @@ function afterTime(rest: string, format: TextFormat, wallUs: number | null, leve
   let host: string | null = null;
   let tag: string;
   let message: string;
+  // an empty host field (a NAS installer's syslog: `Nov 20 16:24:11  kernel: …`, two blanks)
+  if (rest.charCodeAt(0) === 32 && rest.charCodeAt(1) !== 32) rest = rest.slice(1);
   if (rest.startsWith('kernel:') || rest.startsWith('kernel[')) {
     const m = /^kernel(?:\[\d{1,10}\])?: ?/.exec(rest);
     if (!m) return { kind: 'unknown' };
@@ -186,11 +191,13 @@ function priority(pri: string | undefined): { level: number; facility: number } 
   return { level: n & 7, facility: n >> 3 };
 }
 
-const DMESG_RE = /^(?:<(\d{1,4})>)?(?:(\w+)\s*:\s*(\w+)\s*:\s)?\s*\[\s*(\d{1,10})\.(\d{1,9})\]/;
-const DMESG_CUT_RE = /^\s*(\d{1,10})\.(\d{1,9})\]/; // a paste that lost the leading `[`
+// `@0` after the time: the CPU, as Amlogic's vendor kernels (3.10, 3.14) print it
+const DMESG_RE = /^(?:<(\d{1,4})>)?(?:(\w+)\s*:\s*(\w+)\s*:\s)?\s*\[\s*(\d{1,10})\.(\d{1,9})(?:@\d{1,4})?\]/;
+const DMESG_CUT_RE = /^\s*(\d{1,10})\.(\d{1,9})(?:@\d{1,4})?\]/; // a paste that lost the leading `[`
 const CTIME_RE = /^(?:(\w+)\s*:\s*(\w+)\s*:\s)?\[(?:\w{3}) (\w{3}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})\]\s?/;
 const HUMAN_RE = /^(?:(\w+)\s*:\s*(\w+)\s*:\s)?\[(\w{3}) ?(\d{1,2}) (\d{2}):(\d{2})\]\s?/;
-const HUMAN_REL_RE = /^(?:(\w+)\s*:\s*(\w+)\s*:\s)?\[\s*\+(\d{1,10})\.(\d{1,9})\]\s?/;
+// the delta is printed as a floating-point number, so in the locale's way: `+0.000123` or `+0,000123`
+const HUMAN_REL_RE = /^(?:(\w+)\s*:\s*(\w+)\s*:\s)?\[\s*\+(\d{1,10})[.,](\d{1,9})\]\s?/;
 const DMESG_ISO_RE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:,\d{1,9})?(?:[+-]\d{2}:?\d{2}|Z)) /;
 // RFC 3164; SONiC writes the year in front (`2025 Jul  2 06:56:57.749644 host ERR kernel: …`)
 const RFC3164_RE = /^(?:<(\d{1,3})>)?(?:(\d{4}) )?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))? /;
@@ -199,6 +206,11 @@ const ISO_PREFIX_RE = /^(?:<(\d{1,3})>)?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(
 const FULL_RE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})?) ([A-Za-z][\w+-]{0,9}) /;
 const RFC5424_RE = /^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+) ?/;
 const ANGLE_RE = /^<(\d{1,3})>(?!\d)/;
+// metalog: the program in brackets after an RFC 3164 time, no host (`[kernel] `, `[sshd] `)
+const METALOG_TAG_RE = /^\[([A-Za-z_][\w./-]{0,63})\] ?/;
+// OpenWrt logread: ctime (`Sat Apr 23 15:37:18 2016`, the day padded with a blank), then
+// `facility.level` (and the host with `-h`) before the tag: `… kern.err kernel: [  106.44] msg`
+const LOGREAD_RE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4}) /;
 
 function dmesgLevel(fac: string | undefined, lvl: string | undefined): { level: number; facility: number } {
   if (lvl === undefined) return { level: -1, facility: 0 };
@@ -314,13 +326,28 @@ function readLine(text: string, ctx: TextContext, loose: boolean): TextLine {
       if (tagged.kind !== 'unknown') return tagged;
     }
   }
+  if ((m = LOGREAD_RE.exec(text))) {
+    const month = MONTHS[m[1]!.toLowerCase()];
+    if (month !== undefined && Number(m[2]) >= 1 && Number(m[2]) <= 31) {
+      const wall = toUs(Number(m[6]), month, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]));
+      const tagged = afterTime(text.slice(m[0].length), 'logread', wall, -1, 0);
+      if (tagged.kind !== 'unknown') return tagged;
+    }
+  }
   if ((m = RFC3164_RE.exec(text))) {
     const month = MONTHS[m[3]!.toLowerCase()];
     if (month !== undefined && Number(m[4]) >= 1 && Number(m[4]) <= 31) {
       const year = m[2] !== undefined ? Number(m[2]) : ctx.year;
       const wall = toUs(year, month, Number(m[4]), Number(m[5]), Number(m[6]), Number(m[7])) + (m[8] === undefined ? 0 : Number((m[8] + '000000').slice(0, 6)));
       const { level, facility } = priority(m[1]);
-      const tagged = afterTime(text.slice(m[0].length), 'syslog', wall, level, facility);
+      const rest = text.slice(m[0].length);
+      const meta = rest.charCodeAt(0) === 91 /* [ */ ? METALOG_TAG_RE.exec(rest) : null;
+      if (meta) {
+        if (meta[1] !== 'kernel') return { kind: 'other', format: 'metalog' };
+        const t = kernelTail(rest.slice(meta[0].length), level, facility);
+        return { kind: 'kernel', value: { format: 'metalog', record: record(t.message, t.level, t.facility, t.tsUsec), host: null, wallUs: wall } };
+      }
+      const tagged = afterTime(rest, 'syslog', wall, level, facility);
       if (tagged.kind !== 'unknown') return tagged;
     }
   }

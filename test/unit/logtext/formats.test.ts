@@ -90,6 +90,22 @@ describe('parseTextLine: prefixes seen in real pastes', () => {
     ['mail quote of a tag-only line', '> kernel: nvme nvme0: Disabling device after reset failure: -19',
       'nvme nvme0: Disabling device after reset failure: -19', { format: 'kernel-tag' }],
     ['lost the month, level word', 'v 22 10:00:01 node-7 ERR kernel: I/O error, dev sdb, sector 0', 'I/O error, dev sdb, sector 0', { format: 'syslog', host: null, level: 3 }],
+    ['metalog (the program in brackets, no host)', 'Feb 14 01:11:04 [kernel] [19262.403551] scsi 0:0:0:0: rejecting I/O to offline device',
+      'scsi 0:0:0:0: rejecting I/O to offline device', { format: 'metalog', host: null, tsUsec: 19_262_403_551, wallUs: at('2021-02-14T01:11:04Z') }],
+    ['OpenWrt logread, mail-quoted', '> Sat Apr 23 15:37:18 2016 kern.err kernel: [  106.440000] scsi 0:0:0:0: rejecting I/O to dead device',
+      'scsi 0:0:0:0: rejecting I/O to dead device', { format: 'logread', host: null, level: 3, facility: 0, tsUsec: 106_440_000, wallUs: at('2016-04-23T15:37:18Z') }],
+    ['OpenWrt logread, one-digit day', 'Sun Apr  3 09:00:01 2016 kern.warn kernel: [    5.100000] sd 0:0:0:0: [sda] Attached SCSI removable disk',
+      'sd 0:0:0:0: [sda] Attached SCSI removable disk', { format: 'logread', level: 4, wallUs: at('2016-04-03T09:00:01Z') }],
+    ['Amlogic dmesg, the CPU after the time', '[    8.888974@0] mmcblk0: r/w command failed, status = 0x80000b00',
+      'mmcblk0: r/w command failed, status = 0x80000b00', { format: 'dmesg', tsUsec: 8_888_974 }],
+    ['Amlogic kernel time in a syslog line', 'Nov 22 10:00:01 node-7 kernel: [    8.888999@1] end_request: I/O error, dev mmcblk0, sector 15564680',
+      'end_request: I/O error, dev mmcblk0, sector 15564680', { format: 'syslog', host: 'node-7', tsUsec: 8_888_999 }],
+    ['RFC 3164 with an empty host field (two blanks)', 'Nov 20 16:24:11  kernel: [   32.258009] EXT4-fs (md0): mounted filesystem with ordered data mode. Opts: (null)',
+      'EXT4-fs (md0): mounted filesystem with ordered data mode. Opts: (null)', { format: 'syslog', host: null, tsUsec: 32_258_009, wallUs: at('2021-11-20T16:24:11Z') }],
+    ['dmesg -H with a decimal comma', '[  +0,000002] BTRFS error (device nvme0n1p2): block=313769984 write time tree block corruption detected',
+      'BTRFS error (device nvme0n1p2): block=313769984 write time tree block corruption detected', { format: 'dmesg-human' }],
+    ['dmesg -H minute marker', '[Apr19 18:52] BTRFS: error (device nvme0n1p2) in btrfs_commit_transaction:2564: errno=-5 IO failure (Error while writing out transaction)',
+      'BTRFS: error (device nvme0n1p2) in btrfs_commit_transaction:2564: errno=-5 IO failure (Error while writing out transaction)', { format: 'dmesg-human', wallUs: at('2021-04-19T18:52:00Z') }],
   ];
   for (const [name, line, message, want] of cases) {
     it(name, () => {
@@ -105,6 +121,9 @@ describe('parseTextLine: prefixes seen in real pastes', () => {
       'syslog:2025 Apr 28 05:18:18.739295 sonic INFO systemd[1]: Started Session 3.',
       '-- Boot 1e4d29324c5c48a0bfa0583f187b485d --',
       '-- No entries --',
+      'Feb 14 01:11:04 [sshd] Accepted publickey for pi from 192.168.1.2 port 50000 ssh2',
+      'Sat Apr 23 15:37:18 2016 daemon.info dnsmasq[1234]: read /etc/hosts - 4 addresses',
+      'Nov 20 16:24:11  syno_hibernation_debug: hibernation enabled',
     ]) assert.equal(parseTextLine(line, ctx).kind, 'other', line);
   });
   it('a grep prefix before a bare message or before nothing known is no format', () => {
@@ -237,6 +256,10 @@ describe('TextReader', () => {
   it('adds dmesg -H relative times to the absolute line before', () => {
     const items = readText(`[Nov22 10:00] ${MSG}\n[  +0.500000] ${MSG}\n[  +1.000000] ${MSG}`, ctx);
     assert.deepEqual(items.map((i) => (i.kind === 'kernel' ? i.value.wallUs : 0)), [at('2021-11-22T10:00:00Z'), at('2021-11-22T10:00:00.5Z'), at('2021-11-22T10:00:01.5Z')]);
+  });
+  it('adds dmesg -H deltas printed with decimal commas to the minute marker before', () => {
+    const items = readText(`[Apr19 18:52] ${MSG}\n[  +0,500000] ${MSG}\n[ +18,993611] ${MSG}`, ctx);
+    assert.deepEqual(items.map((i) => (i.kind === 'kernel' ? i.value.wallUs : 0)), [at('2021-04-19T18:52:00Z'), at('2021-04-19T18:52:00.5Z'), at('2021-04-19T18:52:19.493Z') + 611]);
   });
   it('reads journalctl -o export entries', () => {
     const items = readText([
