@@ -73,7 +73,8 @@ function byPrefix(m: string): System | null {
       break;
     case 65: // A
       if (m.startsWith('Aborting journal on device')) return 'fs';
-      if (isScsiSensePart(m)) return 'scsi';
+      // 2.5–2.6.1x sd/sr: `Attached scsi removable disk sda at scsi1, channel 0, id 6, lun 0`
+      if (m.startsWith('Attached scsi ') || isScsiSensePart(m)) return 'scsi';
       break;
     case 83: // S
       if (m.startsWith('SCSI error : <') || isScsiSensePart(m)) return 'scsi';
@@ -134,6 +135,8 @@ function byPrefix(m: string): System | null {
     const rest = m.slice(colon + 2);
     if (rest.startsWith('detected capacity change')) return 'block';
     if (rest.startsWith('Current') || rest.startsWith('<<DEFERRED>>')) return rest.indexOf(': sense key') > 0 ? 'scsi' : null;
+    // 2.5–2.6.1x sd: `sda : READ CAPACITY failed.`
+    if (rest.startsWith('READ CAPACITY') && m.charCodeAt(colon - 1) === 32) return 'scsi';
     if (rest.endsWith('callbacks suppressed') && SUPPRESSED_STORAGE.test(m)) return 'block';
     if (rest.startsWith('I/O error, dev') || isBlockStatusLine(rest)) return 'block';
     // a device-mapper line behind another module's prefix (`trusted_key: device-mapper: crypt: …`)

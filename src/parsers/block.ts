@@ -33,6 +33,7 @@
 //     `mmcblk0: timed out sending r/w command, card status 0x400900` · `… response CRC error sending SET_BLOCK_COUNT command, …`
 //     `mmcblk0: unknown error -5 sending read/write command, card status 0x900`
 //     2.6 `mmcblk0: error -110 sending read/write command, response 0x900, card status 0x900`
+//     2.6.2x–3.x the card's R1 status had an error bit after a read/write: `mmcblk0: r/w command failed, status = 0x80000b00`
 //   drivers/block/loop.c, the backing file refused a write (or a transfer function failed):
 //     `loop: Write error at byte offset 1032134656, length 4096.` · `loop: Transfer error at byte offset 0, length 512.`
 //   block/blk-core.c ≤ 4.2 generic_make_request_checks(): `bio too big device sdb1 (128 > 64)` (sectors > the queue's maximum)
@@ -72,6 +73,7 @@ const MMC_ERROR = /^(?:(?:unknown )?error (-?\d{1,6})|(timed out|response CRC er
 const MMC_SECTOR = /, sector (\d{1,20}), nr (\d{1,10})/;
 const MMC_CARD_STATUS = /card status (0x[0-9a-fA-F]{1,8}|0)(?=$|,)/;
 const MMC_ACTION = /, (retrying|aborting)$/;
+const MMC_RW_FAILED = /^r\/w command failed, status = (0x[0-9a-fA-F]{1,8}|0)$/;
 const LOOP_ERROR = /^loop: (Write|Transfer) error at byte offset (\d{1,20}), length (\d{1,10})\.?$/;
 const BIO_TOO_BIG = /^bio too big device ([^\s(),]{1,64}) \((\d{1,10}) > (\d{1,10})\)$/;
 const HUNG_SECONDS = /^ blocked for more than (\d{1,12}) seconds\.?$/;
@@ -197,6 +199,12 @@ function mmcError(m: string): Finding | null {
   const h = MMC_HEAD.exec(m);
   if (!h) return null;
   const rest = m.slice(h[0].length);
+  if (rest.startsWith('r/w command failed')) {
+    const r = MMC_RW_FAILED.exec(rest);
+    if (!r) return null;
+    return { type: 'BLK_MMC_ERROR', device: { printed: h[1]!, name: h[1]! }, msg: `MMC read/write command failed on {dev} (card status ${r[1]!})`,
+      ext: { command: 'r/w', card_status: r[1]! } };
+  }
   const e = MMC_ERROR.exec(rest);
   if (!e) return null;
   const ext: Record<string, string> = {};

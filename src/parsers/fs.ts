@@ -572,6 +572,10 @@ function xfs(dev: string | null, body: string): ParseResult {
       if (body.startsWith('Corruption detected')) {
         return finding('FS_CORRUPTION', device, `XFS detected corruption${on}: unmount and run xfs_repair`, { ...ext, detail: short(body, 400) });
       }
+      if (body.startsWith('Corruption not fixed during online repair')) {
+        // 4.15+ scrub (xchk_postmortem): online repair could not fix what scrub found
+        return finding('FS_CORRUPTION', device, `XFS online repair could not fix the corruption${on}: unmount and run xfs_repair`, { ...ext, detail: short(body, 400), what: 'online repair' });
+      }
       if (body.startsWith('Corruption warning')) {
         return finding('FS_CORRUPTION', device, `XFS corruption warning${on}: ${short(body.slice(20))}`, { ...ext, detail: short(body, 400) });
       }

@@ -21,6 +21,7 @@
 //   `sd 2:0:0:0: [sdb] Medium access timeout failure. Offlining disk!`
 //   `sd 3:0:0:0: timing out command, waited 180s` (≥ 4.x with `[sdb] tag#N `)
 //   `sd 0:0:0:0: [sda] Attached SCSI disk` · `Attached SCSI removable disk` · `sr 1:0:0:0: Attached scsi CD-ROM sr0`
+//   `sd 0:0:0:0: [sda] READ CAPACITY failed` (2.6.19–3.x, `READ CAPACITY(16) failed`; its `[sda]  Result: …` line follows)
 //   `sd 0:0:0:0: [sda] Synchronizing SCSI cache` · `[sdb] Spinning up disk...` (dots and `ready` appended)
 //   `sd 2:0:0:0: [sdb] tag#0 Unaligned partial completion (resid=512, sector_sz=4096)`
 // 2.6.1x–2.6.2x (RHEL 5) forms: `sd 0:0:0:0: SCSI error: return code = 0x08000002` (the
@@ -29,7 +30,10 @@
 // CONFIG_SCSI_CONSTANTS `sense key=0x3`) and the indented `    Additional sense: …` or
 // `    ASC=0x42 ASCQ=0x0`, which name no device; `sd 0:0:0:0: Attached scsi disk sda`;
 // `sd 0:0:0:0: Device not ready: <6>: Current: sense key: Not Ready` (the sense header inline);
-// `sd 0:0:0:0: scsi: Device offlined - not ready after error recovery` (2.6.18). Older (2.6.9,
+// `sd 0:0:0:0: scsi: Device offlined - not ready after error recovery` (2.6.18). 2.5–2.6.1x sd.c
+// printed the disk name alone: `Attached scsi [removable ]disk sda at scsi1, channel 0, id 6, lun 0`
+// (sr: `Attached scsi CD-ROM sr0 at scsi0, …`), `sda : READ CAPACITY failed.` (its `sda : status=0,
+// message=00, host=1, driver=00` line carries no event). Older (2.6.9,
 // RHEL 4) lines print the address in words: `SCSI error : <0 0 0 0> return code = 0x8000002`,
 // `scsi: Device offlined - not ready after error recovery: host 0 channel 0 id 0 lun 0`.
 // 2.6.3x–3.x scsi_io_completion() says why it failed a command before the result: `[sdb] Unhandled
@@ -329,6 +333,38 @@ function offlined(h: ScsiHead, rest: string): Finding {
 const TIMING_OUT = /^timing out command, waited (\d{1,10})s/;
 const UNALIGNED = /^Unaligned partial completion \(resid=(\d{1,10}), sector_sz=(\d{1,10})\)/;
 const CD_ATTACHED = /^Attached scsi CD-ROM ([A-Za-z0-9_]{1,32})$/;
+const READ_CAPACITY = /^READ CAPACITY(\(16\))? failed\.?$/;
+/** 2.5–2.6.1x sd_attach()/sd_probe(), sr: the address in words after the disk's name */
+const OLD_ATTACHED = /^Attached scsi (disk|removable disk|CD-ROM) ([a-z][a-z0-9_]{0,31}) at scsi(\d{1,10}), channel (\d{1,10}), id (\d{1,10}), lun (\d{1,10})$/;
+
+/** `Attached scsi removable disk sda at scsi1, channel 0, id 6, lun 0` (2.5–2.6.1x), not sg's or st's attach lines */
+function oldAttached(m: string): Finding | null {
+  const a = OLD_ATTACHED.exec(m);
+  if (!a) return null;
+  const name = a[2]!;
+  const hctl = `${a[3]!}:${a[4]!}:${a[5]!}:${a[6]!}`;
+  const kind = a[1]!;
+  const ext: Record<string, string> = { hctl };
+  if (kind !== 'disk') ext.removable = 'true';
+  if (kind === 'CD-ROM') ext.kind = 'cdrom';
+  return {
+    type: 'SCSI_DISK_ATTACHED',
+    device: { printed: name, name, hctl },
+    msg: kind === 'CD-ROM' ? 'SCSI CD-ROM {dev} attached' : kind === 'disk' ? 'SCSI disk {dev} attached' : 'SCSI removable disk {dev} attached',
+    ext,
+  };
+}
+
+/** 2.5–2.6.1x sd_read_capacity(): `sda : READ CAPACITY failed.` (`READ CAPACITY(16)`) */
+function oldReadCapacity(m: string): Finding | null {
+  const at = m.indexOf(' : READ CAPACITY');
+  if (at <= 0 || at > 32) return null;
+  const name = m.slice(0, at);
+  const r = READ_CAPACITY.exec(m.slice(at + 3));
+  if (!r || !KERNEL_NAME.test(name)) return null;
+  const command = r[1] !== undefined ? 'READ CAPACITY(16)' : 'READ CAPACITY';
+  return { type: 'SCSI_CMD_FAILED', device: { printed: name, name }, msg: `SCSI ${command} failed on {dev}`, ext: { command } };
+}
 
 /** A sense part printed without the device prefix: `Sense Key : …`, `Add. Sense: …`, indented `Additional sense: …`, `ASC=…`. */
 function senseFragment(m: string): ParseResult {
@@ -346,13 +382,13 @@ function senseFragment(m: string): ParseResult {
       if (m.startsWith('Add. Sense: ', i)) text = m.slice(i + 12).trim();
       else if (m.startsWith('Additional sense: ', i)) text = m.slice(i + 18).trim();
       else if (m.startsWith('ASC=0x', i)) return addSenseRaw(null, m.slice(i));
-      else return null;
+      else return i === 0 && m.startsWith('Attached scsi ') ? oldAttached(m) : null;
       return text.startsWith('ASC=') || text.startsWith('<<') ? addSenseRaw(null, text) : addSenseText(null, text);
     }
     case 60: // <
       return m.startsWith('<<vendor>>', i) ? addSenseRaw(null, m.slice(i)) : null;
   }
-  return i === 0 ? oldSenseKey(m) : null;
+  return i === 0 ? (oldSenseKey(m) ?? oldReadCapacity(m)) : null;
 }
 
 const LEGACY_ADDRESS = /^(?:<(\d{1,10}) (\d{1,10}) (\d{1,10}) (\d{1,10})>|host (\d{1,10}) channel (\d{1,10}) id (\d{1,10}) lun (\d{1,10}))/;
@@ -498,6 +534,15 @@ function scsiLine(m: string): ParseResult {
     case 60: // <
       if (rest.startsWith('<<vendor>>')) return addSenseRaw(h, rest.trim());
       break;
+    case 82: { // R (`Read Capacity(16) failed: Result: …` is read below)
+      const r = rest.startsWith('READ CAPACITY') ? READ_CAPACITY.exec(rest) : null;
+      if (r) {
+        // the `[sda]  Result: …` and sense lines that follow join it
+        const command = r[1] !== undefined ? 'READ CAPACITY(16)' : 'READ CAPACITY';
+        return scsiFinding(h, 'SCSI_CMD_FAILED', `SCSI ${command} failed on {dev}`, { command }, undefined, true);
+      }
+      break;
+    }
     case 67: // C
       if (rest.startsWith('CDB: ') || rest.startsWith('CDB[')) return cdb(h, rest);
       break;

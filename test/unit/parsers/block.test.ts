@@ -151,6 +151,8 @@ describe('block parser', () => {
       ['mmcblk0: unknown error -5 sending read/write command, card status 0x900', 'mmcblk0', { error: '-5', command: 'read/write', card_status: '0x900' }],
       ['mmcblk0: error -110 sending read/write command, response 0x900, card status 0x900', 'mmcblk0', { error: '-110', command: 'read/write', card_status: '0x900' }],
       ['mmcblk1boot0: error -110 requesting status', 'mmcblk1boot0', { error: '-110', during: 'requesting status' }],
+      // 2.6.2x–3.x: the card's status word had an error bit after a read/write (Amlogic 3.10)
+      ['mmcblk0: r/w command failed, status = 0x80000b00', 'mmcblk0', { command: 'r/w', card_status: '0x80000b00' }],
     ];
     for (const [m, dev, ext] of cases) {
       const f = finding(m);
@@ -159,8 +161,10 @@ describe('block parser', () => {
       assert.deepEqual(f.ext, ext, m);
     }
     assert.equal(finding('mmcblk0: error -84 transferring data, sector 3, nr 5, cmd response 0x900, card status 0x0').msg, 'MMC error -84 transferring data on {dev} at sector 3');
+    assert.equal(finding('mmcblk0: r/w command failed, status = 0x80000b00').msg, 'MMC read/write command failed on {dev} (card status 0x80000b00)');
     for (const m of ['mmcblk0: retrying using single block read', 'mmcblk2boot0: mmc2:0001 BJTD4R partition 1 4.00 MiB', 'mmcblk0: p1 p2',
-      'mmcblk2rpmb: mmc2:0001 BJTD4R partition 3 4.00 MiB, chardev (238:0)', 'mmcblk0: error sending stop command', 'mmcblk0: error -110 sending stop commandx']) {
+      'mmcblk2rpmb: mmc2:0001 BJTD4R partition 3 4.00 MiB, chardev (238:0)', 'mmcblk0: error sending stop command', 'mmcblk0: error -110 sending stop commandx',
+      'mmcblk0: r/w command failed, status = later']) {
       assert.equal(parser.parse(rec(m)), null, m);
     }
     assert.equal(finding('mmcblk0: detected capacity change from 0 to 30318592').type, 'BLK_CAPACITY_CHANGE');

@@ -300,6 +300,12 @@ describe('fs parser', () => {
       assert.equal(finding('btrfs read error corrected: ino 1 off 2 (dev /dev/sdc sector 3)').type, 'FS_READ_ERROR_CORRECTED');
     });
 
+    it('xfs: corruption that online repair (scrub) could not fix is FS_CORRUPTION', () => {
+      const f = finding('XFS (sda5): Corruption not fixed during online repair.  Unmount and run xfs_repair.');
+      assert.deepEqual([f.type, f.device?.name, f.ext.what], ['FS_CORRUPTION', 'sda5', 'online repair']);
+      assert.deepEqual(ev('kern  :alert : [   78.872359] XFS (sda5): Corruption not fixed during online repair.  Unmount and run xfs_repair.'), [['FS_CORRUPTION', 'sda5', 'error']]);
+    });
+
     it('btrfs: unreadable tree roots and open_ctree failures are one FS_MOUNT_FAILED', () => {
       const c = ctx('BTRFS error (device dm-2): failed to read chunk root');
       assert.deepEqual([c.context, c.orphan?.type, c.orphan?.device?.name], ['btrfs-mount-failed:dm-2', 'FS_MOUNT_FAILED', 'dm-2']);

@@ -311,6 +311,33 @@ describe('scsi parser: old and split wordings', () => {
     assert.equal(parser.parse(rec('sd 7:0:0:0: Attached scsi generic sg1 type 0')), null);
     assert.equal(parser.parse(rec('sd 0:0:0:0: Attached scsi disk ../../x')), null);
   });
+
+  it('reads the 2.5-2.6.1x `Attached scsi … disk sda at scsi1, channel 0, id 6, lun 0` wording, its address in words', () => {
+    const f = finding('Attached scsi removable disk sda at scsi1, channel 0, id 6, lun 0');
+    assert.equal(f.type, 'SCSI_DISK_ATTACHED');
+    assert.deepEqual(f.device, { printed: 'sda', name: 'sda', hctl: '1:0:6:0' });
+    assert.deepEqual(f.ext, { hctl: '1:0:6:0', removable: 'true' });
+    assert.equal(f.severity, undefined);
+    assert.deepEqual(finding('Attached scsi disk sdb at scsi0, channel 0, id 1, lun 0').ext, { hctl: '0:0:1:0' });
+    assert.deepEqual(finding('Attached scsi CD-ROM sr0 at scsi0, channel 0, id 0, lun 0').ext, { hctl: '0:0:0:0', removable: 'true', kind: 'cdrom' });
+    for (const m of ['Attached scsi generic sg0 at scsi0, channel 0, id 0, lun 0,  type 0', 'Attached scsi tape st0 at scsi0, channel 0, id 6, lun 0',
+      'Attached scsi disk sda at scsi1, channel 0, id 6']) assert.equal(parser.parse(rec(m)), null, m);
+  });
+
+  it('reads a failed READ CAPACITY: 2.5-2.6.1x `sda : READ CAPACITY failed.`, 2.6.19-3.x `[sda] READ CAPACITY failed` with its result line', () => {
+    const f = finding('sda : READ CAPACITY failed.');
+    assert.deepEqual([f.type, f.device, f.ext, f.severity, f.hold], ['SCSI_CMD_FAILED', { printed: 'sda', name: 'sda' }, { command: 'READ CAPACITY' }, undefined, undefined]);
+    assert.equal(f.msg, 'SCSI READ CAPACITY failed on {dev}');
+    assert.equal(finding('sdb : READ CAPACITY(16) failed.').ext.command, 'READ CAPACITY(16)');
+    for (const m of ['sda : status=0, message=00, host=1, driver=00 ', 'sda : sense not available. ', 'sda : READ CAPACITY failed, retrying', '../x : READ CAPACITY failed.']) {
+      assert.equal(parser.parse(rec(m)), null, m);
+    }
+    const n = finding('sd 2:0:0:0: [sdb] READ CAPACITY failed');
+    assert.deepEqual([n.type, n.device, n.ext.command, n.hold], ['SCSI_CMD_FAILED', { printed: 'sdb', name: 'sdb', hctl: '2:0:0:0' }, 'READ CAPACITY', 'scsi:2:0:0:0']);
+    const out = assemble(['sd 2:0:0:0: [sdb] READ CAPACITY(16) failed', 'sd 2:0:0:0: [sdb]  Result: hostbyte=DID_NO_CONNECT driverbyte=DRIVER_OK']);
+    assert.equal(out.length, 1);
+    assert.deepEqual([out[0]!.type, out[0]!.ext.command, out[0]!.ext.hostbyte], ['SCSI_CMD_FAILED', 'READ CAPACITY(16)', 'DID_NO_CONNECT']);
+  });
 });
 
 describe('libata in the scsi parser: resets, disabled devices, pre-new-EH errors', () => {
