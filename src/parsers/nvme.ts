@@ -7,7 +7,9 @@
 //     `nvme nvme0: I/O 123 QID 4 timeout, aborting`
 //     6.0–6.4 name the opcode of an aborted command: `nvme nvme0: I/O 642 (I/O Cmd) QID 1 timeout, aborting`
 //     `nvme nvme0: I/O 123 QID 4 timeout, reset controller`
-//     `nvme nvme0: I/O 123 QID 0 timeout, disable controller`
+//     `nvme nvme0: I/O 123 QID 0 timeout, disable controller` (the controller was CONNECTING or DELETING: the
+//       command timed out while the controller was being initialised, reset or removed, and the driver
+//       shuts it down instead of resetting it — NVME_IO_TIMEOUT; a failed probe or reset follows)
 //     `nvme nvme0: I/O 123 QID 4 timeout, completion polled`
 //   ≥ 6.5 (tag, command id, opcode and its name; the opcode is `%#x`, so `0` for Flush):
 //     `nvme nvme0: I/O tag 12 (100c) opcode 0x2 (I/O Cmd) QID 4 timeout, aborting req_op:READ(0) size:4096`
@@ -122,11 +124,11 @@ function timeout(ctrl: string, rest: string): Finding | null {
   if (action !== undefined) ext.action = action;
   const what = ext.qid === '0' ? 'Admin command' : 'I/O';
   const where = `${what} ${ext.tag} on queue ${ext.qid}`;
-  if (action === 'reset controller' || action === 'disable controller') {
+  if (action === 'reset controller') {
     return {
       type: 'NVME_CONTROLLER_RESET',
       device: ctrlRef(ctrl),
-      msg: `NVMe controller {dev} is being ${action === 'reset controller' ? 'reset' : 'disabled'}: ${where} timed out`,
+      msg: `NVMe controller {dev} is being reset: ${where} timed out`,
       ext: { ...ext, reason: 'timeout' },
     };
   }

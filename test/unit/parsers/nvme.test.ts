@@ -22,16 +22,16 @@ describe('nvme parser', () => {
     assert.deepEqual(parser.systems, ['nvme']);
   });
 
-  it('tells a timeout that aborts from one that resets or disables the controller, old and new forms', () => {
+  it('tells a timeout that aborts (or, during init/reset, disables the controller) from one that resets the controller, old and new forms', () => {
     const cases: [string, string][] = [
       ['I/O 1 QID 4 timeout, aborting', 'NVME_IO_TIMEOUT'],
       ['I/O 1 QID 4 timeout, completion polled', 'NVME_IO_TIMEOUT'],
       ['I/O 1 QID 4 timeout, reset controller', 'NVME_CONTROLLER_RESET'],
-      ['I/O 1 QID 4 timeout, disable controller', 'NVME_CONTROLLER_RESET'],
+      ['I/O 1 QID 4 timeout, disable controller', 'NVME_IO_TIMEOUT'],
       ['I/O tag 1 (0001) opcode 0x2 (Read) QID 4 timeout, aborting req_op:READ(0) size:4096', 'NVME_IO_TIMEOUT'],
       ['I/O tag 1 (0001) QID 4 timeout, completion polled', 'NVME_IO_TIMEOUT'],
       ['I/O tag 1 (0001) opcode 0x2 (Read) QID 4 timeout, reset controller', 'NVME_CONTROLLER_RESET'],
-      ['I/O tag 1 (0001) QID 4 timeout, disable controller', 'NVME_CONTROLLER_RESET'],
+      ['I/O tag 1 (0001) QID 4 timeout, disable controller', 'NVME_IO_TIMEOUT'],
     ];
     for (const [rest, type] of cases) {
       const f = finding(`nvme nvme3: ${rest}`);
