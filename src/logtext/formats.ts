@@ -205,6 +205,11 @@ const RFC3164_RE = /^(?:<(\d{1,3})>)?(?:(\d{4}) )?([A-Z][a-z]{2}) {1,2}(\d{1,2})
 const ISO_PREFIX_RE = /^(?:<(\d{1,3})>)?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?) /;
 const FULL_RE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})?) ([A-Za-z][\w+-]{0,9}) /;
 const RFC5424_RE = /^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+) ?/;
+// The same layout without its `<PRI>1 ` header, as some collectors store it
+// (`2022-12-26T07:44:45.000000+01:00 host kernel - - - msg`): only with a
+// zoned time, a tag, a numeric or nil PROCID and a nil MSGID, so that a
+// plain RFC 3339 line (`… host kernel: msg`) never reads as one.
+const RFC5424_NOPRI_RE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})) (\S+) ([\w./-]{1,64}) (-|\d{1,10}) - (-|(?:\[(?:[^\]\\]|\\.)*\])+) ?/;
 const ANGLE_RE = /^<(\d{1,3})>(?!\d)/;
 // metalog: the program in brackets after an RFC 3164 time, no host (`[kernel] `, `[sshd] `)
 const METALOG_TAG_RE = /^\[([A-Za-z_][\w./-]{0,63})\] ?/;
@@ -300,6 +305,14 @@ function readLine(text: string, ctx: TextContext, loose: boolean): TextLine {
       if (m[4] !== 'kernel' || facility !== 0) return { kind: 'other', format: 'rfc5424' };
       const t = kernelTail(text.slice(m[0].length).replace(/^\uFEFF/, ''), level, facility);
       return { kind: 'kernel', value: { format: 'rfc5424', record: record(t.message, t.level, t.facility, t.tsUsec), host, wallUs: wall } };
+    }
+  }
+  if ((m = RFC5424_NOPRI_RE.exec(text))) {
+    const wall = isoToUs(m[1]!, toUs);
+    if (wall !== null) {
+      if (m[3] !== 'kernel') return { kind: 'other', format: 'rfc5424' };
+      const t = kernelTail(text.slice(m[0].length).replace(/^\uFEFF/, ''));
+      return { kind: 'kernel', value: { format: 'rfc5424', record: record(t.message, t.level, t.facility, t.tsUsec), host: m[2] === '-' ? null : m[2]!, wallUs: wall } };
     }
   }
   // a `,` before the fraction is dmesg's (`--time-format iso`); syslog writes `.`

@@ -44,6 +44,8 @@ describe('parseTextLine: each format keeps its message, level, host and time', (
     ['rsyslog facility.level', `2021-11-22T10:00:01+00:00 node-7 kern.err kernel: ${MSG}`, { format: 'syslog-iso', level: 3, host: 'node-7' }],
     ['RFC 5424', `<3>1 2021-11-22T10:00:01.123Z node-7 kernel - - - ${MSG}`, { format: 'rfc5424', level: 3, host: 'node-7', wallUs: at('2021-11-22T10:00:01.123Z') }],
     ['RFC 5424 with structured data', `<3>1 2021-11-22T10:00:01Z node-7 kernel - - [meta seq="1"] ${MSG}`, { format: 'rfc5424', host: 'node-7' }],
+    // corpus-c: a collector that stored RFC 5424 without its `<PRI>1 ` header
+    ['RFC 5424 layout without <PRI>1', `2022-12-26T07:44:45.000000+01:00 server02 kernel - - - ${MSG}`, { format: 'rfc5424', host: 'server02', wallUs: at('2022-12-26T06:44:45Z') }],
     ['<3> without time', `<3>${MSG}`, { format: 'angle', level: 3, tsUsec: -1 }],
     ['lost the leading [', `  613.524384] ${MSG}`, { format: 'dmesg', tsUsec: 613_524_384 }],
     ['lost the month', `v 22 10:00:01 node-7 kernel: ${MSG}`, { format: 'syslog', host: 'node-7' }],
@@ -172,6 +174,7 @@ describe('parseTextLine: lines of other programs are not kernel records', () => 
     '2021-11-22T10:00:01+0100 node-7 multipathd[600]: sdb: mark as failed',
     '<30>1 2021-11-22T10:00:01Z node-7 smartd 812 - - Device: /dev/sdb, FAILED SMART self-check',
     '[  613.524384] node-7 systemd[1]: Mounted /data.',
+    '2022-12-26T07:44:45.000000+01:00 server02 smartd 812 - - Device: /dev/sda, 8 Currently unreadable (pending) sectors',
     'Mon 2021-11-22 10:00:01 UTC node-7 lvm[900]: WARNING: Thin pool vg-pool data is now 80% full.',
   ]) {
     it(line.slice(0, 60), () => assert.equal(parseTextLine(line, ctx).kind, 'other'));
