@@ -68,6 +68,8 @@ describe('multicast across network namespaces', { skip: !isRoot() && 'NOT ROOT: 
     const stateDir = path.join(dir, 'state');
     const agent = node(A.ns, 'agent in A', [path.join(ROOT, 'bin/peripety'), 'agent', '--config', agentToml, '--state-dir', stateDir]);
     await agent.waitErr(/"agent started"/, 20_000);
+    // the sender logs "ready" from its socket's bind callback, which may come after "agent started"
+    await agent.waitErr(/"multicast sender ready"/, 10_000);
     assert.match(agent.stderr(), new RegExp(`"group":"${group.replaceAll('.', '\\.')}:${PORT}","bind":"${A.ip.replaceAll('.', '\\.')}".*"multicast sender ready"`));
     const api = /"listen":"([^"]+)","msg":"API listening"/.exec(agent.stderr())![1]!;
     // D: prpt monitor over SSE, inside A (the API listens on A's loopback)
