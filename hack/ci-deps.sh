@@ -36,7 +36,7 @@
 #                  keys for the real kube-apiserver of test/helpers/envtest.ts
 #                  and hack/envtest.sh (its binaries are built from Go modules
 #                  by hack/envtest-build.sh with the machine's Go, not apt)
-#   shellcheck     lints hack/*.sh and hack/e2e-kind.sh (test/unit/packaging/e2e-kind.test.ts)
+#   the ShellCheck linter: lints hack/*.sh and hack/e2e-kind.sh (test/unit/packaging/e2e-kind.test.ts)
 set -euo pipefail
 
 packages=(fuse3 python3-fusepy e2fsprogs util-linux procps postgresql systemd iproute2 iptables openssl shellcheck)
