@@ -6,9 +6,8 @@ import { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { silentLogger } from '../log/logger.ts';
 import type { DeviceResolver } from '../contracts/device.ts';
 import type { StorageEvent } from '../events/schema.ts';
-import { parseDmesgLine } from '../kmsg/record.ts';
 import type { KernelRecord } from '../contracts/record.ts';
-import type { TextContext, TextFormat } from '../logtext/formats.ts';
+import { bareRecord, type TextContext, type TextFormat } from '../logtext/formats.ts';
 import { type TextItem, TextReader } from '../logtext/reader.ts';
 import { PARSERS } from '../parsers/index.ts';
 import { Bus } from './bus.ts';
@@ -124,8 +123,8 @@ export class OfflineParser {
         if (item.text === '') return;
         this.counts.unknownLines++;
         // no known prefix: the line may be a bare kernel message (a paste of messages alone)
-        const bare = parseDmesgLine(item.text);
-        if (bare.ok) this.ingest(bare.record);
+        const bare = bareRecord(item.text);
+        if (bare !== null) this.ingest(bare);
         return;
       }
       case 'kernel': {

@@ -1,5 +1,5 @@
-// Pure parsing of kernel log records: /dev/kmsg records (docs/events.md §5) and
-// the dmesg / journalctl text forms (§6). No I/O here.
+// Pure parsing of /dev/kmsg records (docs/events.md §5). No I/O here. The
+// text forms (dmesg, journalctl, syslog files) are read by src/logtext.
 
 import type { KernelRecord } from '../contracts/record.ts';
 
@@ -122,64 +122,4 @@ export function parseKmsgRecord(text: string): RecordResult {
     ok: true,
     record: { level: pri & 7, facility: pri >> 3, seq, tsUsec, flag: flag.slice(0, 8), message, subsystem, device },
   };
-}
-
-const DMESG_RE = /^(?:<(\d{1,4})>)?(?:(\w+)\s*:(\w+)\s*:\s)?\s*\[\s*(\d{1,10})\.(\d{1,9})\]\s?(.*)$/s;
-const JOURNAL_HOST_RE = /^\S+ kernel: /;
-const LEVEL_NAMES: Record<string, number> = { emerg: 0, alert: 1, crit: 2, err: 3, warn: 4, notice: 5, info: 6, debug: 7 };
-
-/**
- * Parse one line of dmesg text: `[  613.524384] MSG`, `<3>[  613.524384] MSG`
- * (`dmesg -r`), `kern  :err   : [  613.524384] MSG` (`dmesg -x`) or
- * `[  613.524384] host kernel: MSG` (`journalctl -k -o short-monotonic`).
- * A line without a timestamp is taken as a bare message of unknown level.
- */
-export function parseDmesgLine(line: string): RecordResult {
-  const text = line.length > MAX_MESSAGE * 2 ? line.slice(0, MAX_MESSAGE * 2) : line;
-  const m = DMESG_RE.exec(text);
-  let level = -1;
-  let facility = 0;
-  let tsUsec = -1;
-  let message = text;
-  if (m) {
-    if (m[1] !== undefined) {
-      const pri = Number(m[1]);
-      level = pri & 7;
-      facility = pri >> 3;
-    } else if (m[3] !== undefined) {
-      level = LEVEL_NAMES[m[3]] ?? -1;
-      if (m[2] !== undefined && m[2] !== 'kern') facility = 1;
-    }
-    tsUsec = Number(m[4]) * 1_000_000 + Math.round(Number(`0.${m[5]}`) * 1_000_000);
-    message = m[6] ?? '';
-    const host = JOURNAL_HOST_RE.exec(message);
-    if (host) message = message.slice(host[0].length);
-  }
-  message = message.replace(/\r?\n$/, '');
-  if (message.trim() === '') return { ok: false, error: 'empty message' };
-  if (message.length > MAX_MESSAGE) message = message.slice(0, MAX_MESSAGE);
-  return { ok: true, record: { level, facility, seq: -1, tsUsec, flag: '-', message, subsystem: '', device: '' } };
-}
-
-const KMSG_PREFIX_RE = /^\d{1,4},\d{1,20},\d{1,20},[^;\n]{0,100};/;
-
-/**
- * Split offline input (a file of /dev/kmsg records, dmesg text, or a mix) into
- * parsed records. Each element is a result, so one bad record loses nothing else.
- */
-export function* splitRecords(text: string): Generator<RecordResult & { line: number }> {
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.trim() === '') continue;
-    if (line.charCodeAt(0) === 32 && line.includes('=')) continue; // a stray dictionary line
-    const lineNo = i + 1;
-    if (KMSG_PREFIX_RE.test(line)) {
-      let record = line + '\n';
-      while (i + 1 < lines.length && lines[i + 1]!.charCodeAt(0) === 32) record += lines[++i]! + '\n';
-      yield { ...parseKmsgRecord(record), line: lineNo };
-    } else {
-      yield { ...parseDmesgLine(line), line: lineNo };
-    }
-  }
 }

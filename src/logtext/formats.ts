@@ -123,6 +123,12 @@ function record(message: string, level: number, facility: number, tsUsec: number
   return { level, facility, seq: -1, tsUsec, flag: '-', message: clip(message), subsystem, device };
 }
 
+/** A line in no known format taken as the kernel message alone (unknown level and time), or null when it is empty. */
+export function bareRecord(line: string): KernelRecord | null {
+  const message = line.trim();
+  return message === '' ? null : record(message, -1, 0, -1);
+}
+
 // The kernel's own part after a prefix: an optional `<3>` level, an optional
 // `[  613.524384]` since-boot time, an optional caller id (`[T5607]`, `[ C1]`),
 // as `kern.log` lines and journal short-monotonic lines carry them. Amlogic's

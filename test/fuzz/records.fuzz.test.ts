@@ -8,7 +8,9 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { synthesize } from '../../src/agent/synthesize.ts';
 import { classify } from '../../src/kmsg/classify.ts';
-import { parseDmesgLine, parseKmsgRecord, splitRecords } from '../../src/kmsg/record.ts';
+import { parseKmsgRecord } from '../../src/kmsg/record.ts';
+import { parseTextLine } from '../../src/logtext/formats.ts';
+import { readText } from '../../src/logtext/reader.ts';
 import { PARSERS } from '../../src/parsers/index.ts';
 import { isContext } from '../../src/contracts/parser.ts';
 import { ROOT } from '../helpers/agent.ts';
@@ -58,8 +60,15 @@ describe('fuzzing the record and event parsers', () => {
       const rounds = 1 + Math.floor(rand() * 3);
       for (let r = 0; r < rounds; r++) input = mutate(input);
       const start = performance.now();
-      const results = [parseKmsgRecord(input), parseDmesgLine(input)];
-      if (i % 50 === 0) for (const r of splitRecords(input)) results.push(r);
+      // the text reader of `prpt parse` in place of the dmesg line parser it replaced
+      const text = parseTextLine(input, { year: 2025 });
+      const results = [parseKmsgRecord(input), text.kind === 'kernel' ? { ok: true as const, record: text.value.record } : { ok: false as const, error: text.kind }];
+      if (i % 50 === 0) {
+        for (const item of readText(input, { year: 2025 })) {
+          if (item.kind === 'kernel') results.push({ ok: true, record: item.value.record });
+          else if (item.kind === 'error') results.push({ ok: false, error: item.error });
+        }
+      }
       for (const res of results) {
         if (!res.ok) {
           assert.equal(typeof res.error, 'string');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isoToUs, parseTextLine, type TextContext, type TextLine } from '../../../src/logtext/formats.ts';
+import { bareRecord, isoToUs, parseTextLine, type TextContext, type TextLine } from '../../../src/logtext/formats.ts';
 import { readText } from '../../../src/logtext/reader.ts';
 
 // Local times read as UTC, so the expectations do not depend on the machine's zone.
@@ -281,5 +281,39 @@ describe('TextReader', () => {
     assert.deepEqual(items.map((i) => i.kind), ['unknown', 'kernel']); // `3,x1` is not a kmsg prefix: a line in no known format
     const bad = readText(`9999,1,2,-;broken\n[  1.000000] ${MSG}`, ctx);
     assert.deepEqual(bad.map((i) => i.kind), ['error', 'kernel']);
+  });
+});
+
+// The cases of the dmesg reader that lived in src/kmsg/record.ts before src/logtext took its place.
+describe('dmesg forms (formerly parseDmesgLine / splitRecords)', () => {
+  it('reads dmesg, dmesg -r, dmesg -x and journalctl forms', () => {
+    const a = kernel('[  613.524384] EXT4-fs (sdb1): Remounting filesystem read-only');
+    assert.equal(a.tsUsec, 613_524_384);
+    assert.equal(a.level, -1);
+    assert.equal(a.message, 'EXT4-fs (sdb1): Remounting filesystem read-only');
+    const b = kernel('<3>[  613.524384] I/O error, dev sdb, sector 1');
+    assert.ok(b.level === 3 && b.facility === 0);
+    const c = kernel('kern  :err   : [  613.524384] I/O error, dev sdb, sector 1');
+    assert.ok(c.level === 3 && c.message === 'I/O error, dev sdb, sector 1');
+    const d = kernel('[  613.524384] node-1 kernel: md: md0: recovery done.');
+    assert.ok(d.message === 'md: md0: recovery done.');
+  });
+  it('takes a bare line as a message of unknown level', () => {
+    assert.equal(parseTextLine('md: md0: resync done.', ctx).kind, 'unknown');
+    const r = bareRecord('md: md0: resync done.');
+    assert.ok(r !== null && r.level === -1 && r.tsUsec === -1);
+  });
+  it('an empty message gives no record', () => {
+    assert.equal(kernel('[  1.000000] ').message, '');
+    assert.equal(bareRecord('   '), null);
+  });
+  it('groups dictionary lines with their record and reports bad ones by line', () => {
+    const text = '3,1,10,-;I/O error, dev sdb, sector 8\n SUBSYSTEM=block\n DEVICE=b8:16\n[    1.5] md: md0: resync done.\n9999,1,1,-;bad\n';
+    const out = readText(text, ctx);
+    assert.equal(out.length, 3);
+    assert.ok(out[0]!.kind === 'kernel' && out[0]!.value.record.device === 'b8:16');
+    assert.ok(out[1]!.kind === 'kernel' && out[1]!.value.record.message === 'md: md0: resync done.');
+    assert.equal(out[2]!.kind, 'error');
+    assert.equal(out[2]!.line, 5);
   });
 });

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseKernelRecord } from '../../../src/parsers/index.ts';
 import { isContext } from '../../../src/contracts/parser.ts';
-import { parseDmesgLine, parseKmsgRecord } from '../../../src/kmsg/record.ts';
+import { fixtureRecord } from '../../helpers/parser-fixtures.ts';
 
 const dir = path.resolve(import.meta.dirname, '../../fixtures/lines');
 
@@ -40,10 +40,7 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort()) 
     rows.forEach((row, i) => {
       const { line, expect } = JSON.parse(row) as { line: string; expect: Expect | null };
       it(`#${i + 1} ${line.slice(0, 90)}`, () => {
-        const isKmsg = /^\d+,\d+,\d+,[^;]*;/.test(line);
-        const parsed = isKmsg ? parseKmsgRecord(line.endsWith('\n') ? line : line + '\n') : parseDmesgLine(line);
-        assert.ok(parsed.ok, `record did not parse: ${parsed.ok ? '' : parsed.error}`);
-        const { system, result } = parseKernelRecord(parsed.record);
+        const { system, result } = parseKernelRecord(fixtureRecord(line));
         if (expect === null) {
           assert.equal(result, null, `expected no event, got ${JSON.stringify(result)}`);
           return;
