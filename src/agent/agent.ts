@@ -2,7 +2,6 @@
 // configuration, swaps in a new configuration on reload (keeping the old one
 // when the new one is invalid), and drains on stop.
 import { rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { type Authenticator, loadOrCreateToken, StaticTokenAuthenticator } from '../api/auth.ts';
@@ -37,7 +36,7 @@ import { done, fail, type Failure, type Outcome } from '../contracts/outcome.ts'
 import { degradedBackendLine } from '../contracts/lease.ts';
 import { lookupPluginSchema, pluginNames } from '../config/plugins.ts';
 import { collectorClashes, COLLECTOR_SPECS, PARSER_SPECS } from './plugins.ts';
-import { createReceivers } from './receivers.ts';
+import { createReceivers, eventHostname } from './receivers.ts';
 import { buildPlugin, pluginNamed } from '../contracts/plugin.ts';
 
 export interface AgentOptions {
@@ -205,8 +204,7 @@ export class Agent {
   }
 
   private hostname(config: AgentConfig): string {
-    const env = this.opts.env ?? process.env;
-    return config.main.hostname ?? this.opts.nodeName ?? env.NODE_NAME ?? os.hostname();
+    return eventHostname(config, this.opts.nodeName, this.opts.env);
   }
 
   private buildPipeline(config: AgentConfig): Pipeline {

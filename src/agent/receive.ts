@@ -3,12 +3,11 @@
 // receiver sections of that configuration (any plugin of RECEIVER_SPECS), in this
 // process, possibly on another host. Collector and parser sections are not
 // used here. Lost events (sequence gaps) are counted and logged.
-import os from 'node:os';
 import { createHash } from 'node:crypto';
 import { diffSections, type Sections, unchanged } from '../config/diff.ts';
 import type { AgentConfig } from '../config/schema.ts';
 import { NO_ACK } from '../contracts/ack.ts';
-import { createReceivers } from './receivers.ts';
+import { createReceivers, eventHostname } from './receivers.ts';
 import type { Logger } from '../log/logger.ts';
 import { RateLimited } from '../log/rate-limit.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
@@ -76,8 +75,7 @@ export class ReceiveHost {
     const { log, metrics } = this.opts;
     const sections = config.plugins.filter((p) => p.type === 'receiver' && p.enabled);
     if (sections.length === 0) throw new Error('the configuration has no enabled receiver section: nothing to deliver events to');
-    // the node name as the agent picks it, but for --node-name (receive has none)
-    const out = createReceivers({ log, metrics, config, hostname: config.main.hostname ?? process.env.NODE_NAME ?? os.hostname() }, { builtin: false });
+    const out = createReceivers({ log, metrics, config, hostname: eventHostname(config, undefined) }, { builtin: false });
     const ignored = config.plugins.filter((p) => p.type !== 'receiver' && p.enabled).length;
     if (ignored > 0) log.info({ sections: ignored }, 'collector and parser sections are not used by peripety receive');
     return out;

@@ -1,5 +1,7 @@
 // The receivers of a configuration, built all or none: the agent's pipeline
 // and `peripety receive` build them the same way.
+import os from 'node:os';
+import type { AgentConfig } from '../config/schema.ts';
 import type { QueuedReceiver } from '../receivers/queued.ts';
 import { buildPlugin, pluginNamed } from '../contracts/plugin.ts';
 import { builtinReceivers, RECEIVER_SPECS, type ReceiverDepsFull } from './plugins.ts';
@@ -25,4 +27,13 @@ export function createReceivers(deps: ReceiverDepsFull, opts: { builtin: boolean
     throw err;
   }
   return out;
+}
+
+/**
+ * The node name every event carries: [main] hostname, else --node-name (the
+ * agent in Kubernetes mode; `peripety receive` has none), else $NODE_NAME,
+ * else this host's name.
+ */
+export function eventHostname(config: AgentConfig, nodeName: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return config.main.hostname ?? nodeName ?? env.NODE_NAME ?? os.hostname();
 }
