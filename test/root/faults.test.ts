@@ -3,42 +3,23 @@
 // Kernel lines are read from /dev/kmsg by sequence number, so lines logged
 // before the fault (or by other tests on other loop devices) do not count.
 import assert from 'node:assert/strict';
-import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { corruptExt4, eioLoop, isMounted, loopBackingFile, requireRoot, run } from '../helpers/faults.ts';
+import { readKmsgRing } from '../helpers/kmsg.ts';
 
 interface KmsgRecord {
   seq: number;
   text: string;
 }
 
-/** Every record now in the kernel ring (non-blocking read of /dev/kmsg). */
+/** Every record now in the kernel ring, as sequence number and message. */
 function readKmsg(): KmsgRecord[] {
-  const fd = openSync('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK);
-  const out: KmsgRecord[] = [];
-  const buf = Buffer.alloc(16 * 1024);
-  try {
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, buf, 0, buf.length, null);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') break; // end of the ring
-        if (code === 'EPIPE') continue; // overwritten while reading: skip on
-        throw err;
-      }
-      // "<pri>,<seq>,<usec>,<flags>[,…];<text>\n[ continuation lines]"
-      const rec = buf.toString('utf8', 0, n);
-      const semi = rec.indexOf(';');
-      const seq = Number(rec.slice(0, semi).split(',')[1]);
-      out.push({ seq, text: rec.slice(semi + 1).split('\n')[0] ?? '' });
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return out;
+  // "<pri>,<seq>,<usec>,<flags>[,…];<text>\n[ continuation lines]"
+  return readKmsgRing().map((rec) => {
+    const semi = rec.indexOf(';');
+    return { seq: Number(rec.slice(0, semi).split(',')[1]), text: rec.slice(semi + 1).split('\n')[0] ?? '' };
+  });
 }
 
 function lastSeq(): number {

@@ -29,7 +29,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -37,7 +37,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { StorageEvent } from '../../src/events/schema.ts';
 import { ROOT } from '../helpers/agent.ts';
 import { type CorruptExt4, corruptExt4, type EioLoop, eioLoop, requireRoot, run } from '../helpers/faults.ts';
-import { injectKmsg } from '../helpers/kmsg.ts';
+import { injectKmsg, readKmsgRing } from '../helpers/kmsg.ts';
 
 const JOURNALD = ['/usr/lib/systemd/systemd-journald', '/lib/systemd/systemd-journald'].find((p) => existsSync(p));
 
@@ -114,31 +114,6 @@ async function cursorOf(journalDir: string, marker: string): Promise<string> {
   }
 }
 
-/** Every record in the kernel ring now, as /dev/kmsg gives them (prefix;message, then the dictionary lines). */
-function readKmsgRecords(): string[] {
-  const fd = openSync('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK);
-  const buf = Buffer.alloc(16 * 1024);
-  const out: string[] = [];
-  try {
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, buf, 0, buf.length, null);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EPIPE') continue; // records overwritten while reading: go on with the next one
-        if (code === 'EAGAIN') break; // the end of the ring
-        throw err;
-      }
-      if (n === 0) break;
-      out.push(buf.subarray(0, n).toString('latin1'));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return out;
-}
-
 /** The part of `lines` after the line containing `begin` and before the one containing `end`. */
 function between(lines: string[], begin: string, end: string): string[] {
   const from = lines.findIndex((l) => l.includes(begin));
@@ -177,7 +152,7 @@ describe('prpt parse: journalctl -k, dmesg -x and /dev/kmsg records of the same 
       for (let i = 0; i < 3; i++) {
         await eio.readBadRange();
         await sleep(200);
-        if (readKmsgRecords().some((r) => r.includes(ioError))) break;
+        if (readKmsgRing().some((r) => r.includes(ioError))) break;
         await sleep(2000);
       }
       ext4 = await corruptExt4({ sizeBytes: 16 << 20 });
@@ -187,7 +162,7 @@ describe('prpt parse: journalctl -k, dmesg -x and /dev/kmsg records of the same 
       await cursorOf(journald.journalDir, end);
 
       const devices = new Set([eio.loopDev, ext4.loopDev]);
-      const kmsg = between(readKmsgRecords(), begin, end).join('');
+      const kmsg = between(readKmsgRing(), begin, end).join('');
       const dmesg = between((await run('dmesg', ['-x'])).stdout.split('\n'), begin, end).join('\n') + '\n';
       // the default output: no -o; --after-cursor and the end marker only cut the window
       const journal = between([begin, ...(await run('journalctl', ['-k', '--directory', journald.journalDir, '--after-cursor', after, '--no-pager'])).stdout.split('\n')], begin, end).join('\n') + '\n';
