@@ -23,13 +23,10 @@
 #   TEST_ASSET_KUBE_APISERVER, TEST_ASSET_ETCD, TEST_ASSET_KUBECTL (each one
 #   wins over KUBEBUILDER_ASSETS for its binary)
 #
-# kube-apiserver and kubectl come from k8s.io/kubernetes, which is not a
-# normal dependency module: its go.mod replaces every staging module
-# (k8s.io/api, k8s.io/client-go, …) with ./staging/src/…, which a consumer
-# cannot see. A throwaway local module requires k8s.io/kubernetes and replaces
-# each staging module with its published v0.<minor>.<patch>; the list is read
-# from that version's go.mod in the module cache, not hand-written. etcd is
-# the main package of go.etcd.io/etcd/server/v3, built the same way.
+# kube-apiserver and kubectl come from k8s.io/kubernetes through a throwaway
+# module (hack/lib/kubernetes-module.sh says how; hack/node-build.sh builds the
+# node's binaries the same way, into the same Go caches). etcd is the main
+# package of go.etcd.io/etcd/server/v3, built the same way.
 #
 # First build on 2 cores takes a long while (see docs/envtest.md); long Go
 # builds run under `nice -n 10`.
@@ -38,7 +35,9 @@ set -euo pipefail
 check=0
 [ "${1:-}" = --check ] && check=1
 
-K8S_VERSION=v1.36.3     # kube-apiserver, kubectl
+# shellcheck source=hack/lib/kubernetes-module.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/kubernetes-module.sh"
+K8S_VERSION=$PERIPETY_K8S_VERSION  # kube-apiserver, kubectl (the pin is in hack/lib/kubernetes-module.sh)
 ETCD_VERSION=v3.6.16    # etcd (kube-apiserver 1.36 is built against the etcd 3.6 client)
 
 log() { echo "hack/envtest-build.sh: $*" >&2; }
@@ -130,21 +129,9 @@ if have_build; then
   exit 0
 fi
 
-command -v go >/dev/null 2>&1 || die "no Go toolchain on PATH: building kube-apiserver/etcd/kubectl needs Go >= 1.26 (or set KUBEBUILDER_ASSETS)"
+k8s_require_go || die "(or set KUBEBUILDER_ASSETS)"
 go_version=$(go env GOVERSION)
-case "$go_version" in
-  go1.2[6-9]*|go1.[3-9][0-9]*) ;;
-  *) die "Go $go_version is too old: kubernetes $K8S_VERSION needs go >= 1.26.0 (or set KUBEBUILDER_ASSETS)" ;;
-esac
-
-export GOMODCACHE="$cache_root/gomod"
-export GOCACHE="$cache_root/gocache"
-export GOTOOLCHAIN=local       # never fetch another toolchain
-export GOFLAGS="-mod=mod -buildvcs=false"
-export GOWORK=off
-export CGO_ENABLED=0
-export GOPATH="$cache_root/gopath"
-mkdir -p "$GOMODCACHE" "$GOCACHE"
+k8s_go_env "$cache_root"
 
 work=$(mktemp -d "$cache_root/envtest/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -155,55 +142,16 @@ log "cache: $cache_root (GOCACHE, GOMODCACHE); binaries: $bin"
 gobuild() { nice -n 10 go build -p 2 -trimpath "$@"; }
 
 # kube-apiserver + kubectl --------------------------------------------------
-k8s_minor_patch=${K8S_VERSION#v1.}        # 36.3
-staging_version="v0.${k8s_minor_patch}"  # v0.36.3
-k8s_mod=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
-[ -f "$k8s_mod" ] || die "could not fetch the go.mod of k8s.io/kubernetes@$K8S_VERSION"
-mapfile -t staging < <(sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\./staging/.*#\1#p' "$k8s_mod" | sort -u)
-[ "${#staging[@]}" -gt 10 ] || die "found only ${#staging[@]} staging replaces in $k8s_mod"
-log "replacing ${#staging[@]} staging modules with $staging_version"
-
 mkdir -p "$work/k8s" "$work/etcd" "$work/out"
-{
-  echo "module peripety.local/envtest-k8s"
-  echo
-  echo "go 1.26.0"
-  echo
-  echo "godebug default=go1.26"
-  echo
-  echo "require k8s.io/kubernetes $K8S_VERSION"
-  echo
-  echo "replace ("
-  for m in "${staging[@]}"; do echo "	$m => $m $staging_version"; done
-  echo ")"
-} > "$work/k8s/go.mod"
-cat > "$work/k8s/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-EOF
-
-# What kubernetes' own hack/lib/version.sh stamps in, so /version and
-# `kubectl version` tell the truth instead of v0.0.0-master.
-k8s_major=1 k8s_minor=${k8s_minor_patch%%.*}
-build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-ldx=""
-for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldx+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=$k8s_major -X $p.gitMinor=$k8s_minor"
-  ldx+=" -X $p.gitTreeState=clean -X $p.buildDate=$build_date"
-done
+k8s_module "$work/k8s" "$K8S_VERSION" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl 2> >(sed 's/^/hack\/envtest-build.sh: /' >&2)
+ldflags=$(k8s_ldflags "$K8S_VERSION")
 
 (
   cd "$work/k8s"
   log "resolving kubernetes dependencies (downloads modules into $GOMODCACHE on the first run)"
   go mod download k8s.io/kubernetes >&2
   t0=$(date +%s)
-  gobuild -ldflags="-s -w$ldx" -o "$work/out/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl >&2
+  gobuild -ldflags="$ldflags" -o "$work/out/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl >&2
   log "kube-apiserver + kubectl built in $(( $(date +%s) - t0 ))s"
 )
 
