@@ -1,0 +1,172 @@
+// The real peripety image, built with podman from local stand-ins by
+// hack/image.sh (no image registry: see docs/packaging.md "The image without
+// a registry"), run the way the Helm chart runs it: the agent as root with the
+// chart's capabilities and a read-only root file system reading the real
+// /dev/kmsg, the controller as the chart's non-root user with a read-only
+// root file system. The security settings are read from `helm template`
+// output, so this follows the chart. Also: nothing of the build's CA or
+// npmrc is left in the image or its history, and the runtime has no compiler.
+//
+// Needs root (podman's rootful store, /dev/kmsg); skipped loudly otherwise.
+// The first run on a machine builds the stand-ins and the image (a few
+// minutes, in the before hook); later runs find it cached.
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { helmBinary, HELM_BUILD_TIMEOUT_MS, one, template } from '../chart/helm.ts';
+import { asWorkload, type Container, type SecurityContext, type Workload } from '../chart/k8s-types.ts';
+import { isRoot } from '../helpers/faults.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const IMAGE_SH = path.join(ROOT, 'hack/image.sh');
+const BUILD_TIMEOUT_MS = 30 * 60_000;
+const version = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+function sh(args: string[], timeoutMs = 120_000): SpawnSyncReturns<string> {
+  return spawnSync(IMAGE_SH, args, { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+}
+function podman(args: string[], timeoutMs = 120_000): SpawnSyncReturns<string> {
+  return sh(['podman', ...args], timeoutMs);
+}
+function show(r: SpawnSyncReturns<string>): string {
+  return `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+/** The podman flags that give a container what the pod + container securityContext give it on a kubelet. */
+function podmanSecurity(pod: SecurityContext | undefined, c: Container): string[] {
+  const sc: SecurityContext = { ...pod, ...c.securityContext };
+  const flags: string[] = [];
+  if (sc.runAsUser !== undefined) flags.push('--user', `${sc.runAsUser}:${sc.runAsGroup ?? sc.runAsUser}`);
+  if (sc.privileged) flags.push('--privileged');
+  if (sc.allowPrivilegeEscalation === false) flags.push('--security-opt', 'no-new-privileges');
+  for (const cap of sc.capabilities?.drop ?? []) flags.push(`--cap-drop=${cap.toLowerCase()}`);
+  for (const cap of sc.capabilities?.add ?? []) flags.push(`--cap-add=${cap}`);
+  // a kubelet mounts no tmpfs anywhere on a read-only root (podman would on /tmp, /run, /var/tmp)
+  if (sc.readOnlyRootFilesystem) flags.push('--read-only', '--read-only-tmpfs=false');
+  return flags;
+}
+
+/** Reads the first record of /dev/kmsg and prints it (the agent's reader opens it the same way). */
+const READ_KMSG = `
+const fs = require('node:fs');
+const fd = fs.openSync('/dev/kmsg', 'r');
+const buf = Buffer.alloc(8192);
+const n = fs.readSync(fd, buf, 0, buf.length, null);
+process.stdout.write(buf.subarray(0, n).toString('utf8').split('\\n')[0] + '\\n');
+`;
+
+describe('the peripety image (podman, hack/image.sh)', { concurrency: false }, () => {
+  let image = '';
+  let agent: Workload;
+  let agentUnprivileged: Workload;
+  let controller: Workload;
+
+  before(async () => {
+    if (!isRoot()) return;
+    const t0 = Date.now();
+    const r = sh([], BUILD_TIMEOUT_MS);
+    assert.equal(r.status, 0, `hack/image.sh failed:\n${show(r)}`);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 1, `hack/image.sh prints one line (the reference):\n${r.stdout}`);
+    image = lines[0]!;
+    assert.match(image, /^peripety\.local\/peripety:[0-9a-f]{24}$/);
+    console.log(`# ${image} ready in ${Date.now() - t0} ms`);
+    await helmBinary();
+    const objs = await template();
+    agent = asWorkload(one(objs, 'DaemonSet'));
+    controller = asWorkload(one(objs, 'Deployment'));
+    agentUnprivileged = asWorkload(one(await template({ set: ['agent.kmsgDeviceResource=smarter-devices/kmsg'] }), 'DaemonSet'));
+  }, { timeout: BUILD_TIMEOUT_MS + HELM_BUILD_TIMEOUT_MS });
+
+  it('hack/image.sh --check finds it built, and a second run builds nothing', (t) => {
+    if (!isRoot()) return skip(t);
+    const c = sh(['--check']);
+    assert.equal(c.status, 0, show(c));
+    assert.equal(c.stdout.trim(), image);
+    const again = sh([]);
+    assert.equal(again.status, 0, show(again));
+    assert.equal(again.stdout.trim(), image);
+    assert.match(again.stderr, /cached/);
+  });
+
+  it('runs with no network: --version and print-default-config', (t) => {
+    if (!isRoot()) return skip(t);
+    const v = podman(['run', '--rm', '--network=none', image, '--version']);
+    assert.equal(v.status, 0, show(v));
+    assert.equal(v.stdout.trim(), `peripety ${version}`);
+    const cfg = podman(['run', '--rm', '--network=none', image, 'print-default-config']);
+    assert.equal(cfg.status, 0, show(cfg));
+    assert.match(cfg.stdout, /\[main\]/);
+  });
+
+  it('runs as uid/gid 1000, with no compiler and nothing of the build\'s CA or npmrc', (t) => {
+    if (!isRoot()) return skip(t);
+    const user = podman(['image', 'inspect', '--format', '{{.Config.User}}', image]);
+    assert.equal(user.status, 0, show(user));
+    assert.equal(user.stdout.trim(), '1000:1000');
+    const id = podman(['run', '--rm', '--network=none', '--entrypoint=id', image]);
+    assert.equal(id.stdout.trim().split(' ').slice(0, 2).join(' '), 'uid=1000(node) gid=1000(node)', show(id));
+    const files = podman(['run', '--rm', '--network=none', '--entrypoint=sh', image, '-c',
+      'for f in /usr/local/etc/npmrc /usr/local/etc/peripety-build-ca.crt /root/.npmrc /app/.npmrc; do test ! -e $f || echo "left: $f"; done;'
+      + ' for c in cc gcc clang make; do command -v $c && echo "compiler: $c"; done; ls -A /usr/local/etc; true']);
+    assert.equal(files.status, 0, show(files));
+    assert.equal(files.stdout.trim(), '', `the runtime image holds:\n${files.stdout}`);
+    const history = podman(['history', '--no-trunc', '--format', '{{.CreatedBy}}', image]);
+    assert.equal(history.status, 0, show(history));
+    assert.doesNotMatch(history.stdout, /cafile|npmrc|peripety-build-ca|NODE_EXTRA_CA_CERTS/i);
+    const env = podman(['image', 'inspect', '--format', '{{json .Config.Env}}', image]);
+    assert.doesNotMatch(env.stdout, /CA_CERT|npm_config_cafile/i);
+  });
+
+  for (const mode of ['unprivileged (kmsgDeviceResource: only CAP_SYSLOG)', 'privileged (the default)'] as const) {
+    it(`the agent reads /dev/kmsg with the chart's securityContext: ${mode}`, (t) => {
+      if (!isRoot()) return skip(t);
+      const ds = mode.startsWith('unprivileged') ? agentUnprivileged : agent;
+      const spec = ds.spec.template.spec;
+      const c = spec.containers.find((x) => x.name === 'agent')!;
+      const flags = podmanSecurity(spec.securityContext, c);
+      assert.ok(flags.includes('--read-only'), 'the chart gives the agent a read-only root');
+      assert.ok(flags.includes('--user') && flags[flags.indexOf('--user') + 1] === '0:0', `the chart runs the agent as root: ${flags.join(' ')}`);
+      // the device plugin hands over the device; privileged mode mounts it (hostPath, read-only)
+      const device = mode.startsWith('unprivileged') ? ['--device', '/dev/kmsg:/dev/kmsg:r'] : ['-v', '/dev/kmsg:/dev/kmsg:ro'];
+      const r = podman(['run', '--rm', '--network=none', ...flags, ...device, '--entrypoint=node', image, '-e', READ_KMSG]);
+      assert.equal(r.status, 0, `${flags.join(' ')}\n${show(r)}`);
+      assert.match(r.stdout, /^\d+,\d+,\d+,[^;]*;/, `a kmsg record: ${r.stdout}`);
+      console.log(`# ${mode}: ${flags.join(' ')} → ${r.stdout.trim().slice(0, 60)}`);
+    });
+  }
+
+  it('without CAP_SYSLOG the agent could not read /dev/kmsg (so the check above means something)', (t) => {
+    if (!isRoot()) return skip(t);
+    if (readFileSync('/proc/sys/kernel/dmesg_restrict', 'utf8').trim() !== '1') return t.skip('kernel.dmesg_restrict=0 here: any process may read /dev/kmsg');
+    const spec = agentUnprivileged.spec.template.spec;
+    const c = structuredClone(spec.containers.find((x) => x.name === 'agent')!);
+    c.securityContext!.capabilities!.add = [];
+    const r = podman(['run', '--rm', '--network=none', ...podmanSecurity(spec.securityContext, c), '--device', '/dev/kmsg:/dev/kmsg:r',
+      '--entrypoint=node', image, '-e', READ_KMSG]);
+    assert.notEqual(r.status, 0, show(r));
+    assert.match(r.stderr, /EPERM|operation not permitted/i);
+  });
+
+  it('the controller starts as the chart\'s non-root user on a read-only root, and fails only for want of a cluster', (t) => {
+    if (!isRoot()) return skip(t);
+    const spec = controller.spec.template.spec;
+    const c = spec.containers.find((x) => x.name === 'controller') ?? spec.containers[0]!;
+    const flags = podmanSecurity(spec.securityContext, c);
+    assert.ok(flags.includes('--read-only'));
+    const user = flags[flags.indexOf('--user') + 1]!;
+    assert.ok(spec.securityContext?.runAsNonRoot && !user.startsWith('0:'), `non-root: ${user}`);
+    const env = (c.env ?? []).filter((e) => e.value !== undefined).flatMap((e) => ['-e', `${e.name}=${e.value}`]);
+    const r = podman(['run', '--rm', '--network=none', ...flags, ...env, image, ...(c.args ?? [])]);
+    assert.equal(r.status, 1, show(r));
+    assert.match(r.stderr, /not in a cluster \(KUBERNETES_SERVICE_HOST is not set\)/, show(r));
+    assert.doesNotMatch(r.stdout + r.stderr, /EROFS|EACCES|read-only file system|permission denied/i);
+  });
+});
+
+function skip(t: { name: string; skip: (m: string) => void }): void {
+  process.stderr.write(`*** SKIPPED (needs root): ${t.name}: podman's rootful store and /dev/kmsg ***\n`);
+  t.skip('NOT ROOT: podman\'s rootful store and /dev/kmsg');
+}
