@@ -12,7 +12,7 @@
 // minutes, in the before hook); later runs find it cached.
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { helmBinary, HELM_BUILD_TIMEOUT_MS, one, template } from '../chart/helm.ts';
@@ -89,6 +89,33 @@ describe('the peripety image (podman, hack/image.sh)', { concurrency: false }, (
     assert.equal(again.status, 0, show(again));
     assert.equal(again.stdout.trim(), image);
     assert.match(again.stderr, /cached/);
+  });
+
+  it('--archive writes a docker-archive of that image (for `ctr images import`) and prints its path', (t) => {
+    if (!isRoot()) return skip(t);
+    const r = sh(['--archive'], 10 * 60_000);
+    assert.equal(r.status, 0, show(r));
+    const [ref, archive, ...rest] = r.stdout.trim().split('\n');
+    assert.equal(ref, image);
+    assert.deepEqual(rest, []);
+    assert.ok(archive && existsSync(archive), `archive ${archive}`);
+    const manifest = spawnSync('tar', ['-xOf', archive, 'manifest.json'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    assert.equal(manifest.status, 0, manifest.stderr);
+    const m = JSON.parse(manifest.stdout) as { RepoTags?: string[] }[];
+    assert.deepEqual(m.map((x) => x.RepoTags), [[image]]);
+  });
+
+  it('the stand-ins look like the official images: user node is 1000:1000, only the full one has a compiler', (t) => {
+    if (!isRoot()) return skip(t);
+    const nodeVersion = /^NODE_VERSION=(\S+)/m.exec(readFileSync(path.join(ROOT, 'hack/run'), 'utf8'))![1]!;
+    const release = /^ARG DEBIAN_RELEASE=(\S+)/m.exec(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'))![1]!;
+    for (const [tag, compiler] of [[`${nodeVersion}-${release}-slim`, false], [`${nodeVersion}-${release}`, true]] as const) {
+      const r = podman(['run', '--rm', '--network=none', `peripety.local/node:${tag}`, 'sh', '-c',
+        'id node; node --version; npm --version >/dev/null && echo npm; command -v cc >/dev/null && echo cc || true']);
+      assert.equal(r.status, 0, show(r));
+      const want = ['uid=1000(node) gid=1000(node) groups=1000(node)', `v${nodeVersion}`, 'npm', ...(compiler ? ['cc'] : [])];
+      assert.deepEqual(r.stdout.trim().split('\n'), want, `peripety.local/node:${tag}`);
+    }
   });
 
   it('runs with no network: --version and print-default-config', (t) => {
