@@ -3,20 +3,22 @@
 // a registry"), run the way the Helm chart runs it: the agent as root with the
 // chart's capabilities and a read-only root file system reading the real
 // /dev/kmsg, the controller as the chart's non-root user with a read-only
-// root file system. The security settings are read from `helm template`
-// output, so this follows the chart. Also: nothing of the build's CA or
+// root file system; and the real agent with the chart's [main], volume mounts
+// and unprivileged securityContext. The security settings are read from
+// `helm template` output, so this follows the chart. Also: nothing of the build's CA or
 // npmrc is left in the image or its history, and the runtime has no compiler.
 //
 // Needs root (podman's rootful store, /dev/kmsg); skipped loudly otherwise.
 // The first run on a machine builds the stand-ins and the image (a few
 // minutes, in the before hook); later runs find it cached.
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { helmBinary, HELM_BUILD_TIMEOUT_MS, one, template } from '../chart/helm.ts';
-import { asWorkload, type Container, type SecurityContext, type Workload } from '../chart/k8s-types.ts';
+import { asConfigMap, asWorkload, type Container, type SecurityContext, type Workload } from '../chart/k8s-types.ts';
 import { isRoot } from '../helpers/faults.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -62,6 +64,7 @@ describe('the peripety image (podman, hack/image.sh)', { concurrency: false }, (
   let agent: Workload;
   let agentUnprivileged: Workload;
   let controller: Workload;
+  let agentToml = '';
 
   before(async () => {
     if (!isRoot()) return;
@@ -76,6 +79,7 @@ describe('the peripety image (podman, hack/image.sh)', { concurrency: false }, (
     await helmBinary();
     const objs = await template();
     agent = asWorkload(one(objs, 'DaemonSet'));
+    agentToml = asConfigMap(one(objs, 'ConfigMap', 'peripety-agent')).data['agent.toml']!;
     controller = asWorkload(one(objs, 'Deployment'));
     agentUnprivileged = asWorkload(one(await template({ set: ['agent.kmsgDeviceResource=smarter-devices/kmsg'] }), 'DaemonSet'));
   }, { timeout: BUILD_TIMEOUT_MS + HELM_BUILD_TIMEOUT_MS });
@@ -164,6 +168,54 @@ describe('the peripety image (podman, hack/image.sh)', { concurrency: false }, (
       console.log(`# ${mode}: ${flags.join(' ')} → ${r.stdout.trim().slice(0, 60)}`);
     });
   }
+
+  it('the real agent runs with the chart\'s unprivileged securityContext, mounts and [main]: reads /dev/kmsg, writes only its state directory, drains on SIGTERM', async (t) => {
+    if (!isRoot()) return skip(t);
+    const spec = agentUnprivileged.spec.template.spec;
+    const c = spec.containers.find((x) => x.name === 'agent')!;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'prpt-image-agent-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // the chart's [main] (the ConfigMap) + what the controller would push: kmsg → block parser → stdout
+    mkdirSync(path.join(dir, 'config'));
+    writeFileSync(path.join(dir, 'config/agent.toml'), `${agentToml}\n[kmsg]\ntype = "collector"\nstart = "beginning"\n[block]\ntype = "parser"\n[out]\ntype = "receiver"\nplugin = "stdout"\nformat = "json"\n`);
+    // each volume mount of the chart: hostPaths as they are, except the state directory and /run/udev (temp dirs)
+    const mounts: string[] = [];
+    for (const m of c.volumeMounts ?? []) {
+      const v = spec.volumes!.find((x) => x.name === m.name)!;
+      let src = v.hostPath?.path;
+      if (v.configMap) src = path.join(dir, 'config');
+      else if (v.hostPath?.type === 'DirectoryOrCreate') mkdirSync(src = path.join(dir, m.name));
+      assert.ok(src, `volume ${m.name}`);
+      mounts.push('-v', `${src}:${m.mountPath}${m.readOnly ? ':ro' : ''}`);
+    }
+    const args = (c.args ?? []).filter((a) => a === 'agent' || a.startsWith('--config='));
+    assert.deepEqual(args, ['agent', '--config=/etc/peripety/agent.toml']);
+    const name = `prpt-image-agent-${process.pid}`;
+    const flags = [...podmanSecurity(spec.securityContext, c), ...(spec.hostPID ? ['--pid=host'] : []), '--device', '/dev/kmsg:/dev/kmsg:r'];
+    const proc = spawn(IMAGE_SH, ['podman', 'run', '--rm', '--name', name, '--network=none', '-e', 'NODE_NAME=image-test-node', ...flags, ...mounts, image, ...args],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    proc.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!/"msg":"agent started"/.test(err) && Date.now() < deadline && proc.exitCode === null) await new Promise((r) => setTimeout(r, 200));
+      assert.match(err, /"msg":"agent started"/, `the agent did not start:\n${err}`);
+      await new Promise((r) => setTimeout(r, 2000));
+    } finally {
+      // asynchronously: the agent's output keeps flowing into this process while it drains
+      await new Promise((resolve) => spawn(IMAGE_SH, ['podman', 'stop', '-t', '20', name], { cwd: ROOT, stdio: 'ignore' }).on('exit', resolve));
+    }
+    const code = await exited;
+    assert.equal(code, 0, `exit ${code}\n${err}`);
+    assert.match(err, /"msg":"agent stopped"/);
+    assert.doesNotMatch(err, /EROFS|EACCES|EPERM|read-only file system/i, err);
+    assert.ok(existsSync(path.join(dir, 'state', 'kmsg.position.json')), 'the read position is saved in the state directory');
+    const events = out.split('\n').filter((l) => l.startsWith('{'));
+    console.log(`# the agent in the image: ${events.length} events from the kernel ring; ${flags.join(' ')}`);
+  });
 
   it('without CAP_SYSLOG the agent could not read /dev/kmsg (so the check above means something)', (t) => {
     if (!isRoot()) return skip(t);
