@@ -14,7 +14,8 @@
 //    MONITORING_CRDS_DIR), so prepare and tests agree on every path; by the
 //    time a test asks, the script answers "cached" in milliseconds. A cold
 //    build here used to happen inside a test's `before` hook, racing the
-//    runner's per-test timeout. These tools need no root.
+//    runner's per-test timeout. These tools need no root, but for the image
+//    (hack/image.sh, root only: skipped here when not root).
 //
 // "A test file uses a tool" = the tool's script path appears in the file or in
 // a test/ module it imports (transitively): test/helpers/envtest.ts names
@@ -47,6 +48,14 @@ export const TOOLS = [
     script: 'hack/monitoring-crds.sh',
     markers: ['hack/monitoring-crds.sh'],
     cold: 'first run: one ≈4 MB module from the Go module proxy',
+  },
+  {
+    what: 'the peripety image (podman, local stand-ins of its base images)',
+    script: 'hack/image.sh',
+    markers: ['hack/image.sh'],
+    cold: 'first run: ≈1–3 min, debootstrap + Node from the npm registry + podman build',
+    // podman's rootful store and debootstrap: without root the tests that use it skip
+    root: true,
   },
 ];
 
@@ -126,7 +135,10 @@ export async function prepare(files) {
   const t0 = Date.now();
   if (isRoot()) debianPackages();
   const tools = toolsFor(files);
-  for (const tool of tools) await buildTool(tool);
+  for (const tool of tools) {
+    if (tool.root && !isRoot()) say(`${tool.what}: not built (needs root; the tests that use it skip)`);
+    else await buildTool(tool);
+  }
   if (tools.length === 0) say('the selected tests need no cached tools');
   say(`done in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 }
