@@ -28,10 +28,16 @@
 #
 # NODE_VERSION must equal NODE_VERSION in hack/run (test/unit/packaging
 # checks it): tests and the image run the same Node.
+#
+# The base images are build arguments so that a machine with no access to
+# Docker Hub can pass local stand-ins (hack/image.sh builds them from a Debian
+# mirror and the npm registry); by default they are the official tags above.
 ARG NODE_VERSION=24.21.0
 ARG DEBIAN_RELEASE=bookworm
+ARG BUILD_IMAGE=node:${NODE_VERSION}-${DEBIAN_RELEASE}
+ARG RUNTIME_IMAGE=node:${NODE_VERSION}-${DEBIAN_RELEASE}-slim
 
-FROM node:${NODE_VERSION}-${DEBIAN_RELEASE} AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /app
 # Only what `npm ci` needs: the lock file pins every dependency, and the
 # package's install script builds src/native/*.c into build/*.node.
@@ -43,7 +49,7 @@ RUN --mount=type=cache,target=/root/.npm \
  && test -n "$(ls build/*.node)" \
  && node -e 'for (const f of require("node:fs").readdirSync("build")) require("./build/" + f); console.log("addons load:", require("node:fs").readdirSync("build").join(" "))'
 
-FROM node:${NODE_VERSION}-${DEBIAN_RELEASE}-slim AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules/ node_modules/

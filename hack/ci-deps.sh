@@ -36,10 +36,13 @@
 #                  keys for the real kube-apiserver of test/helpers/envtest.ts
 #                  and hack/envtest.sh (its binaries are built from Go modules
 #                  by hack/envtest-build.sh with the machine's Go, not apt)
+#   podman, runc  build and run the peripety image with no registry (hack/image.sh,
+#                 test/root/image.test.ts); runc because crun refuses hybrid cgroups
+#   debootstrap   the Debian root file system hack/image.sh imports as its base stand-in
 #   the ShellCheck linter: lints hack/*.sh and hack/e2e-kind.sh (test/unit/packaging/e2e-kind.test.ts)
 set -euo pipefail
 
-packages=(fuse3 python3-fusepy e2fsprogs util-linux procps postgresql systemd iproute2 iptables openssl shellcheck)
+packages=(fuse3 python3-fusepy e2fsprogs util-linux procps postgresql systemd iproute2 iptables openssl podman runc debootstrap shellcheck)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "hack/ci-deps.sh: *** WARNING: NOT ROOT — installed nothing; tests that need the real kernel (loop devices, FUSE, mount) will be SKIPPED. Run as root (CI does). ***" >&2

@@ -41,12 +41,12 @@ print_env() {
 }
 
 kill_group() { # kill_group NAME: TERM its process group, then KILL after 10 s
-  local f="$state/$1.pid" pid i
+  local f="$state/$1.pid" pid
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$f"
@@ -60,10 +60,10 @@ stop() {
 }
 
 free_port() { # a loopback port below the kernel's ephemeral range that nobody uses
-  local lo p i
+  local lo p
   lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   [ "$lo" -gt 12000 ] || lo=32768
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000) ))
     if command -v ss >/dev/null 2>&1; then
       [ -z "$(ss -Hatn "( sport = :$p )" 2>/dev/null)" ] || continue
@@ -131,7 +131,7 @@ start() {
   mkdir -p "$state"
   chmod 700 "$state"
   echo "$bindir" > "$state/bindir"
-  local t0 etcd_port peer_port api_port server attempt i ok p="$state/pki"
+  local t0 etcd_port peer_port api_port server attempt ok p="$state/pki"
   t0=$(date +%s%N)
   pki "$p"
 
@@ -154,7 +154,7 @@ start() {
       </dev/null >"$state/etcd.log" 2>&1 &
     echo $! > "$state/etcd.pid"
     ok=
-    for i in $(seq 150); do
+    for _ in $(seq 150); do
       alive etcd || break
       # (a subshell: a bare `exec … 2>/dev/null` would silence this shell for good)
       if ( exec 3<>"/dev/tcp/127.0.0.1/$etcd_port" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && cat <&3 ) 2>/dev/null |
@@ -200,7 +200,7 @@ start() {
     echo $! > "$state/kube-apiserver.pid"
     kubeconfig "$state/admin.kubeconfig" "$server" "$p/ca.crt" "$p/admin.crt" "$p/admin.key" admin
     ok=
-    for i in $(seq 300); do
+    for _ in $(seq 300); do
       alive kube-apiserver || break
       if [ "$("$bindir/kubectl" --kubeconfig="$state/admin.kubeconfig" get --raw /readyz 2>/dev/null)" = "ok" ]; then ok=1; break; fi
       sleep 0.2

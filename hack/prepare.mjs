@@ -14,7 +14,8 @@
 //    MONITORING_CRDS_DIR), so prepare and tests agree on every path; by the
 //    time a test asks, the script answers "cached" in milliseconds. A cold
 //    build here used to happen inside a test's `before` hook, racing the
-//    runner's per-test timeout. These tools need no root.
+//    runner's per-test timeout. These tools need no root, but for the image
+//    (hack/image.sh, root only: skipped here when not root).
 //
 // "A test file uses a tool" = the tool's script path appears in the file or in
 // a test/ module it imports (transitively): test/helpers/envtest.ts names
@@ -49,17 +50,18 @@ export const TOOLS = [
     cold: 'first run: ≈15–25 min on 2 cores, ≈3 min when the envtest build warmed the Go cache',
   },
   {
-    what: 'the peripety image (podman, no registry)',
-    script: 'hack/image.sh',
-    markers: ['hack/image.sh'],
-    cold: 'first run: ≈5 min (debootstrap of the base, Node from npm, the image build)',
-    root: true,
-  },
-  {
     what: 'Prometheus Operator CRDs',
     script: 'hack/monitoring-crds.sh',
     markers: ['hack/monitoring-crds.sh'],
     cold: 'first run: one ≈4 MB module from the Go module proxy',
+  },
+  {
+    what: 'the peripety image (podman, local stand-ins of its base images)',
+    script: 'hack/image.sh',
+    markers: ['hack/image.sh'],
+    cold: 'first run: ≈1–3 min, debootstrap + Node from the npm registry + podman build',
+    // podman's rootful store and debootstrap: without root the tests that use it skip
+    root: true,
   },
 ];
 
@@ -138,12 +140,11 @@ function buildTool(tool) {
 export async function prepare(files) {
   const t0 = Date.now();
   if (isRoot()) debianPackages();
-  const tools = toolsFor(files).filter((t) => {
-    if (!t.root || isRoot()) return true;
-    say(`${t.what}: not built (needs root; the tests that use it skip)`);
-    return false;
-  });
-  for (const tool of tools) await buildTool(tool);
+  const tools = toolsFor(files);
+  for (const tool of tools) {
+    if (tool.root && !isRoot()) say(`${tool.what}: not built (needs root; the tests that use it skip)`);
+    else await buildTool(tool);
+  }
   if (tools.length === 0) say('the selected tests need no cached tools');
   say(`done in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 }

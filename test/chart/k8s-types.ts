@@ -13,6 +13,7 @@ export interface SecurityContext {
   readOnlyRootFilesystem?: boolean;
   runAsNonRoot?: boolean;
   runAsUser?: number;
+  runAsGroup?: number;
   capabilities?: Capabilities;
   seccompProfile?: { type: string };
 }

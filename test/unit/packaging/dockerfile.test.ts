@@ -52,6 +52,45 @@ describe('Dockerfile and .dockerignore (static)', () => {
     assert.match(t.stages[0]!.instructions[0]!.text, /^echo a\s+&& echo b$/);
   });
 
+  it('the base images are build arguments: a plain build gets the official tags, hack/image.sh its stand-ins', () => {
+    const plain = parseDockerfile(real.dockerfile);
+    const nodeVersion = /^NODE_VERSION=(\S+)/m.exec(real.hackRun)![1]!;
+    const release = plain.globalArgs.DEBIAN_RELEASE!;
+    assert.equal(release, 'bookworm');
+    assert.deepEqual(plain.stages.map((s) => `${s.name} ${s.base}`), [`build node:${nodeVersion}-${release}`, `runtime node:${nodeVersion}-${release}-slim`]);
+    const fromLines = real.dockerfile.split('\n').filter((l) => l.startsWith('FROM '));
+    assert.deepEqual(fromLines, ['FROM ${BUILD_IMAGE} AS build', 'FROM ${RUNTIME_IMAGE} AS runtime']);
+    const local = parseDockerfile(real.dockerfile, { BUILD_IMAGE: 'peripety.local/node:x-bookworm', RUNTIME_IMAGE: 'peripety.local/node:x-bookworm-slim' });
+    assert.deepEqual(local.stages.map((s) => s.base), ['peripety.local/node:x-bookworm', 'peripety.local/node:x-bookworm-slim']);
+    // an override of an ARG another default uses reaches it
+    assert.equal(parseDockerfile(real.dockerfile, { DEBIAN_RELEASE: 'trixie' }).stages[1]!.base, `node:${nodeVersion}-trixie-slim`);
+    const t = parseDockerfile('ARG A=1\nARG B=x:${A}-$A\nARG C\nFROM ${B}${C} AS s\n');
+    assert.equal(t.stages[0]!.base, 'x:1-1');
+  });
+
+  it('hack/image.sh passes the stand-ins as those build arguments and keys the image on every COPY source', () => {
+    const script = read('hack/image.sh');
+    const declared = Object.keys(parseDockerfile(real.dockerfile).globalArgs);
+    for (const arg of ['BUILD_IMAGE', 'RUNTIME_IMAGE']) {
+      assert.ok(declared.includes(arg), `the Dockerfile declares ARG ${arg} before the first FROM`);
+      assert.match(script, new RegExp(`--build-arg "${arg}=\\$`), `hack/image.sh passes --build-arg ${arg}`);
+    }
+    assert.match(script, /--pull=never/);
+    assert.doesNotMatch(script, /--network[= ](?!host\b)/, 'builds use the host network only (a bridge network writes host iptables)');
+    // the content key hashes the files named on the `find` line: every context COPY source must be under one
+    const find = /^\s*find (.*?) -type f/m.exec(script);
+    assert.ok(find, 'the key\'s find line');
+    const keyed = find[1]!.split(/\s+/);
+    const df = parseDockerfile(real.dockerfile);
+    for (const ins of df.stages.flatMap((s) => s.instructions)) {
+      if (ins.cmd !== 'COPY' || ins.flags.from !== undefined) continue;
+      for (const src of ins.args.slice(0, -1)) {
+        const p = src.replace(/\/+$/, '');
+        assert.ok(keyed.some((k) => p === k || p.startsWith(`${k}/`)), `COPY source ${src} (line ${ins.line}) is not in the image key of hack/image.sh`);
+      }
+    }
+  });
+
   it('.dockerignore: allow-list, exceptions, ** and parent directories like Docker', () => {
     const ig = new DockerIgnore(real.dockerignore);
     for (const p of ['package.json', 'package-lock.json', 'bin/peripety', 'src/cli/peripety.ts', 'src/native/peripety_native.c', 'hack/build-native.mjs']) {
@@ -129,7 +168,7 @@ describe('Dockerfile and .dockerignore (static)', () => {
       expectProblem(withDockerfile(replace(/^ARG NODE_VERSION=.*$/m, 'ARG NODE_VERSION=24.1.0')), /hack\/run pins NODE_VERSION=/);
       expectProblem({ ...real, hackRun: real.hackRun.replace(/^NODE_VERSION=.*$/m, 'NODE_VERSION=24.99.0') }, /hack\/run pins NODE_VERSION=24\.99\.0/);
       expectProblem(withDockerfile(replace('-${DEBIAN_RELEASE}-slim', '-trixie-slim')), /different Debian releases/);
-      expectProblem(withDockerfile(replace('-${DEBIAN_RELEASE}-slim AS runtime', '-${DEBIAN_RELEASE} AS runtime')), /is not a -slim image/);
+      expectProblem(withDockerfile(replace('-${DEBIAN_RELEASE}-slim\n', '-${DEBIAN_RELEASE}\n')), /is not a -slim image/);
     });
     it('the final user is root, a name, or missing', () => {
       expectProblem(withDockerfile(replace(/^USER .*$/m, 'USER 0')), /USER 0 is root/);

@@ -4,7 +4,8 @@
 // without building is checked here:
 //
 // - parseDockerfile: instructions (line continuations, comments, exec/shell
-//   forms, --flags), stages, global ARG substitution in FROM;
+//   forms, --flags), stages, global ARG substitution in FROM (ARG defaults
+//   that use earlier ARGs, --build-arg overrides);
 // - DockerIgnore: the .dockerignore rules (moby/patternmatcher semantics:
 //   `*`, `?`, `**`, `!` exceptions, last match wins, a pattern matching a
 //   parent directory matches the file);
@@ -67,7 +68,12 @@ function substitute(s: string, vars: Record<string, string>): string {
   return s.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_m, a: string | undefined, b: string | undefined) => vars[a ?? b ?? ''] ?? '');
 }
 
-export function parseDockerfile(src: string): Dockerfile {
+/**
+ * Parse a Dockerfile. `buildArgs` are `--build-arg` values: like Docker, they
+ * replace the default of an ARG declared before the first FROM, and each
+ * global ARG's default may use the ARGs declared before it.
+ */
+export function parseDockerfile(src: string, buildArgs: Record<string, string> = {}): Dockerfile {
   const lines = src.split('\n');
   const logical: { text: string; line: number }[] = [];
   let buf = '';
@@ -122,8 +128,10 @@ export function parseDockerfile(src: string): Dockerfile {
     }
     const ins: Instruction = { cmd, flags, args, exec, text: rest, line };
     if (cmd === 'ARG' && stages.length === 0) {
-      const [k, v] = (args[0] ?? '').split('=');
-      if (k) globalArgs[k] = v ?? '';
+      const decl = args[0] ?? '';
+      const eq = decl.indexOf('=');
+      const k = eq < 0 ? decl : decl.slice(0, eq);
+      if (k) globalArgs[k] = buildArgs[k] ?? (eq < 0 ? '' : substitute(decl.slice(eq + 1), globalArgs));
       continue;
     }
     if (cmd === 'FROM') {

@@ -53,7 +53,10 @@ describe('hack/e2e-kind.sh (static)', () => {
       t.skip('*** shellcheck is not installed (apt-get install shellcheck): NOT CHECKED ***');
       return;
     }
-    for (const f of ['hack/e2e-kind.sh', 'hack/monitoring-crds.sh']) {
+    // every hack/*.sh (hack/image.sh, hack/envtest.sh, …), not only this one
+    const scripts = readdirSync(path.join(repoRoot, 'hack')).filter((f) => f.endsWith('.sh')).map((f) => `hack/${f}`);
+    assert.ok(scripts.includes('hack/e2e-kind.sh') && scripts.includes('hack/image.sh'));
+    for (const f of scripts) {
       const c = spawnSync('shellcheck', ['-x', path.join(repoRoot, f)], { encoding: 'utf8' });
       assert.equal(c.status, 0, `${f}:\n${c.stdout}${c.stderr}`);
     }
