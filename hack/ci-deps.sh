@@ -39,10 +39,14 @@
 #   podman, runc  build and run the peripety image with no registry (hack/image.sh,
 #                 test/root/image.test.ts); runc because crun refuses hybrid cgroups
 #   debootstrap   the Debian root file system hack/image.sh imports as its base stand-in
+#   containerd, containernetworking-plugins
+#                 the real node of hack/node.sh (npm run e2e): Debian's containerd 1.6
+#                 (ctr too) with runc, and the bridge/host-local/portmap CNI plugins
+#   gcc, libc6-dev  the static pause binary of the node's pod sandboxes (hack/node-build.sh)
 #   the ShellCheck linter: lints hack/*.sh and hack/e2e-kind.sh (test/unit/packaging/e2e-kind.test.ts)
 set -euo pipefail
 
-packages=(fuse3 python3-fusepy e2fsprogs util-linux procps postgresql systemd iproute2 iptables openssl podman runc debootstrap shellcheck)
+packages=(fuse3 python3-fusepy e2fsprogs util-linux procps postgresql systemd iproute2 iptables openssl podman runc debootstrap containerd containernetworking-plugins gcc libc6-dev shellcheck)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "hack/ci-deps.sh: *** WARNING: NOT ROOT — installed nothing; tests that need the real kernel (loop devices, FUSE, mount) will be SKIPPED. Run as root (CI does). ***" >&2

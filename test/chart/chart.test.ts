@@ -294,6 +294,22 @@ describe('Helm chart charts/peripety', () => {
     assert.notEqual(a, b);
   });
 
+  // Found on a real kubelet (test/e2e/chart-on-node.e2e.ts): a readiness probe
+  // from the container's first second hit a closed port — a Warning
+  // "Unhealthy" Event on every pod start, and Ready one period (10 s) late.
+  it('probes: a startup probe waits for the server (no probe before 1 s, then every ≤ 2 s), liveness and readiness start after it', async () => {
+    for (const w of (await template()).filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet').map(asWorkload)) {
+      const c = container(w);
+      const s = c.startupProbe;
+      assert.ok(s?.httpGet, `${w.metadata.name}: an HTTP startup probe`);
+      assert.deepEqual(s.httpGet, c.livenessProbe?.httpGet, `${w.metadata.name}: the startup probe asks what liveness asks`);
+      assert.ok((s.initialDelaySeconds ?? 0) >= 1, `${w.metadata.name}: startup probe initialDelaySeconds ${s.initialDelaySeconds}`);
+      assert.ok((s.periodSeconds ?? 10) <= 2, `${w.metadata.name}: startup probe periodSeconds ${s.periodSeconds}`);
+      assert.ok((s.periodSeconds ?? 10) * (s.failureThreshold ?? 3) >= 60, `${w.metadata.name}: a minute or more to start on a loaded node`);
+      for (const p of [c.livenessProbe, c.readinessProbe]) assert.equal(p?.initialDelaySeconds, undefined, `${w.metadata.name}: the startup probe gates the others`);
+    }
+  });
+
   it('one controller replica: no PodDisruptionBudget (it would block every drain)', async () => {
     assert.ok(!(await template({ set: ['controller.replicas=1'] })).some((o) => o.kind === 'PodDisruptionBudget'));
   });

@@ -27,6 +27,9 @@ export interface VolumeMount {
 
 export interface Probe {
   httpGet?: { path: string; port: string | number };
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  failureThreshold?: number;
 }
 
 export interface Container {
@@ -40,6 +43,7 @@ export interface Container {
   volumeMounts?: VolumeMount[];
   livenessProbe?: Probe;
   readinessProbe?: Probe;
+  startupProbe?: Probe;
 }
 
 export interface Volume {

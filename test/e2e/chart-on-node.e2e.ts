@@ -12,7 +12,7 @@
 // rest (each `it` checks `failed`). On failure the diagnostics go to
 // $ARTIFACTS (default /tmp/peripety-e2e-node).
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { isRoot } from '../helpers/faults.ts';
@@ -37,7 +37,7 @@ interface Meta { name: string; uid?: string; generation?: number; annotations?: 
 interface Condition { type: string; status: string; observedGeneration?: number; reason?: string; message?: string }
 interface Obj { metadata: Meta; spec?: Record<string, unknown>; status?: { conditions?: Condition[]; phase?: string; readyReplicas?: number; containerStatuses?: { ready: boolean; restartCount: number }[] } }
 interface List<T = Obj> { items: T[] }
-interface KEvent { metadata: Meta; reason: string; type: string; note: string; reportingController: string; regarding: { kind: string; name: string }; series?: { count: number } }
+interface KEvent { metadata: Meta; reason: string; type: string; note?: string; reportingController: string; regarding: { kind: string; name: string }; series?: { count: number } }
 
 let node: Node;
 let helmBin = '';
@@ -92,7 +92,7 @@ function storedRows(pod: string, dev: string): { event_type: string; dev_name: s
 
 function nodeEvents(dev: string): KEvent[] {
   return kj<List<KEvent>>(['get', 'events.events.k8s.io', '-n', EVENTS_NS, '--field-selector', `regarding.kind=Node,regarding.name=${node.name}`])
-    .items.filter((e) => e.note.includes(dev));
+    .items.filter((e) => (e.note ?? '').includes(dev));
 }
 
 function everythingReady(): boolean {
@@ -103,6 +103,14 @@ function everythingReady(): boolean {
   return agents.length === 1 && agents.every((p) => ready(p)) &&
     controllers.length === 2 && controllers.every((p) => ready(p)) &&
     seps.length > 0 && seps.every((r) => ready(r)) && sbes.length > 0 && sbes.every((r) => ready(r));
+}
+
+/** Warning Events the kubelet wrote about the release's pods (a probe that failed, a pod that could not start…). */
+function podWarnings(): string[] {
+  return kj<List<KEvent & { involvedObject?: { name: string }; message?: string }>>(['get', 'events', '-n', NS, '--field-selector', 'type=Warning']).items
+    .map((e) => `${e.involvedObject?.name ?? '?'}: ${e.reason}: ${e.message ?? ''}`)
+    // the test node runs no cluster DNS; a real cluster does
+    .filter((w) => !w.includes('MissingClusterDNS'));
 }
 
 function agentLease(): Obj {
@@ -136,6 +144,7 @@ function leaderLease(): string {
 }
 
 function diagnostics(): void {
+  rmSync(ARTIFACTS, { recursive: true, force: true });
   mkdirSync(ARTIFACTS, { recursive: true });
   const save = (file: string, fn: () => string) => {
     try {
@@ -153,7 +162,7 @@ function diagnostics(): void {
     for (const p of kj<List>(['-n', NS, 'get', 'pods']).items) {
       const name = p.metadata.name;
       save(`logs-${name}.txt`, () => k(['-n', NS, 'logs', name, '--all-containers', '--prefix', '--timestamps']));
-      save(`logs-${name}.previous.txt`, () => k(['-n', NS, 'logs', name, '--all-containers', '--prefix', '--previous']));
+      if (p.status?.containerStatuses?.some((c) => c.restartCount > 0)) save(`logs-${name}.previous.txt`, () => k(['-n', NS, 'logs', name, '--all-containers', '--prefix', '--previous']));
       if (name.includes('agent')) save(`metrics-${name}.txt`, () => k(['get', '--raw', `/api/v1/namespaces/${NS}/pods/${name}:${AGENT_PORT}/proxy/metrics`]));
     }
   } catch { /* the API server is gone: the node's own logs below still tell */ }
@@ -174,6 +183,9 @@ describe('the chart on a real node', { concurrency: false }, () => {
     const t0 = Date.now();
     node = nodeUp();
     timings['node up (binaries cached)'] = secs(Date.now() - t0);
+    // the snapshot sees the node (so the comparison after `down` can fail): its cgroup root in every hierarchy
+    const during = hostState().cgroups.filter((c) => !before_!.cgroups.includes(c));
+    assert.ok(during.length > 0 && during.every((c) => c.endsWith('/peripety-node')), `the node's cgroups: ${during.join(' ')}`);
     const t1 = Date.now();
     run('bash', [path.join(repoRoot, 'hack/node.sh'), 'load', archive]);
     timings['image import into containerd'] = secs(Date.now() - t1);
@@ -197,6 +209,21 @@ describe('the chart on a real node', { concurrency: false }, () => {
       '--set', 'defaultResources.kmsg.acceptUserFacility=true', '--wait', '--timeout', '300s']);
     await until('agent, 2 controllers, every StorageEventPlugin and StorageBackend Ready', WAIT, everythingReady);
     timings['helm install → all Ready'] = secs(Date.now() - t0);
+    assert.deepEqual(podWarnings(), [], 'no Warning Event about the release\'s pods');
+  });
+
+  step('the controller runs as non-root on a read-only root file system; its Service answers', () => {
+    const pod = kj<List>(['-n', NS, 'get', 'pods', '-l', CONTROLLER]).items[0]!.metadata.name;
+    const out = k(['-n', NS, 'exec', pod, '--', 'sh', '-c', 'id -u; touch /probe /tmp/probe 2>&1; true']);
+    const [uid, ...errors] = out.trim().split('\n');
+    assert.notEqual(uid, '0', 'the controller is not root');
+    assert.equal(errors.length, 2, out);
+    for (const e of errors) assert.match(e, /Read-only file system/);
+    // the metrics Service (what a ServiceMonitor scrapes) selects the replicas: one of them leads
+    const svc = kj<List>(['-n', NS, 'get', 'services', '-l', CONTROLLER]).items[0]!;
+    const port = (svc.spec as { ports: { port: number }[] }).ports[0]!.port;
+    const m = parseMetrics(k(['get', '--raw', `/api/v1/namespaces/${NS}/services/${svc.metadata.name}:${port}/proxy/metrics`]));
+    assert.ok(m.some((x) => x.name === 'peripety_controller_leader'), 'the Service reaches a controller');
   });
 
   step('a kernel line becomes an Event on the Node', async () => {
@@ -292,13 +319,21 @@ describe('the chart on a real node', { concurrency: false }, () => {
     assert.ok((ev1[0]!.series?.count ?? 1) <= 1, `the Event for ${dev1} was not counted again: series ${JSON.stringify(ev1[0]!.series)}`);
   });
 
-  step('helm upgrade rolls the pods and everything is Ready again', async () => {
+  step('helm upgrade (monitoring on) rolls the pods and everything is Ready again', async () => {
+    // the Prometheus Operator's CRDs, as a cluster with kube-prometheus-stack has them
+    const crds = run('bash', [path.join(repoRoot, 'hack/monitoring-crds.sh')]).trim().split('\n').pop()!;
+    k(['apply', '--server-side', '-f', crds]);
+    k(['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
     const old = agentPod().metadata.name;
     const t0 = Date.now();
     helmIn(node, helmBin, ['upgrade', RELEASE, path.join(repoRoot, 'charts/peripety'), '-n', NS, '--reuse-values',
+      '-f', path.join(repoRoot, 'charts/peripety/ci/monitoring-on.yaml'),
       '--set', 'agent.podAnnotations.peripety\\.io/e2e=upgraded', '--wait', '--timeout', '300s']);
     await until('a new agent pod and everything Ready', WAIT, () => agentPod().metadata.name !== old && everythingReady());
     timings['helm upgrade → all Ready'] = secs(Date.now() - t0);
+    const mon = kj<List<Obj & { kind: string }>>(['-n', NS, 'get', 'servicemonitors,podmonitors,prometheusrules']).items.map((o) => o.kind).sort();
+    assert.deepEqual(mon, ['PodMonitor', 'PrometheusRule', 'ServiceMonitor']);
+    assert.deepEqual(podWarnings(), [], 'no Warning Event about the release\'s pods');
     const status = JSON.parse(helmIn(node, helmBin, ['status', RELEASE, '-n', NS, '-o', 'json'])) as { version: number; info: { status: string } };
     assert.equal(status.version, 2);
     assert.equal(status.info.status, 'deployed');
@@ -307,7 +342,7 @@ describe('the chart on a real node', { concurrency: false }, () => {
   step('helm uninstall leaves nothing of the release but the CRDs (Helm keeps crds/)', async () => {
     helmIn(node, helmBin, ['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '300s']);
     await until('every pod of the release gone', WAIT, () => kj<List>(['-n', NS, 'get', 'pods']).items.length === 0);
-    const namespaced = 'all,configmaps,secrets,serviceaccounts,roles,rolebindings,leases,poddisruptionbudgets';
+    const namespaced = 'all,configmaps,secrets,serviceaccounts,roles,rolebindings,leases,poddisruptionbudgets,servicemonitors,podmonitors,prometheusrules';
     const left = await until('nothing of the release left', 120_000, () => {
       const l = [
         ...kj<List>(['get', namespaced, '-n', NS]).items.filter((o) => o.metadata.name !== 'kube-root-ca.crt' && o.metadata.name !== 'default'),
