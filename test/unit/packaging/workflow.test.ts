@@ -81,7 +81,7 @@ describe(`${FILE}`, () => {
     assert.match(String(cache.with?.path), /~\/\.cache\/peripety\//);
     const key = String(cache.with?.key);
     const hashed = [...key.matchAll(/'([^']+)'/g)].map((m) => m[1]!);
-    for (const f of ['hack/envtest-build.sh', 'hack/helm-build.sh']) assert.ok(hashed.includes(f), `the cache key does not hash ${f}`);
+    for (const f of ['hack/envtest-build.sh', 'hack/helm-build.sh', 'hack/lib/kubernetes-module.sh', 'hack/node-build.sh']) assert.ok(hashed.includes(f), `the cache key does not hash ${f}`);
     for (const f of hashed) assert.ok(existsSync(path.join(repoRoot, f)), `the cache key hashes ${f}, which does not exist`);
   });
 
