@@ -139,7 +139,7 @@ start=$(date +%s)
 log "building kubernetes $K8S_VERSION (kube-apiserver, kubectl) and etcd $ETCD_VERSION with $go_version; the first build takes about 4-7 minutes on 2 cores (measured), plus module downloads"
 log "cache: $cache_root (GOCACHE, GOMODCACHE); binaries: $bin"
 
-gobuild() { nice -n 10 go build -p 2 -trimpath "$@"; }
+gobuild() { k8s_go_build hack/envtest-build.sh "$@"; }
 
 # kube-apiserver + kubectl --------------------------------------------------
 mkdir -p "$work/k8s" "$work/etcd" "$work/out"

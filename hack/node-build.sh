@@ -83,7 +83,7 @@ mkdir -p "$work/out"
 (
   cd "$work/mod"
   go mod download k8s.io/kubernetes >&2
-  nice -n 10 go build -p 2 -trimpath -ldflags="$ldflags" -o "$work/out/" "${pkgs[@]}" >&2
+  k8s_go_build hack/node-build.sh -ldflags="$ldflags" -o "$work/out/" "${pkgs[@]}"
 )
 log "kubernetes binaries built in $(( $(date +%s) - start ))s"
 

@@ -87,3 +87,17 @@ k8s_ldflags() {
   done
   echo "$out"
 }
+
+# k8s_go_build LOG_PREFIX GO-BUILD-ARGS… — `go build` under nice, with a line
+# on stderr every minute: a cold build prints nothing for many minutes, and a
+# CI log that is silent that long looks hung.
+k8s_go_build() {
+  local prefix=$1 t0=$SECONDS hb status=0
+  shift
+  ( while sleep 60; do echo "$prefix: still building ($(( SECONDS - t0 ))s so far)…" >&2; done ) &
+  hb=$!
+  nice -n 10 go build -p 2 -trimpath "$@" >&2 || status=$?
+  kill "$hb" 2>/dev/null || true
+  wait "$hb" 2>/dev/null || true
+  return "$status"
+}
