@@ -12,7 +12,7 @@
 // rest (each `it` checks `failed`). On failure the diagnostics go to
 // $ARTIFACTS (default /tmp/peripety-e2e-node).
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { isRoot } from '../helpers/faults.ts';
@@ -28,6 +28,7 @@ const AGENT = `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component
 const CONTROLLER = `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=controller`;
 const ARTIFACTS = process.env.ARTIFACTS ?? '/tmp/peripety-e2e-node';
 const WAIT = 300_000;
+const NODE_ROOT = process.env.NODE_ROOT ?? '/var/tmp/peripety-node'; // hack/node.sh's default
 // The line the kind script injects too: the scsi parser's SCSI_MEDIUM_ERROR.
 const mediumError = (dev: string) => `sd 2:0:0:0: [${dev}] tag#0 Sense Key : Medium Error [current]`;
 /** A kernel-like device name no machine has, new on every run (other tests share the kernel log). */
@@ -173,6 +174,19 @@ function diagnostics(): void {
 describe('the chart on a real node', { concurrency: false }, () => {
   before(() => {
     if (!isRoot()) return;
+    try {
+      setUp();
+    } catch (err) {
+      failed = true;
+      throw err;
+    }
+  });
+
+  function setUp(): void {
+    if (existsSync(NODE_ROOT)) {
+      // a node left by an interrupted run (a killed test): take it down first, loudly
+      process.stderr.write(`e2e: ${NODE_ROOT} exists from an earlier run; taking it down first\n${nodeDown().output}`);
+    }
     helmBin = run('bash', [path.join(repoRoot, 'hack/helm-build.sh')]).trim().split('\n').pop()!;
     if (!helmBin.endsWith('/helm')) helmBin = path.join(helmBin, 'helm');
     const [ref, archive] = run('bash', [path.join(repoRoot, 'hack/image.sh'), '--archive'], { timeoutMs: 1_800_000 }).trim().split('\n');
@@ -189,7 +203,7 @@ describe('the chart on a real node', { concurrency: false }, () => {
     const t1 = Date.now();
     run('bash', [path.join(repoRoot, 'hack/node.sh'), 'load', archive]);
     timings['image import into containerd'] = secs(Date.now() - t1);
-  });
+  }
 
   after(() => {
     if (!isRoot()) return;
