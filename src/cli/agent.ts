@@ -7,6 +7,7 @@ import { answerOf } from '../api/status.ts';
 import { agentAudience, DEFAULT_CONTROLLER_IDENTITY, TokenReviewAuthenticator } from '../api/tokenreview.ts';
 import { inClusterConfig, KubeClient, loadKubeconfig } from '../k8s/http.ts';
 import { AgentRegistration } from '../k8s/registration.ts';
+import { type PodOwner, podOwnerFrom } from '../contracts/owner.ts';
 import { kubeSecretResolver } from '../k8s/secrets.ts';
 import { DEFAULT_CONFIG_TOML } from '../config/default.ts';
 import { Agent, mainSectionToml, parseAgentConfig } from '../agent/agent.ts';
@@ -36,6 +37,8 @@ export async function agentMain(args: string[], usage: string): Promise<number |
     kubeconfig: { type: 'string' },
     kubernetes: { type: 'boolean' },
     'node-name': { type: 'string' },
+    'pod-name': { type: 'string' },
+    'pod-uid': { type: 'string' },
     namespace: { type: 'string' },
     'controller-identity': { type: 'string' },
     advertise: { type: 'string' },
@@ -126,25 +129,30 @@ export async function agentMain(args: string[], usage: string): Promise<number |
   if (k8s && kube) {
     const at = agent.apiListen!;
     const endpoint = k8s.advertise ?? `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
-    registration = new AgentRegistration({ client: kube, log, namespace: k8s.namespace, nodeName: k8s.nodeName, endpoint, degraded: () => agent.degraded });
+    registration = new AgentRegistration({ client: kube, log, namespace: k8s.namespace, nodeName: k8s.nodeName, endpoint, degraded: () => agent.degraded, owner: k8s.pod });
     const applied = agent.applied;
     if (applied) registration.setApplied(applied);
     registration.start();
-    log.info({ lease: `${k8s.namespace}/${registration.name}`, endpoint }, 'registering the agent');
+    if (k8s.podNote) log.warn(k8s.podNote);
+    log.info({ lease: `${k8s.namespace}/${registration.name}`, endpoint, owner: k8s.pod ? `Pod/${k8s.pod.name}` : null }, 'registering the agent');
   }
 }
 
 interface KubernetesMode {
   kubeconfig: string | null;
   nodeName: string;
+  /** the agent's own Pod (--pod-name/--pod-uid, $POD_NAME/$POD_UID): its Lease's owner; null on a plain host */
+  pod: PodOwner | null;
+  /** why there is no owner although $POD_NAME or $POD_UID is set (logged) */
+  podNote: string | null;
   namespace: string;
   controllerIdentity: string;
   advertise: string | null;
 }
 
 /** The Kubernetes-mode flags, or null when neither --kubeconfig nor --kubernetes is given. */
-function kubernetesMode(values: { kubeconfig?: string; kubernetes?: boolean; 'node-name'?: string; namespace?: string; 'controller-identity'?: string; advertise?: string }): KubernetesMode | null {
-  const others = (['node-name', 'namespace', 'controller-identity', 'advertise'] as const).filter((k) => values[k] !== undefined);
+function kubernetesMode(values: { kubeconfig?: string; kubernetes?: boolean; 'node-name'?: string; 'pod-name'?: string; 'pod-uid'?: string; namespace?: string; 'controller-identity'?: string; advertise?: string }): KubernetesMode | null {
+  const others = (['node-name', 'pod-name', 'pod-uid', 'namespace', 'controller-identity', 'advertise'] as const).filter((k) => values[k] !== undefined);
   if (values.kubeconfig === undefined && !values.kubernetes) {
     if (others.length > 0) throw new UsageError(`--${others[0]} needs Kubernetes mode (--kubeconfig FILE or --kubernetes)`);
     return null;
@@ -153,13 +161,19 @@ function kubernetesMode(values: { kubeconfig?: string; kubernetes?: boolean; 'no
   const nodeName = values['node-name'] ?? process.env.NODE_NAME;
   if (!nodeName) throw new UsageError('Kubernetes mode needs --node-name NAME (or $NODE_NAME)');
   if (!/^[a-z0-9]([-a-z0-9.]{0,200}[a-z0-9])?$/.test(nodeName)) throw new UsageError(`--node-name: "${nodeName.slice(0, 100)}" is not a node name (lower case DNS subdomain)`);
+  let owner: { owner: PodOwner | null; note: string | null };
+  try {
+    owner = podOwnerFrom(values, process.env);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const namespace = values.namespace ?? 'peripety-system';
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new UsageError(`--namespace: "${namespace.slice(0, 100)}" is not a namespace name`);
   const controllerIdentity = values['controller-identity'] ?? DEFAULT_CONTROLLER_IDENTITY;
   if (!/^\S{1,300}$/.test(controllerIdentity)) throw new UsageError('--controller-identity: a user name such as system:serviceaccount:<namespace>:<name>');
   const advertise = values.advertise ?? null;
   if (advertise !== null && !/^https?:\/\/[^\s/]+\/?$/.test(advertise)) throw new UsageError(`--advertise: "${advertise.slice(0, 100)}" must be a URL http(s)://host:port`);
-  return { kubeconfig: values.kubeconfig ?? null, nodeName, namespace, controllerIdentity, advertise: advertise?.replace(/\/$/, '') ?? null };
+  return { kubeconfig: values.kubeconfig ?? null, nodeName, pod: owner.owner, podNote: owner.note, namespace, controllerIdentity, advertise: advertise?.replace(/\/$/, '') ?? null };
 }
 
 export async function receiveMain(args: string[], usage: string): Promise<number | void> {

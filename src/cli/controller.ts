@@ -6,6 +6,7 @@ import { parse, UsageError } from './args.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 import { MIN_TOKEN_SECONDS } from '../controller/agent-tokens.ts';
 import { Controller, DEFAULT_SERVICE_ACCOUNT } from '../controller/controller.ts';
+import { type PodOwner, podOwnerFrom } from '../contracts/owner.ts';
 
 /** the longest per-node token asked for (a day; the chart's bound too) */
 const MAX_TOKEN_SECONDS = 86_400;
@@ -89,6 +90,9 @@ export async function controllerMain(args: string[], usage: string): Promise<num
     // gone: one token file meant one token for every agent (issue 10 A2); refused with the reason
     'agent-token-file': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
+    // the replica's own Pod (the chart: the downward API): the leader Lease's owner
+    'pod-name': { type: 'string' },
+    'pod-uid': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   }, 0);
   if (values.help) {
@@ -111,7 +115,15 @@ export async function controllerMain(args: string[], usage: string): Promise<num
   if (!Number.isSafeInteger(tokenSeconds) || tokenSeconds < MIN_TOKEN_SECONDS || tokenSeconds > MAX_TOKEN_SECONDS) {
     throw new UsageError(`--agent-token-seconds: an integer from ${MIN_TOKEN_SECONDS} to ${MAX_TOKEN_SECONDS} (got "${values['agent-token-seconds'].slice(0, 20)}")`);
   }
+  let pod: { owner: PodOwner | null; note: string | null };
+  try {
+    pod = podOwnerFrom(values, process.env);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const owner = pod.owner;
   const log = createLogger(values['log-level'] as LogLevel, 'peripety-controller');
+  if (pod.note) log.warn(pod.note);
   const file = values.kubeconfig || process.env.KUBECONFIG || undefined;
   const kc = loadClusterConfig(file);
   // Before anything starts: a controller that cannot reach its cluster would
@@ -122,6 +134,7 @@ export async function controllerMain(args: string[], usage: string): Promise<num
     kubeconfig: kc,
     namespace: values.namespace,
     identity,
+    owner,
     log,
     serviceAccount: sa,
     agentTokenSeconds: tokenSeconds,

@@ -12,7 +12,7 @@ const USAGE = `usage:
       run the node agent (default: the embedded configuration; storage: every event
       into <state-dir>/events.db). --config is TOML, --storage-config the elos JSON
   peripety agent (--kubeconfig FILE | --kubernetes) [--node-name NAME] [--namespace NS]
-                 [--controller-identity USER] [--advertise URL] [--api-listen-ip IP] [--config FILE] …
+                 [--pod-name NAME --pod-uid UID] [--controller-identity USER] [--advertise URL] [--api-listen-ip IP] [--config FILE] …
       Kubernetes mode (docs/agent-api.md): the control API checks bearer tokens with
       TokenReview (audience peripety-agent:<node name>; only --controller-identity, default
       ${DEFAULT_CONTROLLER_IDENTITY}),
@@ -21,19 +21,22 @@ const USAGE = `usage:
       in-cluster ServiceAccount; --node-name defaults to $NODE_NAME, --namespace to
       peripety-system, --advertise to http://<api_listen>; --api-listen-ip binds the
       control API to that address only, with [main] api_listen's port, e.g. a
-      DaemonSet's $(NODE_IP))
+      DaemonSet's $(NODE_IP)); --pod-name/--pod-uid (default $POD_NAME/$POD_UID, both or
+      neither) name the agent's own Pod as the Lease's owner, so it goes with the Pod
   peripety receive [--config FILE] [--interface IP] [--metrics-listen HOST:PORT]
       join the multicast group of the configuration's [main] and hand every event to
       its receiver sections (another process or host); counts and logs lost events
   peripety controller [--kubeconfig FILE] [--namespace NS] [--identity ID]
                      [--metrics-listen HOST:PORT] [--service-account NAME]
-                     [--agent-token-seconds N]
+                     [--agent-token-seconds N] [--pod-name NAME --pod-uid UID]
       run the controller: watch StorageEventPlugins, StorageBackends, Nodes and the
       agents' Leases in NS (default peripety-system), push each node's configuration
       to its agent, write status; leader election with the Lease peripety-controller
       (ID default hostname-pid); metrics on 127.0.0.1:9478 by default. For each node
       it requests a token (audience peripety-agent:<node>, N seconds, default 600)
-      for its own ServiceAccount NS/NAME (default peripety-controller) by TokenRequest
+      for its own ServiceAccount NS/NAME (default peripety-controller) by TokenRequest.
+      --pod-name/--pod-uid (default $POD_NAME/$POD_UID, both or neither): the leader's
+      own Pod owns the leader Lease, so it goes with the Pod
   peripety print-default-config                      print the embedded default configuration
   peripety print-default-storage-config              print the embedded default storage configuration
   peripety list-plugins                              the collectors, parsers, receivers and storage backends

@@ -41,6 +41,7 @@ export const CONTROLLER_LEASE = 'peripety-controller';
 // the agent's Lease annotations, one definition for both sides (src/contracts/lease.ts)
 import { ANNOTATION_HASH } from '../contracts/lease.ts';
 import { Backoff } from '../contracts/backoff.ts';
+import type { PodOwner } from '../contracts/owner.ts';
 /** the controller's ServiceAccount as the chart names it (--service-account) */
 export const DEFAULT_SERVICE_ACCOUNT = 'peripety-controller';
 
@@ -48,6 +49,8 @@ export interface ControllerOptions {
   kubeconfig: KubeConfig;
   namespace: string;
   identity: string;
+  /** this replica's own Pod: the leader Lease's owner while it leads (none when absent) */
+  owner?: PodOwner | null;
   log: Logger;
   /**
    * The controller's own ServiceAccount (in `namespace`; default
@@ -157,7 +160,7 @@ export class Controller {
       view: this.view, client, metrics: this.metrics, log: o.log, leadership, writeStatus: (kind, obj, status) => this.status.write(kind, obj, status),
     });
     this.elector = new LeaderElector({
-      api: coord, namespace: o.namespace, name: CONTROLLER_LEASE, identity: o.identity, log: o.log,
+      api: coord, namespace: o.namespace, name: CONTROLLER_LEASE, identity: o.identity, owner: o.owner, log: o.log,
       leaseDurationMs: o.leaseDurationMs, renewMs: o.renewMs, retryMs: o.retryMs,
       onStartedLeading: () => {
         this.abort = new AbortController();

@@ -6,15 +6,23 @@
 // `renewDeadlineMs` after the start of its last successful renew — before a
 // candidate, which waits `leaseDurationMs` from when it saw that renew, can
 // take over — and at once on a failed renew that finds another holder.
+// With `owner` (the replica's own Pod), every acquire and renew makes that Pod
+// the Lease's one owner: the garbage collector deletes the Lease with the
+// leader's Pod (helm uninstall leaves nothing), and a new leader replaces the
+// old leader's reference. A Lease gone (deleted by the collector) is created
+// again by the next attempt.
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import { V1MicroTime } from '@kubernetes/client-node';
 import type { Logger } from '../log/logger.ts';
+import { leaseOwnerReferences, type OwnerReference, type PodOwner } from '../contracts/owner.ts';
 
 export interface LeaderElectorOptions {
   api: CoordinationV1Api;
   namespace: string;
   name: string;
   identity: string;
+  /** this replica's own Pod: the Lease's one owner while it leads (none when absent) */
+  owner?: PodOwner | null;
   leaseDurationMs?: number;
   renewMs?: number;
   retryMs?: number;
@@ -144,13 +152,21 @@ export class LeaderElector {
       lease = await api.readNamespacedLease({ name, namespace });
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
-      await api.createNamespacedLease({
-        namespace,
-        body: {
-          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace },
-          spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: new V1MicroTime(now), renewTime: new V1MicroTime(now), leaseTransitions: 0 },
-        },
-      });
+      // none yet, or deleted with the Pod of the leader before (garbage collector): a new one
+      const ownerReferences = leaseOwnerReferences(undefined, this.o.owner ?? null);
+      try {
+        await api.createNamespacedLease({
+          namespace,
+          body: {
+            apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, ...(ownerReferences ? { ownerReferences } : {}) },
+            spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: new V1MicroTime(now), renewTime: new V1MicroTime(now), leaseTransitions: 0 },
+          },
+        });
+      } catch (e) {
+        // another replica created it first: read it next time
+        if (statusOf(e) === 409) return false;
+        throw e;
+      }
       return true;
     }
     const spec = lease.spec ?? {};
@@ -175,13 +191,17 @@ export class LeaderElector {
       renewTime: new V1MicroTime(now),
       ...(taking ? { acquireTime: new V1MicroTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
     };
+    // the leader's own Pod, replacing the previous leader's (client-node's V1OwnerReference has the same fields)
+    const ownerReferences = leaseOwnerReferences(lease.metadata?.ownerReferences as OwnerReference[] | undefined, this.o.owner ?? null);
+    if (ownerReferences && lease.metadata) lease.metadata.ownerReferences = ownerReferences;
     try {
       const updated = await api.replaceNamespacedLease({ name, namespace, body: lease });
       this.observed = `${identity}|${updated.metadata?.resourceVersion ?? ''}`;
       this.observedAt = now;
       return true;
     } catch (err) {
-      if (statusOf(err) === 409) return false;
+      // 409: changed since the read; 404: deleted since (the collector, with the old leader's Pod)
+      if (statusOf(err) === 409 || statusOf(err) === 404) return false;
       throw err;
     }
   }

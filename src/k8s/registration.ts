@@ -2,11 +2,14 @@
 // in the agent's namespace, renewed every 10 s, whose annotations tell the
 // controller where the agent's control API is and what it applied
 // (docs/agent-api.md). Failures are logged rate-limited and retried with
-// backoff; they never stop the agent.
+// backoff; they never stop the agent. With the agent's Pod known (--pod-name,
+// --pod-uid), the Lease is owned by that Pod, so the garbage collector
+// deletes it with the Pod (src/contracts/owner.ts).
 import { backoffDelay } from '../contracts/backoff.ts';
 import { RateLimitedLog } from '../log/rate-limit.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KubeClient } from './http.ts';
+import { leaseOwnerReferences, ownedOnlyBy, type OwnerReference, type PodOwner } from '../contracts/owner.ts';
 
 import { ANNOTATION_DEGRADED, ANNOTATION_ENDPOINT, ANNOTATION_GENERATION, ANNOTATION_HASH, DEGRADED_SEPARATOR } from '../contracts/lease.ts';
 const MAX_DEGRADED_CHARS = 1024;
@@ -25,10 +28,12 @@ interface RegistrationOptions {
   maxBackoffMs?: number;
   /** what the agent reports as degraded (read at every renewal) */
   degraded?: () => readonly string[];
+  /** the agent's own Pod: the Lease's one owner (none when absent) */
+  owner?: PodOwner | null;
 }
 
 interface Lease {
-  metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+  metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string>; labels?: Record<string, string>; ownerReferences?: OwnerReference[] };
   spec?: Record<string, unknown>;
 }
 
@@ -123,20 +128,28 @@ export class AgentRegistration {
     try {
       const d = this.desired();
       const got = await client.request<Lease>('GET', `${base}/${encodeURIComponent(name)}`);
+      const owner = this.opts.owner ?? null;
       let r;
       if (got.status === 404) {
+        const ownerReferences = leaseOwnerReferences(undefined, owner);
         r = await client.request<Lease>('POST', base, {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
-          metadata: { name, namespace, labels: { 'app.kubernetes.io/name': 'peripety-agent' }, annotations: d.annotations },
+          metadata: { name, namespace, labels: { 'app.kubernetes.io/name': 'peripety-agent' }, annotations: d.annotations, ...(ownerReferences ? { ownerReferences } : {}) },
           spec: d.spec,
         });
       } else if (got.status === 200) {
         const cur = got.body;
+        const was = cur.metadata?.ownerReferences;
+        const ownerReferences = leaseOwnerReferences(was, owner);
+        // a replacement Pod takes over the Lease of the Pod before it: left owned by that Pod, it
+        // would be deleted under this agent once the collector processes the old Pod's deletion
+        if (owner && !ownedOnlyBy(was, owner)) this.opts.log.info({ lease: name, pod: owner.name, was: (was ?? []).map((o) => `${o.kind}/${o.name}`) }, 'the agent\'s Lease is now owned by this agent\'s Pod');
+        const { ownerReferences: _, ...metadata } = cur.metadata ?? {};
         r = await client.request<Lease>('PUT', `${base}/${encodeURIComponent(name)}`, {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
-          metadata: { ...cur.metadata, annotations: { ...cur.metadata?.annotations, ...d.annotations } },
+          metadata: { ...metadata, annotations: { ...cur.metadata?.annotations, ...d.annotations }, ...(ownerReferences ? { ownerReferences } : {}) },
           spec: { ...cur.spec, ...d.spec },
         });
       } else {

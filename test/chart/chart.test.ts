@@ -81,6 +81,9 @@ function checkWiring(objs: readonly ManifestObject[], o: { namespace: string; co
   const env = new Map((agent.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
   assert.equal(env.get('NODE_NAME'), 'spec.nodeName');
   assert.equal(env.get('NODE_IP'), 'status.hostIP');
+  // the agent's own Pod owns its Lease, so the garbage collector deletes the Lease with it (helm uninstall)
+  assert.equal(env.get('POD_NAME'), 'metadata.name');
+  assert.equal(env.get('POD_UID'), 'metadata.uid');
 
   // the [main] the agent runs with: through the agent's own loader, as `peripety agent --config` reads it
   const configPath = argValue(agent, '--config')!;
@@ -102,6 +105,9 @@ function checkWiring(objs: readonly ManifestObject[], o: { namespace: string; co
   assert.equal(controller.args?.[0], 'controller');
   assert.equal(argValue(controller, '--namespace'), o.namespace);
   assert.equal(argValue(controller, '--identity'), '$(POD_NAME)');
+  const controllerEnv = new Map((controller.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
+  assert.equal(controllerEnv.get('POD_NAME'), 'metadata.name');
+  assert.equal(controllerEnv.get('POD_UID'), 'metadata.uid', 'the leader\'s own Pod owns the leader Lease');
   assert.equal(argValue(controller, '--metrics-listen'), '0.0.0.0:9478');
   assert.equal(dep.spec.template.spec.serviceAccountName, o.controllerSa);
   // no shared token file: the controller requests a token per node for its own ServiceAccount

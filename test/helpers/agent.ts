@@ -62,13 +62,23 @@ format = "json"
 `;
 }
 
-export async function startAgent(opts: { config: string; stateDir?: string; args?: string[] }): Promise<AgentProcess> {
+/**
+ * This process's environment without $POD_NAME/$POD_UID (a test runner in a
+ * Pod must not make its own Pod the owner of the agents' Leases), plus `add`.
+ */
+export function withoutPodEnv(add: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const { POD_NAME: _n, POD_UID: _u, ...rest } = process.env;
+  return { ...rest, ...add };
+}
+
+export async function startAgent(opts: { config: string; stateDir?: string; args?: string[]; /** added to this process's environment */ env?: Record<string, string> }): Promise<AgentProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'prpt-agent-'));
   const stateDir = opts.stateDir ?? path.join(dir, 'state');
   const configFile = path.join(dir, 'agent.toml');
   writeFileSync(configFile, opts.config);
   const proc = spawn(process.execPath, [path.join(ROOT, 'bin/peripety'), 'agent', '--config', configFile, '--state-dir', stateDir, ...(opts.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: withoutPodEnv(opts.env),
   });
   const events: StorageEvent[] = [];
   let stderr = '';

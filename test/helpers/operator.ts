@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type AgentProcess, ROOT, startAgent, testConfig } from './agent.ts';
+import { type AgentProcess, ROOT, startAgent, testConfig, withoutPodEnv } from './agent.ts';
 import { AGENT_AUDIENCE, ENVTEST_NAMESPACE, type Envtest } from './envtest.ts';
 import { admissionYaml, rbacYaml } from './manifests.ts';
 
@@ -158,6 +158,8 @@ export interface NodeAgentOptions {
   args?: string[];
   /** the agent's identity (default agentKubeconfig(env, node): a token bound to a Pod on the node, which must exist) */
   kubeconfig?: string;
+  /** added to the agent's environment (e.g. POD_NAME, POD_UID as the chart sets them) */
+  env?: Record<string, string>;
 }
 
 /**
@@ -177,6 +179,7 @@ export async function startNodeAgent(env: Envtest, node: string, opts: NodeAgent
       config: opts.config ?? testConfig({ start: 'end' }),
       stateDir,
       args: ['--kubeconfig', kubeconfig, '--node-name', node, '--namespace', ENVTEST_NAMESPACE, ...(opts.args ?? [])],
+      env: opts.env,
     });
   } finally {
     if (saved === undefined) delete process.env.NODE_NAME;
@@ -209,10 +212,10 @@ export interface ControllerProcess {
  * ServiceAccount's kubeconfig; resolves once it logged "controller started"
  * (caches filled, leader election running — not necessarily leading).
  */
-export async function startControllerProcess(env: Envtest, opts: { identity: string; logLevel?: string; kubeconfig?: string }): Promise<ControllerProcess> {
+export async function startControllerProcess(env: Envtest, opts: { identity: string; logLevel?: string; kubeconfig?: string; /** added to its environment (POD_NAME, POD_UID) */ env?: Record<string, string> }): Promise<ControllerProcess> {
   const proc = spawn(process.execPath, [path.join(ROOT, 'bin/peripety'), 'controller',
     '--kubeconfig', opts.kubeconfig ?? env.kubeconfigController, '--namespace', ENVTEST_NAMESPACE, '--identity', opts.identity,
-    '--metrics-listen', '127.0.0.1:0', '--log-level', opts.logLevel ?? 'debug'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    '--metrics-listen', '127.0.0.1:0', '--log-level', opts.logLevel ?? 'debug'], { stdio: ['ignore', 'ignore', 'pipe'], env: withoutPodEnv(opts.env) });
   let stderr = '';
   let waiters: (() => void)[] = [];
   const notify = (): void => {

@@ -7,6 +7,8 @@
 //    peripety-agent-node-a, and nothing else: not node-b's Lease, not the
 //    controller's leader Lease, not an Event about another Node; a token of
 //    the agent's ServiceAccount that is bound to no node is refused outright.
+//    Its Lease may name as owner (metadata.ownerReferences) only its own Pod,
+//    the one its token is bound to, and never with blockOwnerDeletion.
 // 2. The controller sends its token (which every agent accepts) only to an
 //    endpoint on the node's own address: a Lease naming another address —
 //    here node-b's own Lease, which node-b may write, pointing at a listener
@@ -150,6 +152,68 @@ describe('hostile: one node cannot take over the others (real API server)', { ti
     assert.equal(b.metadata.annotations?.['peripety.io/endpoint'], 'http://127.0.0.1:1');
     const leader = (await env.request<Lease>('GET', `${LEASES}/peripety-controller`)).body;
     assert.equal(leader.spec?.holderIdentity, 'controller-0');
+  });
+
+  it('an agent may make only its own Pod the owner of its Lease: no other Pod, no other kind, no second owner, no blockOwnerDeletion', async () => {
+    // ownerReferences let the garbage collector delete the Lease with the agent's Pod (helm uninstall
+    // leaves nothing); a compromised agent must not use them to get another object's deletion tied to
+    // its Lease, or to keep its Lease alive on a Pod that is not its own
+    const pod = async (name: string): Promise<{ name: string; uid: string }> => {
+      const r = await env.request<{ metadata: { name: string; uid: string } }>('GET', `/api/v1/namespaces/${ENVTEST_NAMESPACE}/pods/${name}`);
+      assert.equal(r.status, 200, r.text.slice(0, 300));
+      return { name: r.body.metadata.name, uid: r.body.metadata.uid };
+    };
+    const a = await pod('peripety-agent-node-a');
+    const b = await pod('peripety-agent-node-b');
+    const whoami = await env.request<{ status?: { userInfo?: { extra?: Record<string, string[]> } } }>('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }, { kubeconfig: nodeA });
+    const extra = whoami.body.status?.userInfo?.extra ?? {};
+    assert.deepEqual([extra['authentication.kubernetes.io/pod-name'], extra['authentication.kubernetes.io/pod-uid']], [[a.name], [a.uid]], 'the extras the policy keys on');
+
+    const name = 'peripety-agent-node-a';
+    await env.request('DELETE', `${LEASES}/${name}`);
+    const ref = (p: { name: string; uid: string }, more: Record<string, unknown> = {}): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Pod', name: p.name, uid: p.uid, ...more });
+    const withOwners = (owners: Record<string, unknown>[] | undefined): Record<string, unknown> => {
+      const l = lease(name, 'node-a');
+      return { ...l, metadata: { ...l.metadata, ...(owners ? { ownerReferences: owners } : {}) } };
+    };
+    const got: { what: string; status: number; message: string }[] = [];
+    const write = async (what: string, owners: Record<string, unknown>[] | undefined): Promise<void> => {
+      const cur = await env.request<Lease>('GET', `${LEASES}/${name}`);
+      const body = withOwners(owners);
+      const res = cur.status === 404
+        ? await env.request<{ message?: string }>('POST', LEASES, body, { kubeconfig: nodeA })
+        : await env.request<{ message?: string }>('PUT', `${LEASES}/${name}`, { ...body, metadata: { ...(body.metadata as object), resourceVersion: cur.body.metadata.resourceVersion } }, { kubeconfig: nodeA });
+      got.push({ what: `${cur.status === 404 ? 'create' : 'update'}: ${what}`, status: res.status, message: (typeof res.body === 'object' && res.body?.message) || '' });
+    };
+    const node = (await env.request<{ metadata: { uid: string } }>('GET', '/api/v1/nodes/node-a')).body.metadata.uid;
+
+    // refused, first on create (no Lease yet), then on update of a Lease that node-a wrote
+    await write('owner: node-b\'s Pod', [ref(b)]);
+    await write('no owner', undefined);
+    await write('owner: node-b\'s Pod', [ref(b)]);
+    await write('owner: its Pod\'s name with another uid', [ref({ name: a.name, uid: b.uid })]);
+    await write('owner: another Pod name with its uid', [ref({ name: b.name, uid: a.uid })]);
+    await write('owner: its Node (not a Pod)', [{ apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: node }]);
+    await write('owner: a Pod of another API group', [ref(a, { apiVersion: 'example.com/v1' })]);
+    await write('owners: its Pod and node-b\'s', [ref(a), ref(b)]);
+    // (two equal references would not do: the API server keeps one of them before admission)
+    await write('owners: its Pod and its Node', [ref(a), { apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: node }]);
+    await write('owner: its Pod with blockOwnerDeletion', [ref(a, { blockOwnerDeletion: true })]);
+    // allowed: its own Pod (a controller reference too), and no owner at all
+    await write('owner: its own Pod', [ref(a)]);
+    await write('owner: its own Pod as controller', [ref(a, { controller: true })]);
+    await write('no owner again', undefined);
+    await env.request('DELETE', `${LEASES}/${name}`);
+    await write('owner: its own Pod', [ref(a)]);
+
+    console.log(got.map((g) => `# ${g.what}: ${g.status}${g.status >= 300 ? ` (${g.message.slice(0, 200)})` : ''}`).join('\n'));
+    const allowed = new Set([1, 10, 11, 12, 13]);
+    const wrong = got.filter((g, i) => (allowed.has(i) ? g.status < 200 || g.status > 299 : g.status !== 403));
+    assert.deepEqual(wrong.map((g) => `${g.what}: ${g.status}`), [], 'only the agent\'s own Pod may own its Lease');
+    for (const g of got.filter((_, i) => !allowed.has(i))) assert.match(g.message, /may be owned only by its own Pod/, g.what);
+    const final = (await env.request<{ metadata: { ownerReferences?: unknown[] } }>('GET', `${LEASES}/${name}`)).body;
+    assert.deepEqual(final.metadata.ownerReferences, [ref(a)]);
   });
 
   it('the controller sends its token only to the node\'s own address: a foreign endpoint gets no push and no command', async () => {

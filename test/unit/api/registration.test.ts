@@ -60,6 +60,44 @@ describe('AgentRegistration', () => {
     assert.equal(api.reqs.length, m, 'nothing after stop');
   });
 
+  it('with the agent\'s Pod: the Lease is owned by that Pod on create, and a replacement Pod takes the ownership over on update', async () => {
+    const podA = { name: 'peripety-agent-aaaaa', uid: '0f8fad5b-d9cb-469f-a165-70867728950e' };
+    const podB = { name: 'peripety-agent-bbbbb', uid: '7c9e6679-7425-40de-944b-e07fc1f90ae7' };
+    const ref = (p: { name: string; uid: string }) => ({ apiVersion: 'v1', kind: 'Pod', name: p.name, uid: p.uid });
+    const api = fakeApi();
+    const a = new AgentRegistration({ client: api.client, log: silentLogger(), namespace: 'ns', nodeName: 'node-1', endpoint: 'http://10.0.0.1:9477', renewMs: 1000, owner: podA });
+    const created = a.synced();
+    a.start();
+    await created;
+    await a.stop();
+    assert.equal(api.reqs.at(-1)!.method, 'POST');
+    const ownersOf = () => (api.lease()!.metadata as { ownerReferences?: unknown }).ownerReferences;
+    assert.deepEqual(ownersOf(), [ref(podA)]);
+    // the Pod is replaced (DaemonSet update, eviction): its successor renews the same Lease
+    const b = new AgentRegistration({ client: api.client, log: silentLogger(), namespace: 'ns', nodeName: 'node-1', endpoint: 'http://10.0.0.2:9477', renewMs: 1000, owner: podB });
+    const updated = b.synced();
+    b.start();
+    await updated;
+    await b.stop();
+    assert.equal(api.reqs.at(-1)!.method, 'PUT');
+    assert.deepEqual(ownersOf(), [ref(podB)], 'not the old Pod\'s any more: the collector would delete the Lease with it');
+    assert.equal(api.lease()!.metadata.annotations['peripety.io/endpoint'], 'http://10.0.0.2:9477');
+    // without a Pod (a plain host, tests): no owner written, what the Lease has is kept
+    const c = new AgentRegistration({ client: api.client, log: silentLogger(), namespace: 'ns', nodeName: 'node-1', endpoint: 'http://10.0.0.3:9477', renewMs: 1000 });
+    const kept = c.synced();
+    c.start();
+    await kept;
+    await c.stop();
+    assert.deepEqual(ownersOf(), [ref(podB)]);
+    const fresh = fakeApi();
+    const d = new AgentRegistration({ client: fresh.client, log: silentLogger(), namespace: 'ns', nodeName: 'node-2', endpoint: 'http://10.0.0.4:9477', renewMs: 1000 });
+    const made = d.synced();
+    d.start();
+    await made;
+    await d.stop();
+    assert.equal('ownerReferences' in fresh.lease()!.metadata, false, 'no owner without a Pod');
+  });
+
   it('says in peripety.io/degraded why the agent runs other than configured, and clears it when it no longer does', async () => {
     const api = fakeApi();
     let problems = ['storage backend "db" did not start: disk full'];
