@@ -353,7 +353,7 @@ describe('the chart on a real node', { concurrency: false }, () => {
     assert.equal(status.info.status, 'deployed');
   });
 
-  step('helm uninstall leaves nothing of the release but the CRDs (Helm keeps crds/)', async () => {
+  step('helm uninstall leaves nothing of the release but the CRDs (Helm keeps crds/); kubectl delete -f crds/ removes them', async () => {
     helmIn(node, helmBin, ['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '300s']);
     await until('every pod of the release gone', WAIT, () => kj<List>(['-n', NS, 'get', 'pods']).items.length === 0);
     const namespaced = 'all,configmaps,secrets,serviceaccounts,roles,rolebindings,leases,poddisruptionbudgets,servicemonitors,podmonitors,prometheusrules';
@@ -371,7 +371,10 @@ describe('the chart on a real node', { concurrency: false }, () => {
     });
     assert.deepEqual(left, []);
     const crds = kj<List>(['get', 'crds']).items.map((c) => c.metadata.name).filter((n) => n.endsWith('.peripety.io')).sort();
-    assert.deepEqual(crds, ['storagebackends.peripety.io', 'storageeventplugins.peripety.io'], 'helm keeps the CRDs of crds/ (docs/packaging.md says how to remove them)');
+    assert.deepEqual(crds, ['storagebackends.peripety.io', 'storageeventplugins.peripety.io'], 'helm keeps the CRDs of crds/ (the README says how to remove them)');
+    // the README's removal of the CRDs
+    k(['delete', '-f', path.join(repoRoot, 'crds'), '--wait=true', '--timeout=120s']);
+    assert.deepEqual(kj<List>(['get', 'crds']).items.filter((c) => c.metadata.name.endsWith('.peripety.io')), []);
   });
 
   step('down: the host is as it was (iptables, routes, links, sysctls, cgroups, mounts)', () => {
