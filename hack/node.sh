@@ -111,6 +111,14 @@ make_cgroups() {
         cat "$(dirname "$d")/cpuset.mems" > "$d/cpuset.mems"
       fi
     done
+    # cgroup v2 (a pure-v2 host; on this hybrid one the unified root enables
+    # nothing): the kubelet's subtree gets the controllers its parent passes
+    # down. The components' processes sit in the leaf system/, as v2 wants.
+    if [ -f "$h/cgroup.subtree_control" ]; then
+      local c controllers
+      read -r -a controllers < "$h/cgroup.subtree_control" || true
+      for c in "${controllers[@]}"; do echo "+$c" > "$h/$CGROUP_ROOT/cgroup.subtree_control"; done
+    fi
   done < <(hierarchies)
 }
 
