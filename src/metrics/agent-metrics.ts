@@ -38,6 +38,7 @@ const agentMetrics = perRegistry((registry: Registry) => {
     }),
     kmsgRecords: new Counter({ name: 'peripety_kmsg_records_total', help: 'Kernel records read from /dev/kmsg', registers }),
     kmsgLost: new Counter({ name: 'peripety_kmsg_lost_records_total', help: 'Kernel records overwritten before the agent read them (sequence gaps)', registers }),
+    kmsgPositionSaves: new Counter({ name: 'peripety_kmsg_position_saves_total', help: 'Writes of the saved kmsg read position: at most one a second while records commit, and one at every flush (stop, reload, shutdown)', registers }),
     kmsgMalformed: new Counter({ name: 'peripety_kmsg_malformed_records_total', help: 'Kernel records that could not be parsed', registers }),
     kmsgIgnored: new Counter({ name: 'peripety_kmsg_ignored_records_total', help: 'Kernel records skipped (not facility 0, already processed before a restart)', labelNames: ['reason'], registers }),
     kmsgPositionResets: new Counter({
@@ -85,6 +86,7 @@ export class AgentMetrics {
   readonly events: Counter<'system' | 'event_type' | 'severity'>;
   readonly kmsgRecords: Counter;
   readonly kmsgLost: Counter;
+  readonly kmsgPositionSaves: Counter;
   readonly kmsgMalformed: Counter;
   readonly kmsgIgnored: Counter<'reason'>;
   readonly kmsgPositionResets: Counter<'reason'>;
@@ -112,6 +114,7 @@ export class AgentMetrics {
     this.events = m.events;
     this.kmsgRecords = m.kmsgRecords;
     this.kmsgLost = m.kmsgLost;
+    this.kmsgPositionSaves = m.kmsgPositionSaves;
     this.kmsgMalformed = m.kmsgMalformed;
     this.kmsgIgnored = m.kmsgIgnored;
     this.kmsgPositionResets = m.kmsgPositionResets;

@@ -11,6 +11,7 @@ import type { StorageEvent } from '../../src/events/schema.ts';
 import { type AgentProcess, startAgent, testConfig } from '../helpers/agent.ts';
 import { isRoot, requireRoot } from '../helpers/faults.ts';
 import { injectKmsg, uniqueDevice } from '../helpers/kmsg.ts';
+import { parseMetrics, sumMetric } from '../helpers/prom-text.ts';
 
 const running: AgentProcess[] = [];
 after(async () => {
@@ -93,6 +94,33 @@ describe('agent on the real /dev/kmsg', { skip: !isRoot() && 'NOT ROOT: needs to
     const { code, signal } = await a.stop('SIGTERM');
     assert.equal(signal, null);
     assert.equal(code, 0);
+  });
+
+  it('saves its read position at most once a second under a steady stream, and once more at stop', async (t) => {
+    if (!requireRoot(t)) return;
+    const stateDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'prpt-save-')), 'state');
+    const a = await agent(testConfig({ start: 'resume' }), stateDir);
+    const saves = async () => sumMetric(parseMetrics(await (await fetch(`${a.apiUrl()}/metrics`)).text()), 'peripety_kmsg_position_saves_total');
+    const dev = uniqueDevice('sdq');
+    const lines = 80;
+    const s0 = await saves();
+    const t0 = performance.now();
+    // one record every 25 ms for 2 s: each commits on its own (per-record saves would be 80)
+    for (let i = 0; i < lines; i++) {
+      injectKmsg(`Buffer I/O error on dev ${dev}, logical block ${i}, async page read`);
+      await sleep(25);
+    }
+    await a.waitFor((e) => e.dev_name === dev && e.extentions.logical_block === String(lines - 1), 10_000, 'the last record');
+    await sleep(1100); // the interval's last save
+    const secs = (performance.now() - t0) / 1000;
+    const n = (await saves()) - s0;
+    t.diagnostic(`${lines} records over ${secs.toFixed(1)} s: ${n} position saves`);
+    assert.ok(n >= 1, 'the position was saved');
+    assert.ok(n <= Math.ceil(secs) + 1, `${n} saves in ${secs.toFixed(1)} s: more than one a second`);
+    const last = (await a.waitFor((e) => e.dev_name === dev && e.extentions.logical_block === String(lines - 1), 1000, 'the last record')).extentions.kmsg_seq;
+    await a.stop();
+    const saved = JSON.parse(readFileSync(path.join(stateDir, 'kmsg.position.json'), 'utf8')) as { seq: number };
+    assert.ok(saved.seq >= Number(last), `saved ${saved.seq} after stop, the last record was ${last}`);
   });
 
   it('resumes after SIGKILL without losing a record; repeats only in-flight records, with the same event_id', async (t) => {
