@@ -18,6 +18,7 @@ import type { Ack } from '../contracts/ack.ts';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { perRegistry } from '../metrics/per-registry.ts';
+import { eventJson } from '../events/json.ts';
 
 /** What the API server needs of a stream (server.ts stays a thin adapter). */
 export interface StreamHandler {
@@ -100,7 +101,7 @@ export class EventStreamHub implements ReceiverSink, StreamHandler {
     ack.release();
     this.seq++;
     if (this.clients.size === 0) return true;
-    const chunk = `id: ${this.epoch}-${this.seq}\ndata: ${JSON.stringify(ev)}\n\n`;
+    const chunk = `id: ${this.epoch}-${this.seq}\ndata: ${eventJson(ev)}\n\n`;
     for (const c of this.clients) this.push(c, chunk);
     return true;
   }

@@ -23,6 +23,7 @@
 // number, time, flags and payload cannot be changed without the key.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { StorageEvent } from '../events/schema.ts';
+import { eventJson } from '../events/json.ts';
 
 const MAGIC = Buffer.from('PRPT', 'latin1');
 const VERSION = 1;
@@ -159,7 +160,7 @@ export function encode(ev: StorageEvent, opts: EncodeOptions): EncodeResult {
   if (!Number.isSafeInteger(opts.seq) || opts.seq < 0) return { ok: false, reason: 'the sequence number must be a non-negative safe integer' };
   if (!Number.isInteger(max) || max < header + 2 || max > MAX_MAX_DATAGRAM) return { ok: false, reason: `the datagram size limit must be ${header + 2}-${MAX_MAX_DATAGRAM} bytes` };
   if (opts.key !== undefined && opts.key.length === 0) return { ok: false, reason: 'the key must not be empty' };
-  const json = JSON.stringify(ev);
+  const json = eventJson(ev);
   // Fast path: byte length ≤ 3 × UTF-16 length, so short events need no exact count.
   if (header + json.length * 3 <= max || header + Buffer.byteLength(json, 'utf8') <= max) {
     return { ok: true, buf: pack(json, 0, opts), truncated: false };

@@ -13,6 +13,7 @@
 // \u escapes.
 import type { StorageEvent } from '../events/schema.ts';
 import { eventDate } from '../events/time.ts';
+import { eventJson } from '../events/json.ts';
 
 const SEV = { info: 'INFO ', warn: 'WARN ', error: 'ERROR' } as const;
 
@@ -61,12 +62,15 @@ const JSON_RAW_G = /[\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
 
 /** A value as JSON for a terminal or a pipe; parses back to exactly the same value. */
 export function jsonLine(value: unknown, indent?: number): string {
-  const json = JSON.stringify(value, null, indent);
-  // these characters can only occur inside JSON strings, where \uNNNN means the same
+  return escapeRaw(JSON.stringify(value, null, indent));
+}
+
+/** JSON text with the characters a terminal would act on written as \uNNNN (they can only occur inside JSON strings, where that means the same). */
+function escapeRaw(json: string): string {
   return JSON_RAW.test(json) ? json.replace(JSON_RAW_G, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
 }
 
-/** One event as JSON; parses back to exactly the same value. */
+/** One event as JSON (its shared text, src/events/json.ts); parses back to exactly the same value. */
 export function formatJson(ev: StorageEvent): string {
-  return jsonLine(ev);
+  return escapeRaw(eventJson(ev));
 }

@@ -25,6 +25,7 @@ import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { parseEventLine } from './types.ts';
 import { makeDirs, MAX_STATE_FILE_BYTES, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, readRegularFile, tightenMode } from '../fsutil/safe-files.ts';
+import { eventJson } from '../events/json.ts';
 
 export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_SPOOL_SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -238,7 +239,7 @@ class SharedSpool {
     let bytes = 0;
     const parts: string[] = [];
     for (const ev of events) {
-      const line = `${JSON.stringify(ev)}\n`;
+      const line = `${eventJson(ev)}\n`;
       const b = Buffer.byteLength(line);
       if (this.totalBytes + bytes + b > this.maxBytes) break;
       parts.push(line);

@@ -54,6 +54,7 @@ import { eventTimeUs } from '../../events/time.ts';
 import { eventKey, parseEventLine } from '../types.ts';
 import { checkRegularOrAbsent, confine, confineReal, describeKind, makeDirs, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 import { BACKEND_PLUGINS, JsonlConfig } from './options.ts';
+import { eventJson } from '../../events/json.ts';
 
 
 /** how much of the newest files is read at start to rebuild the recent keys */
@@ -412,7 +413,7 @@ export class JsonlBackend implements Backend {
       const g = this.template.hasDate ? date : '';
       let list = groups.get(g);
       if (list === undefined) groups.set(g, (list = []));
-      list.push({ key, line: JSON.stringify(ev), date });
+      list.push({ key, line: eventJson(ev), date });
     }
     if (groups.size === 0) return;
     const added: string[] = [];
