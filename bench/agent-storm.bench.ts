@@ -307,6 +307,7 @@ async function main(): Promise<void> {
         if (rest > 0) await sleep(rest);
         clearInterval(sampler);
         const afterRss = rssKiB(pid);
+        const cpu2 = cpuSeconds(pid);
         const hwm = hwmKiB(pid);
         const m2 = await metrics();
         const d = (k: (typeof METRICS)[number]) => m1[k]! - m0[k]!;
@@ -323,6 +324,8 @@ async function main(): Promise<void> {
           vmhwm_mib: +MiB(hwm).toFixed(1),
           cpu_s: +(cpu1 - cpu0).toFixed(2),
           us_per_record: +usPerRecord.toFixed(1),
+          // the same up to the end of the after-storm window: work left behind (storage) and idle time included
+          us_per_record_incl_after: +(((cpu2 - cpu0) * 1e6) / written).toFixed(1),
           events: stormEvents,
           events_pct: +((100 * stormEvents) / written).toFixed(3),
           lost_to_overrun: lost,
