@@ -89,7 +89,9 @@ in_node() { # in_node CMD… — run in the node's mount + network namespace
 in_net() { # in_net CMD… — run in the node's network namespace only (host files)
   nsenter --target "$(holder_pid)" --net -- env KUBECONFIG="$(kubeconfig)" "$@"
 }
-bin_dir() { bash "$root/hack/node-build.sh" 2>/dev/null || bash "$root/hack/node-build.sh"; }
+# The binaries of the running node: `up` builds or finds them once and records
+# where (every other command reads that, instead of asking the build scripts again).
+node_bin() { cat "$NODE_ROOT/bin.path"; }
 kubectl_() { in_net "$BIN/kubectl" "$@"; }
 
 # Every cgroup hierarchy mounted under /sys/fs/cgroup (v1 controllers, the
@@ -285,10 +287,11 @@ cmd_up() {
   [ -x /usr/lib/cni/bridge ] || die "no CNI plugins in /usr/lib/cni (Debian containernetworking-plugins)"
   local t0 t1
   t0=$(now)
-  BIN=$(bin_dir)
+  BIN=$(bash "$root/hack/node-build.sh")
   # shellcheck source=hack/lib/kubernetes-module.sh
   . "$root/hack/lib/kubernetes-module.sh"
   mkdir -p "$NODE_ROOT/logs" "$NODE_ROOT/pids"
+  echo "$BIN" > "$NODE_ROOT/bin.path"
   write_configs
   make_cgroups
 
@@ -435,21 +438,19 @@ cmd_env() {
   echo "export PERIPETY_NODE_PID=$pid"
   echo "export PERIPETY_NODE_NAME=$NODE_NAME"
   echo "export PERIPETY_NODE_IP=$NODE_IP"
-  echo "export PERIPETY_NODE_BIN=$(bin_dir)"
+  echo "export PERIPETY_NODE_BIN=$(node_bin)"
   echo "# the API server listens at https://$NODE_IP:6443 inside the node's network namespace:"
   echo "# run clients with: hack/node.sh exec kubectl … (or nsenter --target $pid --net -- …)"
 }
 
 cmd_exec() {
   holder_pid >/dev/null || die "no node running (NODE_ROOT=$NODE_ROOT)"
-  local b
-  b=$(bin_dir)
-  nsenter --target "$(holder_pid)" --net -- env KUBECONFIG="$(kubeconfig)" PATH="$b:$root/hack/bin:$PATH" "$@"
+  nsenter --target "$(holder_pid)" --net -- env KUBECONFIG="$(kubeconfig)" PATH="$(node_bin):$root/hack/bin:$PATH" "$@"
 }
 
 cmd_status() {
   holder_pid >/dev/null || { log "no node running"; return 1; }
-  BIN=$(bin_dir)
+  BIN=$(node_bin)
   kubectl_ get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True
 }
 
@@ -459,7 +460,7 @@ cmd_diag() {
   cp -r "$NODE_ROOT/logs" "$dir/components" 2>/dev/null || true
   cp -r "$NODE_ROOT/var-log/pods" "$dir/pods" 2>/dev/null || true
   if holder_pid >/dev/null; then
-    BIN=$(bin_dir)
+    BIN=$(node_bin)
     kubectl_ get nodes,pods,ds,deploy,svc,events -A -o wide > "$dir/objects.txt" 2>&1 || true
     kubectl_ describe nodes > "$dir/describe-nodes.txt" 2>&1 || true
     kubectl_ describe pods -A > "$dir/describe-pods.txt" 2>&1 || true
