@@ -110,3 +110,36 @@ plugin = "stdout"
 format = "json"
 `;
 }
+
+/** A long-running child (a daemon a test starts): its output so far, how it ended, and a stop. */
+export interface Watched {
+  /** stdout and stderr together, as they came */
+  output(): string;
+  /** null while it runs; else "exit status N", the signal, or why it could not start */
+  exited(): string | null;
+  /** SIGTERM, then SIGKILL after 5 s; resolves once it is gone */
+  stop(): Promise<void>;
+}
+
+export function watchChild(child: ChildProcess): Watched {
+  let output = '';
+  let exited: string | null = null;
+  child.stdout?.on('data', (c: Buffer) => { output += c.toString(); });
+  child.stderr?.on('data', (c: Buffer) => { output += c.toString(); });
+  child.on('exit', (code, signal) => { exited = signal ?? `exit status ${code}`; });
+  child.on('error', (err) => { exited = `could not start: ${err.message}`; });
+  return {
+    output: () => output,
+    exited: () => exited,
+    async stop() {
+      if (exited !== null) return;
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      await Promise.race([gone, sleep(5000)]);
+      if (exited === null) {
+        child.kill('SIGKILL');
+        await gone;
+      }
+    },
+  };
+}

@@ -23,6 +23,7 @@ import { AgentMetrics } from '../../src/metrics/agent-metrics.ts';
 import { JournaldReceiver } from '../../src/receivers/journald.ts';
 import { JournaldOptions } from '../../src/receivers/options.ts';
 import { requireRoot, run } from '../helpers/faults.ts';
+import { watchChild } from '../helpers/cli-process.ts';
 import { NO_ACK } from '../../src/contracts/ack.ts';
 
 const JOURNALD = ['/usr/lib/systemd/systemd-journald', '/lib/systemd/systemd-journald'].find((p) => existsSync(p));
@@ -49,21 +50,16 @@ async function startJournald(dir: string, ns: string): Promise<RealJournald> {
   const child: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', runDir, logDir, JOURNALD, ns], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
-  child.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
-  let exited: string | null = null;
-  child.on('exit', (code, signal) => { exited = signal ?? `exit status ${code}`; });
-  child.on('error', (err) => { exited = `could not start: ${err.message}`; });
+  const watched = watchChild(child);
 
   const socket = path.join(runDir, `journal.${ns}`, 'socket');
   const stdoutSocket = path.join(runDir, `journal.${ns}`, 'stdout');
   const deadline = Date.now() + 15_000;
   while (!existsSync(socket) || !existsSync(stdoutSocket)) {
-    if (exited !== null) throw new Error(`systemd-journald ${ns} ended before creating its socket (${exited}): ${output.trim()}`);
+    if (watched.exited() !== null) throw new Error(`systemd-journald ${ns} ended before creating its socket (${watched.exited()}): ${watched.output().trim()}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`systemd-journald ${ns} made no socket at ${socket} within 15 s: ${output.trim()}`);
+      throw new Error(`systemd-journald ${ns} made no socket at ${socket} within 15 s: ${watched.output().trim()}`);
     }
     await sleep(25);
   }
@@ -77,15 +73,7 @@ async function startJournald(dir: string, ns: string): Promise<RealJournald> {
     journalDir: path.join(logDir, 'journal', `${machineId}.${ns}`),
     async stop(): Promise<void> {
       keepAlive.destroy();
-      if (exited === null) {
-        const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        child.kill('SIGTERM');
-        await Promise.race([gone, sleep(5000)]);
-        if (exited === null) {
-          child.kill('SIGKILL');
-          await gone;
-        }
-      }
+      await watched.stop();
     },
   };
 }

@@ -37,6 +37,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { StorageEvent } from '../../src/events/schema.ts';
 import { ROOT } from '../helpers/agent.ts';
 import { type CorruptExt4, corruptExt4, type EioLoop, eioLoop, requireRoot, run } from '../helpers/faults.ts';
+import { watchChild } from '../helpers/cli-process.ts';
 import { injectKmsg, readKmsgRing } from '../helpers/kmsg.ts';
 
 const JOURNALD = ['/usr/lib/systemd/systemd-journald', '/lib/systemd/systemd-journald'].find((p) => existsSync(p));
@@ -72,30 +73,16 @@ async function startJournald(dir: string): Promise<Journald> {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SYSTEMD_LOG_TARGET: 'console' },
   });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
-  child.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
-  let exited: string | null = null;
-  child.on('exit', (code, signal) => { exited = signal ?? `exit status ${code}`; });
-  child.on('error', (err) => { exited = `could not start: ${err.message}`; });
+  const watched = watchChild(child);
 
   const journalDir = path.join(dir, 'runlog', 'journal', machineId);
-  const stop = async (): Promise<void> => {
-    if (exited !== null) return;
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    await Promise.race([gone, sleep(5000)]);
-    if (exited === null) {
-      child.kill('SIGKILL');
-      await gone;
-    }
-  };
+  const stop = (): Promise<void> => watched.stop();
   const deadline = Date.now() + 15_000;
   while (!existsSync(path.join(journalDir, 'system.journal'))) {
-    if (exited !== null) throw new Error(`systemd-journald ended before writing its journal (${exited}): ${output.trim()}`);
+    if (watched.exited() !== null) throw new Error(`systemd-journald ended before writing its journal (${watched.exited()}): ${watched.output().trim()}`);
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`systemd-journald wrote no journal under ${journalDir} within 15 s: ${output.trim()}`);
+      throw new Error(`systemd-journald wrote no journal under ${journalDir} within 15 s: ${watched.output().trim()}`);
     }
     await sleep(25);
   }
