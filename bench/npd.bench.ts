@@ -68,7 +68,7 @@ function fmt(n: number): string {
 function buildHarness(): string {
   const r = spawnSync('bash', [path.join(ROOT, 'hack/npd-build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.error) skip(`cannot run hack/npd-build.sh: ${r.error.message}`);
-  if (r.status === 3) skip('hack/npd-build.sh could not build the node-problem-detector harness here (Go or the module missing; its reason is above)');
+  if (r.status === 3) skip('no node-problem-detector harness: hack/npd-build.sh says why on the line above');
   if (r.status !== 0) {
     console.error(`npd benchmark: hack/npd-build.sh failed (exit ${r.status ?? r.signal})`);
     process.exit(1);

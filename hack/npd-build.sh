@@ -100,9 +100,13 @@ cp "$src" "$work/main.go"
     { log "could not fetch k8s.io/node-problem-detector@$NPD_VERSION from $(go env GOPROXY)"; exit 3; }
   mkdir -p out
   cp "$mod_dir/config/kernel-monitor.json" out/kernel-monitor.json
-  # -mod=mod (GOFLAGS) resolves NPD's dependencies into go.mod/go.sum here.
+  # -mod=mod (GOFLAGS) resolves NPD's dependencies into go.mod/go.sum here;
+  # a module the proxy will not serve makes the harness unavailable (exit 3),
+  # while a failing compile after that is a bug of the harness (exit 1).
+  go list -deps . >/dev/null ||
+    { log "could not fetch the dependencies of k8s.io/node-problem-detector@$NPD_VERSION from $(go env GOPROXY)"; exit 3; }
   k8s_go_build hack/npd-build.sh -ldflags="-s -w -X main.npdVersion=$NPD_VERSION" -o out/npd-harness . ||
-    { log "go build failed (a dependency of NPD $NPD_VERSION not on the proxy?)"; exit 3; }
+    { log "ERROR: go build of bench/lib/npd-harness.go failed"; exit 1; }
 ) || exit $?
 
 rm -rf "$dir.new"
