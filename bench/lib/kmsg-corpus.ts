@@ -80,6 +80,14 @@ export function splitKmsgRecords(text: string): string[] {
   return out;
 }
 
+/** The message field of a raw record as it is written (still escaped): after the first `;`, up to the line's end. */
+export function rawMessage(record: string): string {
+  const semi = record.indexOf(';');
+  if (semi < 0) return '';
+  const nl = record.indexOf('\n', semi + 1);
+  return record.slice(semi + 1, nl < 0 ? record.length : nl);
+}
+
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);

@@ -5,7 +5,7 @@
 // first build fetches Go modules for minutes; docs/performance.md).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { corpusFile, escapeKmsg, kmsgRecord, levelOf, median, speedRatio, splitKmsgRecords } from '../../bench/lib/kmsg-corpus.ts';
+import { corpusFile, escapeKmsg, kmsgRecord, levelOf, median, rawMessage, speedRatio, splitKmsgRecords } from '../../bench/lib/kmsg-corpus.ts';
 import { makeBenchPipeline } from '../../bench/lib/pipeline.ts';
 import { parseKmsgRecord } from '../../src/kmsg/record.ts';
 import { loadCorpus } from '../helpers/real-world.ts';
@@ -47,6 +47,9 @@ describe('npd bench: the corpus file', () => {
     assert.ok(r.ok);
     assert.equal(r.record.subsystem, 'block');
     assert.equal(r.record.device, 'b8:16');
+    assert.equal(rawMessage(a), 'I/O error, dev sdb, sector 8');
+    assert.equal(rawMessage(kmsgRecord(2, 1, 1, 'x;\ny')), 'x;\\x0ay');
+    assert.equal(rawMessage('no separator'), '');
   });
 });
 
