@@ -21,8 +21,8 @@
 # nothing; print the directory and exit 0 when it is built, else exit 2.
 # Exit 3 (with the reason on stderr) when it cannot be built here: no Go, too
 # old a Go (< 1.26), or the module cannot be fetched — the bench then says SKIPPED.
-# The first build downloads NPD's dependencies and takes a few minutes on
-# 2 cores; later builds of a changed harness take seconds. Not run by
+# The first build downloads NPD's dependencies (~160 MB of modules) and took
+# 47 s with empty caches on 2 cores; a changed harness rebuilds in seconds. Not run by
 # `npm test` (the bench runs it).
 set -euo pipefail
 
@@ -82,7 +82,7 @@ k8s_go_env "$cache_root"
 work=$(mktemp -d "$cache_root/npd/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
-log "building the NPD harness against k8s.io/node-problem-detector $NPD_VERSION with $go_version (the first build fetches its dependencies: a few minutes)"
+log "building the NPD harness against k8s.io/node-problem-detector $NPD_VERSION with $go_version (the first build fetches its dependencies: about a minute)"
 
 cat > "$work/go.mod" <<EOF
 module peripety.local/npd-harness
