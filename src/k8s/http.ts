@@ -1,6 +1,10 @@
 // A minimal Kubernetes API client over node:https for the few calls the agent
 // makes (TokenReview, its registration Lease, Secrets, the k8s-events
-// receiver's Events). Credentials from a kubeconfig
+// receiver's Events) and the controller's (its informers' list and watch,
+// src/k8s/informer.ts; Leases, TokenRequest, custom resources' status).
+// @kubernetes/client-node is not used: importing it costs ~80 MiB of RSS
+// (every API group's models), more than the whole controller needs (issue 14,
+// docs/performance.md). Credentials from a kubeconfig
 // (client certificate or bearer token; CA inline or as a file) or from the
 // in-cluster ServiceAccount mount. The token file is re-read on every request
 // (projected tokens rotate).
@@ -9,7 +13,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
-interface KubeConfig {
+export interface KubeConfig {
   /** https://host:port, no trailing slash */
   server: string;
   ca?: Buffer;
@@ -29,6 +33,37 @@ export interface KubeResponse<T = unknown> {
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 const MAX_RESPONSE = 4 << 20;
+/** the longest line of a watch stream (one object): beyond it the watch fails rather than grow without bound */
+const MAX_WATCH_LINE = 4 << 20;
+
+/**
+ * A non-2xx answer of the API server, shaped like client-node's ApiException
+ * (`code` the HTTP status, `body` the parsed metav1.Status) so callers test
+ * `err.code === 409` either way; the message is one line with the server's
+ * reason, never the request.
+ */
+export class KubeApiError extends Error {
+  readonly code: number;
+  readonly body: unknown;
+  constructor(method: string, urlPath: string, status: number, body: unknown) {
+    const m = (body as { message?: unknown } | null)?.message;
+    super(`${method} ${urlPath.split('?')[0]}: HTTP ${status}${typeof m === 'string' ? `: ${m.slice(0, 300)}` : ''}`);
+    this.name = 'KubeApiError';
+    this.code = status;
+    this.body = body;
+  }
+}
+
+/** One event of a watch stream (the API server's watch.Event). */
+export interface WatchEvent {
+  type: string;
+  object: unknown;
+}
+
+/** A running watch: `stop()` ends it (the `done` callback is then not called). */
+export interface WatchHandle {
+  stop(): void;
+}
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -111,18 +146,16 @@ export class KubeClient {
   private readonly agent: https.Agent;
   private readonly timeoutMs: number;
 
-  /** `timeoutMs`: the default per-request timeout (10 s) */
-  constructor(config: KubeConfig, opts: { timeoutMs?: number } = {}) {
+  /** long-lived watch connections: their own sockets, never holding one of `agent`'s */
+  private readonly watchAgent: https.Agent;
+
+  /** `timeoutMs`: the default per-request timeout (10 s); `maxSockets`: concurrent requests (4; the controller more) */
+  constructor(config: KubeConfig, opts: { timeoutMs?: number; maxSockets?: number } = {}) {
     this.config = config;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.agent = new https.Agent({
-      keepAlive: true,
-      maxSockets: 4,
-      ca: config.ca,
-      cert: config.cert,
-      key: config.key,
-      rejectUnauthorized: config.insecureSkipTLSVerify !== true,
-    });
+    const tls = { ca: config.ca, cert: config.cert, key: config.key, rejectUnauthorized: config.insecureSkipTLSVerify !== true };
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 4, ...tls });
+    this.watchAgent = new https.Agent({ keepAlive: false, ...tls });
   }
 
   private bearer(): string | undefined {
@@ -178,7 +211,105 @@ export class KubeClient {
     });
   }
 
+  /** One JSON request that must succeed: resolves with the body of a 2xx answer, rejects with a KubeApiError otherwise. */
+  async call<T = unknown>(method: string, urlPath: string, body?: unknown, opts: { timeoutMs?: number; contentType?: string } = {}): Promise<T> {
+    const r = await this.request<T>(method, urlPath, body, opts);
+    if (r.status < 200 || r.status > 299) throw new KubeApiError(method, urlPath, r.status, r.body);
+    return r.body;
+  }
+
+  /**
+   * A watch (`urlPath` with watch=1 and its query): `onEvent` for every
+   * event line as it arrives, `done` once when the stream ends — without an
+   * error when the server closed it (its timeoutSeconds), with one on a
+   * non-2xx answer, a transport error, an unparsable line, or no byte for
+   * `idleMs`. Nothing is buffered beyond one line.
+   */
+  watch(urlPath: string, onEvent: (e: WatchEvent) => void, done: (err?: Error) => void, opts: { idleMs?: number } = {}): WatchHandle {
+    const url = new URL(urlPath, `${this.config.server}/`);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    let finished = false;
+    const finish = (err?: Error): void => {
+      if (finished) return;
+      finished = true;
+      done(err);
+    };
+    let tok: string | undefined;
+    try {
+      tok = this.bearer();
+    } catch (err) {
+      queueMicrotask(() => finish(new Error(`cannot read the ServiceAccount token: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)));
+      return { stop: () => { finished = true; } };
+    }
+    if (tok) headers.authorization = `Bearer ${tok}`;
+    const req = https.request(url, { method: 'GET', headers, agent: this.watchAgent, timeout: opts.idleMs ?? 5 * 60_000 }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status > 299) {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          if ((size += c.length) <= MAX_RESPONSE) chunks.push(c);
+        });
+        res.on('end', () => {
+          let body: unknown = null;
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            // not JSON
+          }
+          finish(new KubeApiError('GET', url.pathname, status, body));
+        });
+        res.on('error', (err) => finish(err));
+        return;
+      }
+      // newline-delimited JSON; a chunk may end mid-line
+      let pending: Buffer[] = [];
+      let pendingSize = 0;
+      res.on('data', (c: Buffer) => {
+        let start = 0;
+        for (let nl = c.indexOf(10); nl !== -1; nl = c.indexOf(10, start)) {
+          const part = c.subarray(start, nl);
+          const line = pending.length > 0 ? Buffer.concat([...pending, part]) : part;
+          pending = [];
+          pendingSize = 0;
+          start = nl + 1;
+          if (line.length === 0) continue;
+          let e: WatchEvent;
+          try {
+            e = JSON.parse(line.toString('utf8')) as WatchEvent;
+          } catch {
+            req.destroy(new Error(`watch ${url.pathname}: a line that is not JSON`));
+            return;
+          }
+          if (finished) return;
+          onEvent(e);
+        }
+        if (start < c.length) {
+          pendingSize += c.length - start;
+          if (pendingSize > MAX_WATCH_LINE) {
+            req.destroy(new Error(`watch ${url.pathname}: an event larger than ${MAX_WATCH_LINE} bytes`));
+            return;
+          }
+          pending.push(c.subarray(start));
+        }
+      });
+      res.on('end', () => finish());
+      res.on('error', (err) => finish(err));
+      res.on('close', () => finish(res.complete ? undefined : new Error(`watch ${url.pathname}: connection closed`)));
+    });
+    req.on('timeout', () => req.destroy(new Error(`watch ${url.pathname}: nothing received for ${Math.round((opts.idleMs ?? 300_000) / 1000)} s`)));
+    req.on('error', (err) => finish(err));
+    req.end();
+    return {
+      stop: () => {
+        finished = true;
+        req.destroy();
+      },
+    };
+  }
+
   close(): void {
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 }
