@@ -11,9 +11,12 @@
 // and the heap used from its /metrics.
 // Targets: under 5 s; RSS <= 100 MiB (issue 14). BENCH_AGENTS scales it;
 // BENCH_CONTROLLER_ENTRY runs another entry point (e.g. the CLI compiled to
-// JavaScript, to measure without Node's type stripping).
+// JavaScript, to measure without Node's type stripping);
+// BENCH_CONTROLLER_NODE_OPTIONS sets the controller's NODE_OPTIONS (V8 flags);
+// BENCH_CONTROLLER_HEAPSNAPSHOT=DIR writes the controller's heap at the end
+// into DIR (Node's --heapsnapshot-signal) for a look at what it holds.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { startEnvtest } from '../test/helpers/envtest.ts';
@@ -74,7 +77,11 @@ try {
   const entry = process.env.BENCH_CONTROLLER_ENTRY ? path.resolve(process.env.BENCH_CONTROLLER_ENTRY) : path.join(repoRoot, 'src/cli/peripety.ts');
   child.proc = spawn(process.execPath, [entry, 'controller',
     `--kubeconfig=${env.kubeconfigController}`, `--metrics-listen=127.0.0.1:${metricsPort}`,
-    '--identity=bench-controller', '--log-level=warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    '--identity=bench-controller', '--log-level=warn'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, NODE_OPTIONS: [process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '',
+      ...(process.env.BENCH_CONTROLLER_HEAPSNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${path.resolve(process.env.BENCH_CONTROLLER_HEAPSNAPSHOT)}`] : [])].join(' ').trim() },
+  });
   const pid = child.proc.pid!;
   const startedAt = Date.now();
   let t0 = Date.now();
@@ -120,6 +127,20 @@ try {
   if (!m) throw new Error(`cannot read /proc/${pid}/status`);
   const f = (x: number) => `${x.toFixed(1)} MiB`;
   console.log(`controller memory after ${((Date.now() - startedAt) / 1000).toFixed(0)} s with ${AGENTS} agents: VmRSS ${f(m.rss)} (anon ${f(m.anon)}, file ${f(m.file)}), peak VmHWM ${f(m.hwm)} (target <= ${TARGET_RSS_MIB} MiB: ${m.rss <= TARGET_RSS_MIB && m.hwm <= TARGET_RSS_MIB ? 'OK' : 'MISSED'}), heap used ${mb(metric('nodejs_heap_size_used_bytes'))}, heap total ${mb(metric('nodejs_heap_size_total_bytes'))}`);
+  const snapDir = process.env.BENCH_CONTROLLER_HEAPSNAPSHOT;
+  if (snapDir) {
+    child.proc.kill('SIGUSR2');
+    // the snapshot is written synchronously by the controller; wait for the file to stop growing
+    let last = -1;
+    for (;;) {
+      await sleep(1000);
+      const files = readdirSync(snapDir).filter((f) => f.endsWith('.heapsnapshot'));
+      const size = files.reduce((n, f) => n + statSync(path.join(snapDir, f)).size, 0);
+      if (size > 0 && size === last) break;
+      last = size;
+    }
+    console.log(`controller heap snapshot in ${snapDir}`);
+  }
   console.log(`controller counters: pushes ${metric('peripety_controller_pushes_total')}, push failures ${metric('peripety_controller_push_failures_total')}, status writes ${metric('peripety_controller_status_writes_total')}, agents configured ${metric('peripety_controller_agents_configured')}`);
 } finally {
   if (child.proc && child.proc.exitCode === null) {

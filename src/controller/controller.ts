@@ -82,6 +82,7 @@ export class Controller {
   private readonly push: PushReconciler;
   private readonly status: StatusReconciler;
   private readonly commands: CommandReconciler;
+  private readonly agents: AgentClient;
   private readonly informers: { name: string; inf: CachedInformer<KubeObject>; backoff: Backoff; timer: NodeJS.Timeout | null }[] = [];
   /**
    * The version of each resource's spec seen last (cache.ts specVersion:
@@ -132,7 +133,7 @@ export class Controller {
     this.wire('nodes', this.view.nodes, (obj, del) => this.onNode(obj, del));
     this.wire('leases', this.view.leases, (obj) => this.onLease(obj));
     const leadership: Leadership = { isLeader: () => this.elector.isLeader(), signal: () => this.abort.signal, term: () => this.term };
-    const agents = new AgentClient({
+    const agents = this.agents = new AgentClient({
       // the per-node tokens for the agents (never one token for all: issue 10 A2)
       tokens: o.agentTokens ?? new AgentTokens({
         issue: tokenRequestIssuer(client, o.namespace, o.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT),
@@ -210,6 +211,7 @@ export class Controller {
       if (i.timer) clearTimeout(i.timer);
       await i.inf.stop();
     }
+    this.agents.close();
     await this.probes?.close();
   }
 
