@@ -41,6 +41,17 @@ function procMemory(pid: number): { rss: number; hwm: number; anon: number; file
   }
 }
 
+/** CPU time (user + system) the process used so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms) */
+function procCpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const freePort = (): Promise<number> => new Promise((resolve, reject) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -126,7 +137,7 @@ try {
   const m = procMemory(pid);
   if (!m) throw new Error(`cannot read /proc/${pid}/status`);
   const f = (x: number) => `${x.toFixed(1)} MiB`;
-  console.log(`controller memory after ${((Date.now() - startedAt) / 1000).toFixed(0)} s with ${AGENTS} agents: VmRSS ${f(m.rss)} (anon ${f(m.anon)}, file ${f(m.file)}), peak VmHWM ${f(m.hwm)} (target <= ${TARGET_RSS_MIB} MiB: ${m.rss <= TARGET_RSS_MIB && m.hwm <= TARGET_RSS_MIB ? 'OK' : 'MISSED'}), heap used ${mb(metric('nodejs_heap_size_used_bytes'))}, heap total ${mb(metric('nodejs_heap_size_total_bytes'))}`);
+  console.log(`controller memory after ${((Date.now() - startedAt) / 1000).toFixed(0)} s with ${AGENTS} agents: VmRSS ${f(m.rss)} (anon ${f(m.anon)}, file ${f(m.file)}), peak VmHWM ${f(m.hwm)} (target <= ${TARGET_RSS_MIB} MiB: ${m.rss <= TARGET_RSS_MIB && m.hwm <= TARGET_RSS_MIB ? 'OK' : 'MISSED'}), heap used ${mb(metric('nodejs_heap_size_used_bytes'))}, heap total ${mb(metric('nodejs_heap_size_total_bytes'))}, CPU ${procCpuMs(pid)} ms`);
   const snapDir = process.env.BENCH_CONTROLLER_HEAPSNAPSHOT;
   if (snapDir) {
     child.proc.kill('SIGUSR2');

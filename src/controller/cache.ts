@@ -47,6 +47,26 @@ export function leanNode(n: KubeNode): KubeNode {
   };
 }
 
+/** kubectl apply's copy of the whole object: as large as the spec again, never read here */
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * What the informers keep of a StorageEventPlugin or StorageBackend: all but
+ * managedFields and kubectl's last-applied copy. The status writes send the
+ * cached object back through /status, which changes nothing but the status
+ * (metadata left out there is not removed).
+ */
+export function leanResource(r: CustomResource): CustomResource {
+  const m = r.metadata;
+  if (!m || (m.managedFields === undefined && m.annotations?.[LAST_APPLIED] === undefined)) return r;
+  const { managedFields: _, ...metadata } = m;
+  if (metadata.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: __, ...rest } = metadata.annotations;
+    metadata.annotations = rest;
+  }
+  return { ...r, metadata };
+}
+
 /** What the informers keep of a Lease: its name, namespace, annotations (an agent's registration) and its times. */
 export function leanLease(l: KubeLease): KubeLease {
   const m = l.metadata ?? {};

@@ -24,7 +24,7 @@ import { COMMAND_ANNOTATION } from './commands.ts';
 import { AgentClient } from './agent-client.ts';
 import { type AgentTokenSource, AgentTokens, tokenRequestIssuer } from './agent-tokens.ts';
 import {
-  AGENT_LEASE_PREFIX, annotations, type CachedInformer, ClusterView, type CustomResource, type Kind, leanLease, leanNode, PLURAL, selects, specVersion,
+  AGENT_LEASE_PREFIX, annotations, type CachedInformer, ClusterView, type CustomResource, type Kind, leanLease, leanNode, leanResource, PLURAL, selects, specVersion,
 } from './cache.ts';
 import { LeaderElector } from './leader.ts';
 import { ControllerMetrics } from './metrics.ts';
@@ -121,10 +121,10 @@ export class Controller {
       onTerminal: (key, err) => o.log.debug({ key, err }, 'reconcile failed; not retried until something changes'),
     });
     this.metrics = new ControllerMetrics(() => this.queue.depth, () => this.countConfigured(), () => this.elector.isLeader());
-    // each cache keeps only what the reconcilers read (cache.ts leanNode, leanLease; no managedFields)
+    // each cache keeps only what the reconcilers read (cache.ts leanResource, leanNode, leanLease)
     this.view = new ClusterView({
-      seps: new Informer<CustomResource>(client, `/apis/${GROUP}/${VERSION}/${PLURAL.sep}`),
-      sbes: new Informer<CustomResource>(client, `/apis/${GROUP}/${VERSION}/${PLURAL.sbe}`),
+      seps: new Informer<CustomResource>(client, `/apis/${GROUP}/${VERSION}/${PLURAL.sep}`, leanResource),
+      sbes: new Informer<CustomResource>(client, `/apis/${GROUP}/${VERSION}/${PLURAL.sbe}`, leanResource),
       nodes: new Informer<KubeNode>(client, '/api/v1/nodes', leanNode),
       leases: new Informer<KubeLease>(client, `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(o.namespace)}/leases`, leanLease),
     }, o.namespace);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { WatchEvent } from '../../../src/k8s/http.ts';
 import { Informer, type KubeObject, stripManagedFields } from '../../../src/k8s/informer.ts';
-import { leanLease, leanNode } from '../../../src/controller/cache.ts';
+import { leanLease, leanNode, leanResource } from '../../../src/controller/cache.ts';
 
 interface Obj extends KubeObject { spec?: { v?: number } }
 
@@ -135,7 +135,13 @@ describe('Informer', () => {
       metadata: { name: 'l', namespace: 'ns', uid: 'u', resourceVersion: '4', annotations: { 'peripety.io/endpoint': 'http://10.0.0.1:9477' } },
       spec: { renewTime: '2026-01-01T00:00:00.000000Z', leaseDurationSeconds: 30 },
     });
+    const sbe = { apiVersion: 'peripety.io/v1alpha1', kind: 'StorageBackend', spec: { backend: 'memory' }, status: { ready: '1/1' },
+      metadata: { name: 's', generation: 2, managedFields: [{}], annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{…}', 'peripety.io/command': 'flush' } } };
+    assert.deepEqual(leanResource(sbe), { apiVersion: 'peripety.io/v1alpha1', kind: 'StorageBackend', spec: { backend: 'memory' }, status: { ready: '1/1' },
+      metadata: { name: 's', generation: 2, annotations: { 'peripety.io/command': 'flush' } } });
+    assert.equal(sbe.metadata.managedFields.length, 1, 'the object given is not changed');
     const plain = { metadata: { name: 'x' } };
+    assert.equal(leanResource(plain), plain);
     assert.equal(stripManagedFields(plain), plain, 'nothing to strip: the same object');
   });
 });
