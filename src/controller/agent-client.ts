@@ -7,10 +7,17 @@
 // means (reconcile-push.ts, reconcile-commands.ts).
 //
 // node:http, not fetch: fetch loads undici (a bundle and a WebAssembly HTTP
-// parser), ~10 MiB of RSS the controller does not need (issue 14).
-import http from 'node:http';
-import https from 'node:https';
+// parser), ~10 MiB of RSS the controller does not need (issue 14). For the
+// same reason node:http comes from process.getBuiltinModule, not an `import`:
+// an ESM import of node:http builds its module namespace, which reads the
+// lazy WebSocket/MessageEvent/CloseEvent exports and so loads undici (+11 MiB
+// RSS, measured on Node 24.21; docs/performance.md).
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
 import { pushedConfigBody, type PushedConfig } from '../contracts/pushed-config.ts';
 import type { AgentTokenSource } from './agent-tokens.ts';
 import type { NodeResult } from './commands.ts';
@@ -30,7 +37,7 @@ interface Answer {
 }
 
 /** One request; resolves with the answer (any status), rejects on a transport error or `signal`. */
-function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal, agents: { http: http.Agent; https: https.Agent }): Promise<Answer> {
+function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal, agents: { http: HttpAgent; https: HttpsAgent }): Promise<Answer> {
   const tls = url.protocol === 'https:';
   const h = body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) };
   return new Promise((resolve, reject) => {
