@@ -9,6 +9,7 @@
 // in-cluster ServiceAccount mount. The token file is re-read on every request
 // (projected tokens rotate).
 import { readFileSync } from 'node:fs';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -54,6 +55,13 @@ export class KubeApiError extends Error {
   }
 }
 
+export interface RequestOptions {
+  timeoutMs?: number;
+  contentType?: string;
+  /** the largest answer taken (default 4 MiB) */
+  maxBytes?: number;
+}
+
 /** One event of a watch stream (the API server's watch.Event). */
 export interface WatchEvent {
   type: string;
@@ -66,6 +74,8 @@ export interface WatchHandle {
 }
 
 type Obj = Record<string, unknown>;
+/** a settled request's later errors (module level: a closure of the request would keep its answer) */
+const ignore = (): void => undefined;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function named(list: unknown, name: string, key: string): Obj {
@@ -164,8 +174,12 @@ export class KubeClient {
     return undefined;
   }
 
-  /** One JSON request; resolves with any HTTP status, rejects on transport errors and timeouts. */
-  request<T = unknown>(method: string, urlPath: string, body?: unknown, opts: { timeoutMs?: number; contentType?: string } = {}): Promise<KubeResponse<T>> {
+  /**
+   * One JSON request; resolves with any HTTP status, rejects on transport
+   * errors, timeouts and an answer larger than `maxBytes` (4 MiB; a page of a
+   * list may need more).
+   */
+  request<T = unknown>(method: string, urlPath: string, body?: unknown, opts: RequestOptions = {}): Promise<KubeResponse<T>> {
     const url = new URL(urlPath, `${this.config.server}/`);
     const text = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -181,38 +195,61 @@ export class KubeClient {
       headers['content-type'] = opts.contentType ?? 'application/json';
       headers['content-length'] = String(Buffer.byteLength(text));
     }
+    const max = opts.maxBytes ?? MAX_RESPONSE;
     return new Promise((resolve, reject) => {
-      const req = https.request(url, { method, headers, agent: this.agent, timeout: opts.timeoutMs ?? this.timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
+      // A kept-alive socket keeps its last request and response, and their
+      // listeners keep this promise and so the answer (a whole list) until the
+      // socket is used again: ours are removed once settled.
+      const own: [IncomingMessage | ClientRequest, string, (...a: never[]) => void][] = [];
+      const on = <E extends IncomingMessage | ClientRequest>(e: E, name: string, f: (...a: never[]) => void): void => {
+        e.on(name, f as (...a: unknown[]) => void);
+        own.push([e, name, f]);
+      };
+      const settle = (): void => {
+        for (const [e, name, f] of own) {
+          e.removeListener(name, f as (...a: unknown[]) => void);
+          if (name === 'error') e.on('error', ignore);
+        }
+        own.length = 0;
+      };
+      const fail = (err: Error): void => {
+        settle();
+        reject(err);
+      };
+      const req = https.request(url, { method, headers, agent: this.agent }, (res) => {
+        let chunks: Buffer[] = [];
         let size = 0;
-        res.on('data', (c: Buffer) => {
+        on(res, 'data', (c: Buffer) => {
           size += c.length;
-          if (size > MAX_RESPONSE) {
-            req.destroy(new Error(`${method} ${url.pathname}: response larger than ${MAX_RESPONSE} bytes`));
+          if (size > max) {
+            req.destroy(new Error(`${method} ${url.pathname}: response larger than ${max} bytes`));
             return;
           }
           chunks.push(c);
         });
-        res.on('end', () => {
+        on(res, 'end', () => {
           const t = Buffer.concat(chunks).toString('utf8');
+          chunks = [];
           let parsed: unknown = t;
           try {
             parsed = JSON.parse(t);
           } catch {
             // not JSON
           }
+          settle();
           resolve({ status: res.statusCode ?? 0, body: parsed as T, text: t });
         });
-        res.on('error', reject);
+        on(res, 'error', fail);
       });
-      req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
-      req.on('error', reject);
+      req.setTimeout(opts.timeoutMs ?? this.timeoutMs);
+      on(req, 'timeout', () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
+      on(req, 'error', fail);
       req.end(text);
     });
   }
 
   /** One JSON request that must succeed: resolves with the body of a 2xx answer, rejects with a KubeApiError otherwise. */
-  async call<T = unknown>(method: string, urlPath: string, body?: unknown, opts: { timeoutMs?: number; contentType?: string } = {}): Promise<T> {
+  async call<T = unknown>(method: string, urlPath: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
     const r = await this.request<T>(method, urlPath, body, opts);
     if (r.status < 200 || r.status > 299) throw new KubeApiError(method, urlPath, r.status, r.body);
     return r.body;

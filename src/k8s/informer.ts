@@ -51,9 +51,19 @@ export interface KubeNode extends KubeObject {
 export type InformerEvent = 'add' | 'update' | 'delete';
 
 interface List<T> {
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; continue?: string };
   items?: T[];
 }
+
+/**
+ * Objects per page of a list (client-go's informers use 500): a page is one
+ * answer held whole in memory before it is parsed, and a real Node is 10–20
+ * KiB of JSON (its images, conditions, managedFields), so a cluster's whole
+ * list in one answer would be tens of MiB.
+ */
+const PAGE = 250;
+/** the largest page taken */
+const MAX_PAGE_BYTES = 64 << 20;
 
 /** The server ends a watch after this long (±, spread so informers do not rewatch together). */
 const WATCH_SECONDS = 300;
@@ -127,18 +137,34 @@ export class Informer<T extends KubeObject> {
     for (const f of this.handlers.error) f(err);
   }
 
+  /** the whole collection, page by page (one consistent snapshot: the pages share the first one's resourceVersion) */
+  private async listAll(): Promise<{ items: T[]; resourceVersion: string }> {
+    const items: T[] = [];
+    let resourceVersion = '';
+    let cont = '';
+    do {
+      const q = `limit=${PAGE}${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`;
+      const page = await this.client.call<List<T>>('GET', `${this.path}?${q}`, undefined, { timeoutMs: 60_000, maxBytes: MAX_PAGE_BYTES });
+      // only what is kept, page by page: the raw page goes when the next one comes
+      for (const raw of page.items ?? []) items.push(this.transform(raw));
+      resourceVersion ||= page.metadata?.resourceVersion ?? '';
+      cont = page.metadata?.continue ?? '';
+    } while (cont !== '');
+    return { items, resourceVersion };
+  }
+
   private async relist(run: number): Promise<void> {
-    let list: List<T>;
+    let list: { items: T[]; resourceVersion: string };
     try {
-      list = await this.client.call<List<T>>('GET', this.path, undefined, { timeoutMs: 60_000 });
+      // a continue token that expired (410) fails the list: the owner's restart lists from the start
+      list = await this.listAll();
     } catch (err) {
       this.fail(run, err);
       return;
     }
     if (run !== this.run) return;
     const seen = new Set<string>();
-    for (const raw of list.items ?? []) {
-      const o = this.transform(raw);
+    for (const o of list.items) {
       const k = keyOf(o);
       seen.add(k);
       const old = this.cache.get(k);
@@ -151,7 +177,7 @@ export class Informer<T extends KubeObject> {
       this.cache.delete(k);
       this.emit('delete', o);
     }
-    this.resourceVersion = list.metadata?.resourceVersion ?? '';
+    this.resourceVersion = list.resourceVersion;
     this.hasSynced = true;
     this.watch(run);
   }

@@ -71,6 +71,19 @@ describe('Informer', () => {
     assert.equal(api.last.stopped, true);
   });
 
+  it('lists page by page with continue tokens; the watch starts at the snapshot\'s version', async () => {
+    const api = new FakeApi();
+    api.lists.push(() => ({ metadata: { resourceVersion: '50', continue: 'tok/1' }, items: [obj('a', '5'), obj('b', '6')] }));
+    api.lists.push(() => ({ metadata: { resourceVersion: '50' }, items: [obj('c', '7')] }));
+    const inf = new Informer<Obj>(api, '/api/v1/nodes');
+    const ev = recorder(inf);
+    await inf.start();
+    assert.deepEqual(api.calls, ['GET /api/v1/nodes?limit=250', 'GET /api/v1/nodes?limit=250&continue=tok%2F1']);
+    assert.deepEqual(ev, ['add a@5', 'add b@6', 'add c@7']);
+    assert.match(api.last.path, /resourceVersion=50$/);
+    await inf.stop();
+  });
+
   it('410 Gone lists again and reports what changed meanwhile as events', async () => {
     const api = new FakeApi();
     api.lists.push(() => ({ metadata: { resourceVersion: '10' }, items: [obj('a', '5'), obj('b', '6'), obj('c', '7')] }));
