@@ -1,12 +1,13 @@
 // `peripety controller`: flags, the kubeconfig, signals. The work is in src/controller/controller.ts.
 import { hostname } from 'node:os';
-import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
 import { parseListen } from '../api/server.ts';
 import { parse, UsageError } from './args.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 import { MIN_TOKEN_SECONDS } from '../controller/agent-tokens.ts';
 import { Controller, DEFAULT_SERVICE_ACCOUNT } from '../controller/controller.ts';
 import { type PodOwner, podOwnerFrom } from '../contracts/owner.ts';
+import { inClusterConfig, KubeClient, type KubeConfig, parseKubeconfig } from '../k8s/http.ts';
 
 /** the longest per-node token asked for (a day; the chart's bound too) */
 const MAX_TOKEN_SECONDS = 86_400;
@@ -20,53 +21,50 @@ const PROBE_DEADLINE_MS = 10_000;
  * not a URL is an error naming the file and the reason.
  */
 export function loadClusterConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
-  const kc = new KubeConfig();
-  const where = file ? `kubeconfig ${file}` : 'in-cluster configuration';
+  let cfg: KubeConfig;
   if (file) {
+    let text: string;
     try {
-      kc.loadFromFile(file);
+      text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new Error(`${where}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message.split('\n')[0]}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Error(`kubeconfig ${file}: ${code === 'ENOENT' ? 'no such file' : code ?? (err as Error).message.split('\n')[0]}`);
     }
+    // its current context's cluster and user; a message naming the file and what is missing
+    cfg = parseKubeconfig(text, file);
   } else {
-    // loadFromCluster() does not fail outside a pod: it builds "https://undefined:undefined"
     if (!env.KUBERNETES_SERVICE_HOST) throw new Error('not in a cluster (KUBERNETES_SERVICE_HOST is not set) and no --kubeconfig or $KUBECONFIG given');
-    kc.loadFromCluster();
+    try {
+      cfg = inClusterConfig(env);
+    } catch (err) {
+      throw new Error(`in-cluster configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]}`);
+    }
   }
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error(`${where}: no current cluster (current-context "${kc.getCurrentContext()}" names none)`);
+  const where = file ? `kubeconfig ${file}` : 'in-cluster configuration';
   try {
-    const u = new URL(cluster.server);
-    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`not http(s): ${u.protocol}`);
+    const u = new URL(cfg.server);
+    // src/k8s/http.ts speaks TLS only (node:https): a plain-http server would fail at the first request
+    if (u.protocol !== 'https:') throw new Error(`not https: ${u.protocol}`);
   } catch (err) {
-    throw new Error(`${where}: cluster "${cluster.name}" server "${String(cluster.server).slice(0, 200)}" is not a URL (${(err as Error).message})`);
+    throw new Error(`${where}: server "${String(cfg.server).slice(0, 200)}" is not an https URL (${(err as Error).message})`);
   }
-  return kc;
+  return cfg;
 }
 
 /** Resolve once the API server answers /version (any HTTP answer); reject naming the server and the last error after `deadlineMs`. */
-export async function probeCluster(kc: KubeConfig, deadlineMs: number): Promise<void> {
-  const server = kc.getCurrentCluster()!.server;
-  const api = kc.makeApiClient(VersionApi);
+export async function probeCluster(client: KubeClient, deadlineMs: number): Promise<void> {
+  const server = client.config.server;
   const until = Date.now() + deadlineMs;
   let last = '';
-  for (let attempt = 0; ; attempt++) {
+  for (;;) {
     const left = until - Date.now();
     if (left <= 0) break;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        api.getCode(),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${Math.round(left)} ms`)), left))),
-      ]);
+      // an HTTP error status is an answer: the server is there (RBAC may forbid /version)
+      await client.request('GET', '/version', undefined, { timeoutMs: Math.max(1, Math.round(left)) });
       return;
     } catch (err) {
-      // an HTTP error status is an answer: the server is there (RBAC may forbid /version)
-      const code = (err as { code?: unknown }).code;
-      if (typeof code === 'number') return;
       last = describeFetchError(err);
-    } finally {
-      clearTimeout(timer);
     }
     await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, until - Date.now()))));
   }
@@ -74,8 +72,8 @@ export async function probeCluster(kc: KubeConfig, deadlineMs: number): Promise<
 }
 
 function describeFetchError(err: unknown): string {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  const cause = e.cause?.code ?? e.cause?.message;
+  const e = err as Error & { code?: unknown; cause?: { code?: string; message?: string } };
+  const cause = e.cause?.code ?? e.cause?.message ?? (typeof e.code === 'string' && !e.message.includes(e.code) ? e.code : undefined);
   return cause ? `${e.message.split('\n')[0]} (${cause})` : e.message.split('\n')[0]!;
 }
 
@@ -125,13 +123,14 @@ export async function controllerMain(args: string[], usage: string): Promise<num
   const log = createLogger(values['log-level'] as LogLevel, 'peripety-controller');
   if (pod.note) log.warn(pod.note);
   const file = values.kubeconfig || process.env.KUBECONFIG || undefined;
-  const kc = loadClusterConfig(file);
+  // enough sockets for 32 reconcile workers' status writes and TokenRequests (the watches have their own)
+  const client = new KubeClient(loadClusterConfig(file), { maxSockets: 32 });
   // Before anything starts: a controller that cannot reach its cluster would
   // otherwise retry its informers forever and look alive while doing nothing.
-  await probeCluster(kc, PROBE_DEADLINE_MS);
+  await probeCluster(client, PROBE_DEADLINE_MS);
   const identity = values.identity ?? `${hostname()}-${process.pid}`;
   const controller = new Controller({
-    kubeconfig: kc,
+    client,
     namespace: values.namespace,
     identity,
     owner,

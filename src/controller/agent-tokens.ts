@@ -7,7 +7,7 @@
 // ServiceAccount, short-lived, cached per node and requested again before
 // they expire. Tokens are never logged; the cache holds only nodes the
 // controller pushes to and is bounded.
-import { type KubeConfig, CoreV1Api } from '@kubernetes/client-node';
+import type { KubeClient } from '../k8s/http.ts';
 import { Counter, type Registry } from 'prom-client';
 import { agentAudience } from '../api/tokenreview.ts';
 import { perRegistry } from '../metrics/per-registry.ts';
@@ -136,17 +136,15 @@ export class AgentTokens implements AgentTokenSource {
  * controller's own credentials; RBAC allows `create` on serviceaccounts/token
  * for that one name only.
  */
-export function tokenRequestIssuer(kc: KubeConfig, namespace: string, serviceAccount: string, now: () => number = Date.now): TokenIssuer {
-  const core = kc.makeApiClient(CoreV1Api);
+export function tokenRequestIssuer(client: Pick<KubeClient, 'call'>, namespace: string, serviceAccount: string, now: () => number = Date.now): TokenIssuer {
+  const url = `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`;
   return async (audience, expirationSeconds) => {
-    let r;
+    let r: { status?: { token?: string; expirationTimestamp?: string } };
     try {
-      r = await core.createNamespacedServiceAccountToken({
-        name: serviceAccount, namespace,
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds } },
-      });
+      r = await client.call(
+        'POST', url, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds } });
     } catch (err) {
-      // the client's error carries the request and the response body; the code and the API's message are enough
+      // a KubeApiError: the code and the API's message are enough
       const e = err as { code?: unknown; body?: unknown; message?: string };
       let detail = typeof e.code === 'number' ? `HTTP ${e.code}` : (e.message ?? String(err)).split('\n')[0]!;
       try {

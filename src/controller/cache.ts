@@ -12,7 +12,7 @@
 // Nodes have no generation for what matters here (labels are metadata;
 // addresses are status): controller.ts keys them by their labels and
 // addresses instead.
-import type { Informer, KubernetesObject, ObjectCache, V1Lease, V1Node } from '@kubernetes/client-node';
+import type { Informer, KubeLease, KubeNode, KubeObject } from '../k8s/informer.ts';
 import { type FilterError, type StorageBackendSpec, type StorageEventPluginSpec } from '../crd/schemas.ts';
 import { problemsMessage, validateStorageBackend, validateStorageEventPlugin } from '../crd/validate.ts';
 import { ANNOTATION_ENDPOINT } from '../contracts/lease.ts';
@@ -27,14 +27,57 @@ const LEASE_GRACE_MS = 5_000;
 export const PLURAL = { sep: 'storageeventplugins', sbe: 'storagebackends' } as const;
 export type Kind = keyof typeof PLURAL;
 
-export interface CustomResource extends KubernetesObject {
+export interface CustomResource extends KubeObject {
   spec?: unknown;
   status?: Record<string, unknown>;
 }
 
-export type CachedInformer<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
+export type CachedInformer<T extends KubeObject> = Pick<Informer<T>, 'list' | 'get' | 'on' | 'start' | 'stop' | 'synced'>;
 
-export const annotations = (o: KubernetesObject | undefined): Record<string, string> => o?.metadata?.annotations ?? {};
+/**
+ * What the informers keep of a Node: its name, labels and addresses (what
+ * decides what it runs and where its agent may be reached). A real Node's
+ * status (images, conditions, capacity) and managedFields are many KiB each.
+ */
+export function leanNode(n: KubeNode): KubeNode {
+  const m = n.metadata ?? {};
+  return {
+    metadata: { name: m.name, uid: m.uid, resourceVersion: m.resourceVersion, labels: m.labels },
+    status: { addresses: n.status?.addresses ?? [] },
+  };
+}
+
+/** kubectl apply's copy of the whole object: as large as the spec again, never read here */
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * What the informers keep of a StorageEventPlugin or StorageBackend: all but
+ * managedFields and kubectl's last-applied copy. The status writes send the
+ * cached object back through /status, which changes nothing but the status
+ * (metadata left out there is not removed).
+ */
+export function leanResource(r: CustomResource): CustomResource {
+  const m = r.metadata;
+  if (!m || (m.managedFields === undefined && m.annotations?.[LAST_APPLIED] === undefined)) return r;
+  const { managedFields: _, ...metadata } = m;
+  if (metadata.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: __, ...rest } = metadata.annotations;
+    metadata.annotations = rest;
+  }
+  return { ...r, metadata };
+}
+
+/** What the informers keep of a Lease: its name, namespace, annotations (an agent's registration) and its times. */
+export function leanLease(l: KubeLease): KubeLease {
+  const m = l.metadata ?? {};
+  const s = l.spec ?? {};
+  return {
+    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, annotations: m.annotations },
+    spec: { renewTime: s.renewTime, leaseDurationSeconds: s.leaseDurationSeconds },
+  };
+}
+
+export const annotations = (o: KubeObject | undefined): Record<string, string> => o?.metadata?.annotations ?? {};
 
 /**
  * One version of a resource's spec: its uid (a re-created resource is
@@ -42,7 +85,7 @@ export const annotations = (o: KubernetesObject | undefined): Record<string, str
  * always sets one) the resourceVersion stands in: every change is then a new
  * version, which costs a validation, never a missed change.
  */
-export function specVersion(obj: KubernetesObject): string {
+export function specVersion(obj: KubeObject): string {
   const m = obj.metadata;
   return `${m?.uid ?? ''}/${m?.generation ?? `rv:${m?.resourceVersion ?? ''}`}`;
 }
@@ -75,15 +118,15 @@ export type RegisteredAgent =
 export interface Informers {
   seps: CachedInformer<CustomResource>;
   sbes: CachedInformer<CustomResource>;
-  nodes: CachedInformer<V1Node>;
-  leases: CachedInformer<V1Lease>;
+  nodes: CachedInformer<KubeNode>;
+  leases: CachedInformer<KubeLease>;
 }
 
 export class ClusterView {
   readonly seps: CachedInformer<CustomResource>;
   readonly sbes: CachedInformer<CustomResource>;
-  readonly nodes: CachedInformer<V1Node>;
-  readonly leases: CachedInformer<V1Lease>;
+  readonly nodes: CachedInformer<KubeNode>;
+  readonly leases: CachedInformer<KubeLease>;
   private readonly namespace: string;
   private readonly accepted = { sep: new Map<string, Accepted<StorageEventPluginSpec>>(), sbe: new Map<string, Accepted<StorageBackendSpec>>() };
   /** bumped on every spec version or node label change: the render memo is valid for one version */
@@ -152,7 +195,7 @@ export class ClusterView {
   }
 
   /** the configuration a node should run now (memoized until a spec or node changes) */
-  desired(node: V1Node): RenderedNode {
+  desired(node: KubeNode): RenderedNode {
     const name = node.metadata?.name ?? '';
     const m = this.renders.get(name);
     if (m && m.version === this.version) return m.rendered;
@@ -171,7 +214,7 @@ export class ClusterView {
     this.renders.delete(name);
   }
 
-  agentLease(node: string): V1Lease | undefined {
+  agentLease(node: string): KubeLease | undefined {
     return this.leases.get(`${AGENT_LEASE_PREFIX}${node}`, this.namespace);
   }
 

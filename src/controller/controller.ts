@@ -16,17 +16,15 @@
 // once. The controller's token goes only to an endpoint on the node's own
 // address (endpoint.ts): a Lease that names another address gets no push and
 // no command, and says why in status.
-import {
-  CoordinationV1Api, CoreV1Api, CustomObjectsApi, makeInformer,
-  type KubeConfig, type KubernetesObject, type V1Lease, type V1Node,
-} from '@kubernetes/client-node';
+import type { KubeClient } from '../k8s/http.ts';
+import { Informer, type KubeLease, type KubeNode, type KubeObject } from '../k8s/informer.ts';
 import { GROUP, VERSION } from '../crd/schemas.ts';
 import type { Logger } from '../log/logger.ts';
 import { COMMAND_ANNOTATION } from './commands.ts';
 import { AgentClient } from './agent-client.ts';
 import { type AgentTokenSource, AgentTokens, tokenRequestIssuer } from './agent-tokens.ts';
 import {
-  AGENT_LEASE_PREFIX, annotations, type CachedInformer, ClusterView, type CustomResource, type Kind, PLURAL, selects, specVersion,
+  AGENT_LEASE_PREFIX, annotations, type CachedInformer, ClusterView, type CustomResource, type Kind, leanLease, leanNode, leanResource, PLURAL, selects, specVersion,
 } from './cache.ts';
 import { LeaderElector } from './leader.ts';
 import { ControllerMetrics } from './metrics.ts';
@@ -46,7 +44,8 @@ import type { PodOwner } from '../contracts/owner.ts';
 export const DEFAULT_SERVICE_ACCOUNT = 'peripety-controller';
 
 export interface ControllerOptions {
-  kubeconfig: KubeConfig;
+  /** the API server with the controller's credentials (src/k8s/http.ts) */
+  client: KubeClient;
   namespace: string;
   identity: string;
   /** this replica's own Pod: the leader Lease's owner while it leads (none when absent) */
@@ -83,7 +82,8 @@ export class Controller {
   private readonly push: PushReconciler;
   private readonly status: StatusReconciler;
   private readonly commands: CommandReconciler;
-  private readonly informers: { name: string; inf: CachedInformer<KubernetesObject>; backoff: Backoff; timer: NodeJS.Timeout | null }[] = [];
+  private readonly agents: AgentClient;
+  private readonly informers: { name: string; inf: CachedInformer<KubeObject>; backoff: Backoff; timer: NodeJS.Timeout | null }[] = [];
   /**
    * The version of each resource's spec seen last (cache.ts specVersion:
    * uid and metadata.generation) and its nodeSelector: a new version
@@ -96,7 +96,6 @@ export class Controller {
   private term = 0;
   /** last seen peripety.io/command per resource: a change enqueues the resource */
   private readonly lastCommand = new Map<string, string | undefined>();
-  private readonly synced = new Set<string>();
   /**
    * A Node has no generation for what the controller reads from it: its
    * labels (metadata: they decide what it runs) and its addresses (status:
@@ -114,10 +113,7 @@ export class Controller {
 
   constructor(o: ControllerOptions) {
     this.o = o;
-    const kc = o.kubeconfig;
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const core = kc.makeApiClient(CoreV1Api);
-    const coord = kc.makeApiClient(CoordinationV1Api);
+    const client = o.client;
     this.queue = new WorkQueue((k) => this.reconcile(k), {
       workers: o.workers ?? 32,
       onError: (key, err, ms) => o.log.warn({ key, err: errText(err), retryInMs: ms }, 'reconcile failed'),
@@ -125,28 +121,22 @@ export class Controller {
       onTerminal: (key, err) => o.log.debug({ key, err }, 'reconcile failed; not retried until something changes'),
     });
     this.metrics = new ControllerMetrics(() => this.queue.depth, () => this.countConfigured(), () => this.elector.isLeader());
-    // an informer's cache is filled once its first list succeeded (its start() also resolves after a failed list)
-    const synced = <T>(name: string, list: () => Promise<T>) => async (): Promise<T> => {
-      const r = await list();
-      this.synced.add(name);
-      return r;
-    };
-    const crList = (kind: Kind) => synced(PLURAL[kind], () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL[kind] }) as Promise<{ items: CustomResource[]; metadata?: { resourceVersion?: string } }>);
+    // each cache keeps only what the reconcilers read (cache.ts leanResource, leanNode, leanLease)
     this.view = new ClusterView({
-      seps: makeInformer<CustomResource>(kc, `/apis/${GROUP}/${VERSION}/${PLURAL.sep}`, crList('sep')),
-      sbes: makeInformer<CustomResource>(kc, `/apis/${GROUP}/${VERSION}/${PLURAL.sbe}`, crList('sbe')),
-      nodes: makeInformer<V1Node>(kc, '/api/v1/nodes', synced('nodes', () => core.listNode())),
-      leases: makeInformer<V1Lease>(kc, `/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases`, synced('leases', () => coord.listNamespacedLease({ namespace: o.namespace }))),
+      seps: new Informer<CustomResource>(client, `/apis/${GROUP}/${VERSION}/${PLURAL.sep}`, leanResource),
+      sbes: new Informer<CustomResource>(client, `/apis/${GROUP}/${VERSION}/${PLURAL.sbe}`, leanResource),
+      nodes: new Informer<KubeNode>(client, '/api/v1/nodes', leanNode),
+      leases: new Informer<KubeLease>(client, `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(o.namespace)}/leases`, leanLease),
     }, o.namespace);
     this.wire('storageeventplugins', this.view.seps, (obj, del) => this.onResource('sep', obj, del));
     this.wire('storagebackends', this.view.sbes, (obj, del) => this.onResource('sbe', obj, del));
     this.wire('nodes', this.view.nodes, (obj, del) => this.onNode(obj, del));
     this.wire('leases', this.view.leases, (obj) => this.onLease(obj));
     const leadership: Leadership = { isLeader: () => this.elector.isLeader(), signal: () => this.abort.signal, term: () => this.term };
-    const client = new AgentClient({
+    const agents = this.agents = new AgentClient({
       // the per-node tokens for the agents (never one token for all: issue 10 A2)
       tokens: o.agentTokens ?? new AgentTokens({
-        issue: tokenRequestIssuer(kc, o.namespace, o.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT),
+        issue: tokenRequestIssuer(client, o.namespace, o.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT),
         expirationSeconds: o.agentTokenSeconds,
         registry: this.metrics.registry,
       }),
@@ -154,13 +144,13 @@ export class Controller {
       pushTimeoutMs: o.pushTimeoutMs,
       commandTimeoutMs: o.commandTimeoutMs,
     });
-    this.push = new PushReconciler({ view: this.view, client, metrics: this.metrics, log: o.log, leadership, enqueue: (k) => this.queue.add(k) });
-    this.status = new StatusReconciler({ view: this.view, custom, push: this.push, commands: () => this.commands, leadership, metrics: this.metrics });
+    this.push = new PushReconciler({ view: this.view, client: agents, metrics: this.metrics, log: o.log, leadership, enqueue: (k) => this.queue.add(k) });
+    this.status = new StatusReconciler({ view: this.view, client, push: this.push, commands: () => this.commands, leadership, metrics: this.metrics });
     this.commands = new CommandReconciler({
-      view: this.view, client, metrics: this.metrics, log: o.log, leadership, writeStatus: (kind, obj, status) => this.status.write(kind, obj, status),
+      view: this.view, client: agents, metrics: this.metrics, log: o.log, leadership, writeStatus: (kind, obj, status) => this.status.write(kind, obj, status),
     });
     this.elector = new LeaderElector({
-      api: coord, namespace: o.namespace, name: CONTROLLER_LEASE, identity: o.identity, owner: o.owner, log: o.log,
+      client, namespace: o.namespace, name: CONTROLLER_LEASE, identity: o.identity, owner: o.owner, log: o.log,
       leaseDurationMs: o.leaseDurationMs, renewMs: o.renewMs, retryMs: o.retryMs,
       onStartedLeading: () => {
         this.abort = new AbortController();
@@ -171,9 +161,9 @@ export class Controller {
     });
   }
 
-  private wire<T extends KubernetesObject>(name: string, inf: CachedInformer<T>, on: (obj: T, deleted: boolean) => void): void {
+  private wire<T extends KubeObject>(name: string, inf: CachedInformer<T>, on: (obj: T, deleted: boolean) => void): void {
     // an informer that fails restarts after 0.5 s, doubling to 30 s; any event it delivers again resets that
-    const entry = { name, inf: inf as unknown as CachedInformer<KubernetesObject>, backoff: new Backoff({ initialMs: 500, maxMs: 30_000 }), timer: null as NodeJS.Timeout | null };
+    const entry = { name, inf: inf as unknown as CachedInformer<KubeObject>, backoff: new Backoff({ initialMs: 500, maxMs: 30_000 }), timer: null as NodeJS.Timeout | null };
     this.informers.push(entry);
     inf.on('add', (obj) => { entry.backoff.reset(); on(obj, false); });
     inf.on('update', (obj) => { entry.backoff.reset(); on(obj, false); });
@@ -198,10 +188,10 @@ export class Controller {
   async start(): Promise<void> {
     await Promise.all(this.informers.map((i) => i.inf.start()));
     let waited = 0;
-    while (this.synced.size < this.informers.length) {
+    while (this.informers.some((i) => !i.inf.synced)) {
       if (this.stopped) return;
       await new Promise((r) => setTimeout(r, 50));
-      if ((waited += 50) % 10_000 === 0) this.o.log.info({ synced: [...this.synced] }, 'waiting for the informer caches');
+      if ((waited += 50) % 10_000 === 0) this.o.log.info({ synced: this.informers.filter((i) => i.inf.synced).map((i) => i.name) }, 'waiting for the informer caches');
     }
     const resync = this.o.resyncMs ?? 5 * 60_000;
     this.resyncTimer = setInterval(() => this.enqueueAll(), resync);
@@ -221,6 +211,7 @@ export class Controller {
       if (i.timer) clearTimeout(i.timer);
       await i.inf.stop();
     }
+    this.agents.close();
     await this.probes?.close();
   }
 
@@ -283,7 +274,7 @@ export class Controller {
     }
   }
 
-  private onNode(node: V1Node, deleted: boolean): void {
+  private onNode(node: KubeNode, deleted: boolean): void {
     const name = node.metadata?.name ?? '';
     const labels = deleted ? null : JSON.stringify(node.metadata?.labels ?? {});
     // labels decide what a node runs; its addresses where its agent may be reached (endpoint.ts):
@@ -302,7 +293,7 @@ export class Controller {
     this.enqueueStatuses();
   }
 
-  private onLease(lease: V1Lease): void {
+  private onLease(lease: KubeLease): void {
     const name = lease.metadata?.name ?? '';
     if (!name.startsWith(AGENT_LEASE_PREFIX)) return;
     // the node is the one the name says (the name is what the admission policy binds to the writer's node)

@@ -11,13 +11,14 @@
 // leader's Pod (helm uninstall leaves nothing), and a new leader replaces the
 // old leader's reference. A Lease gone (deleted by the collector) is created
 // again by the next attempt.
-import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
-import { V1MicroTime } from '@kubernetes/client-node';
+import type { KubeClient } from '../k8s/http.ts';
+import type { KubeLease } from '../k8s/informer.ts';
+import { microTime } from '../k8s/registration.ts';
 import type { Logger } from '../log/logger.ts';
 import { leaseOwnerReferences, type OwnerReference, type PodOwner } from '../contracts/owner.ts';
 
 export interface LeaderElectorOptions {
-  api: CoordinationV1Api;
+  client: Pick<KubeClient, 'call'>;
   namespace: string;
   name: string;
   identity: string;
@@ -49,6 +50,7 @@ export class LeaderElector {
   private observed = '';
   private observedAt = 0;
   private loop: Promise<void> | null = null;
+  private readonly path: string;
   private wake: (() => void) | null = null;
   private expiry: NodeJS.Timeout | null = null;
 
@@ -60,6 +62,15 @@ export class LeaderElector {
     this.renewMs = o.renewMs ?? 5_000;
     this.retryMs = o.retryMs ?? 2_000;
     this.renewDeadlineMs = o.renewDeadlineMs ?? Math.max(this.renewMs, this.leaseDurationMs - this.renewMs);
+    this.path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(o.namespace)}/leases`;
+  }
+
+  private read(): Promise<KubeLease> {
+    return this.o.client.call<KubeLease>('GET', `${this.path}/${encodeURIComponent(this.o.name)}`);
+  }
+
+  private replace(lease: KubeLease): Promise<KubeLease> {
+    return this.o.client.call<KubeLease>('PUT', `${this.path}/${encodeURIComponent(this.o.name)}`, lease);
   }
 
   /** leading now: true only while the last successful renew is recent enough */
@@ -81,11 +92,11 @@ export class LeaderElector {
     this.lose('stopped');
     if (release && was) {
       try {
-        const lease = await this.o.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+        const lease = await this.read();
         if (lease.spec?.holderIdentity === this.o.identity) {
-          lease.spec.holderIdentity = undefined;
+          delete lease.spec.holderIdentity;
           lease.spec.leaseDurationSeconds = 1;
-          await this.o.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: lease });
+          await this.replace(lease);
         }
       } catch (err) {
         this.o.log.warn({ err: (err as Error).message }, 'leader election: could not release the Lease');
@@ -145,22 +156,20 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(now: number): Promise<boolean> {
-    const { api, namespace, name, identity } = this.o;
+    const { namespace, name, identity } = this.o;
     const durationS = Math.ceil(this.leaseDurationMs / 1000);
-    let lease: V1Lease;
+    let lease: KubeLease;
     try {
-      lease = await api.readNamespacedLease({ name, namespace });
+      lease = await this.read();
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
       // none yet, or deleted with the Pod of the leader before (garbage collector): a new one
       const ownerReferences = leaseOwnerReferences(undefined, this.o.owner ?? null);
       try {
-        await api.createNamespacedLease({
-          namespace,
-          body: {
-            apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, ...(ownerReferences ? { ownerReferences } : {}) },
-            spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: new V1MicroTime(now), renewTime: new V1MicroTime(now), leaseTransitions: 0 },
-          },
+        const t = microTime(new Date(now));
+        await this.o.client.call('POST', this.path, {
+          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, ...(ownerReferences ? { ownerReferences } : {}) },
+          spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: t, renewTime: t, leaseTransitions: 0 },
         });
       } catch (e) {
         // another replica created it first: read it next time
@@ -188,14 +197,14 @@ export class LeaderElector {
       ...spec,
       holderIdentity: identity,
       leaseDurationSeconds: durationS,
-      renewTime: new V1MicroTime(now),
-      ...(taking ? { acquireTime: new V1MicroTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+      renewTime: microTime(new Date(now)),
+      ...(taking ? { acquireTime: microTime(new Date(now)), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
     };
-    // the leader's own Pod, replacing the previous leader's (client-node's V1OwnerReference has the same fields)
+    // the leader's own Pod, replacing the previous leader's
     const ownerReferences = leaseOwnerReferences(lease.metadata?.ownerReferences as OwnerReference[] | undefined, this.o.owner ?? null);
     if (ownerReferences && lease.metadata) lease.metadata.ownerReferences = ownerReferences;
     try {
-      const updated = await api.replaceNamespacedLease({ name, namespace, body: lease });
+      const updated = await this.replace(lease);
       this.observed = `${identity}|${updated.metadata?.resourceVersion ?? ''}`;
       this.observedAt = now;
       return true;

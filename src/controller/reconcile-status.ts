@@ -5,7 +5,7 @@
 // only when it changed. statusOf is the pure part; status.observedGeneration
 // and the conditions' observedGeneration name the spec generation judged.
 import { isDeepStrictEqual } from 'node:util';
-import type { CustomObjectsApi } from '@kubernetes/client-node';
+import type { KubeClient } from '../k8s/http.ts';
 import {
   CONDITION_ACCEPTED, CONDITION_READY, type Condition, GROUP, MAX_FAILURE_MESSAGE, MAX_FAILURES, VERSION,
 } from '../crd/schemas.ts';
@@ -61,17 +61,19 @@ export function statusOf(kind: Kind, a: Accepted<unknown>, generation: number, o
 
 export interface StatusReconcilerDeps {
   view: ClusterView;
-  custom: CustomObjectsApi;
+  client: Pick<KubeClient, 'call'>;
   push: PushReconciler;
   commands: () => CommandReconciler;
   leadership: Leadership;
   metrics: { statusWrites: { inc(): void } };
 }
 
-/** HTTP 409 from client-node: the object changed since the resourceVersion we wrote against */
+/** HTTP 409 (KubeApiError): the object changed since the resourceVersion we wrote against */
 function isConflict(err: unknown): boolean {
   return (err as { code?: unknown } | undefined)?.code === 409;
 }
+
+const resourcePath = (kind: Kind, name: string): string => `/apis/${GROUP}/${VERSION}/${PLURAL[kind]}/${encodeURIComponent(name)}`;
 
 export class StatusReconciler {
   /**
@@ -143,7 +145,7 @@ export class StatusReconciler {
       // come from the Nodes and Leases, not from the object: write them on the
       // current object as long as it is the spec we judged and nobody else
       // recorded a command meanwhile; otherwise look again.
-      const fresh = await this.d.custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL[kind], name }) as CustomResource;
+      const fresh = await this.d.client.call<CustomResource>('GET', resourcePath(kind, name));
       const freshCommand = (fresh.status as { command?: unknown } | undefined)?.command;
       if ((fresh.metadata?.generation ?? 0) !== generation || !isDeepStrictEqual(freshCommand, status.command)) return requeueAfter(0);
       if (!isDeepStrictEqual(status, fresh.status ?? {}) && leadership.isLeader()) await this.write(kind, fresh, status);
@@ -153,7 +155,7 @@ export class StatusReconciler {
 
   /** write status through /status, guarded by the object's resourceVersion */
   async write(kind: Kind, obj: CustomResource, status: Record<string, unknown>): Promise<CustomResource> {
-    const written = await this.d.custom.replaceClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL[kind], name: obj.metadata?.name ?? '', body: { ...obj, status } }) as CustomResource;
+    const written = await this.d.client.call<CustomResource>('PUT', `${resourcePath(kind, obj.metadata?.name ?? '')}/status`, { ...obj, status });
     this.d.metrics.statusWrites.inc();
     this.written.set(`${kind}/${obj.metadata?.name ?? ''}`, { uid: written.metadata?.uid ?? '', resourceVersion: written.metadata?.resourceVersion ?? '', status });
     return written;

@@ -34,7 +34,7 @@ export function isError(r: Result): r is { error: string; terminal: boolean } {
   return 'error' in r;
 }
 
-/** an error in one short line: client-node's ApiException message carries the whole response with headers */
+/** an error in one short line: an API error (src/k8s/http.ts KubeApiError) as its code and the server's message */
 export function errText(err: unknown): string {
   const e = err as { code?: unknown; body?: unknown; message?: unknown } | undefined;
   if (typeof e?.code === 'number' && e.body !== undefined) {

@@ -108,6 +108,8 @@ function checkWiring(objs: readonly ManifestObject[], o: { namespace: string; co
   const controllerEnv = new Map((controller.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
   assert.equal(controllerEnv.get('POD_NAME'), 'metadata.name');
   assert.equal(controllerEnv.get('POD_UID'), 'metadata.uid', 'the leader\'s own Pod owns the leader Lease');
+  assert.equal(controller.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-semi-space-size=1', 'the controller\'s young generation is capped (docs/performance.md)');
+  assert.equal(controller.env?.find((e) => e.name === 'MALLOC_ARENA_MAX')?.value, '2', 'two malloc arenas (docs/performance.md)');
   assert.equal(argValue(controller, '--metrics-listen'), '0.0.0.0:9478');
   assert.equal(dep.spec.template.spec.serviceAccountName, o.controllerSa);
   // no shared token file: the controller requests a token per node for its own ServiceAccount

@@ -7,7 +7,7 @@
 // (test/helpers/fake-agent.ts) that answers 429 to its first two pushes.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, loadKubeconfig } from '../../src/k8s/http.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
@@ -30,9 +30,8 @@ describe('controller: an agent answering 429 is retried, not marked failed for g
     agent = new FakeAgent(env, NODE);
     agent.throttle = 2;
     await agent.start();
-    const kc = new KubeConfig();
-    kc.loadFromFile(env.kubeconfigController);
-    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'hostile-429', log: silentLogger(), resyncMs: 60_000 });
+    const kc = new KubeClient(loadKubeconfig(env.kubeconfigController), { maxSockets: 32 });
+    controller = new Controller({ client: kc, namespace: ENVTEST_NAMESPACE, identity: 'hostile-429', log: silentLogger(), resyncMs: 60_000 });
     await controller.start();
   }, { timeout: ENVTEST_BUILD_TIMEOUT_MS });
 

@@ -17,7 +17,7 @@
 //    peripety_controller_push_refused_total{reason="foreign_address"} counts it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, loadKubeconfig } from '../../src/k8s/http.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { createLogger, silentLogger } from '../../src/log/logger.ts';
 import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
@@ -231,9 +231,8 @@ describe('hostile: one node cannot take over the others (real API server)', { ti
     const own = await env.request('PUT', `${LEASES}/peripety-agent-node-b`, { ...cur, metadata: { ...cur.metadata, annotations: { ...cur.metadata.annotations, 'peripety.io/endpoint': endpoint } } }, { kubeconfig: nodeB });
     assert.equal(own.status, 200, `node-b writes its own Lease: ${own.text.slice(0, 300)}`);
 
-    const kc = new KubeConfig();
-    kc.loadFromFile(env.kubeconfigController);
-    const c = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'ctl-hostile', log: process.env.CTL_DEBUG ? createLogger('debug') : silentLogger(), resyncMs: 30_000 });
+    const kc = new KubeClient(loadKubeconfig(env.kubeconfigController), { maxSockets: 32 });
+    const c = new Controller({ client: kc, namespace: ENVTEST_NAMESPACE, identity: 'ctl-hostile', log: process.env.CTL_DEBUG ? createLogger('debug') : silentLogger(), resyncMs: 30_000 });
     controllers.push(c);
     await c.start();
 

@@ -18,7 +18,7 @@
 // controller's identity may request tokens for its own ServiceAccount only.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, loadKubeconfig } from '../../src/k8s/http.ts';
 import { AgentTokens, tokenRequestIssuer } from '../../src/controller/agent-tokens.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { createLogger, silentLogger } from '../../src/log/logger.ts';
@@ -68,9 +68,8 @@ describe('hostile: a node replays the controller\'s token to another node\'s age
     fakeA = new FakeAgent(env, 'node-a');
     await fakeA.start();
 
-    const kc = new KubeConfig();
-    kc.loadFromFile(env.kubeconfigController);
-    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'ctl-replay', log: process.env.CTL_DEBUG ? createLogger('debug') : silentLogger(), resyncMs: 30_000 });
+    const kc = new KubeClient(loadKubeconfig(env.kubeconfigController), { maxSockets: 32 });
+    controller = new Controller({ client: kc, namespace: ENVTEST_NAMESPACE, identity: 'ctl-replay', log: process.env.CTL_DEBUG ? createLogger('debug') : silentLogger(), resyncMs: 30_000 });
     await controller.start();
 
     await env.request('POST', SBE_PATH, {
@@ -155,8 +154,7 @@ describe('hostile: a node replays the controller\'s token to another node\'s age
   });
 
   it('the controller\'s identity gets tokens for its own ServiceAccount only; a refusal is a clear error', async () => {
-    const kc = new KubeConfig();
-    kc.loadFromFile(env.kubeconfigController);
+    const kc = new KubeClient(loadKubeconfig(env.kubeconfigController), { maxSockets: 32 });
     const own = await tokenRequestIssuer(kc, ENVTEST_NAMESPACE, 'peripety-controller')('peripety-agent:node-x', 600);
     assert.ok(own.expiresAt > Date.now() + 500_000 && own.expiresAt <= Date.now() + 610_000, `expires in ${own.expiresAt - Date.now()} ms`);
     // the agent's ServiceAccount: a token of it is no use to the agents, but the rule must not allow it

@@ -8,7 +8,7 @@
 // `reloads`), not from the controller's own account of it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, loadKubeconfig } from '../../src/k8s/http.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import type { CommandStatus } from '../../src/crd/schemas.ts';
 import { silentLogger } from '../../src/log/logger.ts';
@@ -46,10 +46,9 @@ describe('one-off commands from an annotation: real controller, three real agent
   const agents = new Map<NodeName, AgentProcess>();
 
   const newController = async (identity: string): Promise<Controller> => {
-    const kc = new KubeConfig();
-    kc.loadFromFile(env.kubeconfigController);
+    const kc = new KubeClient(loadKubeconfig(env.kubeconfigController), { maxSockets: 32 });
     // a resync every second: the controller looks at every resource again and again, so a command run twice would show
-    const c = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity, log: silentLogger(), resyncMs: 1000 });
+    const c = new Controller({ client: kc, namespace: ENVTEST_NAMESPACE, identity, log: silentLogger(), resyncMs: 1000 });
     await c.start();
     return c;
   };

@@ -7,7 +7,7 @@
 // manifests/ (rendered from the Helm chart; test/helpers/manifests.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, loadKubeconfig } from '../../src/k8s/http.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { createLogger, silentLogger } from '../../src/log/logger.ts';
 import { ENVTEST_BUILD_TIMEOUT_MS, ENVTEST_NAMESPACE, type Envtest, startEnvtest } from '../helpers/envtest.ts';
@@ -39,9 +39,8 @@ describe('controller (real API server)', { timeout: ENVTEST_BUILD_TIMEOUT_MS + 1
   const controllers: Controller[] = [];
 
   const newController = (identity: string): Controller => {
-    const kc = new KubeConfig();
-    kc.loadFromFile(env.kubeconfigController);
-    const c = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity, log: process.env.CTL_DEBUG ? createLogger('debug') : silentLogger(), resyncMs: 30_000 });
+    const kc = new KubeClient(loadKubeconfig(env.kubeconfigController), { maxSockets: 32 });
+    const c = new Controller({ client: kc, namespace: ENVTEST_NAMESPACE, identity, log: process.env.CTL_DEBUG ? createLogger('debug') : silentLogger(), resyncMs: 30_000 });
     controllers.push(c);
     return c;
   };

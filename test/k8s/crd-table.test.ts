@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, loadKubeconfig } from '../../src/k8s/http.ts';
 import { parse } from 'yaml';
 import { Controller } from '../../src/controller/controller.ts';
 import type { FilterError } from '../../src/crd/schemas.ts';
@@ -67,9 +67,8 @@ describe('CRDs and the table of invalid resources (real API server and controlle
     env = await startEnvtest();
     t0 = Date.now();
     await env.kubectl(['apply', '-f', '-'], { input: rbacYaml('controller') });
-    const kc = new KubeConfig();
-    kc.loadFromFile(env.kubeconfigController);
-    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'ctl-crd-table', log: silentLogger(), resyncMs: 30_000 });
+    const kc = new KubeClient(loadKubeconfig(env.kubeconfigController), { maxSockets: 32 });
+    controller = new Controller({ client: kc, namespace: ENVTEST_NAMESPACE, identity: 'ctl-crd-table', log: silentLogger(), resyncMs: 30_000 });
     await controller.start();
   });
 

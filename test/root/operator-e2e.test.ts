@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, loadKubeconfig } from '../../src/k8s/http.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import type { AgentProcess } from '../helpers/agent.ts';
@@ -82,9 +82,8 @@ describe('operator end to end: real controller, three real agents, real kube-api
     env = await startEnvtest();
     cluster = await setupOperatorCluster(env, Object.fromEntries(Object.entries(NODES).map(([node, storage]) => [node, { storage }])));
     for (const n of NAMES) await startNodeAgent(n);
-    const kc = new KubeConfig();
-    kc.loadFromFile(env.kubeconfigController);
-    controller = new Controller({ kubeconfig: kc, namespace: ENVTEST_NAMESPACE, identity: 'e2e', log: silentLogger(), resyncMs: 30_000 });
+    const kc = new KubeClient(loadKubeconfig(env.kubeconfigController), { maxSockets: 32 });
+    controller = new Controller({ client: kc, namespace: ENVTEST_NAMESPACE, identity: 'e2e', log: silentLogger(), resyncMs: 30_000 });
     const t0 = Date.now();
     await controller.start();
     // the initial (empty) configuration reaches every agent: generation > 0
