@@ -15,6 +15,8 @@ export interface Held<T> {
 
 export type FlushReason = 'replaced' | 'expired' | 'capacity' | 'drain';
 
+const NOTHING: readonly never[] = Object.freeze([]);
+
 export class Assembler<T> {
   private held = new Map<string, Held<T>>();
   private readonly maxHeld: number;
@@ -32,18 +34,19 @@ export class Assembler<T> {
    * finding previously held under the same key, and the oldest one when the
    * table is full.
    */
-  hold(finding: Finding, meta: T, now: number): { out: Held<T>[]; reason: FlushReason }[] {
+  hold(finding: Finding, meta: T, now: number): readonly { out: Held<T>[]; reason: FlushReason }[] {
     const key = finding.hold!;
-    const out: { out: Held<T>[]; reason: FlushReason }[] = [];
+    // Nothing displaced is the common case: one shared empty answer, no allocation per held finding.
+    let out: readonly { out: Held<T>[]; reason: FlushReason }[] = NOTHING;
     const prev = this.held.get(key);
     if (prev) {
       this.held.delete(key);
-      out.push({ out: [prev], reason: 'replaced' });
+      out = [{ out: [prev], reason: 'replaced' }];
     } else if (this.held.size >= this.maxHeld) {
       const oldestKey = this.held.keys().next().value as string;
       const oldest = this.held.get(oldestKey)!;
       this.held.delete(oldestKey);
-      out.push({ out: [oldest], reason: 'capacity' });
+      out = [{ out: [oldest], reason: 'capacity' }];
     }
     this.held.set(key, { finding, meta, touched: now });
     return out;
