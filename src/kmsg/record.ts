@@ -85,6 +85,23 @@ function prefixError(prefix: string): string {
   return 'PRI, SEQ or TS_USEC out of range';
 }
 
+function dictValue(text: string, from: number, to: number): string {
+  return unescapeKmsg(text.slice(from, to)).slice(0, 256);
+}
+
+/**
+ * The subsystems storage records carry, as constant strings: a record's
+ * `SUBSYSTEM=block` then needs no string of its own, and classification
+ * looks up a string whose hash V8 already holds.
+ */
+const SUBSYSTEMS = ['block', 'scsi', 'scsi_disk', 'scsi_device', 'scsi_host', 'nvme', 'nvme-subsystem', 'ata_port', 'ata_link', 'ata_device', 'pci', 'usb'];
+
+function knownSubsystem(text: string, from: number, to: number): string | undefined {
+  const len = to - from;
+  for (const name of SUBSYSTEMS) if (name.length === len && text.startsWith(name, from)) return name;
+  return undefined;
+}
+
 /**
  * Parse one /dev/kmsg record: `PRI,SEQ,TS_USEC,FLAG[,…];MESSAGE\n` followed by
  * zero or more ` KEY=VALUE\n` continuation lines.
@@ -122,12 +139,9 @@ export function parseKmsgRecord(text: string): RecordResult {
     if (next < 0) next = text.length;
     if (text.charCodeAt(pos) === 32) {
       const eq = text.indexOf('=', pos);
-      if (eq > pos && eq < next) {
-        const key = text.slice(pos + 1, eq);
-        const value = unescapeKmsg(text.slice(eq + 1, next)).slice(0, 256);
-        if (key === 'SUBSYSTEM') subsystem = value;
-        else if (key === 'DEVICE') device = value;
-      }
+      // the two keys we keep, compared in place (no key string per line)
+      if (eq === pos + 10 && text.startsWith('SUBSYSTEM', pos + 1)) subsystem = knownSubsystem(text, eq + 1, next) ?? dictValue(text, eq + 1, next);
+      else if (eq === pos + 7 && text.startsWith('DEVICE', pos + 1)) device = dictValue(text, eq + 1, next);
     }
     pos = next + 1;
   }
