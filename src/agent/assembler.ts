@@ -60,7 +60,11 @@ export class Assembler<T> {
     const h = this.held.get(ctx.context);
     if (!h) return 'orphan';
     const ext = h.finding.ext;
-    for (const [k, v] of Object.entries(ctx.ext)) {
+    const add = ctx.ext;
+    // for…in over the parser's plain object (own keys only, in Object.entries order) without an array of pairs per line
+    for (const k in add) {
+      if (!Object.hasOwn(add, k)) continue;
+      const v = add[k]!;
       const cur = ext[k];
       ext[k] = cur === undefined || cur === '' ? v : cur.length < 2048 ? `${cur}; ${v}` : cur;
     }

@@ -134,15 +134,16 @@ export class Bus {
       return;
     }
     if (res === null) return;
-    const now = this.now();
+    // the clock only for what the assembler keeps: most findings go straight out
     if (isContext(res)) {
+      const now = this.now();
       if (this.assembler.attach(res, now) === 'merged') return;
       if (res.orphan) this.hold({ ...res.orphan, hold: res.orphan.hold ?? res.context }, rec, p.name, ack, now);
       else this.opts.metrics.orphanContext.inc();
       return;
     }
     if (res.hold) {
-      this.hold(res, rec, p.name, ack, now);
+      this.hold(res, rec, p.name, ack, this.now());
       return;
     }
     this.emitFinding(res, rec, p.name, ack);
