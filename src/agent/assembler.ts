@@ -17,8 +17,23 @@ export type FlushReason = 'replaced' | 'expired' | 'capacity' | 'drain';
 
 const NOTHING: readonly never[] = Object.freeze([]);
 
+/**
+ * After this many changes the table is copied into a new Map. Why: V8 gives a
+ * Map's grown, shrunk or rehashed backing store the generation of the store it
+ * replaces. Once the table of a long-lived Map is in the old generation, every
+ * resize leaves a dead old-generation store that still points at the young
+ * findings it held, and the scavenger keeps (and then promotes) them and all
+ * they point at until the next full GC: with SCSI lines held for their CDB
+ * line, a third of the bus's time went to garbage collection. A Map made
+ * anew is young; copied every few thousand changes, and made anew whenever
+ * it empties, it dies young too. The copy keeps the insertion (= age) order.
+ */
+const RENEW_AFTER = 4096;
+
 export class Assembler<T> {
   private held = new Map<string, Held<T>>();
+  /** changes (sets and deletes) since the table was last made anew */
+  private changes = 0;
   private readonly maxHeld: number;
 
   constructor(maxHeld: number) {
@@ -36,6 +51,8 @@ export class Assembler<T> {
    */
   hold(finding: Finding, meta: T, now: number): readonly { out: Held<T>[]; reason: FlushReason }[] {
     const key = finding.hold!;
+    this.renew();
+    this.changes += 2; // a delete (replaced or capacity) and a set
     // Nothing displaced is the common case: one shared empty answer, no allocation per held finding.
     let out: readonly { out: Held<T>[]; reason: FlushReason }[] = NOTHING;
     const prev = this.held.get(key);
@@ -59,6 +76,8 @@ export class Assembler<T> {
   attach(ctx: Context, now: number): 'merged' | 'orphan' {
     const h = this.held.get(ctx.context);
     if (!h) return 'orphan';
+    this.renew();
+    this.changes += 2; // moved to the young end: a delete and a set
     const ext = h.finding.ext;
     const add = ctx.ext;
     // for…in over the parser's plain object (own keys only, in Object.entries order) without an array of pairs per line
@@ -83,12 +102,17 @@ export class Assembler<T> {
       out.push(h);
       this.held.delete(key);
     }
+    if (out.length > 0) {
+      this.changes += out.length;
+      this.renew();
+    }
     return out;
   }
 
   drain(): Held<T>[] {
     const out = [...this.held.values()];
-    this.held.clear();
+    this.held = new Map();
+    this.changes = 0;
     return out;
   }
 
@@ -96,5 +120,13 @@ export class Assembler<T> {
   oldest(): number | undefined {
     const first = this.held.values().next();
     return first.done ? undefined : first.value.touched;
+  }
+
+  /** A new Map when the table is empty after changes, or has changed RENEW_AFTER times (see RENEW_AFTER). */
+  private renew(): void {
+    if (this.held.size === 0 ? this.changes > 0 : this.changes >= RENEW_AFTER) {
+      this.held = this.held.size === 0 ? new Map() : new Map(this.held);
+      this.changes = 0;
+    }
   }
 }
