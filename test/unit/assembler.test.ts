@@ -48,7 +48,7 @@ function finding(key: string, id: number): Finding {
 }
 
 describe('assembler', () => {
-  it('holds, replaces, evicts, merges and expires as a plain list would, over 60,000 changes', () => {
+  it('holds, replaces, evicts, merges and expires as a plain list would, over tens of thousands of changes', () => {
     const max = 24;
     const asm = new Assembler<number>(max);
     const ref = new Reference(max);
@@ -73,7 +73,7 @@ describe('assembler', () => {
         assert.equal(merged, ref.attach(key, `c${id}`, now));
       } else {
         // now and then everything old goes, so the table also empties
-        // in the first half the table never empties: it is made anew only by its count of changes
+        // in the first half the table never empties: it is made anew only by its count of changes (every 256)
         const cutoff = id > 10_000 && rnd(8) === 0 ? now : now - 200;
         for (const h of asm.expire(cutoff)) got.push({ id: h.meta, reason: 'expired', ext: h.finding.ext });
         ref.expire(cutoff, want);
