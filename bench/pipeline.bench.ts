@@ -8,11 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Bus } from '../src/agent/bus.ts';
 import { NO_ACK } from '../src/contracts/ack.ts';
+import type { ReceiverSink } from '../src/contracts/receiver.ts';
 import { SysfsResolver } from '../src/device/resolver.ts';
+import { classify } from '../src/kmsg/classify.ts';
 import { parseKmsgRecord } from '../src/kmsg/record.ts';
 import { silentLogger } from '../src/log/logger.ts';
 import { AgentMetrics } from '../src/metrics/agent-metrics.ts';
-import { PARSERS } from '../src/parsers/index.ts';
+import { PARSERS, parseKernelRecord } from '../src/parsers/index.ts';
 import { makeFakeSysfs } from '../test/helpers/fake-sysfs.ts';
 
 const TOTAL = Number(process.env.BENCH_RECORDS ?? 1_000_000);
@@ -62,15 +64,15 @@ function mb(n: number): string {
 
 function main(): void {
   const roots = makeFakeSysfs(mkdtempSync(path.join(os.tmpdir(), 'prpt-bench-')));
-  const metrics = new AgentMetrics();
   let bytes = 0;
   let events = 0;
-  const bus = new Bus({
+  const makeBus = (deliver: ReceiverSink['deliver']): Bus => new Bus({
     parsers: Object.values(PARSERS).map((p) => ({ name: p.name, parser: p, systems: null, filterType: 'raw' as const })),
-    receivers: [{ name: 'json', deliver: (ev, ack) => { bytes += JSON.stringify(ev).length; events++; ack.release(); return true; } }],
-    metrics, log: silentLogger(), contextWindowMs: 50, maxHeld: 256, manualFlush: true,
+    receivers: [{ name: 'json', deliver }],
+    metrics: new AgentMetrics(), log: silentLogger(), contextWindowMs: 50, maxHeld: 256, manualFlush: true,
     synth: { hostname: 'bench-node', bootId: '3abeb66d-af25-4510-a658-b2fcb7e27605', bootEpochUs: Date.now() * 1000, resolver: new SysfsResolver(roots), source: '/dev/kmsg' },
   });
+  const bus = makeBus((ev, ack) => { bytes += JSON.stringify(ev).length; events++; ack.release(); return true; });
   // The records as read(2) hands them to the collector: bytes in a buffer.
   // The loop does what the collector does with them (latin1 decode, parse).
   const POOL = 1 << 16;
@@ -124,6 +126,53 @@ function main(): void {
   console.log(`  heap used by record: ${mem.join(' ')}`);
   if (globalThis.gc) console.log(`  heap after full GC:  ${mb(retained0)} before the run, ${mb(retained1)} after it (flat = nothing accumulates)`);
   console.log(`  target: >= 300,000 records/s — ${TOTAL / secs >= 300_000 ? 'MET' : 'NOT MET'}`);
+  if (process.env.BENCH_STAGES !== '0') stages(records, makeBus, TOTAL);
+}
+
+/**
+ * Where a record's time goes, printed after the measurement above (which it
+ * does not change): the same records through ever longer prefixes of the same
+ * pipeline, each warmed up, then timed in CPU time (steadier than wall time
+ * on a shared machine). A stage's cost is the difference from the one before.
+ */
+function stages(records: Buffer[], makeBus: (deliver: ReceiverSink['deliver']) => Bus, total: number): void {
+  const n = Math.min(total, 200_000);
+  const mask = records.length - 1;
+  let sink = 0;
+  const noJson = makeBus((_ev, ack) => { sink++; ack.release(); return true; });
+  const withJson = makeBus((ev, ack) => { sink += JSON.stringify(ev).length; ack.release(); return true; });
+  const decode = (b: Buffer): string => b.toString('latin1', 0, b.length);
+  const ingest = (bus: Bus) => (b: Buffer): void => {
+    const r = parseKmsgRecord(decode(b));
+    if (r.ok) bus.ingest(r.record, NO_ACK);
+  };
+  const steps: [string, (b: Buffer) => void, Bus | null][] = [
+    ['decode (read(2) bytes → string)', (b) => { sink += decode(b).length; }, null],
+    ['kmsg record parsing', (b) => { const r = parseKmsgRecord(decode(b)); if (r.ok) sink += r.record.level; }, null],
+    ['classification', (b) => { const r = parseKmsgRecord(decode(b)); if (r.ok && classify(r.record) !== null) sink++; }, null],
+    ['parsers (the one parser of the record\'s system)', (b) => { const r = parseKmsgRecord(decode(b)); if (r.ok && parseKernelRecord(r.record).result !== null) sink++; }, null],
+    ['bus: assembler, device resolution, ids, event synthesis', ingest(noJson), noJson],
+    ['JSON.stringify of each event (the receiver)', ingest(withJson), withJson],
+  ];
+  const pass = (step: (b: Buffer) => void, bus: Bus | null, count: number): void => {
+    for (let i = 0; i < count; i++) {
+      step(records[i & mask]!);
+      if (bus && (i & 1023) === 0) bus.flushExpired(Infinity);
+    }
+    bus?.drain();
+  };
+  console.log(`  per stage (CPU µs per record, ${n.toLocaleString('en')} records each; cumulative, then the stage's own share):`);
+  let before = 0;
+  for (const [name, step, bus] of steps) {
+    pass(step, bus, 50_000);
+    const cpu0 = process.cpuUsage();
+    pass(step, bus, n);
+    const cpu = process.cpuUsage(cpu0);
+    const us = (cpu.user + cpu.system) / n;
+    console.log(`    ${us.toFixed(2).padStart(5)}  +${(us - before).toFixed(2).padStart(4)}  ${name}`);
+    before = us;
+  }
+  if (sink < 0) console.log(sink); // keeps the work observable
 }
 
 main();

@@ -48,15 +48,26 @@ export class FsUuidMemory {
   }
 }
 
-/** `{dev}`, `{member}`… → names; an unknown `{key}` stays as written. (No regex: once per event.) */
-function fillNames(template: string, names: Record<string, string>): string {
+/**
+ * `{dev}`, `{member}`… → names; an unknown `{key}` stays as written. (No regex:
+ * once per event.) `{dev}` is the device's name; the other keys are looked up
+ * in `related` (null when the finding names no other device), so the common
+ * message that names only its device needs no lookup table.
+ */
+function fillNames(template: string, dev: string, related: Record<string, string> | null): string {
   let out = '';
   let from = 0;
   for (;;) {
     const open = template.indexOf('{', from);
     const close = open >= 0 ? template.indexOf('}', open + 1) : -1;
     if (close < 0) return out + template.slice(from);
-    const value = names[template.slice(open + 1, close)];
+    let value: string | undefined;
+    if (related === null) value = close === open + 4 && template.startsWith('dev', open + 1) ? dev : undefined;
+    else {
+      // a related device named `dev` would win, as it always did; own keys only (`{constructor}` is text)
+      const key = template.slice(open + 1, close);
+      value = Object.hasOwn(related, key) ? related[key] : key === 'dev' ? dev : undefined;
+    }
     out += template.slice(from, open) + (value ?? template.slice(open, close + 1));
     from = close + 1;
   }
@@ -88,7 +99,6 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
   const ext: Record<string, string> = f.ext;
   let devName = '';
   let devWwid = '';
-  const names: Record<string, string> = {};
 
   if (f.device) {
     const id = resolveRef(ctx, ctx.resolver && f.device.kind === undefined && dmOnly(f.type, entry.system) ? { ...f.device, kind: 'dm' } : f.device);
@@ -121,18 +131,18 @@ export function synthesize(rec: ClassifiedRecord, f: Finding, plugin: string, ct
       if (fsId.fsType && ext.fs_type === undefined) ext.fs_type = fsId.fsType;
     }
   }
-  names.dev = devName || 'unknown device';
-
+  let related: Record<string, string> | null = null;
   if (f.related) {
+    related = {};
     for (const [key, ref] of Object.entries(f.related)) {
       const id = resolveRef(ctx, ref);
       ext[key] = id ? id.name : ref.printed;
       ext[`${key}_wwid`] = id ? id.wwid : '';
-      names[key] = ext[key]!;
+      related[key] = ext[key]!;
     }
   }
 
-  const msg = f.msg.indexOf('{') >= 0 ? fillNames(f.msg, names) : f.msg;
+  const msg = f.msg.indexOf('{') >= 0 ? fillNames(f.msg, devName || 'unknown device', related) : f.msg;
 
   ext.raw_msg = rec.message;
   if (rec.seq >= 0) ext.kmsg_seq = String(rec.seq);

@@ -81,12 +81,12 @@ export class SysfsResolver implements DeviceResolver {
     try {
       if (ref === null || typeof ref !== 'object') return null;
       // a device of another kind than the message says is not the one it means (a dm message's 253:0 that is zram0 here)
-      const take = ref.kind === 'dm' ? (id: Identity | null): Identity | null => (id !== null && this.dmIds.has(id) ? id : null) : (id: Identity | null) => id;
-      const id =
-        (ref.name !== undefined ? take(this.byName(ref.name)) : null) ??
-        (ref.hctl !== undefined ? take(this.byHctl(ref.hctl)) : null) ??
-        (ref.majmin !== undefined ? take(this.byMajMin(ref.majmin)) : null) ??
-        (ref.holderOf !== undefined ? take(this.byHolderOf(ref.holderOf)) : null);
+      const dm = ref.kind === 'dm';
+      let id: Identity | null = null;
+      if (ref.name !== undefined) id = this.ofKind(this.byName(ref.name), dm);
+      if (id === null && ref.hctl !== undefined) id = this.ofKind(this.byHctl(ref.hctl), dm);
+      if (id === null && ref.majmin !== undefined) id = this.ofKind(this.byMajMin(ref.majmin), dm);
+      if (id === null && ref.holderOf !== undefined) id = this.ofKind(this.byHolderOf(ref.holderOf), dm);
       return id;
     } catch {
       return null;
@@ -155,10 +155,22 @@ export class SysfsResolver implements DeviceResolver {
   // -------------------------------------------------------------------------
   // cached lookups
 
+  /** `id` when it may be taken: any device, or (`dm`) a device-mapper one. */
+  private ofKind(id: Identity | null, dm: boolean): Identity | null {
+    return id === null || !dm || this.dmIds.has(id) ? id : null;
+  }
+
+  // Each lookup asks the cache before it builds the closure that would fill
+  // it: a hit (nearly every event) allocates nothing. Only checked names are
+  // ever stored, so a hit needs no check of its own.
+
   private cached(key: string, compute: () => { id: Identity; deps: string[] } | null): Identity | null {
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit.id;
-    const r = compute();
+    return this.remember(key, compute());
+  }
+
+  private remember(key: string, r: { id: Identity; deps: string[] } | null): Identity | null {
     if (r === null) {
       if (this.negativeTtlMs > 0) this.cache.set(key, NEGATIVE, this.negativeTtlMs);
       return null;
@@ -170,21 +182,28 @@ export class SysfsResolver implements DeviceResolver {
   }
 
   private byName(name: string): Identity | null {
+    const key = `n:${name}`;
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return hit.id;
     if (!isKernelName(name)) return null;
-    return this.cached(`n:${name}`, () => this.fromDir(this.tree.dirOfName(name)));
+    return this.remember(key, this.fromDir(this.tree.dirOfName(name)));
   }
 
   private byMajMin(majmin: string): Identity | null {
+    const key = `m:${majmin}`;
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return hit.id;
     if (!isMajMin(majmin)) return null;
-    return this.cached(`m:${majmin}`, () => this.fromDir(this.tree.dirOfMajMin(majmin)));
+    return this.remember(key, this.fromDir(this.tree.dirOfMajMin(majmin)));
   }
 
   private byHctl(hctl: string): Identity | null {
+    const key = `h:${hctl}`;
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return hit.id;
     if (!isHctl(hctl)) return null;
-    return this.cached(`h:${hctl}`, () => {
-      const name = this.tree.nameOfHctl(hctl);
-      return name === null ? null : this.fromDir(this.tree.dirOfName(name));
-    });
+    const name = this.tree.nameOfHctl(hctl);
+    return this.remember(key, name === null ? null : this.fromDir(this.tree.dirOfName(name)));
   }
 
   /** The device-mapper map holding the path device `majmin` (/sys/dev/block/M:m/holders/dm-*). */

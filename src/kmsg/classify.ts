@@ -21,11 +21,8 @@ const BY_SUBSYSTEM: Record<string, System> = {
 // Rate-limited kernel functions whose "N callbacks suppressed" lines mean lost storage messages.
 const SUPPRESSED_STORAGE = /^(?:blk_|print_req_error|buffer_io_error|end_buffer_|__?ext4|ext4|jbd2|xfs|btrfs|md_|raid|dm_|multipath|scsi|sd_|sr_|ata|nvme|loop_)/;
 
-/** A message from the block layer's request error printer: `<status> error, dev X, sector`. */
-function isBlockStatusLine(m: string): boolean {
-  const i = m.indexOf(' error, dev ');
-  return i > 0 && i < 60;
-}
+/** What the block layer's request error printer puts after the status: `<status> error, dev X, sector`. */
+const STATUS_MARK = ' error, dev ';
 
 /**
  * A SCSI sense line printed without its device prefix: 3.x split records
@@ -129,18 +126,26 @@ function byPrefix(m: string): System | null {
       if (m.startsWith('nvme')) return 'nvme';
       break;
   }
-  if (isBlockStatusLine(m)) return 'block';
+  // where ` error, dev ` first occurs, searched once: a status line at the start or after `<prefix>: `
+  const statusAt = m.indexOf(STATUS_MARK);
+  if (statusAt > 0 && statusAt < 60) return 'block';
   const colon = m.indexOf(': ');
   if (colon > 0 && colon < 48) {
-    const rest = m.slice(colon + 2);
-    if (rest.startsWith('detected capacity change')) return 'block';
-    if (rest.startsWith('Current') || rest.startsWith('<<DEFERRED>>')) return rest.indexOf(': sense key') > 0 ? 'scsi' : null;
+    // what follows `<prefix>: `, read in place: most records end here unclassified, and a slice of each cost an allocation
+    const r = colon + 2;
+    if (m.startsWith('detected capacity change', r)) return 'block';
+    if (m.startsWith('Current', r) || m.startsWith('<<DEFERRED>>', r)) return m.indexOf(': sense key', r) > r ? 'scsi' : null;
     // 2.5–2.6.1x sd: `sda : READ CAPACITY failed.`
-    if (rest.startsWith('READ CAPACITY') && m.charCodeAt(colon - 1) === 32) return 'scsi';
-    if (rest.endsWith('callbacks suppressed') && SUPPRESSED_STORAGE.test(m)) return 'block';
-    if (rest.startsWith('I/O error, dev') || isBlockStatusLine(rest)) return 'block';
+    if (m.startsWith('READ CAPACITY', r) && m.charCodeAt(colon - 1) === 32) return 'scsi';
+    if (m.length - r >= 20 && m.endsWith('callbacks suppressed') && SUPPRESSED_STORAGE.test(m)) return 'block';
+    if (m.startsWith('I/O error, dev', r)) return 'block';
+    if (statusAt >= 0) {
+      // the first occurrence at or after r: the one found above unless that lies before r
+      const at = statusAt >= r ? statusAt : m.indexOf(STATUS_MARK, r);
+      if (at > r && at < r + 60) return 'block';
+    }
     // a device-mapper line behind another module's prefix (`trusted_key: device-mapper: crypt: …`)
-    if (rest.startsWith('device-mapper: ')) return deviceMapper(rest);
+    if (m.startsWith('device-mapper: ', r)) return deviceMapper(m.slice(r));
   }
   return null;
 }

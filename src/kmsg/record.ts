@@ -61,6 +61,19 @@ function digitsEnd(s: string, from: number, limit: number): number {
   return i;
 }
 
+/**
+ * The value of the decimal digits s[from, to), as Number() of that slice
+ * gives it wherever it matters: exact up to 2^53 (each partial value is an
+ * integer below the final one), and a longer number stays above
+ * Number.MAX_SAFE_INTEGER, which the caller refuses. No slice, no string to
+ * number conversion: this runs three times per kernel record.
+ */
+function digitsValue(s: string, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) v = v * 10 + (s.charCodeAt(i) - 48);
+  return v;
+}
+
 /** The specific complaint about a bad prefix (the slow path: only for bad records). */
 function prefixError(prefix: string): string {
   const fields = prefix.split(',');
@@ -70,6 +83,23 @@ function prefixError(prefix: string): string {
   if (!isDigits(seqS)) return `SEQ "${seqS.slice(0, 20)}" is not a number`;
   if (!isDigits(tsS)) return `TS_USEC "${tsS.slice(0, 20)}" is not a number`;
   return 'PRI, SEQ or TS_USEC out of range';
+}
+
+function dictValue(text: string, from: number, to: number): string {
+  return unescapeKmsg(text.slice(from, to)).slice(0, 256);
+}
+
+/**
+ * The subsystems storage records carry, as constant strings: a record's
+ * `SUBSYSTEM=block` then needs no string of its own, and classification
+ * looks up a string whose hash V8 already holds.
+ */
+const SUBSYSTEMS = ['block', 'scsi', 'scsi_disk', 'scsi_device', 'scsi_host', 'nvme', 'nvme-subsystem', 'ata_port', 'ata_link', 'ata_device', 'pci', 'usb'];
+
+function knownSubsystem(text: string, from: number, to: number): string | undefined {
+  const len = to - from;
+  for (const name of SUBSYSTEMS) if (name.length === len && text.startsWith(name, from)) return name;
+  return undefined;
 }
 
 /**
@@ -88,9 +118,9 @@ export function parseKmsgRecord(text: string): RecordResult {
       tsEnd >= semi || text.charCodeAt(tsEnd) !== COMMA) {
     return { ok: false, error: prefixError(text.slice(0, semi)) };
   }
-  const pri = Number(text.slice(0, priEnd));
-  const seq = Number(text.slice(priEnd + 1, seqEnd));
-  const tsUsec = Number(text.slice(seqEnd + 1, tsEnd));
+  const pri = digitsValue(text, 0, priEnd);
+  const seq = digitsValue(text, priEnd + 1, seqEnd);
+  const tsUsec = digitsValue(text, seqEnd + 1, tsEnd);
   const flagEnd = text.indexOf(',', tsEnd + 1);
   const flag = text.slice(tsEnd + 1, flagEnd >= 0 && flagEnd < semi ? flagEnd : semi);
   if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(tsUsec) || pri > 1023) {
@@ -109,12 +139,9 @@ export function parseKmsgRecord(text: string): RecordResult {
     if (next < 0) next = text.length;
     if (text.charCodeAt(pos) === 32) {
       const eq = text.indexOf('=', pos);
-      if (eq > pos && eq < next) {
-        const key = text.slice(pos + 1, eq);
-        const value = unescapeKmsg(text.slice(eq + 1, next)).slice(0, 256);
-        if (key === 'SUBSYSTEM') subsystem = value;
-        else if (key === 'DEVICE') device = value;
-      }
+      // the two keys we keep, compared in place (no key string per line)
+      if (eq === pos + 10 && text.startsWith('SUBSYSTEM', pos + 1)) subsystem = knownSubsystem(text, eq + 1, next) ?? dictValue(text, eq + 1, next);
+      else if (eq === pos + 7 && text.startsWith('DEVICE', pos + 1)) device = dictValue(text, eq + 1, next);
     }
     pos = next + 1;
   }

@@ -173,10 +173,23 @@ function scsiFinding(h: ScsiHead | null, type: Finding['type'], msg: string, ext
     if (severity) f.severity = severity;
     return f;
   }
-  const f: Finding = { type, device: scsiDev(h), msg, ext: { ...scsiExt(h), ...ext } };
+  const f: Finding = { type, device: scsiDev(h), msg, ext: withScsiExt(h, ext) };
   if (severity) f.severity = severity;
   if (hold) f.hold = scsiKey(h);
   return f;
+}
+
+/**
+ * `{ ...scsiExt(h), ...ext }` without the intermediate object and the two
+ * spreads (every SCSI finding, and a SCSI storm is nothing else): the same
+ * keys in the same order, a key of both keeping its first place and the value
+ * of `ext`. The keys are the parsers' own names.
+ */
+function withScsiExt(h: ScsiHead, ext: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = { hctl: h.hctl };
+  if (h.tag !== undefined) out.tag = h.tag;
+  for (const k in ext) if (Object.hasOwn(ext, k)) out[k] = ext[k]!;
+  return out;
 }
 
 const SENSE_KEYS = [
