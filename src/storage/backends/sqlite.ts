@@ -82,11 +82,13 @@ const THREAD_CLOSE_TIMEOUT_MS = 10_000;
 const THREAD_RESTART_MIN_MS = 250;
 const THREAD_RESTART_MAX_MS = 30_000;
 /**
- * The thread's V8 heap. It holds one batch of column values at a time
- * (a few hundred KiB), so small limits are plenty; a young generation of a
- * few MiB keeps its RSS down (each MiB of semi-space is RSS once used).
+ * The thread's V8 heap. It holds one batch of column values at a time (a
+ * few hundred KiB from the storage worker; a caller may post bigger ones,
+ * the storage bench 50,000 events): the old-generation limit is a cap
+ * against a runaway, not a reservation (RSS follows use). A young
+ * generation of a few MiB keeps the RSS of its semi-spaces down.
  */
-const THREAD_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 } as const;
+const THREAD_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 4 } as const;
 /** the thread's file: .ts when we run from source, .js once compiled */
 const THREAD_URL = new URL(`./sqlite-thread${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url);
 /** the database file and the files SQLite opens next to it */
@@ -556,6 +558,8 @@ export class SqliteBackend implements Backend {
       this.log.warn({ err: (err as Error).message }, 'sqlite: closing the database thread failed');
       void w.terminate();
     }
+    // referenced until it is gone: whoever awaits shutdown() must not see the process end first
+    w.ref();
     await exited;
   }
 
