@@ -85,10 +85,12 @@ const THREAD_RESTART_MAX_MS = 30_000;
  * The thread's V8 heap. It holds one batch of column values at a time (a
  * few hundred KiB from the storage worker; a caller may post bigger ones,
  * the storage bench 50,000 events): the old-generation limit is a cap
- * against a runaway, not a reservation (RSS follows use). A young
- * generation of a few MiB keeps the RSS of its semi-spaces down.
+ * against a runaway, not a reservation (RSS follows use). The young
+ * generation is what a batch's garbage goes through: 2 MiB took ~3 MiB less
+ * RSS than 4 and ~7 less than 8 over 100,000 rows (docs/performance.md,
+ * "Storage off the event loop"), 1 no less than 2.
  */
-const THREAD_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 4 } as const;
+const THREAD_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 2 } as const;
 /** the thread's file: .ts when we run from source, .js once compiled */
 const THREAD_URL = new URL(`./sqlite-thread${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url);
 /** the database file and the files SQLite opens next to it */
