@@ -80,6 +80,15 @@ const THREAD_OPEN_TIMEOUT_MS = 30_000;
 /** shutdown waits this long for the thread to finish its batch and close, then terminates it */
 const THREAD_CLOSE_TIMEOUT_MS = 10_000;
 const THREAD_RESTART_MIN_MS = 250;
+/**
+ * A thread without a request for this long is stopped and its isolate's
+ * memory given back (~20 MiB of RSS, docs/performance.md); the next batch
+ * starts one (tens of ms). Most nodes log a storage event now and then, so
+ * most of the time there is no thread.
+ */
+export const THREAD_IDLE_MS = 30_000;
+/** while the thread is stopped for idleness, periodic retention (which would start it) runs at most this often */
+const IDLE_RETENTION_MS = 3_600_000;
 const THREAD_RESTART_MAX_MS = 30_000;
 /**
  * The thread's V8 heap. It holds one batch of column values at a time (a
@@ -148,6 +157,16 @@ export class SqliteBackend implements Backend {
   private threadStarting: Promise<Worker> | null = null;
   private threadStartedAt = -Infinity;
   private restartDelayMs = THREAD_RESTART_MIN_MS;
+  /** stops the thread when no request came for threadIdleMs */
+  private idleTimer: NodeJS.Timeout | null = null;
+  /** the thread being closed (idle or shutdown): its exit is expected */
+  private stoppingThread: Worker | null = null;
+  /** the idle stop in progress: a batch waits for it, then starts a new thread */
+  private retiring: Promise<void> | null = null;
+  /** the thread was stopped for idleness (not dead): the next batch starts one without backoff */
+  private idleStopped = false;
+  private lastRetentionAt = -Infinity;
+  private readonly threadIdleMs: number;
   private readonly pending = new Map<number, { resolve: (r: ThreadReply & { ok: true }) => void; reject: (e: Error) => void; op: ThreadRequest['op'] }>();
   private nextId = 1;
   private readonly queries = new Map<string, StatementSync>();
@@ -163,8 +182,10 @@ export class SqliteBackend implements Backend {
   private readonly confineTo: string | null;
   private readonly stateDir: string;
 
-  constructor(name: string, config: SqliteConfig, ctx: BackendContext) {
+  /** `threadIdleMs`: tests shorten THREAD_IDLE_MS */
+  constructor(name: string, config: SqliteConfig, ctx: BackendContext, tuning: { threadIdleMs?: number } = {}) {
     this.name = name;
+    this.threadIdleMs = tuning.threadIdleMs ?? THREAD_IDLE_MS;
     this.config = config;
     this.log = ctx.log.child({ backend: name, file: 'sqlite' });
     this.confineTo = ctx.confineTo ?? null;
@@ -246,7 +267,10 @@ export class SqliteBackend implements Backend {
         db.close();
         throw new Error(`sqlite backend ${this.name}: ${this.path}: ${(err as Error).message}`, { cause: err });
       }
-      this.timer = setInterval(() => this.scheduleRetention(), RETENTION_INTERVAL_MS);
+      this.timer = setInterval(() => {
+        // no thread started for it every minute while idle; age retention can wait an hour
+        if (!this.idleStopped || performance.now() - this.lastRetentionAt >= IDLE_RETENTION_MS) this.scheduleRetention();
+      }, RETENTION_INTERVAL_MS);
       // Retention must not keep the agent alive on its own.
       this.timer.unref();
       this.scheduleRetention();
@@ -339,7 +363,7 @@ export class SqliteBackend implements Backend {
   private threadExited(w: Worker, code: number): void {
     if (this.thread !== w) return;
     this.thread = null;
-    const expected = this.closing;
+    const expected = this.closing || this.stoppingThread === w;
     const why = `the database thread exited (code ${code})${expected ? '' : ' unexpectedly'}`;
     if (!expected) {
       this.lastError = why;
@@ -354,9 +378,28 @@ export class SqliteBackend implements Backend {
     const p = this.pending.get(r.id);
     if (p === undefined) return;
     this.pending.delete(r.id);
-    if (this.pending.size === 0) this.thread?.unref();
+    if (this.pending.size === 0) {
+      this.thread?.unref();
+      this.armIdle();
+    }
     if (r.ok) p.resolve(r);
     else p.reject(Object.assign(new Error(r.code !== undefined ? `${r.error} (SQLite code ${r.code})` : r.error), { sqliteCode: r.code }));
+  }
+
+  private armIdle(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    if (this.closing || this.thread === null || this.thread === this.stoppingThread) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.closing || this.pending.size > 0 || this.threadStarting !== null || this.retention !== null || this.thread === null) return;
+      this.idleStopped = true;
+      this.log.debug({ idleMs: this.threadIdleMs }, 'sqlite: stopping the idle database thread');
+      this.retiring = this.stopThread().finally(() => {
+        this.retiring = null;
+      });
+    }, this.threadIdleMs);
+    this.idleTimer.unref();
   }
 
   /** One request to the thread; its answer, or a rejection (an SQLite error, the thread gone, no answer in `timeoutMs`). */
@@ -365,6 +408,8 @@ export class SqliteBackend implements Backend {
     if (w === null) return Promise.reject(new Error('the database thread is not running'));
     const id = this.nextId++;
     const msg = { ...req, id };
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | null = null;
       const done = () => {
@@ -393,10 +438,16 @@ export class SqliteBackend implements Backend {
     });
   }
 
-  /** the running thread, or a new one when it died and the restart backoff has passed */
+  /** the running thread, or a new one when it was stopped for idleness, or died and the restart backoff has passed */
   private async writer(): Promise<Worker> {
+    if (this.retiring !== null) await this.retiring;
     if (this.thread !== null && this.threadStarting === null) return this.thread;
     if (this.threadStarting !== null) return this.threadStarting;
+    if (this.closing) throw new Error('shut down');
+    if (this.idleStopped) {
+      this.idleStopped = false;
+      return this.startThread();
+    }
     const wait = this.threadStartedAt + this.restartDelayMs - performance.now();
     if (wait > 0) throw new Error(`the database thread is down; restarting in ${Math.ceil(wait)} ms`);
     this.restartDelayMs = Math.min(this.restartDelayMs * 2, THREAD_RESTART_MAX_MS);
@@ -487,6 +538,7 @@ export class SqliteBackend implements Backend {
 
   private async retain(): Promise<RetentionResult> {
     this.batchesSinceRetention = 0;
+    this.lastRetentionAt = performance.now();
     if (this.db === null || this.config.ReadOnly || this.closing) return { byAge: 0, byRows: 0 };
     await this.writer();
     const r = await this.request({ op: 'retain', id: 0, cutoffUs: this.cutoffUs(), maxRows: this.config.MaxRows, chunk: RETENTION_CHUNK });
@@ -534,9 +586,13 @@ export class SqliteBackend implements Backend {
     this.closing = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     if (this.retention !== null) await this.retention.catch(() => {});
     await this.threadStarting?.catch(() => {});
+    await this.retiring;
     await this.stopThread();
+    this.idleStopped = false;
     const db = this.db;
     this.db = null;
     this.queries.clear();
@@ -553,6 +609,7 @@ export class SqliteBackend implements Backend {
   private async stopThread(): Promise<void> {
     const w = this.thread;
     if (w === null) return;
+    this.stoppingThread = w;
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     try {
       await this.request({ op: 'close', id: 0 }, THREAD_CLOSE_TIMEOUT_MS);
@@ -563,12 +620,18 @@ export class SqliteBackend implements Backend {
     // referenced until it is gone: whoever awaits shutdown() must not see the process end first
     w.ref();
     await exited;
+    if (this.stoppingThread === w) this.stoppingThread = null;
   }
 
   health(): BackendHealth {
     if (this.db === null) return { ok: false, detail: this.closing ? 'shut down' : 'not started' };
     if (this.lastError !== null) return { ok: false, detail: this.lastError };
     return { ok: true };
+  }
+
+  /** whether the database thread runs now (it is stopped when idle, started by the next batch) */
+  get threadRunning(): boolean {
+    return this.thread !== null;
   }
 
   /** rows held now (exact for this backend's writes, as of the thread's last answer) */

@@ -110,6 +110,29 @@ describe('sqlite: the database thread', () => {
     assert.equal(again.rowCount, 5000);
   });
 
+  it('stops the thread when idle and starts a new one for the next batch, without a restart backoff', async () => {
+    b = new SqliteBackend('db', SqliteConfig.parse({ MaxAgeDays: 36_500 }), context(t.dir), { threadIdleMs: 50 });
+    const db = b;
+    await db.start();
+    assert.equal(db.threadRunning, true);
+    await db.persist(evs(0, 10));
+    for (let i = 0; i < 200 && db.threadRunning; i++) await sleep(10);
+    assert.equal(db.threadRunning, false, 'stopped after 50 ms without a request');
+    assert.deepEqual(db.health(), { ok: true });
+    // at once: no "restarting in" refusal, as after a crash
+    await db.persist(evs(10, 20));
+    assert.equal(db.threadRunning, true);
+    assert.equal(db.rowCount, 20);
+    assert.equal(storedCounts(db.path).size, 20);
+    // batches posted around the moment of the idle stop (some while it is under way) wait for it, start the next thread and are stored
+    for (let i = 0; i < 20; i++) {
+      await sleep(40 + (i % 5) * 5);
+      await db.persist(evs(20 + i * 5, 25 + i * 5));
+    }
+    assert.equal(storedCounts(db.path).size, 120);
+    assert.equal(db.rowCount, 120);
+  });
+
   it('with the storage worker: a thread that dies mid-batch loses nothing; every ack is released once, after its event is stored or spooled', async () => {
     const db = await open();
     const w = new BackendWorker({
