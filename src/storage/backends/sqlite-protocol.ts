@@ -29,6 +29,7 @@ export type ThreadRequest =
   | { op: 'close'; id: number };
 
 export type ThreadReply =
-  | { id: number; ok: true; rows: number; added?: number; byAge?: number; byRows?: number }
+  /** insertMs / commitMs: a persist's time in the thread, inserting and committing (with any WAL checkpoint) */
+  | { id: number; ok: true; rows: number; added?: number; byAge?: number; byRows?: number; insertMs?: number; commitMs?: number }
   /** code: SQLite's primary result code when known (13 SQLITE_FULL, 11 SQLITE_CORRUPT, 10 SQLITE_IOERR…) */
   | { id: number; ok: false; error: string; code: number | undefined };

@@ -75,8 +75,13 @@ function open(): number {
   return rows;
 }
 
+/** the last persist's split: inserting vs COMMIT (which includes SQLite's automatic WAL checkpoint) */
+let insertMs = 0;
+let commitMs = 0;
+
 /** One batch, one transaction: all of it or nothing. */
 function persist(cols: readonly unknown[]): number {
+  const t0 = performance.now();
   const d = db!;
   const ins = insert!;
   const many = insertMany!;
@@ -97,7 +102,10 @@ function persist(cols: readonly unknown[]): number {
     }
     // test hook (SqliteBackend.injectFault): the thread dies with the transaction open
     if (fault === 'exit-before-commit') process.exit(70);
+    const t1 = performance.now();
+    insertMs = t1 - t0;
     d.exec('COMMIT');
+    commitMs = performance.now() - t1;
   } catch (err) {
     if (d.isTransaction) d.exec('ROLLBACK');
     throw err;
@@ -161,7 +169,7 @@ async function handle(m: ThreadRequest): Promise<void> {
         // batch is committed already; only its acknowledgement waits), so the
         // table stays within MaxRows plus one batch whatever the rate.
         const r = rows > m.maxRows ? await retain(m.cutoffUs, m.maxRows, m.chunk) : null;
-        reply({ id: m.id, ok: true, rows, added, byAge: r?.byAge ?? 0, byRows: r?.byRows ?? 0 });
+        reply({ id: m.id, ok: true, rows, added, byAge: r?.byAge ?? 0, byRows: r?.byRows ?? 0, insertMs, commitMs });
         return;
       }
       case 'retain': {

@@ -87,6 +87,16 @@ const THREAD_RESTART_MIN_MS = 250;
  * most of the time there is no thread.
  */
 export const THREAD_IDLE_MS = 30_000;
+/**
+ * A batch slower than this (post to answer) is logged, at most once per
+ * SLOW_LOG_INTERVAL_MS with a count: it is what fills the storage worker's
+ * queue (and, 5000 events behind, sends events to the spool), so the log
+ * says where the time went: inserting, COMMIT (with SQLite's automatic WAL
+ * checkpoint), or waiting for the thread (queued behind other work, or not
+ * scheduled on a busy machine).
+ */
+const SLOW_BATCH_MS = 250;
+const SLOW_LOG_INTERVAL_MS = 10_000;
 /** while the thread is stopped for idleness, periodic retention (which would start it) runs at most this often */
 const IDLE_RETENTION_MS = 3_600_000;
 const THREAD_RESTART_MAX_MS = 30_000;
@@ -166,6 +176,8 @@ export class SqliteBackend implements Backend {
   /** the thread was stopped for idleness (not dead): the next batch starts one without backoff */
   private idleStopped = false;
   private lastRetentionAt = -Infinity;
+  private slowBatches = 0;
+  private lastSlowLog = -Infinity;
   private readonly threadIdleMs: number;
   private readonly pending = new Map<number, { resolve: (r: ThreadReply & { ok: true }) => void; reject: (e: Error) => void; op: ThreadRequest['op'] }>();
   private nextId = 1;
@@ -478,8 +490,10 @@ export class SqliteBackend implements Backend {
       cols[i++] = JSON.stringify(ev.extentions);
     }
     let r: ThreadReply & { ok: true };
+    let posted = 0;
     try {
       await this.writer();
+      posted = performance.now();
       r = await this.request({ op: 'persist', id: 0, cols, cutoffUs: this.cutoffUs(), maxRows: this.config.MaxRows, chunk: RETENTION_CHUNK });
     } catch (err) {
       this.lastError = `insert failed: ${(err as Error).message}`;
@@ -487,9 +501,25 @@ export class SqliteBackend implements Backend {
     }
     this.lastError = null;
     this.restartDelayMs = THREAD_RESTART_MIN_MS;
+    const tookMs = performance.now() - posted;
+    if (tookMs >= SLOW_BATCH_MS) this.slowBatch(tookMs, events.length, r);
     this.rows = r.rows;
     this.retained(r.byAge ?? 0, r.byRows ?? 0);
     if (++this.batchesSinceRetention >= RETENTION_EVERY_BATCHES) this.scheduleRetention();
+  }
+
+  private slowBatch(tookMs: number, events: number, r: ThreadReply & { ok: true }): void {
+    this.slowBatches++;
+    const now = performance.now();
+    if (now - this.lastSlowLog < SLOW_LOG_INTERVAL_MS) return;
+    this.lastSlowLog = now;
+    const insertMs = r.insertMs ?? 0;
+    const commitMs = r.commitMs ?? 0;
+    this.log.warn({
+      events, tookMs: Math.round(tookMs), insertMs: Math.round(insertMs), commitMs: Math.round(commitMs),
+      waitMs: Math.round(Math.max(0, tookMs - insertMs - commitMs)), slowBatches: this.slowBatches,
+    }, 'sqlite: slow batch (commitMs includes WAL checkpoints; waitMs is time the thread was busy with something else or not scheduled)');
+    this.slowBatches = 0;
   }
 
   /**
