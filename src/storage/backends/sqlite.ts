@@ -80,11 +80,14 @@ const THREAD_OPEN_TIMEOUT_MS = 30_000;
 /** shutdown waits this long for the thread to finish its batch and close, then terminates it */
 const THREAD_CLOSE_TIMEOUT_MS = 10_000;
 const THREAD_RESTART_MIN_MS = 250;
+const THREAD_RESTART_MAX_MS = 30_000;
 /**
  * A thread without a request for this long is stopped and its isolate's
- * memory given back (~20 MiB of RSS, docs/performance.md); the next batch
- * starts one (tens of ms). Most nodes log a storage event now and then, so
- * most of the time there is no thread.
+ * heap given back (~20 MiB of RSS in a test process, ~8 MiB of the idle
+ * agent's; glibc keeps the rest in the thread's malloc arena:
+ * docs/performance.md); the next batch starts one (50–130 ms measured on a
+ * busy machine). Most nodes log a storage event now and then, so most of
+ * the time there is no thread.
  */
 export const THREAD_IDLE_MS = 30_000;
 /**
@@ -99,7 +102,6 @@ const SLOW_BATCH_MS = 250;
 const SLOW_LOG_INTERVAL_MS = 10_000;
 /** while the thread is stopped for idleness, periodic retention (which would start it) runs at most this often */
 const IDLE_RETENTION_MS = 3_600_000;
-const THREAD_RESTART_MAX_MS = 30_000;
 /**
  * The thread's V8 heap. It holds one batch of column values at a time (a
  * few hundred KiB from the storage worker; a caller may post bigger ones,
