@@ -83,11 +83,11 @@ const THREAD_RESTART_MIN_MS = 250;
 const THREAD_RESTART_MAX_MS = 30_000;
 /**
  * A thread without a request for this long is stopped and its isolate's
- * heap given back (~20 MiB of RSS in a test process, ~8 MiB of the idle
- * agent's; glibc keeps the rest in the thread's malloc arena:
- * docs/performance.md); the next batch starts one (50–130 ms measured on a
- * busy machine). Most nodes log a storage event now and then, so most of
- * the time there is no thread.
+ * heap given back: the idle agent's RSS 45 s after its start came back to
+ * within a few MiB of the agent without a thread (with the thread running:
+ * +21 MiB; docs/performance.md). The next batch starts one (50–130 ms
+ * measured on a busy machine). Most nodes log a storage event now and then,
+ * so most of the time there is no thread.
  */
 export const THREAD_IDLE_MS = 30_000;
 /**
