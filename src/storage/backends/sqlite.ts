@@ -10,14 +10,26 @@
 // batch. So acknowledged (docs/architecture.md "Acknowledgement") means
 // committed: on disk in the WAL.
 //
-// DatabaseSync is synchronous: every statement runs on the event loop. That
-// is acceptable because each unit of work is small and bounded: one persist
-// call is one transaction with a prepared statement (about 15 ms for 1000
-// events; the caller bounds the batch size), retention deletes in chunks of
-// RETENTION_CHUNK rows and yields between chunks, and a query stops reading
-// rows at limit+1 (an unbounded query, limit 0, reads its whole range). The
-// longest pause is a WAL checkpoint, once per 64 MiB of WAL (under a
-// sustained burst, about every 15,000 events): around 100 ms.
+// Threads (issue 14): DatabaseSync is synchronous, and inserting a storm's
+// batches on the event loop made the kmsg reader wait for the disk (41% of
+// the loop). So writing runs in a worker_threads Worker of its own
+// (sqlite-thread.ts) with its own connection: persist() posts the batch's
+// column values and resolves when the thread answers that its transaction
+// committed; retention (chunks of RETENTION_CHUNK rows, yielding between
+// them) and the WAL checkpoints (once per 64 MiB of WAL, around 100 ms) run
+// there too. Opening, the file checks, the schema and queries stay on the
+// main thread with a second connection (WAL lets it read beside the writer):
+// a query needs the compiled filter, a function that cannot be posted, and
+// stops reading rows at limit+1 (an unbounded query, limit 0, reads its
+// whole range). ReadOnly has no thread (nothing to write).
+//
+// The thread's failures are persist rejections (the storage worker then
+// spools the batch and retries, src/storage/worker.ts): an SQLite error
+// (disk full, I/O error) is the thread's answer; the thread dying (a crash,
+// out of memory) rejects every batch it had not answered, and the next
+// persist starts a new thread, no sooner than a backoff (THREAD_RESTART_*)
+// after the last start. A batch whose COMMIT ran but whose answer was lost is
+// written again by the retry: INSERT OR IGNORE keeps one copy.
 //
 // Idempotence: UNIQUE(event_id, event_type) with INSERT OR IGNORE, so a
 // replayed batch, however old, is stored once.
@@ -37,6 +49,7 @@
 import { closeSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import { SEVERITIES, SYSTEMS, type StorageEvent } from '../../events/schema.ts';
 import type { FilterHints } from '../../filter/types.ts';
 import type { Logger } from '../../log/logger.ts';
@@ -45,6 +58,7 @@ import { eventTimeUs, nowUs } from '../../events/time.ts';
 import { checkRegularOrAbsent, confine, confineReal, makeDirs, openPrivateFile, PRIVATE_FILE_MODE, tightenDirInside, tightenMode, UnsafePathError } from '../../fsutil/safe-files.ts';
 import { isCorruptDatabaseError, quarantineCorrupt } from '../quarantine.ts';
 import { BACKEND_PLUGINS, SqliteConfig } from './options.ts';
+import { COLUMN_COUNT, type ThreadReply, type ThreadRequest, type ThreadStart } from './sqlite-protocol.ts';
 
 
 /** The schema this code writes (PRAGMA user_version); a migration bumps it. */
@@ -57,6 +71,49 @@ const RETENTION_EVERY_BATCHES = 256;
 const DAY_US = 86_400_000_000;
 /** 64 MiB of 4 KiB pages */
 const WAL_CHECKPOINT_PAGES = 16_384;
+/** the writer's page cache (KiB): six indexes per insert, their hot pages stay resident */
+const WRITER_CACHE_KIB = 16_384;
+/** a wait for another writer's lock; in the thread, so it blocks no event loop */
+const BUSY_TIMEOUT_MS = 1000;
+/** the thread's start (and a restart after it died) must answer within this */
+const THREAD_OPEN_TIMEOUT_MS = 30_000;
+/** shutdown waits this long for the thread to finish its batch and close, then terminates it */
+const THREAD_CLOSE_TIMEOUT_MS = 10_000;
+const THREAD_RESTART_MIN_MS = 250;
+const THREAD_RESTART_MAX_MS = 30_000;
+/**
+ * A thread without a request for this long is stopped and its isolate's
+ * heap given back: the idle agent's RSS 45 s after its start came back to
+ * within a few MiB of the agent without a thread (with the thread running:
+ * +21 MiB; docs/performance.md). The next batch starts one (50–130 ms
+ * measured on a busy machine). Most nodes log a storage event now and then,
+ * so most of the time there is no thread.
+ */
+export const THREAD_IDLE_MS = 30_000;
+/**
+ * A batch slower than this (post to answer) is logged, at most once per
+ * SLOW_LOG_INTERVAL_MS with a count: it is what fills the storage worker's
+ * queue (and, 5000 events behind, sends events to the spool), so the log
+ * says where the time went: inserting, COMMIT (with SQLite's automatic WAL
+ * checkpoint), or waiting for the thread (queued behind other work, or not
+ * scheduled on a busy machine).
+ */
+const SLOW_BATCH_MS = 250;
+const SLOW_LOG_INTERVAL_MS = 10_000;
+/** while the thread is stopped for idleness, periodic retention (which would start it) runs at most this often */
+const IDLE_RETENTION_MS = 3_600_000;
+/**
+ * The thread's V8 heap. It holds one batch of column values at a time (a
+ * few hundred KiB from the storage worker; a caller may post bigger ones,
+ * the storage bench 50,000 events): the old-generation limit is a cap
+ * against a runaway, not a reservation (RSS follows use). The young
+ * generation is what a batch's garbage goes through: 2 MiB took ~3 MiB less
+ * RSS than 4 and ~7 less than 8 over 100,000 rows (docs/performance.md,
+ * "Storage off the event loop"), 1 no less than 2.
+ */
+const THREAD_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 2 } as const;
+/** the thread's file: .ts when we run from source, .js once compiled */
+const THREAD_URL = new URL(`./sqlite-thread${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url);
 /** the database file and the files SQLite opens next to it */
 const SIBLINGS = ['', '-wal', '-shm', '-journal'] as const;
 
@@ -104,12 +161,34 @@ export class SqliteBackend implements Backend {
   readonly path: string;
   private readonly config: SqliteConfig;
   private readonly log: Logger;
+  /** the main thread's connection: opening, the schema, queries */
   private db: DatabaseSync | null = null;
-  private insert: StatementSync | null = null;
+  /** the writer (not ReadOnly): its thread, null between a death and the restart */
+  private thread: Worker | null = null;
+  /** the thread's start in progress (shared by the persists that wait for it) */
+  private threadStarting: Promise<Worker> | null = null;
+  private threadStartedAt = -Infinity;
+  private restartDelayMs = THREAD_RESTART_MIN_MS;
+  /** stops the thread when no request came for threadIdleMs */
+  private idleTimer: NodeJS.Timeout | null = null;
+  /** the thread being closed (idle or shutdown): its exit is expected */
+  private stoppingThread: Worker | null = null;
+  /** the idle stop in progress: a batch waits for it, then starts a new thread */
+  private retiring: Promise<void> | null = null;
+  /** the thread was stopped for idleness (not dead): the next batch starts one without backoff */
+  private idleStopped = false;
+  private lastRetentionAt = -Infinity;
+  private slowBatches = 0;
+  private lastSlowLog = -Infinity;
+  private readonly threadIdleMs: number;
+  private readonly pending = new Map<number, { resolve: (r: ThreadReply & { ok: true }) => void; reject: (e: Error) => void; op: ThreadRequest['op'] }>();
+  private nextId = 1;
   private readonly queries = new Map<string, StatementSync>();
-  /** exact, kept from count(*) at start plus inserts minus deletes */
+  /** exact, as the thread counts it: count(*) at start plus inserts minus deletes */
   private rows = 0;
   private batchesSinceRetention = 0;
+  /** deleted by retention since runRetention() last reported */
+  private unreported: RetentionResult = { byAge: 0, byRows: 0 };
   private retention: Promise<RetentionResult> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closing = false;
@@ -117,8 +196,10 @@ export class SqliteBackend implements Backend {
   private readonly confineTo: string | null;
   private readonly stateDir: string;
 
-  constructor(name: string, config: SqliteConfig, ctx: BackendContext) {
+  /** `threadIdleMs`: tests shorten THREAD_IDLE_MS */
+  constructor(name: string, config: SqliteConfig, ctx: BackendContext, tuning: { threadIdleMs?: number } = {}) {
     this.name = name;
+    this.threadIdleMs = tuning.threadIdleMs ?? THREAD_IDLE_MS;
     this.config = config;
     this.log = ctx.log.child({ backend: name, file: 'sqlite' });
     this.confineTo = ctx.confineTo ?? null;
@@ -193,11 +274,17 @@ export class SqliteBackend implements Backend {
     if (!ro) {
       // -wal and -shm exist now: private too (an old -wal may have had any mode)
       for (const suffix of SIBLINGS) tightenMode(`${this.path}${suffix}`, PRIVATE_FILE_MODE);
-      this.insert = db.prepare(
-        `INSERT OR IGNORE INTO events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
-      );
-      this.rows = Number(db.prepare('SELECT count(*) AS n FROM events').get()!.n);
-      this.timer = setInterval(() => this.scheduleRetention(), RETENTION_INTERVAL_MS);
+      try {
+        await this.startThread();
+      } catch (err) {
+        this.db = null;
+        db.close();
+        throw new Error(`sqlite backend ${this.name}: ${this.path}: ${(err as Error).message}`, { cause: err });
+      }
+      this.timer = setInterval(() => {
+        // no thread started for it every minute while idle; age retention can wait an hour
+        if (!this.idleStopped || performance.now() - this.lastRetentionAt >= IDLE_RETENTION_MS) this.scheduleRetention();
+      }, RETENTION_INTERVAL_MS);
       // Retention must not keep the agent alive on its own.
       this.timer.unref();
       this.scheduleRetention();
@@ -221,11 +308,11 @@ export class SqliteBackend implements Backend {
     // Checkpoint every 64 MiB of WAL instead of SQLite's 4 MiB: events have
     // random ids, so a batch dirties pages all over the unique index, and
     // with the default nearly every commit paid a checkpoint (with fsync) for
-    // them. Afterwards the WAL file is cut back to the same size.
+    // them. Afterwards the WAL file is cut back to the same size. (The
+    // writer thread sets the same on its connection; this one only creates
+    // the schema and reads, with SQLite's default page cache.)
     db.exec(`PRAGMA wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
     db.exec(`PRAGMA journal_size_limit = ${WAL_CHECKPOINT_PAGES * 4096}`);
-    // Six indexes per insert: a bigger page cache keeps their hot pages resident.
-    db.exec('PRAGMA cache_size = -16384');
     db.exec('PRAGMA temp_store = MEMORY');
     if (version === 0) {
       const existing = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'").get();
@@ -242,54 +329,235 @@ export class SqliteBackend implements Backend {
     // Future schema versions migrate here, one step at a time, each in its own transaction.
   }
 
+  // ---- the writer thread ----
+
+  /** Start the thread and open its connection; rejects (and leaves no thread) when it cannot. */
+  private startThread(): Promise<Worker> {
+    if (this.threadStarting !== null) return this.threadStarting;
+    const run = (async () => {
+      this.threadStartedAt = performance.now();
+      const start: ThreadStart = {
+        path: this.path,
+        synchronous: this.config.Synchronous,
+        columns: COLUMNS,
+        walCheckpointPages: WAL_CHECKPOINT_PAGES,
+        cacheKiB: WRITER_CACHE_KIB,
+        busyTimeoutMs: BUSY_TIMEOUT_MS,
+      };
+      const w = new Worker(THREAD_URL, { workerData: start, resourceLimits: THREAD_RESOURCE_LIMITS, name: `sqlite ${this.name}` });
+      this.thread = w;
+      // Referenced only while a request waits for its answer: an idle backend keeps no process alive.
+      w.unref();
+      w.on('message', (r: ThreadReply) => this.answered(r));
+      w.on('error', (err) => {
+        this.log.error({ err: err.message }, 'sqlite database thread failed');
+      });
+      w.on('exit', (code) => this.threadExited(w, code));
+      try {
+        const opened = await this.request({ op: 'open', id: 0 }, THREAD_OPEN_TIMEOUT_MS);
+        this.rows = opened.rows;
+      } catch (err) {
+        // not usable: gone before the error is returned, so no thread is left behind
+        const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+        this.thread = null;
+        void w.terminate();
+        await exited;
+        throw err;
+      }
+      return w;
+    })();
+    this.threadStarting = run;
+    const clear = () => {
+      this.threadStarting = null;
+    };
+    run.then(clear, clear);
+    return run;
+  }
+
+  private threadExited(w: Worker, code: number): void {
+    if (this.thread !== w) return;
+    this.thread = null;
+    const expected = this.closing || this.stoppingThread === w;
+    const why = `the database thread exited (code ${code})${expected ? '' : ' unexpectedly'}`;
+    if (!expected) {
+      this.lastError = why;
+      this.log.error({ code, unanswered: this.pending.size }, 'sqlite database thread exited; unanswered batches fail (the storage worker spools and retries them), the next batch starts a new thread');
+    }
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of waiting) p.reject(new Error(`${why} before answering ${p.op}`));
+  }
+
+  private answered(r: ThreadReply): void {
+    const p = this.pending.get(r.id);
+    if (p === undefined) return;
+    this.pending.delete(r.id);
+    if (this.pending.size === 0) {
+      this.thread?.unref();
+      this.armIdle();
+    }
+    if (r.ok) p.resolve(r);
+    else p.reject(Object.assign(new Error(r.code !== undefined ? `${r.error} (SQLite code ${r.code})` : r.error), { sqliteCode: r.code }));
+  }
+
+  private armIdle(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    if (this.closing || this.thread === null || this.thread === this.stoppingThread) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.closing || this.pending.size > 0 || this.threadStarting !== null || this.retention !== null || this.thread === null) return;
+      this.idleStopped = true;
+      this.log.debug({ idleMs: this.threadIdleMs }, 'sqlite: stopping the idle database thread');
+      this.retiring = this.stopThread().finally(() => {
+        this.retiring = null;
+      });
+    }, this.threadIdleMs);
+    this.idleTimer.unref();
+  }
+
+  /** One request to the thread; its answer, or a rejection (an SQLite error, the thread gone, no answer in `timeoutMs`). */
+  private request(req: ThreadRequest, timeoutMs = Infinity): Promise<ThreadReply & { ok: true }> {
+    const w = this.thread;
+    if (w === null) return Promise.reject(new Error('the database thread is not running'));
+    const id = this.nextId++;
+    const msg = { ...req, id };
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      const done = () => {
+        if (timer !== null) clearTimeout(timer);
+      };
+      this.pending.set(id, {
+        op: req.op,
+        resolve: (r) => {
+          done();
+          resolve(r);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      });
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => {
+          // no answer: the thread is stuck or lost; a new one starts on the next batch
+          this.log.error({ op: req.op, timeoutMs }, 'sqlite database thread did not answer; terminating it');
+          void w.terminate();
+        }, timeoutMs);
+      }
+      w.ref();
+      w.postMessage(msg);
+    });
+  }
+
+  /** the running thread, or a new one when it was stopped for idleness, or died and the restart backoff has passed */
+  private async writer(): Promise<Worker> {
+    if (this.retiring !== null) await this.retiring;
+    if (this.thread !== null && this.threadStarting === null) return this.thread;
+    if (this.threadStarting !== null) return this.threadStarting;
+    if (this.closing) throw new Error('shut down');
+    if (this.idleStopped) {
+      this.idleStopped = false;
+      return this.startThread();
+    }
+    const wait = this.threadStartedAt + this.restartDelayMs - performance.now();
+    if (wait > 0) throw new Error(`the database thread is down; restarting in ${Math.ceil(wait)} ms`);
+    this.restartDelayMs = Math.min(this.restartDelayMs * 2, THREAD_RESTART_MAX_MS);
+    this.log.warn({ path: this.path }, 'sqlite: starting a new database thread');
+    return this.startThread();
+  }
+
   async persist(events: readonly StorageEvent[]): Promise<void> {
-    const db = this.db;
-    const insert = this.insert;
-    if (db === null || insert === null || this.closing) {
+    if (this.db === null || this.config.ReadOnly || this.closing) {
       throw new Error(`sqlite backend ${this.name} is not ${this.config.ReadOnly ? 'writable (ReadOnly)' : 'started'}`);
     }
     if (events.length === 0) return;
-    let added = 0;
+    // One flat array of column values: cheaper to clone into the thread
+    // than the event objects (measured: ~0.7 µs per event here, ~0.2 there).
+    const cols: unknown[] = new Array<unknown>(events.length * COLUMN_COUNT);
+    let i = 0;
+    for (const ev of events) {
+      cols[i++] = eventTimeUs(ev);
+      cols[i++] = ev.timestamp;
+      cols[i++] = ev.hostname;
+      cols[i++] = ev.severity;
+      cols[i++] = ev.system;
+      cols[i++] = ev.event_type;
+      cols[i++] = ev.event_id;
+      cols[i++] = ev.dev_wwid;
+      cols[i++] = ev.dev_name;
+      cols[i++] = ev.msg;
+      cols[i++] = JSON.stringify(ev.extentions);
+    }
+    let r: ThreadReply & { ok: true };
+    let posted = 0;
     try {
-      db.exec('BEGIN IMMEDIATE');
-      try {
-        for (const ev of events) {
-          added += Number(
-            insert.run(
-              eventTimeUs(ev), ev.timestamp, ev.hostname, ev.severity, ev.system, ev.event_type,
-              ev.event_id, ev.dev_wwid, ev.dev_name, ev.msg, JSON.stringify(ev.extentions),
-            ).changes,
-          );
-        }
-        db.exec('COMMIT');
-      } catch (err) {
-        if (db.isTransaction) db.exec('ROLLBACK');
-        throw err;
-      }
+      await this.writer();
+      posted = performance.now();
+      r = await this.request({ op: 'persist', id: 0, cols, cutoffUs: this.cutoffUs(), maxRows: this.config.MaxRows, chunk: RETENTION_CHUNK });
     } catch (err) {
       this.lastError = `insert failed: ${(err as Error).message}`;
       throw new Error(`sqlite backend ${this.name}: ${this.lastError}`, { cause: err });
     }
     this.lastError = null;
-    this.rows += added;
-    if (this.rows > this.config.MaxRows || ++this.batchesSinceRetention >= RETENTION_EVERY_BATCHES) {
-      this.scheduleRetention();
-    }
+    this.restartDelayMs = THREAD_RESTART_MIN_MS;
+    const tookMs = performance.now() - posted;
+    if (tookMs >= SLOW_BATCH_MS) this.slowBatch(tookMs, events.length, r);
+    this.rows = r.rows;
+    this.retained(r.byAge ?? 0, r.byRows ?? 0);
+    if (++this.batchesSinceRetention >= RETENTION_EVERY_BATCHES) this.scheduleRetention();
+  }
+
+  private slowBatch(tookMs: number, events: number, r: ThreadReply & { ok: true }): void {
+    this.slowBatches++;
+    const now = performance.now();
+    if (now - this.lastSlowLog < SLOW_LOG_INTERVAL_MS) return;
+    this.lastSlowLog = now;
+    const insertMs = r.insertMs ?? 0;
+    const commitMs = r.commitMs ?? 0;
+    this.log.warn({
+      events, tookMs: Math.round(tookMs), insertMs: Math.round(insertMs), commitMs: Math.round(commitMs),
+      waitMs: Math.round(Math.max(0, tookMs - insertMs - commitMs)), slowBatches: this.slowBatches,
+    }, 'sqlite: slow batch (commitMs includes WAL checkpoints; waitMs is time the thread was busy with something else or not scheduled)');
+    this.slowBatches = 0;
+  }
+
+  /**
+   * Test hook (hostile tests): the thread exits during the next persist,
+   * before or after its COMMIT, as a crash would.
+   */
+  async injectFault(kind: 'exit-before-commit' | 'exit-after-commit'): Promise<void> {
+    await this.request({ op: 'fault', id: 0, kind });
   }
 
   private scheduleRetention(): void {
-    if (this.retention !== null || this.closing || this.db === null || this.insert === null) return;
+    if (this.retention !== null || this.closing || this.db === null || this.config.ReadOnly) return;
     void this.runRetention().catch((err: unknown) => {
       this.lastError = `retention failed: ${(err as Error).message}`;
       this.log.error({ err: (err as Error).message }, 'sqlite retention failed');
     });
   }
 
+  private cutoffUs(): number {
+    return nowUs() - this.config.MaxAgeDays * DAY_US;
+  }
+
+  private retained(byAge: number, byRows: number): void {
+    if (byAge + byRows === 0) return;
+    this.unreported.byAge += byAge;
+    this.unreported.byRows += byRows;
+    this.log.debug({ byAge, byRows, rows: this.rows }, 'sqlite retention deleted rows');
+  }
+
   /**
    * Delete rows older than MaxAgeDays (by event time, against the wall
    * clock) and then the oldest rows beyond MaxRows, RETENTION_CHUNK rows per
-   * transaction, yielding to the event loop between chunks. Concurrent calls
-   * share one run.
+   * transaction, in the thread (which yields to batches between chunks).
+   * Concurrent calls share one run. The result counts what retention deleted
+   * since the previous call, this run included: a batch that took the table
+   * over MaxRows runs retention itself before it is acknowledged.
    */
   runRetention(): Promise<RetentionResult> {
     if (this.retention !== null) return this.retention;
@@ -302,37 +570,14 @@ export class SqliteBackend implements Backend {
 
   private async retain(): Promise<RetentionResult> {
     this.batchesSinceRetention = 0;
-    const result: RetentionResult = { byAge: 0, byRows: 0 };
-    const db = this.db;
-    if (db === null || this.config.ReadOnly) return result;
-    const cutoffUs = nowUs() - this.config.MaxAgeDays * DAY_US;
-    const byAge = db.prepare(
-      'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE time_us < ? ORDER BY time_us LIMIT ?)',
-    );
-    const oldest = db.prepare('DELETE FROM events WHERE rowid IN (SELECT rowid FROM events ORDER BY time_us LIMIT ?)');
-    for (;;) {
-      if (this.closing || !db.isOpen) return result;
-      const n = Number(byAge.run(cutoffUs, RETENTION_CHUNK).changes);
-      result.byAge += n;
-      this.rows -= n;
-      if (n < RETENTION_CHUNK) break;
-      await yieldToEventLoop();
-    }
-    while (this.rows > this.config.MaxRows) {
-      if (this.closing || !db.isOpen) return result;
-      const n = Number(oldest.run(Math.min(this.rows - this.config.MaxRows, RETENTION_CHUNK)).changes);
-      result.byRows += n;
-      this.rows -= n;
-      if (n === 0) {
-        // Someone else deleted rows: the count was stale.
-        this.rows = Number(db.prepare('SELECT count(*) AS n FROM events').get()!.n);
-        break;
-      }
-      await yieldToEventLoop();
-    }
-    if (result.byAge + result.byRows > 0) {
-      this.log.debug({ ...result, rows: this.rows }, 'sqlite retention deleted rows');
-    }
+    this.lastRetentionAt = performance.now();
+    if (this.db === null || this.config.ReadOnly || this.closing) return { byAge: 0, byRows: 0 };
+    await this.writer();
+    const r = await this.request({ op: 'retain', id: 0, cutoffUs: this.cutoffUs(), maxRows: this.config.MaxRows, chunk: RETENTION_CHUNK });
+    this.rows = r.rows;
+    this.retained(r.byAge ?? 0, r.byRows ?? 0);
+    const result = this.unreported;
+    this.unreported = { byAge: 0, byRows: 0 };
     return result;
   }
 
@@ -373,19 +618,41 @@ export class SqliteBackend implements Backend {
     this.closing = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     if (this.retention !== null) await this.retention.catch(() => {});
+    await this.threadStarting?.catch(() => {});
+    await this.retiring;
+    await this.stopThread();
+    this.idleStopped = false;
     const db = this.db;
     this.db = null;
-    this.insert = null;
     this.queries.clear();
     if (db === null || !db.isOpen) return;
-    try {
-      // Keeps the planner's statistics current for the next start; cheap when nothing changed.
-      if (!this.config.ReadOnly) db.exec('PRAGMA optimize');
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'sqlite optimize failed at shutdown');
-    }
     db.close();
+  }
+
+  /**
+   * Close the writer: the thread answers the batches posted before (they
+   * commit or fail as usual), optimizes and closes its connection, and
+   * exits. Terminated when it does not within THREAD_CLOSE_TIMEOUT_MS (an
+   * uncommitted transaction is then rolled back by SQLite at the next open).
+   */
+  private async stopThread(): Promise<void> {
+    const w = this.thread;
+    if (w === null) return;
+    this.stoppingThread = w;
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    try {
+      await this.request({ op: 'close', id: 0 }, THREAD_CLOSE_TIMEOUT_MS);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'sqlite: closing the database thread failed');
+      void w.terminate();
+    }
+    // referenced until it is gone: whoever awaits shutdown() must not see the process end first
+    w.ref();
+    await exited;
+    if (this.stoppingThread === w) this.stoppingThread = null;
   }
 
   health(): BackendHealth {
@@ -394,7 +661,12 @@ export class SqliteBackend implements Backend {
     return { ok: true };
   }
 
-  /** rows held now (exact for this connection's writes) */
+  /** whether the database thread runs now (it is stopped when idle, started by the next batch) */
+  get threadRunning(): boolean {
+    return this.thread !== null;
+  }
+
+  /** rows held now (exact for this backend's writes, as of the thread's last answer) */
   get rowCount(): number {
     return this.rows;
   }
@@ -466,10 +738,6 @@ function rowToEvent(row: Record<string, SQLOutputValue>): StorageEvent | null {
     msg,
     extentions: ext as Record<string, string>,
   };
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export const sqliteBackend: BackendPlugin<SqliteConfig> = {
