@@ -254,6 +254,10 @@ async function main(): Promise<void> {
   try {
     await waitFor(() => stderr.includes('"agent started"') && /"msg":"API listening"/.test(stderr), 'the agent to start', 30_000);
     const listen = /"listen":"([^"]+)","msg":"API listening"/.exec(stderr)![1]!;
+    // what actually runs: bin/peripety restarts node with the agent's flags (bin/entry.mjs)
+    const agentCmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).map((a) => path.basename(a) === 'node' ? 'node' : a.replace(ROOT, '.')).join(' ');
+    const arenaMax = /(?:^|\0)MALLOC_ARENA_MAX=([^\0]*)/.exec(readFileSync(`/proc/${pid}/environ`, 'utf8'))?.[1] ?? '(unset)';
+    console.log(`bench/agent-storm: agent process: ${agentCmdline} (MALLOC_ARENA_MAX=${arenaMax})`);
     const metricsUrl = `http://${listen}/metrics`;
     const metrics = async () => metricSums(await (await fetch(metricsUrl)).text(), METRICS);
 
@@ -268,6 +272,8 @@ async function main(): Promise<void> {
       machine: { nproc: os.availableParallelism(), kernel: os.release(), node: process.version, cpu: os.cpus()[0]?.model ?? '' },
       config: { base: 'peripety print-default-config', overrides },
       entry: ENTRY,
+      agent_cmdline: agentCmdline,
+      malloc_arena_max: arenaMax,
       idle_rss_mib: +MiB(idleRss).toFixed(1),
     };
 
