@@ -6,11 +6,15 @@
 #   docker run IMAGE controller …                the controller (Deployment)
 #   docker run IMAGE print-default-config         any other `peripety` command
 #
-# The code is TypeScript run directly by Node 24 (type stripping of erasable
-# syntax, as `bin/peripety` does on a developer's machine): there is no
-# compile step, so the image carries src/ as it is, package.json (its
-# "type": "module" makes Node load the .ts files as ES modules), the
-# production dependencies and the N-API addons built from src/native/*.c.
+# The code runs as JavaScript compiled from src/ by hack/build-dist.mjs in
+# the build stage (Node's own type stripper, no compiler: docs/packaging.md
+# "Compiled JavaScript"): running the .ts sources would make every process
+# load Node's TypeScript stripper, ≈18 MiB more resident memory per node
+# agent (issue 14). The image carries dist/ and src/ (bin/peripety runs dist/
+# only while its recorded hash matches src/; PERIPETY_ENTRY=dist below makes
+# a mismatch an error instead of a silent fallback to src/), package.json
+# (its "type": "module" makes Node load them as ES modules), the production
+# dependencies and the N-API addons built from src/native/*.c.
 #
 # Stage 1 (build) compiles the addons with the C compiler of the full Debian
 # Node image and installs the production dependencies only (`npm ci
@@ -48,17 +52,26 @@ RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --no-audit --no-fund \
  && test -n "$(ls build/*.node)" \
  && node -e 'for (const f of require("node:fs").readdirSync("build")) require("./build/" + f); console.log("addons load:", require("node:fs").readdirSync("build").join(" "))'
+# The JavaScript the image runs: src/ → dist/ (and dist/.src-hash).
+COPY bin/entry.mjs bin/entry.mjs
+COPY hack/build-dist.mjs hack/build-dist.mjs
+COPY hack/lib/dist-rewrite.mjs hack/lib/dist-rewrite.mjs
+COPY src/ src/
+RUN node hack/build-dist.mjs && node hack/build-dist.mjs --check
 
 FROM ${RUNTIME_IMAGE} AS runtime
 ENV NODE_ENV=production
+# run dist/ or fail: never the .ts sources by accident (bin/entry.mjs)
+ENV PERIPETY_ENTRY=dist
 WORKDIR /app
 COPY --from=build /app/node_modules/ node_modules/
 COPY --from=build /app/build/ build/
 COPY package.json package-lock.json ./
 COPY bin/ bin/
 COPY src/ src/
-# The entry point must load: imports resolve, type stripping accepts the code,
-# the production dependencies are enough.
+COPY --from=build /app/dist/ dist/
+# The entry point must load: imports resolve, dist/ is a build of the src/
+# beside it, the production dependencies are enough.
 RUN node bin/peripety --version && node bin/peripety print-default-config >/dev/null \
  && node -e 'for (const f of require("node:fs").readdirSync("build")) require("./build/" + f)'
 

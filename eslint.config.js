@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tools/', 'build/', 'charts/', 'manifests/', 'crds/'] },
+  { ignores: ['node_modules/', '.tools/', 'build/', 'dist/', 'charts/', 'manifests/', 'crds/'] },
   ...tseslint.configs.recommended,
   {
     rules: {

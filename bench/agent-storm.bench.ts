@@ -28,7 +28,8 @@
 // .ci/run) is going on this machine, and skips the storm after that.
 //
 //   node bench/agent-storm.bench.ts      STORM_LINES, STORM_RATE, STORM_LEVEL (kernel level, default 4),
-//                                        STORM_IDLE_S (30), STORM_AFTER_S (30); STORM_LINES=0: idle only
+//                                        STORM_IDLE_S (30), STORM_AFTER_S (30); STORM_LINES=0: idle only;
+//                                        STORM_ENTRY (dist: the compiled JavaScript; src: the .ts sources)
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -45,6 +46,13 @@ const LEVEL = Number(process.env.STORM_LEVEL ?? 4);
 const IDLE_S = Number(process.env.STORM_IDLE_S ?? 30);
 const AFTER_S = Number(process.env.STORM_AFTER_S ?? 30);
 const WAIT_S = Number(process.env.STORM_WAIT_S ?? 1800);
+/**
+ * Which code the agent runs: "dist" (default), the compiled JavaScript users
+ * run (bin/peripety with PERIPETY_ENTRY=dist, after `node
+ * hack/build-dist.mjs` brought dist/ up to date with src/), or "src", the
+ * TypeScript sources through Node's type stripping (docs/packaging.md).
+ */
+const ENTRY = process.env.STORM_ENTRY ?? 'dist';
 const DEVICES = 8;
 const SAMPLE_MS = 500;
 const CLK_TCK = 100;
@@ -192,7 +200,11 @@ async function main(): Promise<void> {
   }
   writeFileSync(configFile, config);
 
-  const agent = spawn(process.execPath, [path.join(ROOT, 'bin/peripety'), 'agent', '--config', configFile, '--state-dir', stateDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (ENTRY !== 'dist' && ENTRY !== 'src') throw new Error(`STORM_ENTRY=${ENTRY}: want dist or src`);
+  if (ENTRY === 'dist') execFileSync(process.execPath, [path.join(ROOT, 'hack/build-dist.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  console.log(`bench/agent-storm: the agent runs ${ENTRY === 'dist' ? 'dist/ (the compiled JavaScript users run)' : 'src/ (TypeScript through Node\'s type stripping)'}: PERIPETY_ENTRY=${ENTRY}`);
+  const agentEnv = { ...process.env, PERIPETY_ENTRY: ENTRY };
+  const agent = spawn(process.execPath, [path.join(ROOT, 'bin/peripety'), 'agent', '--config', configFile, '--state-dir', stateDir], { stdio: ['ignore', 'pipe', 'pipe'], env: agentEnv });
   const pid = agent.pid!;
   let agentExited = false;
   const exited = new Promise<void>((resolve) => agent.on('exit', () => {
@@ -242,6 +254,10 @@ async function main(): Promise<void> {
   try {
     await waitFor(() => stderr.includes('"agent started"') && /"msg":"API listening"/.test(stderr), 'the agent to start', 30_000);
     const listen = /"listen":"([^"]+)","msg":"API listening"/.exec(stderr)![1]!;
+    // what actually runs: bin/peripety restarts node with the agent's flags (bin/entry.mjs)
+    const agentCmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).map((a) => path.basename(a) === 'node' ? 'node' : a.replace(ROOT, '.')).join(' ');
+    const arenaMax = /(?:^|\0)MALLOC_ARENA_MAX=([^\0]*)/.exec(readFileSync(`/proc/${pid}/environ`, 'utf8'))?.[1] ?? '(unset)';
+    console.log(`bench/agent-storm: agent process: ${agentCmdline} (MALLOC_ARENA_MAX=${arenaMax})`);
     const metricsUrl = `http://${listen}/metrics`;
     const metrics = async () => metricSums(await (await fetch(metricsUrl)).text(), METRICS);
 
@@ -255,6 +271,9 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: { nproc: os.availableParallelism(), kernel: os.release(), node: process.version, cpu: os.cpus()[0]?.model ?? '' },
       config: { base: 'peripety print-default-config', overrides },
+      entry: ENTRY,
+      agent_cmdline: agentCmdline,
+      malloc_arena_max: arenaMax,
       idle_rss_mib: +MiB(idleRss).toFixed(1),
     };
 
@@ -355,7 +374,7 @@ async function main(): Promise<void> {
     }
     const w0 = Math.max(...rows.map((x) => x[0].length));
     const w1 = Math.max(...rows.map((x) => x[1].length));
-    console.log(`bench/agent-storm: the real agent, default configuration (overrides: ${overrides.join(', ')}), ${os.availableParallelism()} CPUs, Linux ${os.release()}, Node ${process.version}`);
+    console.log(`bench/agent-storm: the real agent (${ENTRY === 'dist' ? 'compiled dist/' : 'src/ type-stripped'}), default configuration (overrides: ${overrides.join(', ')}), ${os.availableParallelism()} CPUs, Linux ${os.release()}, Node ${process.version}`);
     console.log(`  ${'figure'.padEnd(w0)} | ${'value'.padEnd(w1)} | goal (issue 14)`);
     console.log(`  ${'-'.repeat(w0)}-+-${'-'.repeat(w1)}-+----------------`);
     for (const [a, b, c] of rows) console.log(`  ${a.padEnd(w0)} | ${b.padEnd(w1)} | ${c}`);

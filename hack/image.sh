@@ -166,7 +166,7 @@ image_key() {
   {
     cd "$root"
     sha256sum Dockerfile .dockerignore
-    find package.json package-lock.json bin src hack/build-native.mjs -type f \
+    find package.json package-lock.json bin src hack/build-native.mjs hack/build-dist.mjs hack/lib/dist-rewrite.mjs -type f \
       ! -name '*.test.ts' ! -name '*.log' ! -path '*/node_modules/*' ! -path '*/build/*' -print0 \
       | LC_ALL=C sort -z | xargs -0 sha256sum
     echo "build=$(pm image inspect --format '{{.Id}}' "$build_ref")"

@@ -5,10 +5,13 @@ import { isIP } from 'node:net';
 import { parseListen } from '../api/server.ts';
 import { answerOf } from '../api/status.ts';
 import { agentAudience, DEFAULT_CONTROLLER_IDENTITY, TokenReviewAuthenticator } from '../api/tokenreview.ts';
-import { inClusterConfig, KubeClient, loadKubeconfig } from '../k8s/http.ts';
-import { AgentRegistration } from '../k8s/registration.ts';
+// Kubernetes mode only (the API client, the Lease, Secrets, the kubeconfig's
+// YAML parser): loaded by `await import` when --kubernetes/--kubeconfig is
+// given, so a standalone agent never loads them (issue 14: load only what the
+// configuration uses). Types only here.
+import type { KubeClient } from '../k8s/http.ts';
+import type { AgentRegistration } from '../k8s/registration.ts';
 import { type PodOwner, podOwnerFrom } from '../contracts/owner.ts';
-import { kubeSecretResolver } from '../k8s/secrets.ts';
 import { DEFAULT_CONFIG_TOML } from '../config/default.ts';
 import { Agent, mainSectionToml, parseAgentConfig } from '../agent/agent.ts';
 import { MAX_STORAGE_CONFIG_BYTES, MAX_TOML_CONFIG_BYTES, readRegularFile, UnsafePathError } from '../fsutil/safe-files.ts';
@@ -18,6 +21,7 @@ import { type ProbeServer, serveProbes } from '../metrics/http.ts';
 import { ReceiveHost } from '../agent/receive.ts';
 import type { SecretResolver } from '../storage/types.ts';
 import { parse, UsageError } from './args.ts';
+import { processActions, startMemoryRelief } from './memory-relief.ts';
 
 /** A configuration file: a regular file (a link to one is fine: ConfigMap mounts), at most `maxBytes`. */
 function readConfig(file: string, maxBytes = MAX_TOML_CONFIG_BYTES): string {
@@ -67,6 +71,7 @@ export async function agentMain(args: string[], usage: string): Promise<number |
   let secrets: SecretResolver | undefined;
   if (k8s) {
     if (config.main.api_listen === 'off') throw new UsageError('Kubernetes mode needs the control API: set [main] api_listen');
+    const [{ inClusterConfig, KubeClient, loadKubeconfig }, { kubeSecretResolver }] = await Promise.all([import('../k8s/http.ts'), import('../k8s/secrets.ts')]);
     kube = new KubeClient(k8s.kubeconfig ? loadKubeconfig(k8s.kubeconfig) : inClusterConfig());
     // the audience names this node: a token the controller made for another node is refused (wrong_audience)
     auth = new TokenReviewAuthenticator({ client: kube, log, registry: metrics.registry, controllerIdentity: k8s.controllerIdentity, audience: agentAudience(k8s.nodeName) });
@@ -126,9 +131,12 @@ export async function agentMain(args: string[], usage: string): Promise<number |
   reloading = starting.catch(() => {});
   await starting;
   started = true;
+  // after a storm, the heap's garbage and glibc's free pages go back to the kernel (memory-relief.ts)
+  startMemoryRelief({ log, registry: metrics.registry, actions: await processActions() });
   if (k8s && kube) {
     const at = agent.apiListen!;
     const endpoint = k8s.advertise ?? `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
+    const { AgentRegistration } = await import('../k8s/registration.ts');
     registration = new AgentRegistration({ client: kube, log, namespace: k8s.namespace, nodeName: k8s.nodeName, endpoint, degraded: () => agent.degraded, owner: k8s.pod });
     const applied = agent.applied;
     if (applied) registration.setApplied(applied);

@@ -144,7 +144,10 @@ export const ChartValues = z.strictObject({
     }).prefault({}),
     secretNames: z.array(z.string().max(253).regex(DNS_SUBDOMAIN)).max(64).default([])
       .meta(d('Secrets in the release namespace the agents may read (get, by name only), e.g. the ConnectionSecret of a postgres StorageBackend. [] grants no Secret access at all.')),
-    resources: Resources('Agent container requests and limits.').default({ requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } }),
+    // Measured with bench/agent-storm.bench.ts (docs/performance.md "Memory"): idle ≈93 MiB
+    // after 30 s, 144–161 MiB at the peak of a 10k lines/s storm (≈208 MiB with
+    // PERIPETY_NODE_FLAGS="--max-semi-space-size=8"), back to ≈104 MiB 30 s after it.
+    resources: Resources('Agent container requests and limits (measured: idle ≈93 MiB; a 10k lines/s storm peaks at 144–161 MiB and is given back within 30 s; docs/performance.md "Memory").').default({ requests: { cpu: '50m', memory: '112Mi' }, limits: { memory: '256Mi' } }),
     tolerations: z.array(Toleration).max(64).default([{ operator: 'Exists' }])
       .meta(d('Tolerations of the agent pods. The default tolerates every taint, so every node (control plane, tainted storage nodes, nodes being drained) reports its storage events.')),
     nodeSelector: NodeSelector('Node labels the agent pods must match ({} = every Linux node).').default({}),

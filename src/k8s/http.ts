@@ -12,7 +12,15 @@ import { readFileSync } from 'node:fs';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+
+// The YAML parser (≈14 MiB of code once loaded) only for a kubeconfig file:
+// in-cluster agents and the k8s-events receiver never parse YAML, so it is
+// required on first use instead of at import (issue 14).
+const requireLazy = createRequire(import.meta.url);
+function parseYaml(text: string): unknown {
+  return (requireLazy('yaml') as typeof import('yaml')).parse(text);
+}
 
 export interface KubeConfig {
   /** https://host:port, no trailing slash */

@@ -20,7 +20,10 @@
 //   agent's namespace read with the agent's ServiceAccount) and never logged;
 //   logs and errors name host, port, database and user only, and every
 //   message passed on is scrubbed of the password and the connection string.
-import { Pool, type PoolClient, type QueryResultRow } from 'pg';
+// `pg` is loaded when a postgres backend starts (doStart), not with this
+// module: the backend registry imports every built-in backend, and an agent
+// without a postgres backend must not pay for pg's code (issue 14).
+import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { StorageEvent } from '../../events/schema.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Backend, BackendContext, BackendHealth, BackendPlugin, EventQuery, QueryResult } from '../types.ts';
@@ -299,6 +302,7 @@ class PostgresBackend implements Backend {
     } catch (err) {
       throw new Error(`postgres backend "${this.name}": ${errMessage(err)}`);
     }
+    const { Pool } = await import('pg');
     const pool = new Pool({
       connectionString: cs,
       max: this.cfg.PoolSize,

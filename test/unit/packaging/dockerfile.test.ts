@@ -144,7 +144,10 @@ describe('Dockerfile and .dockerignore (static)', () => {
       expectProblem({ ...real, dockerignore: real.dockerignore.replace('!src/\n', '') }, /every file under src is excluded|src\/cli\/peripety\.ts \(loaded at run time\) is not at/);
     });
     it('code the entry point loads is missing from the runtime stage', () => {
-      expectProblem(withDockerfile(replace(/^COPY src\/ src\/$/m, 'COPY src/cli/ src/cli/')), /src\/agent\/agent\.ts \(loaded at run time\) is not at \/app\/src\/agent\/agent\.ts/);
+      // the runtime stage's COPY of src/ (the build stage has one too, for hack/build-dist.mjs)
+      expectProblem(withDockerfile(replaceLast('COPY src/ src/', 'COPY src/cli/ src/cli/')), /src\/agent\/agent\.ts \(loaded at run time\) is not at \/app\/src\/agent\/agent\.ts/);
+      expectProblem(withDockerfile(replace(/^COPY --from=build \/app\/dist\/ dist\/$/m, 'COPY --from=build /app/build/ dist/')), /./);
+      expectProblem(withDockerfile(replace(/^COPY hack\/build-dist\.mjs .*$/m, '')), /hack\/build-dist\.mjs runs without hack\/build-dist\.mjs/);
       expectProblem(withDockerfile(replaceLast('COPY package.json package-lock.json ./', 'COPY package-lock.json ./')), /no package\.json at \/app/);
     });
     it('the addons are not copied from the build stage', () => {

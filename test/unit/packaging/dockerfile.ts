@@ -258,7 +258,9 @@ export function expandSource(repo: Repo, source: string): string[] {
 export type Origin =
   | { kind: 'context'; repoPath: string }
   | { kind: 'addon'; name: string }
-  | { kind: 'node_modules'; omitDev: boolean; stage: string };
+  | { kind: 'node_modules'; omitDev: boolean; stage: string }
+  /** dist/, compiled from src/ by hack/build-dist.mjs in that stage */
+  | { kind: 'dist'; stage: string };
 
 export interface StageModel {
   stage: Stage;
@@ -345,6 +347,13 @@ export function imageModel(df: Dockerfile, ignore: DockerIgnore, repo: Repo): St
         }
       } else if (ins.cmd === 'RUN') {
         const text = ins.exec ? ins.args.join(' ') : ins.text;
+        // hack/build-dist.mjs compiles the stage's src/ into dist/: it needs itself, its helpers and src/ there
+        if (/\bnode\s+hack\/build-dist\.mjs\b/.test(text)) {
+          const need = ['hack/build-dist.mjs', 'hack/lib/dist-rewrite.mjs', 'bin/entry.mjs', 'src/cli/peripety.ts'];
+          const missing = need.filter((f) => !files.has(`${m.workdir}/${f}`));
+          if (missing.length > 0) m.problems.push(`${where}: hack/build-dist.mjs runs without ${missing.join(', ')} in ${m.workdir}`);
+          else files.set(`${m.workdir}/dist`, { kind: 'dist', stage: stageKey(stage) });
+        }
         for (const npm of text.matchAll(/\bnpm\s+(ci|install|i)\b([^&;|]*)/g)) {
           const omitDev = /--omit[= ]dev\b/.test(npm[2] ?? '');
           const before = new Set(files.keys());
@@ -367,7 +376,7 @@ export function imageModel(df: Dockerfile, ignore: DockerIgnore, repo: Repo): St
 }
 
 function isDirEntry(o: Origin): boolean {
-  return o.kind === 'node_modules';
+  return o.kind === 'node_modules' || o.kind === 'dist';
 }
 
 function escapeRe(s: string): string {
@@ -533,6 +542,9 @@ export function checkImage(input: CheckInput): string[] {
         problems.push(`runtime: ${f} (loaded at run time) is not at ${at}${elsewhere.length ? ` (it is at ${elsewhere.join(', ')})` : ''}`);
       }
     }
+    // PERIPETY_ENTRY=dist (bin/entry.mjs): the runtime must hold a dist/ that hack/build-dist.mjs made
+    const entryEnv = final.stage.instructions.filter((i) => i.cmd === 'ENV').map((i) => /\bPERIPETY_ENTRY=(\S+)/.exec(i.text)?.[1]).filter((v) => v !== undefined).pop();
+    if (entryEnv === 'dist' && final.files.get(`${appRoot}/dist`)?.kind !== 'dist') problems.push(`runtime: PERIPETY_ENTRY=dist but ${appRoot}/dist is not the dist/ hack/build-dist.mjs compiled in a build stage`);
     const nm = final.files.get(`${appRoot}/node_modules`);
     if (!nm) problems.push(`runtime: no node_modules at ${appRoot}`);
     for (const [name, importer] of closure.packages) {

@@ -118,7 +118,7 @@ describe('the image, built without a container engine', () => {
   it('the runtime tree holds production dependencies only, and no test, doc or host build', () => {
     const app = rebased(runtime.workdir);
     const top = readdirSync(app).sort();
-    assert.deepEqual(top, ['bin', 'build', 'node_modules', 'package-lock.json', 'package.json', 'src']);
+    assert.deepEqual(top, ['bin', 'build', 'dist', 'node_modules', 'package-lock.json', 'package.json', 'src']);
     const pkg = JSON.parse(readFileSync(path.join(app, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     for (const d of Object.keys(pkg.dependencies)) assert.ok(existsSync(path.join(app, 'node_modules', d, 'package.json')), `dependency ${d} installed`);
     // what the lock file marks dev-only (devDependencies and what only they need) must be absent
