@@ -182,6 +182,7 @@ export class MulticastSender extends QueuedReceiver {
       const errno = this.status[0]!;
       if (errno === this.udp.EAGAIN) {
         if (await this.waitWritable()) continue;
+        if (this.fd < 0) continue; // shut down while waiting: dropped at the top of the loop
         this.m.errors.inc();
         this.m.dropped.labels('send_error').inc(count - from);
         this.errorLog.push(`the socket's send buffer stayed full for ${WRITABLE_WAIT_MS} ms`);
