@@ -299,7 +299,9 @@ export class KmsgCollector {
     while (this.fd >= 0) {
       if (!this.drains.allows(reads)) return;
       const count = native.readRecords(this.fd, buf, ends, state, MAX_PER_WAKEUP - reads, RECORD_ROOM);
-      reads += state[1]!;
+      const made = state[1]!;
+      const stop = state[0]!;
+      reads += made;
       let start = 0;
       let done = 0;
       // a record's sink may stop this collector (fd -1): the rest of the batch is then not handed on, as if never read
@@ -309,8 +311,10 @@ export class KmsgCollector {
         start = end;
       }
       if (done > 0) metrics.kmsgRecords.inc(done);
-      const stop = state[0]!;
-      if (stop === 1) continue; // a limit of the call: go on while the budget allows
+      if (stop === 1) {
+        if (made > 0) continue; // a limit of the call: go on while the budget allows
+        return;
+      }
       if (stop === 0 || stop === -native.EAGAIN) return;
       this.deps.log.error({ collector: this.name, errno: -stop }, 'read from kmsg failed');
       return;
