@@ -2,6 +2,10 @@
 // synthetic event as one UDP datagram to the group, from receiver_bind_ip.
 // A receiver like any other: it sits behind a bounded queue, so a slow or
 // broken network never holds up the bus; what cannot be sent is counted.
+// Each batch the queue hands over goes out with one sendmmsg(2) (the udp
+// addon): the datagrams are packed into one buffer (DatagramPacker), each the
+// bytes encode() makes of its event; Node's dgram cost a call, a Buffer and a
+// callback per datagram, a sixth of the agent's CPU under a storm (issue 14).
 //
 // Every event the sender is handed uses up one sequence number, also when it
 // is dropped (queue full, too large, send error): listeners then see the gap
