@@ -49,6 +49,7 @@ const LOG_INTERVAL_MS = 10_000;
  * batch is dropped and counted: the queue behind it keeps moving.
  */
 const WRITABLE_WAIT_MS = 1000;
+const MAX_FRUITLESS_WAITS = 3;
 
 export class MulticastSender extends QueuedReceiver {
   /** random per sender instance (agent start, configuration reload) */
@@ -173,6 +174,8 @@ export class MulticastSender extends QueuedReceiver {
     }
     const count = p.count;
     let from = 0;
+    /** waits in a row after which not one datagram went: a socket that says writable and then is not must not loop */
+    let fruitless = 0;
     while (from < count) {
       if (this.fd < 0) {
         // shut down while waiting: the rest is dropped
@@ -185,11 +188,12 @@ export class MulticastSender extends QueuedReceiver {
       if (from >= count) break;
       const errno = this.status[0]!;
       if (errno === this.udp.EAGAIN) {
-        if (await this.waitWritable()) continue;
+        fruitless = n > 0 ? 0 : fruitless + 1;
+        if (fruitless <= MAX_FRUITLESS_WAITS && (await this.waitWritable())) continue;
         if (this.fd < 0) continue; // shut down while waiting: dropped at the top of the loop
         this.m.errors.inc();
         this.m.dropped.labels('send_error').inc(count - from);
-        this.errorLog.push(`the socket's send buffer stayed full for ${WRITABLE_WAIT_MS} ms`);
+        this.errorLog.push(`the socket's send buffer stayed full (${WRITABLE_WAIT_MS} ms, or ${MAX_FRUITLESS_WAITS} wakeups without a datagram sent)`);
         return;
       }
       this.m.errors.inc();
