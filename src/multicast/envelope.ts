@@ -286,3 +286,108 @@ export function decode(buf: Uint8Array, opts: DecodeOptions = {}): DecodeResult 
     },
   };
 }
+
+/** What DatagramPacker.add() did with an event. */
+export type PackResult = 'ok' | 'truncated' | { reason: string };
+
+/**
+ * A batch of datagrams in one buffer, for a send of many at once
+ * (sendmmsg): datagram i is `buf[ends[i-1] … ends[i])` (the first starts at
+ * 0). Each is byte for byte what encode() makes of the same event and
+ * options (test/unit/multicast/envelope.test.ts holds them side by side);
+ * the difference is the cost: no Buffer per datagram, the fixed header bytes
+ * copied from a template, the JSON written straight into the batch without
+ * counting its bytes first when it clearly fits, the sequence number without
+ * a BigInt. One packer per sender, reused batch after batch (reset()); the
+ * buffer grows to the largest batch, which is bounded by the batch size
+ * times maxDatagram.
+ */
+export class DatagramPacker {
+  buf: Buffer = Buffer.allocUnsafe(64 * 1024);
+  ends: Int32Array = new Int32Array(512);
+  /** datagrams in the batch */
+  count = 0;
+  private at = 0;
+  private readonly max: number;
+  private readonly header: number;
+  private readonly key: Uint8Array | undefined;
+  /** bytes 0–7 and the sender id (8–23) of every datagram of this packer */
+  private readonly prefix: Buffer;
+  /** why every add() fails (options out of range), or null */
+  private readonly invalid: string | null;
+
+  constructor(opts: { sender: Uint8Array; maxDatagram?: number; key?: Uint8Array }) {
+    this.max = opts.maxDatagram ?? DEFAULT_MAX_DATAGRAM;
+    this.header = opts.key ? SIGNED_HEADER_BYTES : HEADER_BYTES;
+    this.key = opts.key;
+    // the same checks as encode(), once
+    if (opts.sender.length !== SENDER_ID_BYTES) this.invalid = `the sender id must be ${SENDER_ID_BYTES} bytes`;
+    else if (!Number.isInteger(this.max) || this.max < this.header + 2 || this.max > MAX_MAX_DATAGRAM) this.invalid = `the datagram size limit must be ${this.header + 2}-${MAX_MAX_DATAGRAM} bytes`;
+    else if (opts.key !== undefined && opts.key.length === 0) this.invalid = 'the key must not be empty';
+    else this.invalid = null;
+    this.prefix = Buffer.alloc(24);
+    MAGIC.copy(this.prefix, 0);
+    this.prefix[4] = opts.key ? VERSION_SIGNED : VERSION;
+    if (opts.sender.length === SENDER_ID_BYTES) this.prefix.set(opts.sender, 8);
+  }
+
+  /** Start a new batch (the bytes of the last one may be overwritten from now on). */
+  reset(): void {
+    this.count = 0;
+    this.at = 0;
+  }
+
+  /** The datagram of `ev` with sequence number `seq` (and, signed, the time `nowMs`) appended to the batch, or why not. */
+  add(ev: StorageEvent, seq: number, nowMs = 0): PackResult {
+    if (this.invalid !== null) return { reason: this.invalid };
+    if (!Number.isSafeInteger(seq) || seq < 0) return { reason: 'the sequence number must be a non-negative safe integer' };
+    const { header, max } = this;
+    let json = eventJson(ev);
+    let flags = 0;
+    // byte length ≤ 3 × UTF-16 length: short events need no exact count (as encode)
+    if (header + json.length * 3 > max && header + Buffer.byteLength(json, 'utf8') > max) {
+      const small = truncateEvent(ev, max - header);
+      if (small === null) return { reason: `the event does not fit in ${max} bytes even with msg and every extention removed` };
+      json = JSON.stringify(small);
+      flags = FLAG_TRUNCATED;
+    }
+    // room for the worst case; what is written is at most max (checked above)
+    this.reserve(header + Math.min(json.length * 3, max));
+    const buf = this.buf;
+    const at = this.at;
+    this.prefix.copy(buf, at);
+    buf[at + 5] = flags;
+    // big-endian 64-bit: seq is a safe integer, so the high word is below 2^21
+    buf.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), at + 24);
+    buf.writeUInt32BE(seq >>> 0, at + 28);
+    const end = at + header + buf.write(json, at + header, 'utf8');
+    if (this.key) {
+      const t = Math.max(0, Math.floor(nowMs));
+      buf.writeUInt32BE(Math.floor(t / 0x1_0000_0000), at + TIME_OFFSET);
+      buf.writeUInt32BE(t >>> 0, at + TIME_OFFSET + 4);
+      macOf(this.key, buf.subarray(at, end)).copy(buf, at + MAC_OFFSET);
+    }
+    if (this.count === this.ends.length) {
+      const more = new Int32Array(this.ends.length * 2);
+      more.set(this.ends);
+      this.ends = more;
+    }
+    this.ends[this.count++] = end;
+    this.at = end;
+    return flags === 0 ? 'ok' : 'truncated';
+  }
+
+  /** The datagrams of the batch as separate views (tests; the sender passes buf and ends). */
+  datagrams(): Buffer[] {
+    const out: Buffer[] = [];
+    for (let i = 0; i < this.count; i++) out.push(this.buf.subarray(i === 0 ? 0 : this.ends[i - 1]!, this.ends[i]!));
+    return out;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.at + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + bytes));
+    this.buf.copy(grown, 0, 0, this.at);
+    this.buf = grown;
+  }
+}

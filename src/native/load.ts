@@ -1,4 +1,4 @@
-// The loading the three addon loaders (index.ts, netlink.ts, unixdgram.ts)
+// The loading the four addon loaders (index.ts, netlink.ts, unixdgram.ts, udp.ts)
 // share: each src/native/<name>.c is built by `npm ci` (hack/build-native.mjs)
 // into build/<name>.node.
 import { createRequire } from 'node:module';

@@ -12,7 +12,7 @@
 // it back), only with the characters JSON.stringify leaves raw written as
 // \u escapes.
 import type { StorageEvent } from '../events/schema.ts';
-import { eventDate } from '../events/time.ts';
+import { eventDate, timestampUsOf, US_PER_MS } from '../events/time.ts';
 import { eventJson } from '../events/json.ts';
 
 const SEV = { info: 'INFO ', warn: 'WARN ', error: 'ERROR' } as const;
@@ -49,8 +49,34 @@ export function escapeControlsKeepLines(s: string): string {
   return HAS_CONTROLS.test(s) ? s.replace(CONTROLS_BUT_LF, escapeOne) : s;
 }
 
+/** The first 20 characters of toISOString() ("2026-12-08T00:37:27.") of the second last formatted. */
+let isoSecond = NaN;
+let isoPrefix = '';
+/** 1 Jan 10000: from there on toISOString() writes a six-digit year */
+const ISO_FOUR_DIGIT_YEARS_END_MS = 253_402_300_800_000;
+
+/**
+ * eventDate(ev).toISOString(), without a Date per event: under a storm the
+ * stdout receiver formats thousands of events a second, nearly all within
+ * the same second, so the text up to the milliseconds is made once per
+ * second and reused. Times before 1970 or after 9999 take the Date path.
+ */
+function isoTime(ev: StorageEvent): string {
+  const us = timestampUsOf(ev);
+  // as new Date(x): the time value is x truncated to whole ms
+  const ms = us === null ? ev.timestamp * 1000 : Math.trunc(us / US_PER_MS);
+  if (!(ms >= 0 && ms < ISO_FOUR_DIGIT_YEARS_END_MS)) return eventDate(ev).toISOString();
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+    isoSecond = second;
+  }
+  const frac = ms - second * 1000;
+  return `${isoPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
+}
+
 export function formatText(ev: StorageEvent): string {
-  const when = eventDate(ev).toISOString();
+  const when = isoTime(ev);
   const dev = ev.dev_name ? ` ${ev.dev_name}${ev.dev_wwid ? ` (${ev.dev_wwid})` : ''}` : '';
   const mp = ev.extentions.mount_point ? ` on ${ev.extentions.mount_point}` : '';
   return escapeControls(`${when} ${ev.hostname} ${SEV[ev.severity]} ${ev.system}/${ev.event_type}${dev}${mp}: ${ev.msg}`);

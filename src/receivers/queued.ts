@@ -5,6 +5,7 @@
 // that means is each receiver's own (its class comment, and the table in
 // docs/architecture.md "Acknowledgement"). A receiver may drop events, so it
 // only ever releases, never reports one lost.
+import type { Counter, Gauge } from 'prom-client';
 import type { StorageEvent } from '../events/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
@@ -50,6 +51,10 @@ export abstract class QueuedReceiver implements ReceiverSink {
   private pumping = false;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
+  /** this receiver's series, looked up once: labels() hashes its values on every call, and pump() runs per batch */
+  private readonly sentCount: Counter.Internal;
+  private readonly droppedCount: Counter.Internal;
+  private readonly depthGauge: Gauge.Internal<'receiver'>;
 
   constructor(name: string, capacity: number, deps: ReceiverDeps, maxBatch = 512) {
     this.name = name;
@@ -57,8 +62,11 @@ export abstract class QueuedReceiver implements ReceiverSink {
     this.deps = deps;
     this.maxBatch = maxBatch;
     deps.metrics.pluginUp.labels(name).set(1);
+    this.sentCount = deps.metrics.receiverSent.labels(name);
+    this.droppedCount = deps.metrics.receiverDropped.labels(name);
+    this.depthGauge = deps.metrics.receiverQueueDepth.labels(name);
     // the series exists from the start at 0, so increase() sees the first drop
-    deps.metrics.receiverDropped.labels(name).inc(0);
+    this.droppedCount.inc(0);
   }
 
   /**
@@ -77,7 +85,7 @@ export abstract class QueuedReceiver implements ReceiverSink {
 
   deliver(ev: StorageEvent, ack: Ack): boolean {
     if (this.closed || this.depth >= this.capacity) {
-      this.deps.metrics.receiverDropped.labels(this.name).inc();
+      this.droppedCount.inc();
       return false;
     }
     this.items.push({ ev, ack });
@@ -90,7 +98,7 @@ export abstract class QueuedReceiver implements ReceiverSink {
   }
 
   private async pump(): Promise<void> {
-    const { metrics, log } = this.deps;
+    const { log } = this.deps;
     while (this.depth > 0) {
       const end = Math.min(this.items.length, this.head + this.maxBatch);
       const batch = this.items.slice(this.head, end);
@@ -99,18 +107,18 @@ export abstract class QueuedReceiver implements ReceiverSink {
         this.items = this.items.slice(this.head);
         this.head = 0;
       }
-      metrics.receiverQueueDepth.labels(this.name).set(this.depth);
+      this.depthGauge.set(this.depth);
       try {
         const dropped = Math.min(batch.length, (await this.write(batch.map((b) => b.ev))) ?? 0);
-        if (dropped > 0) metrics.receiverDropped.labels(this.name).inc(dropped);
-        metrics.receiverSent.labels(this.name).inc(batch.length - dropped);
+        if (dropped > 0) this.droppedCount.inc(dropped);
+        this.sentCount.inc(batch.length - dropped);
       } catch (err) {
-        metrics.receiverDropped.labels(this.name).inc(batch.length);
+        this.droppedCount.inc(batch.length);
         log.error({ receiver: this.name, err: (err as Error).message, events: batch.length }, 'receiver failed to write a batch');
       }
       for (const b of batch) b.ack.release();
     }
-    metrics.receiverQueueDepth.labels(this.name).set(0);
+    this.depthGauge.set(0);
     this.pumping = false;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
@@ -131,7 +139,7 @@ export abstract class QueuedReceiver implements ReceiverSink {
     this.closed = true;
     const left = this.depth;
     if (left > 0) {
-      this.deps.metrics.receiverDropped.labels(this.name).inc(left);
+      this.droppedCount.inc(left);
       this.deps.log.warn({ receiver: this.name, events: left }, 'receiver closed with events still queued');
       for (let i = this.head; i < this.items.length; i++) this.items[i]!.ack.release();
       this.items = [];
