@@ -3,7 +3,7 @@
 // /v1/config, POST /v1/{plugins,backends}/{name}:{action}, POST /v1/reload
 // and POST /v1/flush (docs/agent-api.md). A thin adapter: the answers come
 // from handlers the agent passes in; request parsing is in query.ts.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { parsePushedConfig, type PushedConfig } from '../contracts/pushed-config.ts';
@@ -17,6 +17,12 @@ import { clientKey, ConnectionBudget } from './limits.ts';
 import { type EventsRequest, parseEventsQuery } from './query.ts';
 import { answerOf, type ControlAnswer } from './status.ts';
 import type { StreamHandler } from './stream.ts';
+
+// node:http from process.getBuiltinModule, not an `import`: an ESM import builds
+// the module's namespace, which reads its lazy WebSocket/MessageEvent exports
+// and so loads undici: ~12 MiB of RSS in every agent (Node 24.21, issue 14;
+// docs/performance.md).
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface ApiHandlers {
   /** /metrics, /healthz and /readyz: answered by src/metrics/http.ts */

@@ -10,9 +10,13 @@
 // (projected tokens rotate).
 import { readFileSync } from 'node:fs';
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { Agent as HttpsAgent } from 'node:https';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+
+// node:https from process.getBuiltinModule, not an `import`: an ESM import reads
+// its lazy exports and loads undici (~10 MiB of RSS; see src/metrics/http.ts).
+const https = process.getBuiltinModule('node:https');
 
 // The YAML parser (≈14 MiB of code once loaded) only for a kubeconfig file:
 // in-cluster agents and the k8s-events receiver never parse YAML, so it is
@@ -161,11 +165,11 @@ export function inClusterConfig(env: NodeJS.ProcessEnv = process.env, saDir = SA
 
 export class KubeClient {
   readonly config: KubeConfig;
-  private readonly agent: https.Agent;
+  private readonly agent: HttpsAgent;
   private readonly timeoutMs: number;
 
   /** long-lived watch connections: their own sockets, never holding one of `agent`'s */
-  private readonly watchAgent: https.Agent;
+  private readonly watchAgent: HttpsAgent;
 
   /** `timeoutMs`: the default per-request timeout (10 s); `maxSockets`: concurrent requests (4; the controller more) */
   constructor(config: KubeConfig, opts: { timeoutMs?: number; maxSockets?: number } = {}) {

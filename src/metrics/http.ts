@@ -3,9 +3,15 @@
 // token-protected ones; `peripety receive --metrics-listen` and the
 // controller's --metrics-listen run serveProbes, a plain server with nothing
 // else on it. Prometheus and the kubelet need no token, so none is asked.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+
+// node:http from process.getBuiltinModule, not an `import`: an ESM import builds
+// the module's namespace, which reads its lazy WebSocket/MessageEvent exports
+// and so loads undici: ~12 MiB of RSS in every agent (Node 24.21, issue 14;
+// docs/performance.md).
+const { createServer } = process.getBuiltinModule('node:http');
 
 /** ready, or the reasons it is not (each a sentence the operator can act on) */
 export interface Readiness {
