@@ -9,13 +9,17 @@
 // and prints the controller's memory as issue 14 means it: VmRSS of the
 // controller process (/proc/<pid>/status) at the end and its peak (VmHWM),
 // and the heap used from its /metrics.
-// Targets: under 5 s; RSS <= 100 MiB (issue 14). BENCH_AGENTS scales it;
-// BENCH_CONTROLLER_ENTRY runs another entry point (e.g. the CLI compiled to
-// JavaScript, to measure without Node's type stripping);
-// BENCH_CONTROLLER_NODE_OPTIONS sets the controller's NODE_OPTIONS (V8 flags);
+// Targets: under 5 s; RSS <= 100 MiB (issue 14). BENCH_AGENTS scales it.
+// The controller runs as the image runs it: bin/peripety with
+// PERIPETY_ENTRY=dist (dist/ rebuilt first by hack/build-dist.mjs) and the
+// environment the chart gives its container (NODE_OPTIONS, MALLOC_ARENA_MAX,
+// read from charts/peripety/templates/controller-deployment.yaml).
+// BENCH_CONTROLLER_ENTRY=src runs the TypeScript sources instead, any other
+// value that file as the entry point;
+// BENCH_CONTROLLER_NODE_OPTIONS replaces the chart's NODE_OPTIONS (V8 flags);
 // BENCH_CONTROLLER_HEAPSNAPSHOT=DIR writes the controller's heap at the end
 // into DIR (Node's --heapsnapshot-signal) for a look at what it holds.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -52,6 +56,21 @@ function procCpuMs(pid: number): number {
   }
 }
 
+/**
+ * The literal `value`s the chart's controller container sets for NODE_OPTIONS
+ * and MALLOC_ARENA_MAX, so that the bench measures the controller as deployed;
+ * a chart that no longer sets one of them leaves it unset here (and printed so).
+ */
+function chartControllerEnv(): { NODE_OPTIONS?: string; MALLOC_ARENA_MAX?: string } {
+  const yaml = readFileSync(path.join(repoRoot, 'charts/peripety/templates/controller-deployment.yaml'), 'utf8');
+  const out: { NODE_OPTIONS?: string; MALLOC_ARENA_MAX?: string } = {};
+  for (const name of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX'] as const) {
+    const m = new RegExp(`- name: ${name}\\n\\s+value: "?([^"\\n]*)"?`).exec(yaml);
+    if (m) out[name] = m[1];
+  }
+  return out;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const freePort = (): Promise<number> => new Promise((resolve, reject) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -85,12 +104,17 @@ try {
   });
 
   const metricsPort = await freePort();
-  const entry = process.env.BENCH_CONTROLLER_ENTRY ? path.resolve(process.env.BENCH_CONTROLLER_ENTRY) : path.join(repoRoot, 'src/cli/peripety.ts');
+  const entryEnv = process.env.BENCH_CONTROLLER_ENTRY;
+  const chart = chartControllerEnv();
+  if (!entryEnv) execFileSync(process.execPath, [path.join(repoRoot, 'hack/build-dist.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const entry = !entryEnv ? path.join(repoRoot, 'bin/peripety') : entryEnv === 'src' ? path.join(repoRoot, 'src/cli/peripety.ts') : path.resolve(entryEnv);
+  const nodeOptions = process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? chart.NODE_OPTIONS ?? '';
+  console.log(`controller: ${entryEnv ? entry : 'bin/peripety on dist/ (the compiled JavaScript the image runs)'}, NODE_OPTIONS="${nodeOptions}", MALLOC_ARENA_MAX=${chart.MALLOC_ARENA_MAX ?? '(unset)'} (the chart's container environment)`);
   child.proc = spawn(process.execPath, [entry, 'controller',
     `--kubeconfig=${env.kubeconfigController}`, `--metrics-listen=127.0.0.1:${metricsPort}`,
     '--identity=bench-controller', '--log-level=warn'], {
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, NODE_OPTIONS: [process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '',
+    env: { ...process.env, ...chart, PERIPETY_ENTRY: entryEnv ? '' : 'dist', NODE_OPTIONS: [nodeOptions,
       ...(process.env.BENCH_CONTROLLER_HEAPSNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${path.resolve(process.env.BENCH_CONTROLLER_HEAPSNAPSHOT)}`] : [])].join(' ').trim() },
   });
   const pid = child.proc.pid!;
