@@ -65,7 +65,7 @@ const agentMetrics = perRegistry((registry: Registry) => {
     }),
     suppressed: new Counter({ name: 'peripety_kernel_suppressed_messages_total', help: 'Storage messages the kernel rate limiter dropped ("callbacks suppressed")', registers }),
     parseDuration: new Histogram({ name: 'peripety_parse_duration_seconds', help: 'Time to route and parse one raw record', buckets: [1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 2e-3, 1e-2], registers }),
-    receiverDropped: new Counter({ name: 'peripety_receiver_dropped_events_total', help: 'Events a receiver dropped because its bounded queue was full', labelNames: ['receiver'], registers }),
+    receiverDropped: new Counter({ name: 'peripety_receiver_dropped_events_total', help: 'Events a receiver dropped: its bounded queue was full, or it could not deliver them (refused, too large, gave up)', labelNames: ['receiver'], registers }),
     receiverSent: new Counter({ name: 'peripety_receiver_sent_events_total', help: 'Events a receiver delivered', labelNames: ['receiver'], registers }),
     receiverQueueDepth: new Gauge({ name: 'peripety_receiver_queue_depth', help: 'Events waiting in a receiver queue', labelNames: ['receiver'], registers }),
     pluginUp: new Gauge({ name: 'peripety_plugin_up', help: '1 when a configured plugin is running', labelNames: ['plugin'], registers }),

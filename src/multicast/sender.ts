@@ -152,12 +152,12 @@ export class MulticastSender extends QueuedReceiver {
    * spins; a datagram the kernel refuses otherwise (ENOBUFS, EPERM, …) is
    * dropped and counted, and the rest go on.
    */
-  protected async write(batch: StorageEvent[]): Promise<void> {
+  protected async write(batch: StorageEvent[]): Promise<number> {
     if (this.fd < 0) {
       this.seq += batch.length;
       this.m.dropped.labels('send_error').inc(batch.length);
       this.errorLog.push('the socket is not bound');
-      return;
+      return batch.length;
     }
     const p = this.packer;
     p.reset();
@@ -173,6 +173,8 @@ export class MulticastSender extends QueuedReceiver {
       this.errorLog.push(`event ${ev.event_id}: ${res.reason}`);
     }
     const count = p.count;
+    /** events of the batch not sent (too large, refused): QueuedReceiver counts them dropped, not sent */
+    let dropped = batch.length - count;
     let from = 0;
     /** waits in a row after which not one datagram went: a socket that says writable and then is not must not loop */
     let fruitless = 0;
@@ -180,7 +182,7 @@ export class MulticastSender extends QueuedReceiver {
       if (this.fd < 0) {
         // shut down while waiting: the rest is dropped
         this.m.dropped.labels('send_error').inc(count - from);
-        return;
+        return dropped + count - from;
       }
       const n = this.udp.send(this.fd, this.dest, p.buf, p.ends, from, count, this.status);
       if (n > 0) this.m.sent.inc(n);
@@ -194,13 +196,15 @@ export class MulticastSender extends QueuedReceiver {
         this.m.errors.inc();
         this.m.dropped.labels('send_error').inc(count - from);
         this.errorLog.push(`the socket's send buffer stayed full (${WRITABLE_WAIT_MS} ms, or ${MAX_FRUITLESS_WAITS} wakeups without a datagram sent)`);
-        return;
+        return dropped + count - from;
       }
       this.m.errors.inc();
       this.m.dropped.labels('send_error').inc();
       this.errorLog.push(`send ${errnoName(-errno)} ${this.opts.group}:${this.opts.port}`);
+      dropped++;
       from++;
     }
+    return dropped;
   }
 
   /** True once the socket takes more, false after WRITABLE_WAIT_MS or at shutdown. */

@@ -84,5 +84,8 @@ describe('MulticastSender with datagrams the kernel refuses', () => {
     assert.match(text, /peripety_multicast_dropped_events_total\{reason="send_error"\} 7\b/);
     assert.match(text, /peripety_multicast_errors_total 7\b/);
     assert.doesNotMatch(text, /peripety_multicast_sent_datagrams_total [1-9]/);
+    // the receiver's own series agree: dropped, not sent
+    assert.match(text, /peripety_receiver_dropped_events_total\{receiver="multicast"\} 7\b/);
+    assert.match(text, /peripety_receiver_sent_events_total\{receiver="multicast"\} 0\b/);
   });
 });
