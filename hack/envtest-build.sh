@@ -118,11 +118,7 @@ fi
 
 mkdir -p "$dir"
 # One builder at a time (test files run in parallel and each may call this).
-exec 9>"$dir/.lock"
-if ! flock -n 9; then
-  log "another build of $K8S_VERSION/$ETCD_VERSION is running; waiting for it"
-  flock 9
-fi
+k8s_build_lock "$dir/.lock" "$K8S_VERSION/$ETCD_VERSION"
 if have_build; then
   log "cached (built by another process): $bin"
   finish

@@ -61,11 +61,7 @@ fi
 [ "$check" = 0 ] || exit 2
 
 mkdir -p "$dir"
-exec 9>"$dir/.lock"
-if ! flock -n 9; then
-  log "another build of the node binaries is running; waiting for it"
-  flock 9
-fi
+k8s_build_lock "$dir/.lock" "the node binaries"
 k8s_require_go || die "cannot build the node binaries"
 command -v gcc >/dev/null 2>&1 || die "no gcc: the pause binary is built with gcc -static (Debian: gcc, libc6-dev)"
 go_version=$(go env GOVERSION)

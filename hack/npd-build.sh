@@ -61,11 +61,7 @@ fi
 
 mkdir -p "$cache_root/npd"
 # One builder at a time (two benches may start together).
-exec 9>"$cache_root/npd/.lock"
-if ! flock -n 9; then
-  log "another build is running; waiting for it"
-  flock 9
-fi
+k8s_build_lock "$cache_root/npd/.lock" "the node-problem-detector harness"
 if have_build; then
   log "cached (built by another process): $dir"
   echo "$dir"

@@ -101,3 +101,16 @@ k8s_go_build() {
   wait "$hb" 2>/dev/null || true
   return "$status"
 }
+
+# k8s_build_lock LOCKFILE WHAT: one builder at a time (test files, benches
+# and CI steps may start the same build together). Takes an exclusive flock
+# on LOCKFILE through descriptor 9, held until the calling script exits;
+# when another process holds it, says so (the caller's log) and waits. The
+# caller checks its cache again afterwards: the other process may have built it.
+k8s_build_lock() {
+  exec 9>"$1"
+  if ! flock -n 9; then
+    log "another build of $2 is running; waiting for it"
+    flock 9
+  fi
+}
