@@ -128,25 +128,6 @@ function macOf(key: Uint8Array, buf: Uint8Array): Buffer {
   return createHmac('sha256', key).update(buf.subarray(0, MAC_OFFSET)).update(buf.subarray(SIGNED_HEADER_BYTES)).digest();
 }
 
-function pack(json: string, flags: number, opts: EncodeOptions): Buffer {
-  const header = opts.key ? SIGNED_HEADER_BYTES : HEADER_BYTES;
-  const len = Buffer.byteLength(json, 'utf8');
-  const buf = Buffer.allocUnsafe(header + len);
-  MAGIC.copy(buf, 0);
-  buf[4] = opts.key ? VERSION_SIGNED : VERSION;
-  buf[5] = flags;
-  buf[6] = 0;
-  buf[7] = 0;
-  buf.set(opts.sender, 8);
-  buf.writeBigUInt64BE(BigInt(opts.seq), 24);
-  buf.write(json, header, 'utf8');
-  if (opts.key) {
-    buf.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(opts.nowMs ?? 0))), TIME_OFFSET);
-    macOf(opts.key, buf).copy(buf, MAC_OFFSET);
-  }
-  return buf;
-}
-
 /**
  * Encode one event. An event larger than the datagram is truncated by the
  * documented rule (see truncateEvent); the payload is always a complete JSON
@@ -154,20 +135,13 @@ function pack(json: string, flags: number, opts: EncodeOptions): Buffer {
  * hostname or device names) or the options are out of range.
  */
 export function encode(ev: StorageEvent, opts: EncodeOptions): EncodeResult {
-  const max = opts.maxDatagram ?? DEFAULT_MAX_DATAGRAM;
-  const header = opts.key ? SIGNED_HEADER_BYTES : HEADER_BYTES;
-  if (opts.sender.length !== SENDER_ID_BYTES) return { ok: false, reason: `the sender id must be ${SENDER_ID_BYTES} bytes` };
-  if (!Number.isSafeInteger(opts.seq) || opts.seq < 0) return { ok: false, reason: 'the sequence number must be a non-negative safe integer' };
-  if (!Number.isInteger(max) || max < header + 2 || max > MAX_MAX_DATAGRAM) return { ok: false, reason: `the datagram size limit must be ${header + 2}-${MAX_MAX_DATAGRAM} bytes` };
-  if (opts.key !== undefined && opts.key.length === 0) return { ok: false, reason: 'the key must not be empty' };
-  const json = eventJson(ev);
-  // Fast path: byte length ≤ 3 × UTF-16 length, so short events need no exact count.
-  if (header + json.length * 3 <= max || header + Buffer.byteLength(json, 'utf8') <= max) {
-    return { ok: true, buf: pack(json, 0, opts), truncated: false };
-  }
-  const small = truncateEvent(ev, max - header);
-  if (small === null) return { ok: false, reason: `the event does not fit in ${max} bytes even with msg and every extention removed` };
-  return { ok: true, buf: pack(JSON.stringify(small), FLAG_TRUNCATED, opts), truncated: true };
+  // One encoder: a batch of one from the packer the sender uses, so a single
+  // datagram and a batched one cannot differ. A copy: the packer's buffer is
+  // sized for batches.
+  const p = new DatagramPacker({ sender: opts.sender, maxDatagram: opts.maxDatagram, key: opts.key });
+  const res = p.add(ev, opts.seq, opts.nowMs ?? 0);
+  if (typeof res === 'object') return { ok: false, reason: res.reason };
+  return { ok: true, buf: Buffer.from(p.datagrams()[0]!), truncated: res === 'truncated' };
 }
 
 /**
@@ -293,9 +267,7 @@ export type PackResult = 'ok' | 'truncated' | { reason: string };
 /**
  * A batch of datagrams in one buffer, for a send of many at once
  * (sendmmsg): datagram i is `buf[ends[i-1] … ends[i])` (the first starts at
- * 0). Each is byte for byte what encode() makes of the same event and
- * options (test/unit/multicast/envelope.test.ts holds them side by side);
- * the difference is the cost: no Buffer per datagram, the fixed header bytes
+ * 0). encode() is a batch of one of it. What it saves over a datagram at a time: no Buffer per datagram, the fixed header bytes
  * copied from a template, the JSON written straight into the batch without
  * counting its bytes first when it clearly fits, the sequence number without
  * a BigInt. One packer per sender, reused batch after batch (reset()); the
@@ -320,7 +292,7 @@ export class DatagramPacker {
     this.max = opts.maxDatagram ?? DEFAULT_MAX_DATAGRAM;
     this.header = opts.key ? SIGNED_HEADER_BYTES : HEADER_BYTES;
     this.key = opts.key;
-    // the same checks as encode(), once
+    // the option checks, once per packer
     if (opts.sender.length !== SENDER_ID_BYTES) this.invalid = `the sender id must be ${SENDER_ID_BYTES} bytes`;
     else if (!Number.isInteger(this.max) || this.max < this.header + 2 || this.max > MAX_MAX_DATAGRAM) this.invalid = `the datagram size limit must be ${this.header + 2}-${MAX_MAX_DATAGRAM} bytes`;
     else if (opts.key !== undefined && opts.key.length === 0) this.invalid = 'the key must not be empty';
