@@ -9,13 +9,11 @@ import path from 'node:path';
 import { Bus } from '../src/agent/bus.ts';
 import { NO_ACK } from '../src/contracts/ack.ts';
 import type { ReceiverSink } from '../src/contracts/receiver.ts';
-import { SysfsResolver } from '../src/device/resolver.ts';
 import { classify } from '../src/kmsg/classify.ts';
 import { parseKmsgRecord } from '../src/kmsg/record.ts';
-import { silentLogger } from '../src/log/logger.ts';
-import { AgentMetrics } from '../src/metrics/agent-metrics.ts';
-import { PARSERS, parseKernelRecord } from '../src/parsers/index.ts';
+import { parseKernelRecord } from '../src/parsers/index.ts';
 import { makeFakeSysfs } from '../test/helpers/fake-sysfs.ts';
+import { benchBus } from './lib/pipeline.ts';
 
 const TOTAL = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 
@@ -66,12 +64,7 @@ function main(): void {
   const roots = makeFakeSysfs(mkdtempSync(path.join(os.tmpdir(), 'prpt-bench-')));
   let bytes = 0;
   let events = 0;
-  const makeBus = (deliver: ReceiverSink['deliver']): Bus => new Bus({
-    parsers: Object.values(PARSERS).map((p) => ({ name: p.name, parser: p, systems: null, filterType: 'raw' as const })),
-    receivers: [{ name: 'json', deliver }],
-    metrics: new AgentMetrics(), log: silentLogger(), contextWindowMs: 50, maxHeld: 256, manualFlush: true,
-    synth: { hostname: 'bench-node', bootId: '3abeb66d-af25-4510-a658-b2fcb7e27605', bootEpochUs: Date.now() * 1000, resolver: new SysfsResolver(roots), source: '/dev/kmsg' },
-  });
+  const makeBus = (deliver: ReceiverSink['deliver']): Bus => benchBus(roots, deliver);
   const bus = makeBus((ev, ack) => { bytes += JSON.stringify(ev).length; events++; ack.release(); return true; });
   // The records as read(2) hands them to the collector: bytes in a buffer.
   // The loop does what the collector does with them (latin1 decode, parse).

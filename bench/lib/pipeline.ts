@@ -1,6 +1,5 @@
-// peripety's parsing pipeline in-process, set up the way bench/pipeline.bench.ts
-// sets it up (that bench is being tuned by others and is left as it is; this
-// is the same setup as a helper it could import): every parser, classification
+// peripety's parsing pipeline in-process, with the Bus bench/pipeline.bench.ts
+// uses (benchBus): every parser, classification
 // and routing, a fake sysfs tree for device resolution, held events flushed
 // as the agent does, every event serialised to JSON by one receiver.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,6 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Bus } from '../../src/agent/bus.ts';
 import { NO_ACK } from '../../src/contracts/ack.ts';
+import type { ResolverRoots } from '../../src/contracts/device.ts';
+import type { ReceiverSink } from '../../src/contracts/receiver.ts';
 import { SysfsResolver } from '../../src/device/resolver.ts';
 import { parseKmsgRecord } from '../../src/kmsg/record.ts';
 import { silentLogger } from '../../src/log/logger.ts';
@@ -28,16 +29,25 @@ export interface BenchPipeline {
   close(): void;
 }
 
+/**
+ * The Bus of the pipeline benches: every parser on raw records, held events
+ * flushed by the caller, devices resolved in the fake sysfs tree at `roots`,
+ * every event handed to `deliver`.
+ */
+export function benchBus(roots: ResolverRoots, deliver: ReceiverSink['deliver']): Bus {
+  return new Bus({
+    parsers: Object.values(PARSERS).map((p) => ({ name: p.name, parser: p, systems: null, filterType: 'raw' as const })),
+    receivers: [{ name: 'json', deliver }],
+    metrics: new AgentMetrics(), log: silentLogger(), contextWindowMs: 50, maxHeld: 256, manualFlush: true,
+    synth: { hostname: 'bench-node', bootId: '3abeb66d-af25-4510-a658-b2fcb7e27605', bootEpochUs: Date.now() * 1000, resolver: new SysfsResolver(roots), source: '/dev/kmsg' },
+  });
+}
+
 export function makeBenchPipeline(): BenchPipeline {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'prpt-bench-'));
   const roots = makeFakeSysfs(tmp);
   const counts = { events: 0, bytes: 0, badRecords: 0 };
-  const bus = new Bus({
-    parsers: Object.values(PARSERS).map((p) => ({ name: p.name, parser: p, systems: null, filterType: 'raw' as const })),
-    receivers: [{ name: 'json', deliver: (ev, ack) => { counts.bytes += JSON.stringify(ev).length; counts.events++; ack.release(); return true; } }],
-    metrics: new AgentMetrics(), log: silentLogger(), contextWindowMs: 50, maxHeld: 256, manualFlush: true,
-    synth: { hostname: 'bench-node', bootId: '3abeb66d-af25-4510-a658-b2fcb7e27605', bootEpochUs: Date.now() * 1000, resolver: new SysfsResolver(roots), source: '/dev/kmsg' },
-  });
+  const bus = benchBus(roots, (ev, ack) => { counts.bytes += JSON.stringify(ev).length; counts.events++; ack.release(); return true; });
   return {
     counts,
     run(records, n) {
