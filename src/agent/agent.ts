@@ -512,6 +512,10 @@ export class Agent {
 
       // a push is the controller's whole rendering of the node's CRs: an empty one is deliberate (no refuseEmpty)
       const err = await this.applyConfiguration({ text, source, storage: { doc: push.storage, source: `${source} storage` }, refuseEmpty: false });
+      // the agent began to stop while the push was prepared: not a refusal of
+      // the configuration (a 4xx the controller records) but unavailable, so
+      // the controller pushes again to the agent that comes next
+      if (err && this.stopping) return NOT_RUNNING;
       if (err) return fail('rejected', `applying the configuration failed (nothing changed): ${err}`, { state: { applied: false } });
       this.configText = text;
       const applied: AppliedConfig = { generation: push.generation, hash: push.hash, toml: push.toml, storage: push.storage };
